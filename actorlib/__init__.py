@@ -1,0 +1,69 @@
+"""actorlib: actors for Python on anyio (asyncio and trio).
+
+Subclass `Actor`, start an `ActorSystem`, and talk to actors through their
+`ActorRef` with `tell`, `send` and `ask`. Parents supervise their children
+with `OneForOne`, `OneForAll` or `RestForOne` strategies.
+"""
+
+from __future__ import annotations
+
+from ._actor import Actor
+from ._clock import Clock, MonotonicClock
+from ._context import ActorContext
+from ._dispatch import DispatcherStatistics
+from ._errors import (
+    ActorError,
+    ActorStopped,
+    AskTimeout,
+    MailboxFull,
+    NameTaken,
+    SystemClosedError,
+)
+from ._events import EventStream
+from ._mailbox import Mailbox, Overflow
+from ._messages import DeadLetter, PoisonPill, Terminated
+from ._ref import ActorRef
+from ._run import run
+from ._supervision import (
+    Backoff,
+    Directive,
+    OneForAll,
+    OneForOne,
+    RestForOne,
+    SupervisorStrategy,
+)
+from ._system import ActorSystem, SystemStatistics
+from ._timers import Timers
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "Actor",
+    "ActorContext",
+    "ActorError",
+    "ActorRef",
+    "ActorStopped",
+    "ActorSystem",
+    "AskTimeout",
+    "Backoff",
+    "Clock",
+    "DeadLetter",
+    "Directive",
+    "DispatcherStatistics",
+    "EventStream",
+    "Mailbox",
+    "MailboxFull",
+    "MonotonicClock",
+    "NameTaken",
+    "OneForAll",
+    "OneForOne",
+    "Overflow",
+    "PoisonPill",
+    "RestForOne",
+    "SupervisorStrategy",
+    "SystemClosedError",
+    "SystemStatistics",
+    "Terminated",
+    "Timers",
+    "run",
+]

@@ -1,0 +1,70 @@
+"""The Actor base class users subclass; the runtime around it lives in the cell."""
+
+from __future__ import annotations
+
+from contextvars import ContextVar
+from typing import TYPE_CHECKING, Any, ClassVar
+
+if TYPE_CHECKING:
+    from ._context import ActorContext
+    from ._ref import ActorRef
+    from ._supervision import SupervisorStrategy
+
+# The (ref, context) of the actor being constructed, so that `self.ref` and
+# `self.context` already work inside a subclass's __init__.
+constructing: ContextVar[tuple[ActorRef[Any], ActorContext] | None] = ContextVar(
+    "actorlib_constructing", default=None
+)
+
+
+class Actor:
+    """Subclass it and implement `receive`; spawn it with `ActorSystem.spawn`.
+
+    An actor handles one message at a time, even while its handler awaits, so
+    its state needs no locks. The runtime creates instances: never call the
+    class yourself. After a restart a fresh instance is created from the same
+    class and arguments.
+
+    Attributes:
+        supervisor_strategy: how failures of this actor's children are
+            handled; None (default) means ``OneForOne()``.
+        ref: this actor's own `ActorRef`.
+        context: this actor's `ActorContext` (children, timers, watch, ...).
+    """
+
+    supervisor_strategy: ClassVar[SupervisorStrategy | None] = None
+    ref: ActorRef[Any]
+    context: ActorContext
+
+    def __new__(cls, *args: object, **kwargs: object) -> Actor:
+        self = super().__new__(cls)
+        binding = constructing.get()
+        if binding is not None:
+            self.ref, self.context = binding
+        return self
+
+    async def receive(self, message: Any) -> object:
+        """Handle one message; the return value answers `ActorRef.ask`.
+
+        Raises:
+            Exception: any exception is a failure, handled by the parent's
+                supervisor strategy (and re-raised in the asker, if any).
+        """
+        raise NotImplementedError(f"{type(self).__name__} must implement `async def receive`")
+
+    async def on_start(self) -> None:
+        """Called before the first message of each instance; a failure here is a failure."""
+
+    async def on_stop(self) -> None:
+        """Called once when an instance whose `on_start` completed is discarded.
+
+        That is on stop, on shutdown, and for the old instance on restart.
+        Errors are logged and do not stop the shutdown.
+        """
+
+    async def on_restart(self, error: BaseException) -> None:
+        """Called on the new instance after a restart, before its `on_start`.
+
+        Args:
+            error: the failure that caused the restart.
+        """

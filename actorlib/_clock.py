@@ -1,0 +1,153 @@
+"""The Clock seam and the one timer queue that reads it; knows nothing about actors.
+
+Every delay in the runtime (actor timers, ask timeouts, restart backoff) is a
+callback in a `TimerQueue`, which sleeps on a `Clock`. Swapping the clock (for a
+virtual one in tests) therefore moves all of time at once.
+"""
+
+from __future__ import annotations
+
+import heapq
+import logging
+import math
+from collections.abc import Callable
+from typing import Protocol, runtime_checkable
+
+import anyio
+
+logger = logging.getLogger("actorlib")
+
+
+@runtime_checkable
+class Clock(Protocol):
+    """Where the runtime reads the time and waits for deadlines."""
+
+    def now(self) -> float:
+        """Return the current time in seconds (monotonic, arbitrary origin)."""
+        ...
+
+    async def sleep_until(self, deadline: float) -> None:
+        """Return once `now()` has reached *deadline* (``math.inf``: never)."""
+        ...
+
+
+class MonotonicClock:
+    """The production clock: the event loop's monotonic time."""
+
+    def now(self) -> float:
+        """Return the event loop's current time."""
+        return anyio.current_time()
+
+    async def sleep_until(self, deadline: float) -> None:
+        """Sleep until *deadline* on the event loop clock."""
+        if math.isinf(deadline):
+            await anyio.sleep_forever()
+        else:
+            await anyio.sleep_until(deadline)
+
+
+class TimerHandle:
+    """One scheduled callback; `cancel()` makes sure it never runs."""
+
+    __slots__ = ("_queue", "callback", "cancelled", "deadline", "seq")
+
+    def __init__(
+        self, queue: TimerQueue, deadline: float, seq: int, callback: Callable[[], None]
+    ) -> None:
+        self._queue = queue
+        self.deadline = deadline
+        self.seq = seq
+        self.callback: Callable[[], None] | None = callback
+        self.cancelled = False
+
+    def __lt__(self, other: TimerHandle) -> bool:
+        # Deadline order, then scheduling order: equal deadlines fire FIFO.
+        return (self.deadline, self.seq) < (other.deadline, other.seq)
+
+    def cancel(self) -> None:
+        """Prevent the callback from running (no effect once it ran)."""
+        if not self.cancelled:
+            self.cancelled = True
+            self.callback = None
+            self._queue._note_cancelled()
+
+
+class TimerQueue:
+    """A heap of callbacks run by one task in deadline order.
+
+    One task for all timers keeps an idle actor free of tasks; cancelled
+    entries are dropped lazily and the heap is compacted when they dominate.
+    """
+
+    def __init__(self, clock: Clock) -> None:
+        self.clock = clock
+        self._heap: list[TimerHandle] = []
+        self._seq = 0
+        self._cancelled = 0
+        self._sleep_scope: anyio.CancelScope | None = None
+        self._sleeping_until = math.inf
+
+    def __len__(self) -> int:
+        return len(self._heap) - self._cancelled
+
+    def next_deadline(self) -> float:
+        """The earliest pending deadline, ``math.inf`` when there is none."""
+        heap = self._heap
+        while heap and heap[0].cancelled:
+            heapq.heappop(heap)
+            self._cancelled -= 1
+        return heap[0].deadline if heap else math.inf
+
+    def call_at(self, deadline: float, callback: Callable[[], None]) -> TimerHandle:
+        """Run *callback* (synchronously, in the timer task) at *deadline*."""
+        self._seq += 1
+        handle = TimerHandle(self, deadline, self._seq, callback)
+        heapq.heappush(self._heap, handle)
+        if deadline < self._sleeping_until and self._sleep_scope is not None:
+            # The sleeper waits for a later deadline: wake it to re-plan.
+            self._sleep_scope.cancel()
+        return handle
+
+    def call_later(self, delay: float, callback: Callable[[], None]) -> TimerHandle:
+        """Run *callback* after *delay* seconds of this queue's clock."""
+        return self.call_at(self.clock.now() + delay, callback)
+
+    def _note_cancelled(self) -> None:
+        self._cancelled += 1
+        if self._cancelled > 256 and self._cancelled * 2 > len(self._heap):
+            self._heap = [h for h in self._heap if not h.cancelled]
+            heapq.heapify(self._heap)
+            self._cancelled = 0
+
+    def fire_due(self) -> int:
+        """Run every callback whose deadline has passed; return how many ran."""
+        now = self.clock.now()
+        fired = 0
+        # Re-read self._heap each turn: a callback may cancel timers and compact it.
+        while self._heap and self._heap[0].deadline <= now:
+            handle = heapq.heappop(self._heap)
+            callback = handle.callback
+            if handle.cancelled or callback is None:
+                self._cancelled -= 1
+                continue
+            handle.callback = None
+            handle.cancelled = True  # a late cancel() must not count it twice
+            fired += 1
+            try:
+                callback()
+            except Exception:
+                # A timer callback must never take the timer task down with it.
+                logger.exception("timer callback %r failed", callback)
+        return fired
+
+    async def run(self) -> None:
+        """The timer task: fire due callbacks, sleep until the next deadline."""
+        while True:
+            self.fire_due()
+            deadline = self.next_deadline()
+            with anyio.CancelScope() as scope:
+                self._sleep_scope = scope
+                self._sleeping_until = deadline
+                await self.clock.sleep_until(deadline)
+            self._sleep_scope = None
+            self._sleeping_until = math.inf

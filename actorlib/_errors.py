@@ -1,0 +1,120 @@
+"""The exception tree of actorlib; knows nothing about the runtime.
+
+    ActorError                      base of every error the runtime raises
+    ├── AskTimeout                  also a TimeoutError: no reply within the timeout
+    ├── ActorStopped                the actor terminated before it could answer
+    ├── MailboxFull                 a bounded mailbox with Overflow.FAIL refused a tell
+    ├── NameTaken                   also a ValueError: a sibling already has that name
+    └── SystemClosedError           also a RuntimeError: the system was shut down
+
+Every error is an attrs class whose message is built from its fields, so it
+pickles intact across processes (notes included: ``slots=False`` keeps
+``__dict__``, where ``add_note`` stores them).
+"""
+
+from __future__ import annotations
+
+import attrs
+
+
+@attrs.define(auto_exc=True, str=False, slots=False)
+class ActorError(Exception):
+    """Base class of every error raised by actorlib itself."""
+
+    reason: str = ""
+
+    def __str__(self) -> str:
+        return self.reason
+
+
+@attrs.define(auto_exc=True, str=False, slots=False)
+class AskTimeout(ActorError, TimeoutError):
+    """An ``ask`` got no reply within its timeout.
+
+    Attributes:
+        path: the path of the actor that was asked.
+        message_type: the name of the message's type.
+        timeout: the timeout in seconds.
+    """
+
+    path: str = ""
+    message_type: str = ""
+    timeout: float = 0.0
+
+    def __str__(self) -> str:
+        return (
+            f"ask to {self.path} with a {self.message_type} message got no reply "
+            f"within {self.timeout:g} s; raise the timeout (ask(..., timeout=...)) "
+            f"or check that the actor answers"
+        )
+
+
+@attrs.define(auto_exc=True, str=False, slots=False)
+class ActorStopped(ActorError):
+    """The actor was stopped (or stopped before handling the message).
+
+    Attributes:
+        path: the path of the stopped actor.
+        message_type: the name of the type of the message that cannot be answered.
+    """
+
+    path: str = ""
+    message_type: str = ""
+
+    def __str__(self) -> str:
+        return f"actor {self.path} is stopped and cannot answer a {self.message_type} message"
+
+
+@attrs.define(auto_exc=True, str=False, slots=False)
+class MailboxFull(ActorError):
+    """A bounded mailbox with ``Overflow.FAIL`` refused a message.
+
+    Attributes:
+        path: the path of the actor whose mailbox is full.
+        capacity: the mailbox's capacity.
+    """
+
+    path: str = ""
+    capacity: int = 0
+
+    def __str__(self) -> str:
+        return (
+            f"mailbox of {self.path} is full ({self.capacity} messages); use "
+            f"`await ref.send(message)` to wait for room, or choose another Overflow policy"
+        )
+
+
+@attrs.define(auto_exc=True, str=False, slots=False)
+class NameTaken(ActorError, ValueError):
+    """A sibling with the same name is already alive.
+
+    Attributes:
+        path: the full path that is taken.
+    """
+
+    path: str = ""
+
+    def __str__(self) -> str:
+        return (
+            f"an actor named {self.path} already exists; choose another name, "
+            f"or stop the existing actor first"
+        )
+
+
+@attrs.define(auto_exc=True, str=False, slots=False)
+class SystemClosedError(ActorError, RuntimeError):
+    """The actor system is not running (not started yet, or shut down).
+
+    Attributes:
+        system: the system's name.
+        operation: what was attempted.
+    """
+
+    system: str = ""
+    operation: str = ""
+
+    def __str__(self) -> str:
+        return (
+            f"cannot {self.operation}: actor system {self.system!r} is not running; "
+            f"use it inside `async with ActorSystem(...) as system:`"
+        )

@@ -1,0 +1,192 @@
+"""Envelopes, reply slots and the messages the runtime sends; no behaviour of actors here."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+import anyio
+import attrs
+
+if TYPE_CHECKING:
+    from ._clock import TimerHandle
+    from ._ref import ActorRef
+
+
+# ---------------------------------------------------------------- public messages
+
+
+@attrs.frozen
+class Terminated:
+    """Sent to watchers and to the parent when an actor has stopped.
+
+    Attributes:
+        ref: the actor that stopped.
+        error: the failure that stopped it, or None for a normal stop.
+    """
+
+    ref: ActorRef[Any]
+    error: BaseException | None = None
+
+
+@attrs.frozen
+class PoisonPill:
+    """Stops the receiving actor once the messages sent before it are handled.
+
+    Messages queued after it become dead letters; asks queued after it fail
+    with `ActorStopped`.
+    """
+
+
+@attrs.frozen
+class DeadLetter:
+    """Published on the event stream for every message that could not be delivered.
+
+    Attributes:
+        message: the message itself.
+        recipient: the actor it was meant for (None for a reply nobody waits for).
+        sender: the actor that sent it, when known.
+    """
+
+    message: object
+    recipient: ActorRef[Any] | None
+    sender: ActorRef[Any] | None = None
+
+
+# ---------------------------------------------------------------- envelopes
+
+
+_MISSING: Any = object()
+
+
+class ReplySlot:
+    """A one-shot, future-like slot that completes an ``ask``.
+
+    Cheaper than a stream: the waiter creates its event only if it must wait.
+    """
+
+    __slots__ = ("_error", "_event", "_value", "message", "recipient", "timer")
+
+    def __init__(self, message: object, recipient: ActorRef[Any]) -> None:
+        self.message = message
+        self.recipient = recipient
+        self.timer: TimerHandle | None = None
+        self._event: anyio.Event | None = None
+        self._value: object = _MISSING
+        self._error: BaseException | None = None
+
+    @property
+    def done(self) -> bool:
+        """True once a value or an error was set."""
+        return self._value is not _MISSING or self._error is not None
+
+    def set_result(self, value: object) -> bool:
+        """Complete with *value*; False if the slot was already complete."""
+        if self.done:
+            return False
+        self._value = value
+        self._completed()
+        return True
+
+    def set_error(self, error: BaseException) -> bool:
+        """Complete with *error*; False if the slot was already complete."""
+        if self.done:
+            return False
+        self._error = error
+        self._completed()
+        return True
+
+    def _completed(self) -> None:
+        if self.timer is not None:
+            self.timer.cancel()
+            self.timer = None
+        if self._event is not None:
+            self._event.set()
+
+    async def wait(self) -> Any:
+        """Wait for completion; return the value or raise the error."""
+        if not self.done:
+            self._event = anyio.Event()
+            await self._event.wait()
+        if self._error is not None:
+            raise self._error
+        return self._value
+
+
+@attrs.define(slots=True, eq=False)
+class Envelope:
+    """A message on its way: the message, who sent it, and where a reply goes."""
+
+    message: object
+    sender: ActorRef[Any] | None = None
+    reply: ReplySlot | None = None
+
+
+# ---------------------------------------------------------------- system messages
+# Internal: they travel in the system lane, which is always drained first.
+
+
+@attrs.frozen
+class Start:
+    """Create-and-start: run ``on_start`` of the first instance."""
+
+
+@attrs.frozen
+class Stop:
+    """Stop the actor (children first); *error* is the cause, if any."""
+
+    error: BaseException | None = None
+
+
+@attrs.frozen
+class Watch:
+    """*watcher* wants a `Terminated` when this actor stops."""
+
+    watcher: ActorRef[Any]
+
+
+@attrs.frozen
+class Unwatch:
+    """*watcher* no longer wants a `Terminated` from this actor."""
+
+    watcher: ActorRef[Any]
+
+
+@attrs.frozen(eq=False)
+class Failed:
+    """From child to parent: a handler failed; the child waits for a directive."""
+
+    child: Any  # Cell; typed loosely because cells live above this layer
+    error: Exception
+    incarnation: int
+
+
+@attrs.frozen(eq=False)
+class ChildTerminated:
+    """From child to parent: the child is gone and its name is free."""
+
+    child: Any  # Cell
+    error: BaseException | None
+
+
+@attrs.frozen(eq=False)
+class Resume:
+    """From parent to child: carry on with the next message."""
+
+    incarnation: int
+
+
+@attrs.frozen(eq=False)
+class Restart:
+    """From parent to child: replace the instance (after stopping its children)."""
+
+    error: BaseException
+    incarnation: int
+
+
+@attrs.frozen(eq=False)
+class TimerFired:
+    """User-lane wrapper for a timer's message; stale generations are dropped."""
+
+    key: object
+    generation: int
+    message: object

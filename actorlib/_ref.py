@@ -1,0 +1,176 @@
+"""ActorRef, the only handle to an actor; knows targets only through the `Target` protocol."""
+
+from __future__ import annotations
+
+import math
+from contextvars import ContextVar
+from typing import Any, Generic, Protocol, TypeVar
+
+from ._clock import TimerQueue
+from ._errors import ActorError, AskTimeout
+from ._messages import Envelope, ReplySlot
+
+MsgT = TypeVar("MsgT", contravariant=True)
+
+# The actor whose handler is running in this task, so that tell/ask record
+# their sender without the user passing it. Set once per batch, not per message.
+current_sender: ContextVar[ActorRef[Any] | None] = ContextVar("actorlib_sender", default=None)
+
+# How an unpickled ref finds its actor: set by a running system (and by
+# transports) around deserialisation. A context variable, not a global registry.
+ref_resolver: ContextVar[RefResolver | None] = ContextVar("actorlib_ref_resolver", default=None)
+
+
+class Target(Protocol):
+    """What a ref needs from the thing behind it (a local cell or a remote proxy)."""
+
+    path: str
+    name: str
+    uid: int
+
+    def post(self, envelope: Envelope) -> None:
+        """Deliver without waiting (overflow policy applies; dead letter if gone)."""
+        ...
+
+    async def post_wait(self, envelope: Envelope) -> None:
+        """Deliver, waiting for room in a bounded mailbox (dead letter if gone)."""
+        ...
+
+    def post_system(self, message: object) -> None:
+        """Deliver a runtime message (watch, terminated...) ahead of user messages."""
+        ...
+
+    def ask_context(self) -> tuple[float | None, TimerQueue]:
+        """The default ask timeout and the timer queue that enforces it."""
+        ...
+
+
+class RefResolver(Protocol):
+    """Turns a pickled (path, uid) back into a live ref."""
+
+    def resolve(self, path: str, uid: int) -> ActorRef[Any]:
+        """Return the ref for that actor incarnation (a dead one if it is gone)."""
+        ...
+
+
+class _DefaultTimeout:
+    def __repr__(self) -> str:
+        return "<system default>"
+
+
+DEFAULT_TIMEOUT: Any = _DefaultTimeout()
+
+
+def check_timeout(timeout: object, what: str = "timeout") -> float | None:
+    """Validate a timeout in seconds; None means no timeout.
+
+    Raises:
+        TypeError: not a number or None.
+        ValueError: negative or NaN.
+    """
+    if timeout is None:
+        return None
+    if isinstance(timeout, bool) or not isinstance(timeout, int | float):
+        raise TypeError(f"{what} must be a number of seconds or None, got {timeout!r}")
+    if math.isnan(timeout) or timeout < 0:
+        raise ValueError(f"{what} must be a non-negative number of seconds, got {timeout!r}")
+    return float(timeout)
+
+
+def _restore_ref(path: str, uid: int) -> ActorRef[Any]:
+    resolver = ref_resolver.get()
+    if resolver is None:
+        raise ActorError(
+            reason=f"cannot unpickle the ActorRef of {path}: no actor system is running in "
+            f"this context; unpickle refs inside `async with ActorSystem(...)`"
+        )
+    return resolver.resolve(path, uid)
+
+
+def _time_out(slot: ReplySlot, target: Target, limit: float) -> None:
+    slot.set_error(
+        AskTimeout(path=target.path, message_type=type(slot.message).__name__, timeout=limit)
+    )
+
+
+class ActorRef(Generic[MsgT]):
+    """The handle to one actor: send it messages, ask it questions.
+
+    Opaque, hashable and picklable. Equal refs denote the same actor
+    incarnation: a new actor that reuses a stopped actor's name has a new ref.
+    """
+
+    __slots__ = ("__weakref__", "_target")
+
+    def __init__(self, target: Target) -> None:
+        self._target = target
+
+    @property
+    def path(self) -> str:
+        """The actor's path, e.g. ``/user/bank/account-1``."""
+        return self._target.path
+
+    @property
+    def name(self) -> str:
+        """The last element of the path."""
+        return self._target.name
+
+    def __repr__(self) -> str:
+        return f"ActorRef({self._target.path!r})"
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, ActorRef):
+            return NotImplemented
+        a, b = self._target, other._target
+        return a is b or (a.uid == b.uid and a.path == b.path)
+
+    def __hash__(self) -> int:
+        return hash((self._target.path, self._target.uid))
+
+    def __reduce__(self) -> tuple[object, tuple[str, int]]:
+        return _restore_ref, (self._target.path, self._target.uid)
+
+    def tell(self, message: MsgT) -> None:
+        """Send *message* without waiting; never blocks.
+
+        A stopped actor turns the message into a `DeadLetter`.
+
+        Raises:
+            MailboxFull: the actor's bounded mailbox is full and its policy is
+                `Overflow.FAIL` (use `send` to wait for room instead).
+        """
+        self._target.post(Envelope(message, current_sender.get()))
+
+    async def send(self, message: MsgT) -> None:
+        """Send *message*, waiting for room if the actor's mailbox is bounded and full."""
+        await self._target.post_wait(Envelope(message, current_sender.get()))
+
+    async def ask(self, message: MsgT, *, timeout: float | None = DEFAULT_TIMEOUT) -> Any:
+        """Send *message* and wait for the handler's return value.
+
+        The reply is typed `Any`: what a handler returns depends on the
+        message, not on the ref's type, so the caller states what it expects.
+
+        Args:
+            message: the message.
+            timeout: seconds to wait; the system's default when omitted; None
+                waits for ever.
+
+        Raises:
+            AskTimeout: no reply within *timeout*.
+            ActorStopped: the actor is (or got) stopped before it answered.
+            Exception: whatever the handler raised, with a note naming the actor.
+        """
+        target = self._target
+        default, timers = target.ask_context()
+        limit = default if timeout is DEFAULT_TIMEOUT else check_timeout(timeout)
+        slot = ReplySlot(message, self)
+        target.post(Envelope(message, current_sender.get(), slot))
+        if limit is not None and not math.isinf(limit) and not slot.done:
+            slot.timer = timers.call_later(limit, lambda: _time_out(slot, target, limit))
+        try:
+            return await slot.wait()
+        finally:
+            if slot.timer is not None:
+                slot.timer.cancel()
+                slot.timer = None

@@ -1,0 +1,481 @@
+"""ActorSystem: owns the task group, the guardian, the path registry, dead letters and events."""
+
+from __future__ import annotations
+
+import inspect
+import logging
+import math
+import re
+from types import TracebackType
+from typing import Any
+
+import anyio
+import attrs
+
+from ._actor import Actor
+from ._cell import Cell
+from ._clock import Clock, MonotonicClock, TimerQueue
+from ._dispatch import Delivery, DirectDelivery, Dispatcher
+from ._errors import ActorError, ActorStopped, NameTaken, SystemClosedError
+from ._events import EventStream
+from ._lifecycle import CLOSED, State
+from ._mailbox import Mailbox
+from ._messages import DeadLetter, Envelope, Stop, Terminated, Watch
+from ._ref import ActorRef, check_timeout, current_sender, ref_resolver
+from ._supervision import SupervisorStrategy
+
+logger = logging.getLogger("actorlib")
+
+_NAME = re.compile(r"[A-Za-z0-9_.\-]+")
+_LOGGED_DEAD_LETTERS = 10
+
+
+def check_name(name: object, what: str = "name") -> str:
+    """Validate an actor or system name: letters, digits, '-', '_' and '.'.
+
+    Raises:
+        TypeError: not a str.
+        ValueError: empty, or other characters.
+    """
+    if not isinstance(name, str):
+        raise TypeError(f"{what} must be a str, got {name!r}")
+    if not _NAME.fullmatch(name):
+        raise ValueError(
+            f"{what} must be a non-empty string of ASCII letters, digits, '-', '_' and '.', "
+            f"got {name!r}"
+        )
+    return name
+
+
+def check_actor_class(actor_class: object) -> type[Actor]:
+    """Validate what was passed to spawn().
+
+    Raises:
+        TypeError: an instance, a non-Actor, Actor itself, or a class whose
+            ``receive`` is missing or not ``async def``.
+    """
+    if isinstance(actor_class, Actor):
+        cls = type(actor_class).__name__
+        raise TypeError(
+            f"spawn() expects an Actor subclass, got an instance of {cls}; "
+            f"pass the class: spawn({cls}, ...)"
+        )
+    if not (isinstance(actor_class, type) and issubclass(actor_class, Actor)):
+        raise TypeError(
+            f"spawn() expects an Actor subclass, got {actor_class!r}; "
+            f"define `class MyActor(actorlib.Actor)` and pass MyActor"
+        )
+    if actor_class.receive is Actor.receive:
+        raise TypeError(
+            f"{actor_class.__name__} does not implement receive(); "
+            f"define `async def receive(self, message)`"
+        )
+    if not inspect.iscoroutinefunction(actor_class.receive):
+        raise TypeError(
+            f"{actor_class.__name__}.receive must be a coroutine function; "
+            f"define it with `async def receive(self, message)`, not `def`"
+        )
+    return actor_class
+
+
+class _Guardian(Actor):
+    """The root of user actors (``/user``); it only supervises."""
+
+    async def receive(self, message: object) -> None:
+        return None
+
+
+@attrs.frozen
+class SystemStatistics:
+    """A snapshot of a running system.
+
+    Attributes:
+        actors: live actors under ``/user`` (the guardian not counted).
+        dead_letters: messages that could not be delivered so far.
+        workers: dispatcher tasks alive.
+        idle_workers: dispatcher tasks waiting for work.
+        ready: actors with messages waiting for a worker.
+        timers: pending timers (actor timers, ask timeouts, backoff delays).
+    """
+
+    actors: int
+    dead_letters: int
+    workers: int
+    idle_workers: int
+    ready: int
+    timers: int
+
+
+class _DeadTarget:
+    """What an unpickled ref to an actor that is gone points at."""
+
+    def __init__(self, system: ActorSystem, path: str, uid: int) -> None:
+        self.system = system
+        self.path = path
+        self.name = path.rsplit("/", 1)[-1]
+        self.uid = uid
+
+    def ask_context(self) -> tuple[float | None, TimerQueue]:
+        return self.system.ask_timeout, self.system.timer_queue
+
+    def post(self, envelope: Envelope) -> None:
+        if envelope.reply is not None:
+            envelope.reply.set_error(
+                ActorStopped(path=self.path, message_type=type(envelope.message).__name__)
+            )
+        self.system.dead_letter(envelope.message, ActorRef(self), envelope.sender)
+
+    async def post_wait(self, envelope: Envelope) -> None:
+        self.post(envelope)
+
+    def post_system(self, message: object) -> None:
+        if isinstance(message, Watch):
+            message.watcher._target.post_system(Terminated(ActorRef(self), None))
+
+
+class ActorSystem:
+    """A tree of actors under one task group; enter it with ``async with``.
+
+    Args:
+        name: the system's name (letters, digits, '-', '_', '.').
+        ask_timeout: the default timeout of `ActorRef.ask`, in seconds; None
+            for no timeout.
+        supervisor: the strategy for top-level actors (default ``OneForOne()``).
+        clock: the Clock seam (default: the event loop's monotonic clock).
+        throughput: messages an actor handles before a worker moves on to
+            the next ready actor (fairness against throughput).
+        shutdown_timeout: seconds `shutdown` waits for actors to stop
+            gracefully before cancelling what is left.
+
+    Raises:
+        ValueError: an invalid name or timeout.
+        TypeError: arguments of the wrong type.
+    """
+
+    def __init__(
+        self,
+        name: str = "actorlib",
+        *,
+        ask_timeout: float | None = 5.0,
+        supervisor: SupervisorStrategy | None = None,
+        clock: Clock | None = None,
+        throughput: int = 64,
+        shutdown_timeout: float | None = 30.0,
+        delivery: Delivery | None = None,
+    ) -> None:
+        self.name = check_name(name, "system name")
+        self.ask_timeout = check_timeout(ask_timeout, "ask_timeout")
+        self.shutdown_timeout = check_timeout(shutdown_timeout, "shutdown_timeout")
+        if supervisor is not None and not isinstance(supervisor, SupervisorStrategy):
+            raise TypeError(
+                f"supervisor must be a SupervisorStrategy such as OneForOne(), got {supervisor!r}"
+            )
+        if isinstance(throughput, bool) or not isinstance(throughput, int) or throughput < 1:
+            raise ValueError(f"throughput must be an int >= 1, got {throughput!r}")
+        if clock is not None and not isinstance(clock, Clock):
+            raise TypeError(f"clock must implement now() and sleep_until(), got {clock!r}")
+        self.default_strategy = supervisor
+        self.clock: Clock = clock if clock is not None else MonotonicClock()
+        self.delivery: Delivery = delivery if delivery is not None else DirectDelivery()
+        self.events = EventStream()
+        self.timer_queue = TimerQueue(self.clock)
+        self._registry: dict[str, Cell] = {}
+        self._dead_letters = 0
+        self._phase = "new"  # new -> running -> closing -> closed
+        self._task_group: anyio.abc.TaskGroup | None = None
+        self._timer_scope: anyio.CancelScope | None = None
+        self._resolver_token: Any = None
+        self._guardian: Cell | None = None
+        self.dispatcher = Dispatcher(throughput=throughput)
+
+    def __repr__(self) -> str:
+        return f"<ActorSystem {self.name!r} {self._phase}>"
+
+    # ------------------------------------------------------------ lifecycle
+
+    async def __aenter__(self) -> ActorSystem:
+        if self._phase != "new":
+            raise RuntimeError(
+                f"actor system {self.name!r} was already started; create a new ActorSystem"
+            )
+        task_group = anyio.create_task_group()
+        await task_group.__aenter__()
+        self._task_group = task_group
+        self.dispatcher.bind(task_group.start_soon)
+        task_group.start_soon(self._run_timers)
+        guardian = Cell(self, None, "user", (_Guardian, (), {}), None, None)
+        guardian.create_instance()
+        guardian.started = True
+        guardian.state = State.RUNNING
+        self._guardian = guardian
+        self._registry[guardian.path] = guardian
+        self._resolver_token = ref_resolver.set(self)
+        self._phase = "running"
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> bool | None:
+        task_group, self._task_group = self._task_group, None
+        try:
+            if self._phase == "running":
+                # Leaving on an exception still stops every actor gracefully.
+                with anyio.CancelScope(shield=exc_type is not None):
+                    await self.shutdown()
+        except BaseException as error:
+            # Shutdown itself was interrupted (cancelled from outside): the task
+            # group must still be exited, with that error, by this same task.
+            self._leave_context()
+            if task_group is None:
+                raise
+            if not await task_group.__aexit__(type(error), error, error.__traceback__):
+                raise
+            return None
+        self._leave_context()
+        if task_group is None:
+            return None
+        if exc is not None and not isinstance(exc, anyio.get_cancelled_exc_class()):
+            # Every actor has stopped; let the body's own exception propagate
+            # as itself rather than wrapped in the task group's ExceptionGroup.
+            task_group.cancel_scope.cancel()
+            await task_group.__aexit__(None, None, None)
+            return None
+        return await task_group.__aexit__(exc_type, exc, tb)
+
+    def _leave_context(self) -> None:
+        if self._resolver_token is not None:
+            ref_resolver.reset(self._resolver_token)
+            self._resolver_token = None
+
+    async def _run_timers(self) -> None:
+        with anyio.CancelScope() as scope:
+            self._timer_scope = scope
+            await self.timer_queue.run()
+
+    async def shutdown(self) -> None:
+        """Stop every actor, children before parents, then the system's own tasks.
+
+        Returns once every `on_stop` has run. Idempotent.
+
+        Raises:
+            RuntimeError: called from inside an actor (it would wait for itself).
+        """
+        if self._phase in ("closing", "closed"):
+            return
+        if self._phase == "new":
+            self._phase = "closed"
+            return
+        if current_sender.get() is not None:
+            raise RuntimeError(
+                "shutdown() cannot be awaited from inside an actor, which would wait for "
+                "itself to stop; call it from the task that owns the system"
+            )
+        self._phase = "closing"
+        guardian = self._guardian
+        assert guardian is not None
+        guardian.post_system(Stop(None))
+        limit = math.inf if self.shutdown_timeout is None else self.shutdown_timeout
+        with anyio.move_on_after(limit) as scope:
+            await guardian.wait_stopped()
+        if scope.cancelled_caught:
+            stuck = sorted(path for path, cell in self._registry.items() if cell is not guardian)
+            logger.error(
+                "shutdown of %r timed out after %g s; cancelling %d actors still running: %s",
+                self.name,
+                limit,
+                len(stuck),
+                ", ".join(stuck[:20]),
+            )
+            if self._task_group is not None:
+                self._task_group.cancel_scope.cancel()
+        self.dispatcher.close()
+        if self._timer_scope is not None:
+            self._timer_scope.cancel()
+        self._phase = "closed"
+
+    def _check_running(self, operation: str) -> None:
+        if self._phase != "running":
+            raise SystemClosedError(system=self.name, operation=operation)
+
+    # ------------------------------------------------------------ actors
+
+    async def spawn(
+        self,
+        actor_class: type[Actor],
+        *args: object,
+        name: str | None = None,
+        mailbox: Mailbox | None = None,
+        supervisor: SupervisorStrategy | None = None,
+        **kwargs: object,
+    ) -> ActorRef[Any]:
+        """Create a top-level actor under ``/user`` and return its ref.
+
+        The instance is built at once (``actor_class(*args, **kwargs)``);
+        ``on_start`` runs before its first message.
+
+        Args:
+            actor_class: an `Actor` subclass (the class, not an instance).
+            args: positional arguments for the class.
+            name: a unique name among its siblings; generated if None.
+            mailbox: the mailbox configuration (default unbounded).
+            supervisor: overrides the parent's strategy for this actor.
+            kwargs: keyword arguments for the class.
+
+        Raises:
+            TypeError: *actor_class* is not an Actor subclass, or the arguments
+                do not fit its ``__init__``.
+            ValueError: an invalid name.
+            NameTaken: a sibling already has *name*.
+            SystemClosedError: the system is not running.
+            Exception: whatever the class's ``__init__`` raised.
+        """
+        self._check_running("spawn an actor")
+        assert self._guardian is not None
+        return self._spawn_under(
+            self._guardian, actor_class, args, kwargs, name, mailbox, supervisor
+        )
+
+    def _spawn_under(
+        self,
+        parent: Cell,
+        actor_class: type[Actor],
+        args: tuple[object, ...],
+        kwargs: dict[str, object],
+        name: str | None,
+        mailbox: Mailbox | None,
+        supervisor: SupervisorStrategy | None,
+    ) -> ActorRef[Any]:
+        self._check_running("spawn an actor")
+        check_actor_class(actor_class)
+        if mailbox is not None and not isinstance(mailbox, Mailbox):
+            raise TypeError(
+                f"mailbox must be a Mailbox(capacity=..., overflow=...), got {mailbox!r}"
+            )
+        if supervisor is not None and not isinstance(supervisor, SupervisorStrategy):
+            raise TypeError(
+                f"supervisor must be a SupervisorStrategy such as OneForOne(), got {supervisor!r}"
+            )
+        if parent.state in CLOSED:
+            raise ActorError(
+                reason=f"cannot spawn a child of {parent.path}: it is stopping or stopped"
+            )
+        name = parent.next_auto_name() if name is None else check_name(name)
+        children = parent.children
+        if children is None:
+            children = parent.children = {}
+        elif name in children:
+            raise NameTaken(path=f"{parent.path}/{name}")
+        cell = Cell(self, parent, name, (actor_class, args, kwargs), mailbox, supervisor)
+        cell.create_instance()  # raises before anything is registered
+        children[name] = cell
+        self._registry[cell.path] = cell
+        cell.scheduled = True
+        self.dispatcher.schedule(cell)
+        return cell.ref
+
+    async def stop(self, ref: ActorRef[Any]) -> None:
+        """Stop the actor behind *ref* and return once it has terminated.
+
+        Stopping an actor that is already stopped returns at once.
+
+        Raises:
+            TypeError: *ref* is not an ActorRef.
+            ValueError: *ref* belongs to another system, or is the guardian.
+        """
+        if not isinstance(ref, ActorRef):
+            raise TypeError(f"stop() expects an ActorRef, got {ref!r}")
+        cell = ref._target
+        if isinstance(cell, _DeadTarget):
+            return
+        if not isinstance(cell, Cell) or cell.system is not self:
+            raise ValueError(f"stop() got {ref!r}, which belongs to another actor system")
+        if cell is self._guardian:
+            raise ValueError("the guardian /user is stopped by shutdown(), not stop()")
+        if cell.state is not State.STOPPED:
+            cell.post_system(Stop(None))
+            await cell.wait_stopped()
+
+    def lookup(self, path: str) -> ActorRef[Any] | None:
+        """The ref of the live actor at *path* (``/user/a/b``, or ``a/b`` under /user).
+
+        Raises:
+            TypeError: *path* is not a str.
+        """
+        if not isinstance(path, str):
+            raise TypeError(f"lookup() expects a path string like '/user/name', got {path!r}")
+        if not path.startswith("/"):
+            path = f"/user/{path}"
+        cell = self._registry.get(path.rstrip("/") or "/")
+        return None if cell is None or cell.state is State.STOPPED else cell.ref
+
+    def resolve(self, path: str, uid: int) -> ActorRef[Any]:
+        """RefResolver protocol: the live ref for (path, uid), or a dead one."""
+        cell = self._registry.get(path)
+        if cell is not None and cell.uid == uid:
+            return cell.ref
+        return ActorRef(_DeadTarget(self, path, uid))
+
+    def unregister(self, cell: Cell) -> None:
+        """Forget a terminated actor (its name becomes free)."""
+        if self._registry.get(cell.path) is cell:
+            del self._registry[cell.path]
+        if self.events.has_subscribers():
+            self.events.unsubscribe(cell.ref)
+
+    # ------------------------------------------------------------ dead letters, introspection
+
+    def dead_letter(
+        self, message: object, recipient: ActorRef[Any] | None, sender: ActorRef[Any] | None
+    ) -> None:
+        """Record an undeliverable message: count, log, publish `DeadLetter`."""
+        self._dead_letters += 1
+        if self._dead_letters <= _LOGGED_DEAD_LETTERS:
+            logger.info(
+                "dead letter %d: %.200r to %s%s",
+                self._dead_letters,
+                message,
+                "nobody" if recipient is None else recipient.path,
+                "; further dead letters are not logged: subscribe to DeadLetter to see them"
+                if self._dead_letters == _LOGGED_DEAD_LETTERS
+                else "",
+            )
+        if type(message) is DeadLetter:
+            return  # an undeliverable DeadLetter event must not breed another
+        if self.events.has_subscribers():
+            self.events.publish(DeadLetter(message, recipient, sender))
+
+    def statistics(self) -> SystemStatistics:
+        """Return a snapshot of the system's counters."""
+        pool = self.dispatcher.statistics()
+        return SystemStatistics(
+            actors=max(0, len(self._registry) - 1),
+            dead_letters=self._dead_letters,
+            workers=pool.workers,
+            idle_workers=pool.idle_workers,
+            ready=pool.ready,
+            timers=len(self.timer_queue),
+        )
+
+    def tree(self) -> str:
+        """The supervision tree as text: each actor's state, mailbox depth and restarts."""
+        guardian = self._guardian
+        if guardian is None:
+            return f"{self.name}: not started"
+        lines = [f"{self.name}: {guardian.path}"]
+
+        def walk(cell: Cell, prefix: str) -> None:
+            children = list(cell.children.values()) if cell.children else []
+            for index, child in enumerate(children):
+                last = index == len(children) - 1
+                lines.append(
+                    f"{prefix}{'└── ' if last else '├── '}{child.name} "
+                    f"[{child.state.value}] {child.factory[0].__name__} "
+                    f"mailbox={child.mailbox.user_depth} restarts={child.restart_count()}"
+                )
+                walk(child, prefix + ("    " if last else "│   "))
+
+        walk(guardian, "")
+        return "\n".join(lines)

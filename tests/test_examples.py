@@ -1,0 +1,47 @@
+"""Every program in examples/ runs to completion, on both backends where it takes one."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+EXAMPLES = sorted((Path(__file__).parent.parent / "examples").glob("*.py"))
+
+
+def test_there_are_examples() -> None:
+    assert EXAMPLES
+
+
+@pytest.mark.parametrize("example", EXAMPLES, ids=[p.stem for p in EXAMPLES])
+@pytest.mark.parametrize("backend", ["asyncio", "trio"])
+def test_example_runs_cleanly(example: Path, backend: str) -> None:
+    result = subprocess.run(
+        [sys.executable, str(example), "--backend", backend],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "Traceback" not in result.stderr, result.stderr
+    assert result.stdout.strip(), "an example must show what it does"
+
+
+def test_the_demo_shows_a_crash_a_restart_and_a_clean_shutdown() -> None:
+    demo = Path(__file__).parent.parent / "examples" / "demo.py"
+    result = subprocess.run(
+        [sys.executable, str(demo)], capture_output=True, text=True, timeout=120, check=True
+    )
+    out = result.stdout
+    assert "the asker sees the worker's error: ValueError('cannot work on -1')" in out
+    assert "worker-0 restarted after ValueError" in out
+    assert "squares: [49, 64, 81]" in out
+    assert "jobs counted: 9" in out
+    assert "worker-0 [running] Worker mailbox=0 restarts=1" in out
+    assert out.rstrip().endswith("done")
+    # Each worker's on_stop runs exactly once at shutdown (worker-0 also once on restart).
+    assert out.count("worker-1 stopped") == 1
+    assert out.count("worker-0 stopped") == 2

@@ -1,0 +1,67 @@
+"""The public surface: one home per name, sorted __all__, docstrings everywhere."""
+
+from __future__ import annotations
+
+import inspect
+
+import pytest
+
+import actorlib
+
+PUBLIC = sorted(actorlib.__all__)
+
+
+def test_all_is_sorted_and_unique() -> None:
+    assert actorlib.__all__ == sorted(set(actorlib.__all__))
+
+
+@pytest.mark.parametrize("name", PUBLIC)
+def test_every_public_name_is_importable_from_the_package(name: str) -> None:
+    assert getattr(actorlib, name) is not None
+
+
+@pytest.mark.parametrize("name", PUBLIC)
+def test_every_public_name_has_a_docstring(name: str) -> None:
+    obj = getattr(actorlib, name)
+    assert inspect.getdoc(obj), f"actorlib.{name} has no docstring"
+
+
+@pytest.mark.parametrize("name", [n for n in PUBLIC if inspect.isclass(getattr(actorlib, n))])
+def test_every_public_method_has_a_docstring(name: str) -> None:
+    cls = getattr(actorlib, name)
+    for attr, value in vars(cls).items():
+        if attr.startswith("_") or not (inspect.isfunction(value) or isinstance(value, property)):
+            continue
+        assert inspect.getdoc(value), f"actorlib.{name}.{attr} has no docstring"
+
+
+@pytest.mark.parametrize("name", PUBLIC)
+def test_every_public_name_lives_in_a_private_module(name: str) -> None:
+    obj = getattr(actorlib, name)
+    module = getattr(obj, "__module__", "")
+    assert module.startswith("actorlib._"), f"actorlib.{name} is defined in {module}"
+
+
+def test_private_modules_are_not_reexported_under_public_names() -> None:
+    public_modules = [n for n in dir(actorlib) if inspect.ismodule(getattr(actorlib, n))]
+    assert all(n.startswith("_") for n in public_modules), public_modules
+
+
+def test_the_error_tree_matches_the_design() -> None:
+    assert issubclass(actorlib.AskTimeout, actorlib.ActorError)
+    assert issubclass(actorlib.AskTimeout, TimeoutError)
+    assert issubclass(actorlib.NameTaken, actorlib.ActorError)
+    assert issubclass(actorlib.NameTaken, ValueError)
+    assert issubclass(actorlib.SystemClosedError, RuntimeError)
+    for error in (actorlib.ActorStopped, actorlib.MailboxFull, actorlib.SystemClosedError):
+        assert issubclass(error, actorlib.ActorError)
+
+
+def test_every_module_opens_with_a_one_line_docstring() -> None:
+    import pkgutil
+
+    for info in pkgutil.iter_modules(actorlib.__path__, "actorlib."):
+        module = __import__(info.name, fromlist=["_"])
+        doc = module.__doc__ or ""
+        first = doc.strip().splitlines()[0] if doc.strip() else ""
+        assert first.endswith("."), f"{info.name} needs a one-line docstring, got {first!r}"

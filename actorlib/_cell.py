@@ -14,11 +14,11 @@ from typing import TYPE_CHECKING, Any, cast
 
 import anyio
 
+from . import _lifecycle as lifecycle
 from ._actor import Actor, constructing
 from ._clock import TimerQueue
 from ._context import ActorContext, Handler
 from ._errors import ActorStopped, MailboxFull
-from ._lifecycle import CLOSED as _CLOSED
 from ._lifecycle import State, supervise
 from ._mailbox import Full, Mailbox, MailboxQueue
 from ._messages import (
@@ -36,7 +36,7 @@ from ._messages import (
     Watch,
 )
 from ._ref import ActorRef, current_sender
-from ._supervision import DEFAULT_STRATEGY, Directive, RestartStats, SupervisorStrategy
+from ._supervision import RestartStats, SupervisorStrategy
 from ._timers import Timers
 
 if TYPE_CHECKING:
@@ -51,10 +51,9 @@ class Cell:
     """The runtime container of one actor (Akka's ActorCell)."""
 
     __slots__ = (
-        "_auto_names",
-        "_stopped_event",
         "behaviors",
         "children",
+        "closed",
         "context",
         "current",
         "escalated_from",
@@ -74,6 +73,7 @@ class Cell:
         "stash",
         "state",
         "stop_error",
+        "stopped_event",
         "supervisor",
         "system",
         "timers",
@@ -100,6 +100,7 @@ class Cell:
         self.mailbox = MailboxQueue() if mailbox is None else MailboxQueue(mailbox)
         self.supervisor = supervisor
         self.state = State.STARTING
+        self.closed = False  # Invariant: True exactly when state is STOPPING or STOPPED
         self.scheduled = False
         self.ref: ActorRef[Any] = ActorRef(self)
         self.context = ActorContext(self)
@@ -118,8 +119,7 @@ class Cell:
         self.restart_cause: BaseException | None = None
         self.escalated_from: Cell | None = None
         self.stop_error: BaseException | None = None
-        self._stopped_event: anyio.Event | None = None
-        self._auto_names = 0
+        self.stopped_event: anyio.Event | None = None
 
     def __repr__(self) -> str:
         return f"<Cell {self.path} {self.state.value}>"
@@ -140,11 +140,6 @@ class Cell:
         self.handler = instance.receive
         self.behaviors = None
 
-    def next_auto_name(self) -> str:
-        """A fresh name for an unnamed child: ``$1``, ``$2``... (never a valid user name)."""
-        self._auto_names += 1
-        return f"${self._auto_names}"
-
     # ------------------------------------------------------------ Target protocol (for refs)
 
     def ask_context(self) -> tuple[float | None, TimerQueue]:
@@ -154,8 +149,17 @@ class Cell:
 
     def post(self, envelope: Envelope) -> None:
         """A user message from a ref: deliver, or dead-letter if the actor is closed."""
-        if self.state in _CLOSED:
+        if self.closed:
             self.reject(envelope)
+            return
+        mailbox = self.mailbox
+        lane = mailbox.user
+        if lane is not None and len(lane) < mailbox.capacity and self.system.direct_delivery:
+            # The hot path of every tell: append and wake (enqueue, inlined).
+            lane.append(envelope)
+            if not self.scheduled:
+                self.scheduled = True
+                self.system.dispatcher.schedule(self)
         else:
             self.system.delivery.deliver(self, envelope)
 
@@ -174,7 +178,7 @@ class Cell:
     def post_system(self, message: object) -> None:
         """Queue a system message; it overtakes every user message."""
         if self.state is State.STOPPED:
-            self._after_death(message)
+            self.after_death(message)
             return
         self.mailbox.put_system(message)
         if not self.scheduled:
@@ -183,7 +187,7 @@ class Cell:
 
     def enqueue(self, envelope: Envelope) -> None:
         """Deliverable protocol: put a user envelope into the mailbox, under its policy."""
-        if self.state in _CLOSED:
+        if self.closed:
             # Delivered late (by a controlled Delivery) after the actor closed.
             self.reject(envelope)
             return
@@ -212,7 +216,7 @@ class Cell:
             message = message.message
         self.system.dead_letter(message, self.ref, envelope.sender)
 
-    def _after_death(self, message: object) -> None:
+    def after_death(self, message: object) -> None:
         # A system message reached a stopped actor.
         if type(message) is Watch:
             message.watcher._target.post_system(Terminated(self.ref, self.stop_error))
@@ -233,14 +237,18 @@ class Cell:
                     # Creation comes first, as if it were the first system
                     # message: a stop sent right after spawn still sees
                     # on_start, then on_stop.
-                    await self._start()
+                    await lifecycle.start(self)
                 elif mailbox.system is not None:
                     await self._handle_system(mailbox.pop_system())
                 elif state is State.RUNNING:
-                    if handled >= budget or not mailbox.user:
+                    user = mailbox.user
+                    if handled >= budget or not user:
                         break
                     handled += 1
-                    await self._invoke(mailbox.pop_user())
+                    envelope = user.popleft()
+                    if mailbox.room_waiters:
+                        mailbox.room_freed()
+                    await self._invoke(envelope)
                 else:
                     break
         finally:
@@ -250,22 +258,6 @@ class Cell:
         else:
             self.scheduled = False
         return handled
-
-    async def _start(self) -> None:
-        instance = self.instance
-        assert instance is not None
-        try:
-            if self.restart_cause is not None:
-                cause, self.restart_cause = self.restart_cause, None
-                await instance.on_restart(cause)
-            if type(instance).on_start is not Actor.on_start:
-                await instance.on_start()
-        except Exception as error:
-            error.add_note(f"raised by on_start of actor {self.path}")
-            self.fail(error)
-            return
-        self.started = True
-        self.state = State.RUNNING
 
     async def _invoke(self, envelope: Envelope) -> None:
         message = envelope.message
@@ -278,7 +270,7 @@ class Cell:
         elif kind is PoisonPill:
             if envelope.reply is not None:
                 self.system.delivery.reply(envelope.reply, None, None)
-            await self.begin_stop(None)
+            await lifecycle.begin_stop(self, None)
             return
         self.current = envelope
         handler = self.handler
@@ -290,7 +282,7 @@ class Cell:
             error.add_note(f"raised by actor {self.path} while handling {_short(message)}")
             if envelope.reply is not None:
                 self._answer(envelope.reply, None, error)
-            self.fail(error)
+            lifecycle.fail(self, error)
             return
         if self.current is envelope:  # not stashed
             self.current = None
@@ -307,7 +299,7 @@ class Cell:
     async def _handle_system(self, message: object) -> None:
         match message:
             case Stop(error=error):
-                await self.begin_stop(error)
+                await lifecycle.begin_stop(self, error)
             case Terminated():
                 await self._on_terminated(message)
             case ChildTerminated(child=child, error=error):
@@ -323,13 +315,13 @@ class Cell:
                     self.watchers.discard(watcher)
             case Resume(incarnation=incarnation):
                 if incarnation == self.incarnation and self.state is State.SUSPENDED:
-                    # Resuming after a failed on_start carries on without re-running it.
-                    self.started = True
+                    # Resuming after a failed on_start carries on without re-running
+                    # it; that instance never started, so its on_stop will not run.
                     self.state = State.RUNNING
-                    self._resume_escalated()
+                    lifecycle.resume_escalated(self)
             case Restart(error=error, incarnation=incarnation):
-                if incarnation == self.incarnation and self.state not in _CLOSED:
-                    await self._begin_restart(error)
+                if incarnation == self.incarnation and not self.closed:
+                    await lifecycle.begin_restart(self, error)
             case _:  # pragma: no cover - a bug in the runtime, not a user error
                 raise AssertionError(f"unknown system message {message!r}")
 
@@ -344,7 +336,7 @@ class Cell:
         """Hand a Terminated to the handler now, or keep it for after a failure."""
         if self.state is State.RUNNING:
             await self._invoke(Envelope(notice))
-        elif self.state in _CLOSED:
+        elif self.closed:
             self.system.dead_letter(notice, self.ref, None)
         else:
             self.mailbox.push_front_user([Envelope(notice)])
@@ -357,10 +349,10 @@ class Cell:
             self.escalated_from = None
         if self.state is State.STOPPING:
             if not children:
-                await self._finish_stop()
+                await lifecycle.finish_stop(self)
         elif self.state is State.RESTARTING:
             if not children:
-                await self._recreate()
+                await lifecycle.recreate(self)
         elif self.parent is not None:  # the guardian has no handler to tell
             if self.watching is not None:
                 self.watching.discard(child.ref)
@@ -368,212 +360,21 @@ class Cell:
 
     # ------------------------------------------------------------ failure and restart
 
-    def fail(self, error: Exception) -> None:
-        """This actor failed: suspend and ask the parent for a directive."""
-        self.state = State.SUSPENDED
-        self.incarnation += 1
-        parent = self.parent
-        if parent is None:  # the guardian itself: nothing above it
-            logger.error("the root guardian failed; stopping", exc_info=error)
-            self.mailbox.put_system(Stop(error))
-            return
-        parent.post_system(Failed(self, error, self.incarnation))
-
-    def _resume_escalated(self) -> None:
-        child = self.escalated_from
-        if child is not None:
-            self.escalated_from = None
-            child.post_system(Resume(child.incarnation))
-
-    async def _begin_restart(self, error: BaseException) -> None:
-        self.state = State.RESTARTING
-        self.incarnation += 1  # directives and failures of the old instance are stale now
-        self.restart_cause = error
-        self.escalated_from = None
-        if self.timers is not None:
-            self.timers.cancel_all()
-        if self.stash:
-            self.mailbox.push_front_user(self.stash)
-            self.stash = None
-        if self.children:
-            for child in self.children.values():
-                child.post_system(Stop(None))
-            return  # _recreate runs when the last child has terminated
-        await self._recreate()
-
-    async def _recreate(self) -> None:
-        await self._run_on_stop()
-        try:
-            self.create_instance()
-        except Exception as error:
-            error.add_note(f"raised by __init__ of actor {self.path} during restart")
-            self.fail(error)
-            return
-        self.state = State.STARTING
-        await self._start()
-
     # ------------------------------------------------------------ stop
-
-    def stop_child_or_self(self, ref: ActorRef[Any] | None) -> None:
-        """`context.stop`: self after the current message, or a child."""
-        if ref is None or ref == self.ref:
-            self.post_system(Stop(None))
-            return
-        child = self.children.get(ref.name) if self.children else None
-        if child is None or child.ref != ref:
-            raise ValueError(
-                f"context.stop() can stop this actor or its children, got {ref.path} which is "
-                f"not a child of {self.path}; use `await system.stop(ref)` or tell it a PoisonPill"
-            )
-        child.post_system(Stop(None))
-
-    async def begin_stop(self, error: BaseException | None) -> None:
-        """Stop: children first (depth-first), then on_stop, then tell the watchers."""
-        if self.state in _CLOSED:
-            return
-        self.state = State.STOPPING
-        self.stop_error = error
-        if self.timers is not None:
-            self.timers.cancel_all()
-        if self.children:
-            for child in self.children.values():
-                child.post_system(Stop(None))
-            return  # _finish_stop runs when the last child has terminated
-        await self._finish_stop()
-
-    async def _run_on_stop(self) -> None:
-        instance = self.instance
-        if instance is not None and self.started:
-            self.started = False
-            if type(instance).on_stop is not Actor.on_stop:
-                try:
-                    await instance.on_stop()
-                except Exception:
-                    # on_stop failures cannot be supervised: the actor is going.
-                    logger.exception("on_stop of actor %s failed", self.path)
-
-    async def _finish_stop(self) -> None:
-        await self._run_on_stop()
-        self.state = State.STOPPED
-        self.instance = None
-        self.handler = None
-        self.behaviors = None
-        for envelope in self.mailbox.drain():
-            self.reject(envelope)
-        if self.stash:
-            for envelope in self.stash:
-                self.reject(envelope)
-            self.stash = None
-        while self.mailbox.system is not None:
-            self._after_death(self.mailbox.pop_system())
-        self.system.unregister(self)
-        notice = Terminated(self.ref, self.stop_error)
-        parent = self.parent
-        if self.watchers:
-            for watcher in self.watchers:
-                if parent is None or watcher != parent.ref:
-                    watcher._target.post_system(notice)
-            self.watchers = None
-        if parent is not None:
-            parent.post_system(ChildTerminated(self, self.stop_error))
-        if self._stopped_event is not None:
-            self._stopped_event.set()
 
     async def wait_stopped(self) -> None:
         """Return once this actor has terminated."""
         if self.state is State.STOPPED:
             return
-        if self._stopped_event is None:
-            self._stopped_event = anyio.Event()
-        await self._stopped_event.wait()
-
-    # ------------------------------------------------------------ watch, become, stash
-
-    def watch(self, ref: ActorRef[Any]) -> None:
-        """Start watching *ref* on behalf of this actor."""
-        if ref == self.ref:
-            return
-        if self.watching is None:
-            self.watching = set()
-        self.watching.add(ref)
-        ref._target.post_system(Watch(self.ref))
-
-    def unwatch(self, ref: ActorRef[Any]) -> None:
-        """Stop watching *ref*; a notice already on its way is dropped."""
-        if self.watching is not None and ref in self.watching:
-            self.watching.discard(ref)
-            ref._target.post_system(Unwatch(self.ref))
-
-    def become(self, handler: Handler, *, discard_old: bool) -> None:
-        """Switch the handler; see `ActorContext.become`."""
-        assert self.handler is not None
-        if self.behaviors is None:
-            self.behaviors = []
-        if discard_old and self.behaviors:
-            self.behaviors.pop()
-        self.behaviors.append(handler)
-        self.handler = handler
-
-    def unbecome(self) -> None:
-        """Pop the behaviour stack; see `ActorContext.unbecome`."""
-        if self.behaviors:
-            self.behaviors.pop()
-        if self.behaviors:
-            self.handler = self.behaviors[-1]
-        elif self.instance is not None:
-            self.handler = self.instance.receive
-
-    def stash_current(self) -> None:
-        """Set the message being handled aside; see `ActorContext.stash`."""
-        current = self.current
-        if current is None:
-            raise RuntimeError(
-                f"stash() of actor {self.path} called outside of message handling, or the "
-                f"current message was already stashed; call it from receive()"
-            )
-        if self.stash is None:
-            self.stash = []
-        self.stash.append(current)
-        self.current = None
-
-    def unstash_all(self) -> None:
-        """Replay stashed messages before those already waiting; see `ActorContext`."""
-        if self.stash:
-            stash, self.stash = self.stash, None
-            self.mailbox.push_front_user(stash)
+        if self.stopped_event is None:
+            self.stopped_event = anyio.Event()
+        await self.stopped_event.wait()
 
     # ------------------------------------------------------------ introspection
 
     def restart_count(self) -> int:
         """How many times this actor was restarted."""
         return 0 if self.restarts is None else self.restarts.total
-
-    def strategy_for(self, child: Cell) -> SupervisorStrategy:
-        """The strategy that decides for *child*: its override, else ours."""
-        if child.supervisor is not None:
-            return child.supervisor
-        if self.instance is not None:
-            strategy = type(self.instance).supervisor_strategy
-            if strategy is not None:
-                return strategy
-        default = self.system.default_strategy if self.parent is None else None
-        return default or DEFAULT_STRATEGY
-
-    def decide(self, child: Cell, error: Exception) -> Directive:
-        """Ask the child's strategy's decider; a failing decider escalates."""
-        try:
-            directive: object = self.strategy_for(child).decider(error)
-        except Exception:
-            logger.exception("the decider for %s failed; escalating", child.path)
-            return Directive.ESCALATE
-        if not isinstance(directive, Directive):
-            logger.error(
-                "the decider for %s returned %r, not a Directive; escalating",
-                child.path,
-                directive,
-            )
-            return Directive.ESCALATE
-        return directive
 
 
 def _short(message: object, limit: int = 200) -> str:

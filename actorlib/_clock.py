@@ -144,7 +144,11 @@ class TimerQueue:
         """The timer task: fire due callbacks, sleep until the next deadline."""
         while True:
             self.fire_due()
-            deadline = self.next_deadline()
+            # Plan on the head of the heap even if it was cancelled: waking
+            # early costs one spurious turn, while re-planning on every cancel
+            # (each finished ask cancels its timeout) would cancel this sleep
+            # for every new timer.
+            deadline = self._heap[0].deadline if self._heap else math.inf
             with anyio.CancelScope() as scope:
                 self._sleep_scope = scope
                 self._sleeping_until = deadline

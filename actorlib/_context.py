@@ -6,6 +6,7 @@ import inspect
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any
 
+from ._messages import Stop, Unwatch, Watch
 from ._ref import ActorRef
 from ._timers import Timers
 
@@ -93,11 +94,23 @@ class ActorContext:
         Raises:
             TypeError: *ref* is not an ActorRef.
         """
-        self._cell.watch(_check_ref(ref, "watch"))
+        ref = _check_ref(ref, "watch")
+        cell = self._cell
+        if ref == cell.ref:
+            return
+        if cell.watching is None:
+            cell.watching = set()
+        cell.watching.add(ref)
+        ref._target.post_system(Watch(cell.ref))
 
     def unwatch(self, ref: ActorRef[Any]) -> None:
         """Stop watching *ref*; no `Terminated` for it arrives afterwards."""
-        self._cell.unwatch(_check_ref(ref, "unwatch"))
+        ref = _check_ref(ref, "unwatch")
+        cell = self._cell
+        if cell.watching is not None and ref in cell.watching:
+            # Forgetting it here is what drops a notice already on its way.
+            cell.watching.discard(ref)
+            ref._target.post_system(Unwatch(cell.ref))
 
     def stop(self, ref: ActorRef[Any] | None = None) -> None:
         """Stop this actor (after the current message), or one of its children.
@@ -105,7 +118,17 @@ class ActorContext:
         Raises:
             ValueError: *ref* is neither this actor nor one of its children.
         """
-        self._cell.stop_child_or_self(None if ref is None else _check_ref(ref, "stop"))
+        cell = self._cell
+        if ref is None or _check_ref(ref, "stop") == cell.ref:
+            cell.post_system(Stop(None))
+            return
+        child = cell.children.get(ref.name) if cell.children else None
+        if child is None or child.ref != ref:
+            raise ValueError(
+                f"context.stop() can stop this actor or its children, got {ref.path} which is "
+                f"not a child of {cell.path}; use `await system.stop(ref)` or tell it a PoisonPill"
+            )
+        child.post_system(Stop(None))
 
     def become(self, handler: Handler, *, discard_old: bool = True) -> None:
         """Handle the following messages with *handler* instead of `receive`.
@@ -123,11 +146,23 @@ class ActorContext:
                 f"become() expects an async function taking the message, got {handler!r}; "
                 f"define it with `async def`"
             )
-        self._cell.become(handler, discard_old=discard_old)
+        cell = self._cell
+        if cell.behaviors is None:
+            cell.behaviors = []
+        if discard_old and cell.behaviors:
+            cell.behaviors.pop()
+        cell.behaviors.append(handler)
+        cell.handler = handler
 
     def unbecome(self) -> None:
         """Return to the previous behaviour (to `receive` at the bottom of the stack)."""
-        self._cell.unbecome()
+        cell = self._cell
+        if cell.behaviors:
+            cell.behaviors.pop()
+        if cell.behaviors:
+            cell.handler = cell.behaviors[-1]
+        elif cell.instance is not None:
+            cell.handler = cell.instance.receive
 
     def stash(self) -> None:
         """Set the current message aside until `unstash_all` (an ask waits with it).
@@ -135,11 +170,24 @@ class ActorContext:
         Raises:
             RuntimeError: called outside of message handling.
         """
-        self._cell.stash_current()
+        cell = self._cell
+        current = cell.current
+        if current is None:
+            raise RuntimeError(
+                f"stash() of actor {cell.path} called outside of message handling, or the "
+                f"current message was already stashed; call it once from receive()"
+            )
+        if cell.stash is None:
+            cell.stash = []
+        cell.stash.append(current)
+        cell.current = None  # tells the cell not to answer its ask yet
 
     def unstash_all(self) -> None:
         """Put every stashed message back, ahead of the messages already waiting."""
-        self._cell.unstash_all()
+        cell = self._cell
+        if cell.stash:
+            stash, cell.stash = cell.stash, None
+            cell.mailbox.push_front_user(stash)
 
 
 def _is_async_callable(obj: object) -> bool:

@@ -1,4 +1,9 @@
-"""The states of a cell and how a parent applies its strategy to a failed child."""
+"""The lifecycle of a cell: its states and transitions (start, fail, restart, stop).
+
+The child's side (what a cell does when it starts, fails, is restarted or
+stops) and the parent's side (applying its strategy to a failed child) live
+together here; the message loop that triggers them lives in the cell.
+"""
 
 from __future__ import annotations
 
@@ -7,8 +12,9 @@ import functools
 import logging
 from typing import TYPE_CHECKING
 
-from ._messages import Restart, Resume, Stop
-from ._supervision import Directive, RestartStats
+from ._actor import Actor
+from ._messages import ChildTerminated, Failed, Restart, Resume, Stop, Terminated
+from ._supervision import DEFAULT_STRATEGY, Directive, RestartStats, SupervisorStrategy
 
 if TYPE_CHECKING:
     from ._cell import Cell
@@ -32,6 +38,133 @@ class State(enum.Enum):
 CLOSED = frozenset({State.STOPPING, State.STOPPED})
 
 
+# ---------------------------------------------------------------- the child's side
+
+
+async def start(cell: Cell) -> None:
+    instance = cell.instance
+    assert instance is not None
+    try:
+        if cell.restart_cause is not None:
+            cause, cell.restart_cause = cell.restart_cause, None
+            await instance.on_restart(cause)
+        if type(instance).on_start is not Actor.on_start:
+            await instance.on_start()
+    except Exception as error:
+        error.add_note(f"raised by on_start of actor {cell.path}")
+        fail(cell, error)
+        return
+    cell.started = True
+    cell.state = State.RUNNING
+
+
+def fail(cell: Cell, error: Exception) -> None:
+    """This actor failed: suspend and ask the parent for a directive."""
+    cell.state = State.SUSPENDED
+    cell.incarnation += 1
+    parent = cell.parent
+    if parent is None:  # the guardian itself: nothing above it
+        logger.error("the root guardian failed; stopping", exc_info=error)
+        cell.mailbox.put_system(Stop(error))
+        return
+    parent.post_system(Failed(cell, error, cell.incarnation))
+
+
+def resume_escalated(cell: Cell) -> None:
+    child = cell.escalated_from
+    if child is not None:
+        cell.escalated_from = None
+        child.post_system(Resume(child.incarnation))
+
+
+async def begin_restart(cell: Cell, error: BaseException) -> None:
+    cell.state = State.RESTARTING
+    cell.incarnation += 1  # directives and failures of the old instance are stale now
+    cell.restart_cause = error
+    cell.escalated_from = None
+    if cell.timers is not None:
+        cell.timers.cancel_all()
+    if cell.stash:
+        cell.mailbox.push_front_user(cell.stash)
+        cell.stash = None
+    if cell.children:
+        for child in cell.children.values():
+            child.post_system(Stop(None))
+        return  # _recreate runs when the last child has terminated
+    await recreate(cell)
+
+
+async def recreate(cell: Cell) -> None:
+    await run_on_stop(cell)
+    try:
+        cell.create_instance()
+    except Exception as error:
+        error.add_note(f"raised by __init__ of actor {cell.path} during restart")
+        fail(cell, error)
+        return
+    cell.state = State.STARTING
+    await start(cell)
+
+
+async def begin_stop(cell: Cell, error: BaseException | None) -> None:
+    """Stop: children first (depth-first), then on_stop, then tell the watchers."""
+    if cell.closed:
+        return
+    cell.closed = True
+    cell.state = State.STOPPING
+    cell.stop_error = error
+    if cell.timers is not None:
+        cell.timers.cancel_all()
+    if cell.children:
+        for child in cell.children.values():
+            child.post_system(Stop(None))
+        return  # _finish_stop runs when the last child has terminated
+    await finish_stop(cell)
+
+
+async def run_on_stop(cell: Cell) -> None:
+    instance = cell.instance
+    if instance is not None and cell.started:
+        cell.started = False
+        if type(instance).on_stop is not Actor.on_stop:
+            try:
+                await instance.on_stop()
+            except Exception:
+                # on_stop failures cannot be supervised: the actor is going.
+                logger.exception("on_stop of actor %s failed", cell.path)
+
+
+async def finish_stop(cell: Cell) -> None:
+    await run_on_stop(cell)
+    cell.state = State.STOPPED
+    cell.instance = None
+    cell.handler = None
+    cell.behaviors = None
+    for envelope in cell.mailbox.drain():
+        cell.reject(envelope)
+    if cell.stash:
+        for envelope in cell.stash:
+            cell.reject(envelope)
+        cell.stash = None
+    while cell.mailbox.system is not None:
+        cell.after_death(cell.mailbox.pop_system())
+    cell.system.unregister(cell)
+    notice = Terminated(cell.ref, cell.stop_error)
+    parent = cell.parent
+    if cell.watchers:
+        for watcher in cell.watchers:
+            if parent is None or watcher != parent.ref:
+                watcher._target.post_system(notice)
+        cell.watchers = None
+    if parent is not None:
+        parent.post_system(ChildTerminated(cell, cell.stop_error))
+    if cell.stopped_event is not None:
+        cell.stopped_event.set()
+
+
+# ---------------------------------------------------------------- the parent's side
+
+
 def supervise(parent: Cell, child: Cell, error: Exception, incarnation: int) -> None:
     """Apply *parent*'s strategy to *child*, which failed with *error*.
 
@@ -45,8 +178,8 @@ def supervise(parent: Cell, child: Cell, error: Exception, incarnation: int) -> 
     children = parent.children
     if not children or children.get(child.name) is not child:
         return
-    directive = parent.decide(child, error)
-    strategy = parent.strategy_for(child)
+    strategy = strategy_for(parent, child)
+    directive = decide(strategy, child, error)
     if directive is Directive.RESUME:
         logger.warning("actor %s failed (%r); resuming", child.path, error, exc_info=error)
         child.post_system(Resume(incarnation))
@@ -90,7 +223,7 @@ def supervise(parent: Cell, child: Cell, error: Exception, incarnation: int) -> 
     else:
         logger.error("actor %s failed (%r); escalating to %s", child.path, error, parent.path)
         parent.escalated_from = child
-        parent.fail(error)
+        fail(parent, error)
 
 
 def _restart(parent: Cell, failed: Cell, cells: list[Cell], error: Exception, delay: float) -> None:
@@ -105,3 +238,30 @@ def _restart(parent: Cell, failed: Cell, cells: list[Cell], error: Exception, de
             parent.system.timer_queue.call_later(delay, post)
         else:
             post()
+
+
+def strategy_for(parent: Cell, child: Cell) -> SupervisorStrategy:
+    """The strategy that decides for *child*: its spawn override, else its parent's."""
+    if child.supervisor is not None:
+        return child.supervisor
+    if parent.instance is not None:
+        strategy = type(parent.instance).supervisor_strategy
+        if strategy is not None:
+            return strategy
+    default = parent.system.default_strategy if parent.parent is None else None
+    return default or DEFAULT_STRATEGY
+
+
+def decide(strategy: SupervisorStrategy, child: Cell, error: Exception) -> Directive:
+    """Ask the strategy's decider; a decider that fails or answers nonsense escalates."""
+    try:
+        directive: object = strategy.decider(error)
+    except Exception:
+        logger.exception("the decider for %s failed; escalating", child.path)
+        return Directive.ESCALATE
+    if not isinstance(directive, Directive):
+        logger.error(
+            "the decider for %s returned %r, not a Directive; escalating", child.path, directive
+        )
+        return Directive.ESCALATE
+    return directive

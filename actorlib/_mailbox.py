@@ -75,14 +75,14 @@ class MailboxQueue:
     `push_front_user` (they were already accepted once and must not be lost).
     """
 
-    __slots__ = ("_room_waiters", "capacity", "overflow", "system", "user")
+    __slots__ = ("capacity", "overflow", "room_waiters", "system", "user")
 
     def __init__(self, config: Mailbox = UNBOUNDED) -> None:
         self.system: deque[Any] | None = None
         self.user: deque[Envelope] | None = None
         self.capacity = math.inf if config.capacity is None else config.capacity
         self.overflow = config.overflow
-        self._room_waiters: deque[anyio.Event] | None = None
+        self.room_waiters: deque[anyio.Event] | None = None
 
     def __len__(self) -> int:
         return (len(self.system) if self.system else 0) + (len(self.user) if self.user else 0)
@@ -135,9 +135,14 @@ class MailboxQueue:
         lane = self.user
         assert lane is not None
         envelope = lane.popleft()
-        if self._room_waiters:
-            self._room_waiters.popleft().set()
+        if self.room_waiters:
+            self.room_waiters.popleft().set()
         return envelope
+
+    def room_freed(self) -> None:
+        """A user message was taken off the lane directly: wake one waiting sender."""
+        if self.room_waiters:
+            self.room_waiters.popleft().set()
 
     def push_front_user(self, envelopes: Iterable[Envelope]) -> None:
         """Put already-accepted envelopes back at the head, keeping their order."""
@@ -159,11 +164,11 @@ class MailboxQueue:
         A `tell` never waits and so may take the room first; the sender it
         overtook keeps its place at the head of the queue.
         """
-        if self.user_depth < self.capacity and not self._room_waiters:
+        if self.user_depth < self.capacity and not self.room_waiters:
             return
-        if self._room_waiters is None:
-            self._room_waiters = deque()
-        waiters = self._room_waiters
+        if self.room_waiters is None:
+            self.room_waiters = deque()
+        waiters = self.room_waiters
         event = anyio.Event()
         waiters.append(event)
         while True:
@@ -187,6 +192,6 @@ class MailboxQueue:
 
     def wake_all_waiters(self) -> None:
         """Release every waiting sender (the actor is gone; their sends dead-letter)."""
-        waiters = self._room_waiters
+        waiters = self.room_waiters
         while waiters:
             waiters.popleft().set()

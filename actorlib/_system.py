@@ -177,10 +177,13 @@ class ActorSystem:
         self.default_strategy = supervisor
         self.clock: Clock = clock if clock is not None else MonotonicClock()
         self.delivery: Delivery = delivery if delivery is not None else DirectDelivery()
+        # Lets the tell hot path skip the seam's indirection in production.
+        self.direct_delivery = type(self.delivery) is DirectDelivery
         self.events = EventStream()
         self.timer_queue = TimerQueue(self.clock)
         self._registry: dict[str, Cell] = {}
         self._dead_letters = 0
+        self._auto_names = 0
         self._phase = "new"  # new -> running -> closing -> closed
         self._task_group: anyio.abc.TaskGroup | None = None
         self._timer_scope: anyio.CancelScope | None = None
@@ -362,7 +365,12 @@ class ActorSystem:
             raise ActorError(
                 reason=f"cannot spawn a child of {parent.path}: it is stopping or stopped"
             )
-        name = parent.next_auto_name() if name is None else check_name(name)
+        if name is None:
+            # `$` never appears in a user's name; unique system-wide to read well in logs.
+            self._auto_names += 1
+            name = f"${self._auto_names}"
+        else:
+            check_name(name)
         children = parent.children
         if children is None:
             children = parent.children = {}

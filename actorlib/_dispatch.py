@@ -11,6 +11,7 @@ queued, so an actor blocked on an `ask` never starves the actor it asked.
 
 from __future__ import annotations
 
+import time
 from collections import deque
 from collections.abc import Callable, Coroutine
 from typing import Any, Protocol
@@ -55,8 +56,11 @@ class Dispatcher:
     Args:
         start_task: starts a task in the owner's task group (``tg.start_soon``);
             may be given later with `bind`, before the first `schedule`.
-        throughput: the most messages a worker handles before it yields to
-            the event loop (fairness with tasks outside the pool).
+        throughput: the most messages one runnable handles before the worker
+            moves on to the next ready one (fairness between actors).
+        time_slice: seconds of work after which a worker yields to the event
+            loop (fairness with tasks outside the pool); checked every
+            `throughput` messages, so it bounds latency, not CPU use.
         max_idle: idle workers kept alive for the next burst; others exit.
     """
 
@@ -64,17 +68,22 @@ class Dispatcher:
         self,
         start_task: Callable[[Callable[[], Coroutine[Any, Any, None]]], object] | None = None,
         *,
-        throughput: int = 256,
+        throughput: int = 64,
+        time_slice: float = 0.002,
         max_idle: int = 8,
     ) -> None:
         self._start_task = start_task
         self.throughput = throughput
+        self.time_slice = time_slice
         self.max_idle = max_idle
         self._ready: deque[Runnable] = deque()
         self._idle: list[anyio.Event] = []
         # True while a woken (or new) worker has not yet started looking at
         # the ready queue: it will see whatever is queued meanwhile.
         self._waking = False
+        # Workers paused at their fairness checkpoint: each will look at the
+        # ready queue when it resumes, so none needs waking for it.
+        self._yielding = 0
         self._workers = 0
         self._peak = 0
         self._closed = False
@@ -91,7 +100,7 @@ class Dispatcher:
     def schedule(self, runnable: Runnable) -> None:
         """Queue *runnable* (the caller guarantees it is not queued already)."""
         self._ready.append(runnable)
-        if not self._waking:
+        if not self._waking and not self._yielding:
             self._wake_one()
 
     # A runnable that still has work after its batch goes to the back: fairness.
@@ -126,19 +135,32 @@ class Dispatcher:
     async def _work(self) -> None:
         ready = self._ready
         throughput = self.throughput
+        time_slice = self.time_slice
         try:
             while True:
                 self._waking = False
                 done = 0
+                slice_started = time.perf_counter()
                 while ready:
                     runnable = ready.popleft()
-                    if ready and not self._waking:
+                    if ready and not self._waking and not self._yielding:
                         # More work than this worker: make sure someone else looks.
                         self._wake_one()
-                    done += await runnable.run(throughput)
-                    if done >= throughput:
-                        done = 0
-                        await anyio.lowlevel.checkpoint()
+                    # A run that handled no user message (a start, a stop) still
+                    # counts, so a spawn storm cannot hold the loop for ever.
+                    done += await runnable.run(throughput) or 1
+                    if done < throughput:
+                        continue
+                    done = 0
+                    # CPU time, not actor time: perf_counter, never the Clock seam.
+                    now = time.perf_counter()
+                    if now - slice_started >= time_slice:
+                        self._yielding += 1
+                        try:
+                            await anyio.lowlevel.checkpoint()
+                        finally:
+                            self._yielding -= 1
+                        slice_started = time.perf_counter()
                 if self._closed or len(self._idle) >= self.max_idle:
                     return
                 event = anyio.Event()

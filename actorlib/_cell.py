@@ -25,6 +25,7 @@ from ._messages import (
     ChildTerminated,
     Envelope,
     Failed,
+    InjectedFailure,
     PoisonPill,
     ReplySlot,
     Restart,
@@ -196,21 +197,22 @@ class Cell:
         except Full:
             raise MailboxFull(path=self.path, capacity=int(self.mailbox.capacity)) from None
         if dropped is not None:
-            self.reject(dropped)
+            self.reject(dropped, MailboxFull(path=self.path, capacity=int(self.mailbox.capacity)))
             if dropped is envelope:
                 return
         if not self.scheduled:
             self.scheduled = True
             self.system.dispatcher.schedule(self)
 
-    def reject(self, envelope: Envelope) -> None:
-        """A user message that will never be handled: dead letter, and fail its ask."""
+    def reject(self, envelope: Envelope, error: Exception | None = None) -> None:
+        """A user message that will never be handled: dead letter, and fail its ask.
+
+        The ask fails with *error*, by default `ActorStopped`.
+        """
         if envelope.reply is not None:
-            self.system.delivery.reply(
-                envelope.reply,
-                None,
-                ActorStopped(path=self.path, message_type=type(envelope.message).__name__),
-            )
+            if error is None:
+                error = ActorStopped(path=self.path, message_type=type(envelope.message).__name__)
+            self.system.delivery.reply(envelope.reply, None, error)
         message = envelope.message
         if type(message) is TimerFired:
             message = message.message
@@ -276,8 +278,14 @@ class Cell:
         handler = self.handler
         assert handler is not None
         try:
+            if kind is InjectedFailure:
+                raise cast(InjectedFailure, message).error
             result = await handler(message)
         except Exception as error:
+            if self._stashed_itself(envelope):
+                # It stashed itself, then failed: a failing message is not retried.
+                assert self.stash is not None
+                self.stash.pop()
             self.current = None
             error.add_note(f"raised by actor {self.path} while handling {_short(message)}")
             if envelope.reply is not None:
@@ -288,6 +296,10 @@ class Cell:
             self.current = None
             if envelope.reply is not None:
                 self._answer(envelope.reply, result, None)
+
+    def _stashed_itself(self, envelope: Envelope) -> bool:
+        stash = self.stash
+        return self.current is not envelope and stash is not None and stash[-1:] == [envelope]
 
     def _answer(self, slot: ReplySlot, value: object, error: BaseException | None) -> None:
         if not self.system.delivery.reply(slot, value, error) and error is None:
@@ -314,7 +326,13 @@ class Cell:
                 if self.watchers is not None:
                     self.watchers.discard(watcher)
             case Resume(incarnation=incarnation):
-                if incarnation == self.incarnation and self.state is State.SUSPENDED:
+                if incarnation != self.incarnation or self.state is not State.SUSPENDED:
+                    pass  # stale
+                elif self.instance is None:
+                    # __init__ failed during a restart: there is no instance to
+                    # resume, so resuming means trying to create one again.
+                    await lifecycle.recreate(self)
+                else:
                     # Resuming after a failed on_start carries on without re-running
                     # it; that instance never started, so its on_stop will not run.
                     self.state = State.RUNNING
@@ -348,10 +366,14 @@ class Cell:
         if self.escalated_from is child:
             self.escalated_from = None
         if self.state is State.STOPPING:
-            if not children:
+            if children:
+                lifecycle.stop_youngest_child(self)
+            else:
                 await lifecycle.finish_stop(self)
         elif self.state is State.RESTARTING:
-            if not children:
+            if children:
+                lifecycle.stop_youngest_child(self)
+            else:
                 await lifecycle.recreate(self)
         elif self.parent is not None:  # the guardian has no handler to tell
             if self.watching is not None:

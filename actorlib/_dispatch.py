@@ -5,8 +5,10 @@ every message. Instead an idle actor holds no task: when its mailbox gets work
 it is appended once to a ready queue, and a few worker tasks run ready
 runnables, each for up to a `throughput` batch. A worker whose handler awaits
 keeps the runnable it is running; since the pool cannot know whether that
-await will be long, one spare worker is always woken (or started) when work is
-queued, so an actor blocked on an `ask` never starves the actor it asked.
+await will be long, a spare worker is woken (or started) when work is queued,
+unless one is already on its way or paused at its fairness checkpoint (it
+will look at the ready queue when it resumes). So an actor blocked on an
+`ask` never starves the actor it asked, and a busy pool does not grow.
 """
 
 from __future__ import annotations
@@ -87,6 +89,8 @@ class Dispatcher:
         self._workers = 0
         self._peak = 0
         self._closed = False
+        self.crashed: BaseException | None = None
+        """A BaseException (not a cancellation) that killed a worker, if any."""
 
     def bind(self, start_task: Callable[[Callable[[], Coroutine[Any, Any, None]]], object]) -> None:
         """Set where worker tasks are started (the owner's task group)."""
@@ -148,7 +152,14 @@ class Dispatcher:
                         self._wake_one()
                     # A run that handled no user message (a start, a stop) still
                     # counts, so a spawn storm cannot hold the loop for ever.
-                    done += await runnable.run(throughput) or 1
+                    try:
+                        done += await runnable.run(throughput) or 1
+                    except BaseException as error:
+                        # KeyboardInterrupt, SystemExit...: the runtime cannot carry
+                        # on; remember it so that shutdown does not wait for actors.
+                        if not isinstance(error, anyio.get_cancelled_exc_class()):
+                            self.crashed = error
+                        raise
                     if done < throughput:
                         continue
                     done = 0

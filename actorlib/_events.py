@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from typing import Any
 
 from ._errors import MailboxFull
@@ -18,8 +19,11 @@ class EventStream:
     everything. A terminated subscriber is unsubscribed by the system.
     """
 
-    def __init__(self) -> None:
+    def __init__(
+        self, on_undelivered: Callable[[object, ActorRef[Any]], None] | None = None
+    ) -> None:
         self._subscriptions: list[tuple[ActorRef[Any], type]] = []
+        self._on_undelivered = on_undelivered
 
     def subscribe(self, ref: ActorRef[Any], event_type: type = object) -> None:
         """Deliver every published event of *event_type* to *ref*.
@@ -51,8 +55,8 @@ class EventStream:
     def publish(self, event: object) -> int:
         """Tell *event* to each matching subscriber; return how many got it.
 
-        A subscriber whose bounded mailbox refuses the event is skipped and
-        logged: publishing never fails the publisher.
+        A subscriber whose bounded mailbox refuses the event is skipped (the
+        event becomes a dead letter): publishing never fails the publisher.
         """
         delivered = 0
         for ref, event_type in self._subscriptions:
@@ -61,6 +65,8 @@ class EventStream:
                     ref.tell(event)
                 except MailboxFull:
                     logger.warning("event %r not delivered to %s: mailbox full", event, ref.path)
+                    if self._on_undelivered is not None:
+                        self._on_undelivered(event, ref)
                 else:
                     delivered += 1
         return delivered

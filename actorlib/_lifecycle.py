@@ -88,10 +88,18 @@ async def begin_restart(cell: Cell, error: BaseException) -> None:
         cell.mailbox.push_front_user(cell.stash)
         cell.stash = None
     if cell.children:
-        for child in cell.children.values():
-            child.post_system(Stop(None))
+        stop_youngest_child(cell)
         return  # _recreate runs when the last child has terminated
     await recreate(cell)
+
+
+def stop_youngest_child(cell: Cell) -> None:
+    """Stop children one at a time, youngest first (Erlang's order: a child may
+    depend on its elder siblings, never on its younger ones). The next one is
+    stopped when this one's ChildTerminated arrives."""
+    assert cell.children
+    youngest = next(reversed(cell.children.values()))
+    youngest.post_system(Stop(None))
 
 
 async def recreate(cell: Cell) -> None:
@@ -99,6 +107,9 @@ async def recreate(cell: Cell) -> None:
     try:
         cell.create_instance()
     except Exception as error:
+        # The old instance is gone (its on_stop ran): nothing can be resumed.
+        cell.instance = None
+        cell.handler = None
         error.add_note(f"raised by __init__ of actor {cell.path} during restart")
         fail(cell, error)
         return
@@ -116,8 +127,7 @@ async def begin_stop(cell: Cell, error: BaseException | None) -> None:
     if cell.timers is not None:
         cell.timers.cancel_all()
     if cell.children:
-        for child in cell.children.values():
-            child.post_system(Stop(None))
+        stop_youngest_child(cell)
         return  # _finish_stop runs when the last child has terminated
     await finish_stop(cell)
 
@@ -172,11 +182,27 @@ def supervise(parent: Cell, child: Cell, error: Exception, incarnation: int) -> 
     races with the parent's handlers.
     """
     if child.incarnation != incarnation or child.state is not State.SUSPENDED:
-        return  # stale: the child was restarted or stopped meanwhile
-    if parent.state in CLOSED or parent.state is State.RESTARTING:
-        return  # the child is being stopped with its parent anyway
+        logger.info(
+            "actor %s failed (%r) but was already restarted or stopped; nothing to decide",
+            child.path,
+            error,
+            exc_info=error,
+        )
+        return
     children = parent.children
-    if not children or children.get(child.name) is not child:
+    if (
+        parent.state in CLOSED
+        or parent.state is State.RESTARTING
+        or not children
+        or children.get(child.name) is not child
+    ):
+        logger.warning(
+            "actor %s failed (%r) while its parent %s is stopping or restarting; it stops with it",
+            child.path,
+            error,
+            parent.path,
+            exc_info=error,
+        )
         return
     strategy = strategy_for(parent, child)
     directive = decide(strategy, child, error)
@@ -187,7 +213,7 @@ def supervise(parent: Cell, child: Cell, error: Exception, incarnation: int) -> 
         if child.restarts is None:
             child.restarts = RestartStats()
         clock = parent.system.timer_queue.clock
-        delay = child.restarts.next_restart(strategy, clock.now())
+        delay = child.restarts.next_restart(strategy, clock.now(), parent.system.random)
         if delay is None:
             logger.error(
                 "actor %s failed (%r) more than %s times within %g s; stopping it",

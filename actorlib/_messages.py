@@ -56,6 +56,7 @@ class DeadLetter:
 
 
 _MISSING: Any = object()
+_ABANDONED: Any = object()
 
 
 class ReplySlot:
@@ -94,6 +95,14 @@ class ReplySlot:
         self._error = error
         self._completed()
         return True
+
+    def abandon(self) -> None:
+        """The asker stopped waiting (cancelled): a later reply is a dead letter."""
+        if not self.done:
+            self._value = _ABANDONED
+            if self.timer is not None:
+                self.timer.cancel()
+                self.timer = None
 
     def _completed(self) -> None:
         if self.timer is not None:
@@ -189,4 +198,16 @@ class TimerFired:
 
     key: object
     generation: int
+    message: object
+
+
+@attrs.frozen(eq=False)
+class InjectedFailure:
+    """User-lane stand-in for *message*: the actor fails with *error* instead.
+
+    Used by fault injection (``actorlib.testing``) so that an injected crash
+    takes exactly the path of a real handler failure.
+    """
+
+    error: Exception
     message: object

@@ -159,6 +159,7 @@ class ActorRef(Generic[MsgT]):
         Raises:
             AskTimeout: no reply within *timeout*.
             ActorStopped: the actor is (or got) stopped before it answered.
+            MailboxFull: its bounded mailbox refused or dropped the message.
             Exception: whatever the handler raised, with a note naming the actor.
         """
         target = self._target
@@ -171,6 +172,6 @@ class ActorRef(Generic[MsgT]):
         try:
             return await slot.wait()
         finally:
-            if slot.timer is not None:
-                slot.timer.cancel()
-                slot.timer = None
+            # Cancelled (or done): cancel the timeout, and make a late reply a
+            # dead letter rather than a value nobody reads.
+            slot.abandon()

@@ -28,13 +28,13 @@ def run(
 
     Raises:
         ValueError: an unknown backend.
-        TypeError: *main* is not an async function.
+        TypeError: *main* is not callable.
     """
     if backend not in _BACKENDS:
         raise ValueError(
             f"backend must be one of {', '.join(map(repr, _BACKENDS))}, got {backend!r}"
         )
     if not callable(main):
-        raise TypeError(f"run() expects an async function, got {main!r}")
+        raise TypeError(f"run() expects an async function to call, got {main!r}")
     options = dict(backend_options) if backend_options else None
     return anyio.run(main, *args, backend=backend, backend_options=options)

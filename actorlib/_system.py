@@ -5,11 +5,14 @@ from __future__ import annotations
 import inspect
 import logging
 import math
+import random
 import re
+from collections.abc import Callable, Coroutine
 from types import TracebackType
 from typing import Any
 
 import anyio
+import anyio.abc
 import attrs
 
 from ._actor import Actor
@@ -145,7 +148,12 @@ class ActorSystem:
         throughput: messages an actor handles before a worker moves on to
             the next ready actor (fairness against throughput).
         shutdown_timeout: seconds `shutdown` waits for actors to stop
-            gracefully before cancelling what is left.
+            gracefully before cancelling what is left (real time, not the Clock:
+            it guards against handlers that never return).
+        delivery: the Delivery seam (default: deliver at once); the
+            deterministic scheduler of ``actorlib.testing`` installs its own.
+        random_seed: seeds the system's random source (backoff jitter), for
+            runs that must repeat exactly.
 
     Raises:
         ValueError: an invalid name or timeout.
@@ -162,6 +170,7 @@ class ActorSystem:
         throughput: int = 64,
         shutdown_timeout: float | None = 30.0,
         delivery: Delivery | None = None,
+        random_seed: int | None = None,
     ) -> None:
         self.name = check_name(name, "system name")
         self.ask_timeout = check_timeout(ask_timeout, "ask_timeout")
@@ -179,14 +188,16 @@ class ActorSystem:
         self.delivery: Delivery = delivery if delivery is not None else DirectDelivery()
         # Lets the tell hot path skip the seam's indirection in production.
         self.direct_delivery = type(self.delivery) is DirectDelivery
-        self.events = EventStream()
+        self.random = random.Random(random_seed)
+        self.events = EventStream(on_undelivered=self._event_undelivered)
         self.timer_queue = TimerQueue(self.clock)
         self._registry: dict[str, Cell] = {}
         self._dead_letters = 0
         self._auto_names = 0
         self._phase = "new"  # new -> running -> closing -> closed
         self._task_group: anyio.abc.TaskGroup | None = None
-        self._timer_scope: anyio.CancelScope | None = None
+        self._runtime: anyio.abc.TaskGroup | None = None
+        self._runtime_scope: anyio.CancelScope | None = None
         self._resolver_token: Any = None
         self._guardian: Cell | None = None
         self.dispatcher = Dispatcher(throughput=throughput)
@@ -204,8 +215,11 @@ class ActorSystem:
         task_group = anyio.create_task_group()
         await task_group.__aenter__()
         self._task_group = task_group
-        self.dispatcher.bind(task_group.start_soon)
-        task_group.start_soon(self._run_timers)
+        try:
+            await task_group.start(self._run_runtime)
+        except BaseException as error:
+            await task_group.__aexit__(type(error), error, error.__traceback__)
+            raise
         guardian = Cell(self, None, "user", (_Guardian, (), {}), None, None)
         guardian.create_instance()
         guardian.started = True
@@ -216,6 +230,26 @@ class ActorSystem:
         self._phase = "running"
         return self
 
+    async def _run_runtime(self, *, task_status: anyio.abc.TaskStatus[None]) -> None:
+        # The workers and the timer task live in their own shielded scope: a
+        # cancellation of the body of `async with` must not cancel them, or
+        # nobody would be left to run the actors' on_stop during shutdown.
+        # Only shutdown() cancels this scope, once every actor has stopped.
+        with anyio.CancelScope(shield=True) as scope:
+            self._runtime_scope = scope
+            async with anyio.create_task_group() as runtime:
+                self._runtime = runtime
+                self.dispatcher.bind(runtime.start_soon)
+                runtime.start_soon(self.timer_queue.run)
+                task_status.started()
+                await anyio.sleep_forever()
+
+    def start_runtime_task(self, fn: Callable[[], Coroutine[Any, Any, None]]) -> None:
+        """Run *fn* beside the workers until shutdown (for seams such as a controller)."""
+        if self._runtime is None:
+            raise SystemClosedError(system=self.name, operation="start a runtime task")
+        self._runtime.start_soon(fn)
+
     async def __aexit__(
         self,
         exc_type: type[BaseException] | None,
@@ -225,13 +259,15 @@ class ActorSystem:
         task_group, self._task_group = self._task_group, None
         try:
             if self._phase == "running":
-                # Leaving on an exception still stops every actor gracefully.
+                # Leaving on an exception (a cancellation included) still stops
+                # every actor gracefully.
                 with anyio.CancelScope(shield=exc_type is not None):
                     await self.shutdown()
         except BaseException as error:
             # Shutdown itself was interrupted (cancelled from outside): the task
             # group must still be exited, with that error, by this same task.
             self._leave_context()
+            self._cancel_runtime()
             if task_group is None:
                 raise
             if not await task_group.__aexit__(type(error), error, error.__traceback__):
@@ -243,7 +279,6 @@ class ActorSystem:
         if exc is not None and not isinstance(exc, anyio.get_cancelled_exc_class()):
             # Every actor has stopped; let the body's own exception propagate
             # as itself rather than wrapped in the task group's ExceptionGroup.
-            task_group.cancel_scope.cancel()
             await task_group.__aexit__(None, None, None)
             return None
         return await task_group.__aexit__(exc_type, exc, tb)
@@ -253,15 +288,17 @@ class ActorSystem:
             ref_resolver.reset(self._resolver_token)
             self._resolver_token = None
 
-    async def _run_timers(self) -> None:
-        with anyio.CancelScope() as scope:
-            self._timer_scope = scope
-            await self.timer_queue.run()
+    def _cancel_runtime(self) -> None:
+        self.dispatcher.close()
+        if self._runtime_scope is not None:
+            self._runtime_scope.cancel()
 
     async def shutdown(self) -> None:
         """Stop every actor, children before parents, then the system's own tasks.
 
-        Returns once every `on_stop` has run. Idempotent.
+        Returns once every `on_stop` has run, or after `shutdown_timeout`
+        seconds, when what is still running is cancelled (and logged).
+        Idempotent.
 
         Raises:
             RuntimeError: called from inside an actor (it would wait for itself).
@@ -281,6 +318,8 @@ class ActorSystem:
         assert guardian is not None
         guardian.post_system(Stop(None))
         limit = math.inf if self.shutdown_timeout is None else self.shutdown_timeout
+        if self.dispatcher.crashed is not None:
+            limit = 0.0  # a worker died of a BaseException: nothing will stop gracefully
         with anyio.move_on_after(limit) as scope:
             await guardian.wait_stopped()
         if scope.cancelled_caught:
@@ -292,11 +331,7 @@ class ActorSystem:
                 len(stuck),
                 ", ".join(stuck[:20]),
             )
-            if self._task_group is not None:
-                self._task_group.cancel_scope.cancel()
-        self.dispatcher.close()
-        if self._timer_scope is not None:
-            self._timer_scope.cancel()
+        self._cancel_runtime()
         self._phase = "closed"
 
     def _check_running(self, operation: str) -> None:
@@ -392,6 +427,7 @@ class ActorSystem:
         Raises:
             TypeError: *ref* is not an ActorRef.
             ValueError: *ref* belongs to another system, or is the guardian.
+            RuntimeError: awaited by that actor itself or one of its descendants.
         """
         if not isinstance(ref, ActorRef):
             raise TypeError(f"stop() expects an ActorRef, got {ref!r}")
@@ -402,6 +438,12 @@ class ActorSystem:
             raise ValueError(f"stop() got {ref!r}, which belongs to another actor system")
         if cell is self._guardian:
             raise ValueError("the guardian /user is stopped by shutdown(), not stop()")
+        me = current_sender.get()
+        if me is not None and (me == ref or me.path.startswith(cell.path + "/")):
+            raise RuntimeError(
+                f"{me.path} cannot await stop() of {cell.path}: it would wait for itself to "
+                f"stop; use self.context.stop() (for itself) or tell it a PoisonPill"
+            )
         if cell.state is not State.STOPPED:
             cell.post_system(Stop(None))
             await cell.wait_stopped()
@@ -454,6 +496,9 @@ class ActorSystem:
             return  # an undeliverable DeadLetter event must not breed another
         if self.events.has_subscribers():
             self.events.publish(DeadLetter(message, recipient, sender))
+
+    def _event_undelivered(self, event: object, subscriber: ActorRef[Any]) -> None:
+        self.dead_letter(event, subscriber, None)
 
     def statistics(self) -> SystemStatistics:
         """Return a snapshot of the system's counters."""

@@ -42,9 +42,13 @@ def test_every_public_name_lives_in_a_private_module(name: str) -> None:
     assert module.startswith("actorlib._"), f"actorlib.{name} is defined in {module}"
 
 
-def test_private_modules_are_not_reexported_under_public_names() -> None:
-    public_modules = [n for n in dir(actorlib) if inspect.ismodule(getattr(actorlib, n))]
-    assert all(n.startswith("_") for n in public_modules), public_modules
+def test_the_only_public_submodule_is_testing() -> None:
+    modules = [
+        name
+        for name in dir(actorlib)
+        if inspect.ismodule(getattr(actorlib, name)) and not name.startswith(("_", "@"))
+    ]
+    assert set(modules) <= {"testing"}, modules
 
 
 def test_the_error_tree_matches_the_design() -> None:

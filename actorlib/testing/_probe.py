@@ -1,0 +1,227 @@
+"""TestProbe: an actor tests talk through; its expectations wait on the system's clock."""
+
+from __future__ import annotations
+
+import contextlib
+import inspect
+from collections import deque
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import anyio
+
+from .._actor import Actor
+from .._ref import ActorRef, check_timeout
+from .._system import ActorSystem
+from ._schedule import stable_repr
+
+
+class _Inbox:
+    def __init__(self) -> None:
+        self.messages: deque[tuple[object, ActorRef[Any] | None]] = deque()
+        self.arrived = anyio.Event()
+
+    def put(self, message: object, sender: ActorRef[Any] | None) -> None:
+        self.messages.append((message, sender))
+        self.arrived.set()
+
+
+class _Watch:
+    def __init__(self, ref: ActorRef[Any]) -> None:
+        self.ref = ref
+
+
+class _ProbeActor(Actor):
+    def __init__(self, inbox: _Inbox) -> None:
+        self.inbox = inbox
+
+    async def receive(self, message: object) -> object:
+        if isinstance(message, _Watch):
+            self.context.watch(message.ref)
+            return None
+        self.inbox.put(message, self.context.sender)
+        return None
+
+
+def _matches(expected: object, message: object) -> bool:
+    if isinstance(expected, type):
+        return isinstance(message, expected)
+    if callable(expected):
+        return bool(expected(message))
+    return bool(message == expected)
+
+
+def _describe(expected: object) -> str:
+    if isinstance(expected, type):
+        return f"a message of type {expected.__name__}"
+    if callable(expected):
+        return f"a message matching {getattr(expected, '__name__', stable_repr(expected))}"
+    return stable_repr(expected)
+
+
+class TestProbe:
+    """An actor whose messages a test can wait for and check (Akka's TestProbe).
+
+    Pass ``probe.ref`` wherever a reply-to or watcher ref is needed. Waits
+    run on the system's clock, so under a `VirtualClock` a timeout costs no
+    real time (and in a `SimulatedSystem` lets virtual time jump ahead).
+
+    Create one with ``probe = await TestProbe.spawn(system)``.
+    """
+
+    __test__ = False  # not a pytest test class, despite its name
+
+    def __init__(self, system: ActorSystem, ref: ActorRef[Any], inbox: _Inbox) -> None:
+        self.system = system
+        self.ref = ref
+        self._inbox = inbox
+        self.last_sender: ActorRef[Any] | None = None
+        """The sender of the message most recently returned."""
+
+    @classmethod
+    async def spawn(cls, system: ActorSystem, *, name: str | None = None) -> TestProbe:
+        """Start a probe actor in *system*.
+
+        Raises:
+            TypeError: *system* is not an ActorSystem.
+        """
+        if not isinstance(system, ActorSystem):
+            raise TypeError(f"TestProbe.spawn() expects a running ActorSystem, got {system!r}")
+        inbox = _Inbox()
+        ref = await system.spawn(_ProbeActor, inbox, name=name)
+        return cls(system, ref, inbox)
+
+    def __repr__(self) -> str:
+        return f"TestProbe({self.ref.path!r}, {len(self._inbox.messages)} waiting)"
+
+    @property
+    def pending(self) -> list[object]:
+        """Messages received and not yet taken by an expectation."""
+        return [message for message, _ in self._inbox.messages]
+
+    def watch(self, ref: ActorRef[Any]) -> None:
+        """Make the probe watch *ref*: its `Terminated` arrives as a message."""
+        self.ref.tell(_Watch(ref))
+
+    async def expect(self, expected: object, *, timeout: float = 3.0) -> Any:
+        """Take the next message and check it; return it.
+
+        Args:
+            expected: a type (isinstance), a predicate (truthy), or a value (==).
+            timeout: seconds on the system's clock.
+
+        Raises:
+            AssertionError: the next message does not match, or none came in time.
+        """
+        message = await self._next(timeout, _describe(expected))
+        if not _matches(expected, message):
+            raise AssertionError(
+                f"{self.ref.path} expected {_describe(expected)}, got {stable_repr(message)}"
+            )
+        return message
+
+    async def expect_no_message(self, *, within: float = 0.1) -> None:
+        """Check that no message arrives for *within* seconds.
+
+        Raises:
+            AssertionError: a message arrived.
+        """
+        limit = check_timeout(within, "within")
+        if self._inbox.messages:
+            message = self._inbox.messages[0][0]
+        else:
+            message = await self._wait(limit)
+            if message is _TIMED_OUT:
+                return
+        raise AssertionError(
+            f"{self.ref.path} expected no message within {limit:g} s, got {stable_repr(message)}"
+        )
+
+    async def receive_n(self, n: int, *, timeout: float = 3.0) -> list[Any]:
+        """Take the next *n* messages (all within *timeout* seconds).
+
+        Raises:
+            AssertionError: fewer than *n* arrived in time.
+        """
+        if isinstance(n, bool) or not isinstance(n, int) or n < 0:
+            raise ValueError(f"n must be an int >= 0, got {n!r}")
+        got: list[Any] = []
+        clock = self.system.clock
+        deadline = clock.now() + (check_timeout(timeout) or 0.0)
+        while len(got) < n:
+            left = max(0.0, deadline - clock.now())
+            try:
+                got.append(await self._next(left, f"message {len(got) + 1} of {n}"))
+            except AssertionError as error:
+                error.add_note(f"received so far: {[stable_repr(m) for m in got]}")
+                raise
+        return got
+
+    async def fish_for(self, predicate: Callable[[Any], bool], *, timeout: float = 3.0) -> Any:
+        """Skip messages until one satisfies *predicate*; return it.
+
+        Raises:
+            AssertionError: no matching message within *timeout* seconds.
+        """
+        skipped: list[object] = []
+        clock = self.system.clock
+        deadline = clock.now() + (check_timeout(timeout) or 0.0)
+        while True:
+            left = max(0.0, deadline - clock.now())
+            try:
+                message = await self._next(left, _describe(predicate))
+            except AssertionError as error:
+                error.add_note(f"skipped: {[stable_repr(m) for m in skipped]}")
+                raise
+            if _matches(predicate, message):
+                return message
+            skipped.append(message)
+
+    async def _next(self, timeout: float, wanted: str) -> Any:
+        limit = check_timeout(timeout)
+        message = self._take() if self._inbox.messages else await self._wait(limit)
+        if message is _TIMED_OUT:
+            raise AssertionError(
+                f"{self.ref.path} expected {wanted} within {limit:g} s, but no message arrived"
+            )
+        return message
+
+    def _take(self) -> object:
+        message, self.last_sender = self._inbox.messages.popleft()
+        return message
+
+    async def _wait(self, limit: float | None) -> object:
+        """The next message, or _TIMED_OUT after *limit* seconds of the system's clock."""
+        inbox = self._inbox
+        timed_out = False
+
+        def time_out() -> None:
+            nonlocal timed_out
+            timed_out = True
+            inbox.arrived.set()
+
+        timer = None
+        if limit is not None:
+            timer = self.system.timer_queue.call_later(limit, time_out)
+        try:
+            with self._time_may_pass():
+                while not inbox.messages and not timed_out:
+                    inbox.arrived = anyio.Event()
+                    await inbox.arrived.wait()
+        finally:
+            if timer is not None:
+                timer.cancel()
+        return self._take() if inbox.messages else _TIMED_OUT
+
+    @contextlib.contextmanager
+    def _time_may_pass(self) -> Iterator[None]:
+        controller = getattr(self.system, "controller", None)
+        waiting = getattr(controller, "waiting", None)
+        if waiting is not None and inspect.ismethod(waiting):
+            with waiting():
+                yield
+        else:
+            yield
+
+
+_TIMED_OUT: Any = object()

@@ -1,0 +1,190 @@
+"""SimulatedSystem: a real ActorSystem whose deliveries and time are chosen by a schedule."""
+
+from __future__ import annotations
+
+import inspect
+import math
+from collections.abc import Awaitable, Callable, Sequence
+from types import TracebackType
+from typing import Any
+
+import anyio
+
+from .._system import ActorSystem
+from ._controller import Controller
+from ._faults import Fault
+from ._schedule import Schedule, Trace
+from ._virtual_clock import VirtualClock
+
+
+class SimulatedSystem(ActorSystem):
+    """An `ActorSystem` with its Delivery and Clock seams under a schedule's control.
+
+    Used exactly like an ActorSystem (``async with``, ``spawn``, ``tell``,
+    ``ask``): the actors are real. Every envelope and every reply stays in
+    flight until the schedule picks it, once every actor is idle or blocked
+    on a reply that is itself in flight. Time is a `VirtualClock`; it jumps
+    to the next deadline when the test waits for the system (an ``ask``
+    from test code, a probe's ``expect``, `eventually`) or when a delayed
+    message must be delivered to settle.
+
+    When the block raises, the delivery trace and the exact replay are
+    attached to the exception (and noted for hypothesis's report).
+
+    Args:
+        name: the system's name.
+        schedule: which delivery goes next (default `Schedule.fifo()`).
+        faults: crashes, drops, duplicates and delays to inject.
+        clock: the virtual clock (a new one at 0.0 by default).
+        options: any other `ActorSystem` keyword argument.
+    """
+
+    def __init__(
+        self,
+        name: str = "sim",
+        *,
+        schedule: Schedule | None = None,
+        faults: Sequence[Fault] = (),
+        clock: VirtualClock | None = None,
+        **options: Any,
+    ) -> None:
+        if schedule is not None and not isinstance(schedule, Schedule):
+            raise TypeError(
+                f"schedule must be a Schedule (Schedule.fifo(), Schedule.random(seed), "
+                f"Schedule.replay(choices)), got {schedule!r}"
+            )
+        self.virtual_clock = clock if clock is not None else VirtualClock()
+        if not isinstance(self.virtual_clock, VirtualClock):
+            raise TypeError(f"clock must be a VirtualClock, got {clock!r}")
+        self.controller = Controller(schedule or Schedule.fifo(), self.virtual_clock, tuple(faults))
+        options.setdefault("random_seed", 0)  # backoff jitter repeats exactly on replay
+        super().__init__(name, clock=self.virtual_clock, delivery=self.controller, **options)
+        self.controller.system = self
+        self._controller_scope: anyio.CancelScope | None = None
+
+    @property
+    def trace(self) -> Trace:
+        """The deliveries made so far, in order."""
+        return self.controller.trace
+
+    @property
+    def schedule(self) -> Schedule:
+        """The schedule in use (its ``made`` list is what replays this run)."""
+        return self.controller.schedule
+
+    async def __aenter__(self) -> SimulatedSystem:
+        await super().__aenter__()
+        self.virtual_clock.quiesce = self._quiesce
+        self.start_runtime_task(self._run_controller)
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> bool | None:
+        if exc is not None and not isinstance(exc, anyio.get_cancelled_exc_class()):
+            exc.add_note(self.report())
+        _note_for_hypothesis(self.report())
+        return await super().__aexit__(exc_type, exc, tb)
+
+    def report(self) -> str:
+        """The delivery trace and the code that replays this run exactly."""
+        return (
+            f"delivery trace of {self.name!r} ({len(self.trace)} deliveries):\n"
+            f"{self.trace}\n"
+            f"replay it with: SimulatedSystem(schedule={self.schedule.replay_code()})"
+        )
+
+    async def _run_controller(self) -> None:
+        with anyio.CancelScope() as scope:
+            self._controller_scope = scope
+            await self.controller.run()
+
+    async def _quiesce(self) -> None:
+        await self.controller.settle()
+
+    async def shutdown(self) -> None:
+        """Stop every actor (in-flight messages become dead letters), then the controller."""
+        self.controller.shutting_down = True
+        self.controller.break_deadlock()
+        self.controller.changed()
+        try:
+            await super().shutdown()
+        finally:
+            self.controller.drop_all()
+            if self._controller_scope is not None:
+                self._controller_scope.cancel()
+
+    async def settle(self) -> None:
+        """Deliver until nothing is in flight and no timer is due.
+
+        Raises:
+            Deadlock: actors wait on each other's replies with nothing in flight.
+        """
+        await self.controller.settle()
+
+    async def eventually(
+        self,
+        predicate: Callable[[], bool | Awaitable[bool]],
+        *,
+        within: float = 60.0,
+    ) -> None:
+        """Let the system run (and virtual time pass) until *predicate* holds.
+
+        Checks after every delivery; fails once the system has settled with
+        no timer due within *within* virtual seconds, or at that deadline.
+
+        Raises:
+            AssertionError: the predicate never held.
+            Deadlock: the system deadlocked first.
+        """
+        deadline = self.virtual_clock.now() + within
+        while True:
+            result = predicate()
+            if inspect.isawaitable(result):
+                result = await result
+            if result:
+                return
+            now = self.virtual_clock.now()
+            if now >= deadline:
+                break
+            await self.controller.settle()
+            if self.controller.in_flight():
+                continue
+            next_time = self.virtual_clock.next_deadline()
+            if next_time > deadline or math.isinf(next_time):
+                result = predicate()
+                if inspect.isawaitable(result):
+                    result = await result
+                if result:
+                    return
+                break
+            self.virtual_clock.jump_to(next_time)
+            self.controller.changed()
+        raise AssertionError(
+            f"eventually({getattr(predicate, '__name__', predicate)!r}) did not hold within "
+            f"{within:g} virtual seconds; the system settled at t={self.virtual_clock.now():g}\n"
+            f"{self.report()}"
+        )
+
+
+def _note_for_hypothesis(text: str) -> None:
+    # hypothesis is a test dependency, not a runtime one: import it only here.
+    try:
+        import hypothesis
+    except ImportError:  # pragma: no cover - hypothesis is in the test extra
+        return
+    if hypothesis.currently_in_test_context():
+        hypothesis.note(text)
+
+
+async def eventually(
+    system: SimulatedSystem,
+    predicate: Callable[[], bool | Awaitable[bool]],
+    *,
+    within: float = 60.0,
+) -> None:
+    """`SimulatedSystem.eventually` as a function (a liveness check)."""
+    await system.eventually(predicate, within=within)

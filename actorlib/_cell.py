@@ -59,6 +59,7 @@ class Cell:
         "current",
         "escalated_from",
         "factory",
+        "failure",
         "handler",
         "incarnation",
         "instance",
@@ -118,6 +119,7 @@ class Cell:
         self.stash: list[Envelope] | None = None
         self.restarts: RestartStats | None = None
         self.restart_cause: BaseException | None = None
+        self.failure: BaseException | None = None  # the latest, for the parent's directive
         self.escalated_from: Cell | None = None
         self.stop_error: BaseException | None = None
         self.stopped_event: anyio.Event | None = None
@@ -328,13 +330,13 @@ class Cell:
             case Resume(incarnation=incarnation):
                 if incarnation != self.incarnation or self.state is not State.SUSPENDED:
                     pass  # stale
-                elif self.instance is None:
-                    # __init__ failed during a restart: there is no instance to
-                    # resume, so resuming means trying to create one again.
+                elif self.instance is None or not self.started:
+                    # It failed while starting (__init__ during a restart, or
+                    # on_start): there is nothing to resume, so, as in Akka,
+                    # RESUME becomes a restart.
+                    self.restart_cause = self.failure
                     await lifecycle.recreate(self)
                 else:
-                    # Resuming after a failed on_start carries on without re-running
-                    # it; that instance never started, so its on_stop will not run.
                     self.state = State.RUNNING
                     lifecycle.resume_escalated(self)
             case Restart(error=error, incarnation=incarnation):

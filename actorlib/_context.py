@@ -123,6 +123,8 @@ class ActorContext:
             cell.post_system(Stop(None))
             return
         child = cell.children.get(ref.name) if cell.children else None
+        if child is None and getattr(ref._target, "parent", None) is cell:
+            return  # a child that has already terminated: nothing to do (as in Akka)
         if child is None or child.ref != ref:
             raise ValueError(
                 f"context.stop() can stop this actor or its children, got {ref.path} which is "

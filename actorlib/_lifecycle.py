@@ -62,6 +62,7 @@ def fail(cell: Cell, error: Exception) -> None:
     """This actor failed: suspend and ask the parent for a directive."""
     cell.state = State.SUSPENDED
     cell.incarnation += 1
+    cell.failure = error
     parent = cell.parent
     if parent is None:  # the guardian itself: nothing above it
         logger.error("the root guardian failed; stopping", exc_info=error)

@@ -16,17 +16,21 @@ from actorlib import (
     MailboxFull,
     OneForOne,
     Overflow,
+    Terminated,
 )
 
 
 class Recorder(Actor):
-    """Collects every message it gets into a shared list."""
+    """Collects every message it gets into a shared list; sets *arrived* on each."""
 
-    def __init__(self, log: list[object]) -> None:
+    def __init__(self, log: list[object], arrived: anyio.Event | None = None) -> None:
         self.log = log
+        self.arrived = arrived
 
     async def receive(self, message: object) -> object:
         self.log.append(message)
+        if self.arrived is not None:
+            self.arrived.set()
         return None
 
 
@@ -154,18 +158,17 @@ class SlowEcho(Actor):
 
 @pytest.mark.anyio
 async def test_the_reply_to_a_cancelled_asker_becomes_a_dead_letter() -> None:
-    gate = anyio.Event()
+    gate, arrived = anyio.Event(), anyio.Event()
     letters: list[object] = []
     async with ActorSystem("edge") as system:
-        recorder = await system.spawn(Recorder, letters)
+        recorder = await system.spawn(Recorder, letters, arrived)
         system.events.subscribe(recorder, DeadLetter)
         ref = await system.spawn(SlowEcho, gate)
         with anyio.move_on_after(0.05):
             await ref.ask("late", timeout=None)
         gate.set()
         with anyio.fail_after(5):
-            while not letters:
-                await anyio.sleep(0.01)
+            await arrived.wait()
     assert isinstance(letters[0], DeadLetter)
     assert letters[0].message == "late"
 
@@ -181,12 +184,15 @@ class RaisesFatal(Actor):
 
 @pytest.mark.anyio
 async def test_a_base_exception_in_a_handler_ends_the_system_at_once() -> None:
-    started = anyio.current_time()
-    with pytest.raises(BaseExceptionGroup) as caught:
+    async def run_until_fatal() -> None:
         async with ActorSystem("edge") as system:
             ref = await system.spawn(RaisesFatal)
             ref.tell("go")
             await anyio.sleep_forever()
+
+    started = anyio.current_time()
+    with pytest.raises(BaseExceptionGroup) as caught:
+        await run_until_fatal()
     assert caught.group_contains(Fatal)
     assert anyio.current_time() - started < 5
 
@@ -259,10 +265,10 @@ async def test_children_stop_youngest_first_and_before_their_parent() -> None:
 
 @pytest.mark.anyio
 async def test_an_event_refused_by_a_full_subscriber_becomes_a_dead_letter() -> None:
-    gate, entered = anyio.Event(), anyio.Event()
+    gate, entered, arrived = anyio.Event(), anyio.Event(), anyio.Event()
     letters: list[object] = []
     async with ActorSystem("edge") as system:
-        watcher = await system.spawn(Recorder, letters)
+        watcher = await system.spawn(Recorder, letters, arrived)
         full = await system.spawn(Gate, gate, entered, mailbox=Mailbox(1))
         full.tell("block")
         await entered.wait()
@@ -271,8 +277,7 @@ async def test_an_event_refused_by_a_full_subscriber_becomes_a_dead_letter() -> 
         system.events.subscribe(watcher, DeadLetter)
         system.events.publish("an event")
         with anyio.fail_after(5):
-            while not letters:
-                await anyio.sleep(0.01)
+            await arrived.wait()
         gate.set()
     assert letters[0] == DeadLetter("an event", full, None)
 
@@ -285,3 +290,60 @@ def test_backoff_jitter_repeats_with_the_same_random_seed() -> None:
     second = [backoff.delay(n, ActorSystem(random_seed=7).random) for n in range(4)]
     assert first == second
     assert len(set(first)) == 4
+
+
+class FailsFirstStart(Actor):
+    starts: list[str]
+
+    def __init__(self, starts: list[str]) -> None:
+        self.starts = starts
+
+    async def on_restart(self, error: BaseException) -> None:
+        self.starts.append(f"restart after {error}")
+
+    async def on_start(self) -> None:
+        self.starts.append("start")
+        if len(self.starts) == 1:
+            raise ValueError("first start")
+
+    async def receive(self, message: object) -> object:
+        return len(self.starts)
+
+
+@pytest.mark.anyio
+async def test_resume_of_an_actor_that_failed_in_on_start_restarts_it_as_akka_does() -> None:
+    starts: list[str] = []
+    async with ActorSystem("edge") as system:
+        ref = await system.spawn(
+            FailsFirstStart, starts, supervisor=OneForOne(decider=lambda e: Directive.RESUME)
+        )
+        assert await ref.ask("count") == 3
+    assert starts == ["start", "restart after first start", "start"]
+
+
+@pytest.mark.anyio
+async def test_stopping_a_child_that_already_terminated_is_a_no_op() -> None:
+    stopped = anyio.Event()
+
+    class Parent(Actor):
+        def __init__(self) -> None:
+            self.child: ActorRef[object] | None = None
+
+        async def receive(self, message: object) -> object:
+            match message:
+                case "spawn":
+                    self.child = await self.context.spawn(Recorder, [], name="kid")
+                    self.context.stop(self.child)
+                case Terminated():
+                    assert self.child is not None
+                    self.context.stop(self.child)  # already gone: no error
+                    stopped.set()
+            return None
+
+    async with ActorSystem("edge") as system:
+        parent = await system.spawn(Parent)
+        parent.tell("spawn")
+        with anyio.fail_after(5):
+            await stopped.wait()
+        assert system.lookup("/user/$" + parent.name[1:] + "/kid") is None
+        assert await parent.ask("still alive?") is None

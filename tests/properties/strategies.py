@@ -1,0 +1,160 @@
+"""Hypothesis strategies for the property tests: sender plans, supervision trees, failure times.
+
+Sizes stay small on purpose: every example runs a real ActorSystem on each backend.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+
+from hypothesis import strategies as st
+
+from actorlib import Directive
+
+BACKENDS = ("asyncio", "trio")
+
+SendMode = Literal["tell", "send", "ask"]
+
+
+@dataclass(frozen=True)
+class Sender:
+    """One sender: an outside task or an actor, the way it sends each message, and its pauses.
+
+    Message ``i`` of this sender is sent with ``modes[i]``, then the sender yields to the
+    scheduler ``pauses[i]`` times, so senders interleave differently in each example.
+    """
+
+    is_actor: bool
+    modes: tuple[SendMode, ...]
+    pauses: tuple[int, ...]
+
+
+@dataclass(frozen=True)
+class OrderingPlan:
+    """Several senders talking to one receiver, whose mailbox may be bounded.
+
+    ``schedule`` is the order in which the test hands out "send your next message" turns
+    to actor senders (outside tasks run on their own, steered only by their pauses).
+    """
+
+    senders: tuple[Sender, ...]
+    capacity: int | None
+    schedule: tuple[int, ...]
+
+
+@st.composite
+def ordering_plans(draw: st.DrawFn) -> OrderingPlan:
+    """Up to four senders with up to eight messages each, into a bounded or unbounded mailbox."""
+    capacity = draw(st.one_of(st.none(), st.integers(min_value=1, max_value=3)))
+    # ask and tell fail on a full bounded mailbox (Overflow.FAIL); send waits for room.
+    modes: st.SearchStrategy[SendMode] = (
+        st.sampled_from(("tell", "send", "ask")) if capacity is None else st.just("send")
+    )
+    senders = []
+    for _ in range(draw(st.integers(min_value=1, max_value=4))):
+        count = draw(st.integers(min_value=0, max_value=8))
+        senders.append(
+            Sender(
+                is_actor=draw(st.booleans()),
+                modes=tuple(draw(st.lists(modes, min_size=count, max_size=count))),
+                pauses=tuple(draw(st.lists(st.integers(0, 3), min_size=count, max_size=count))),
+            )
+        )
+    turns = [i for i, sender in enumerate(senders) if sender.is_actor for _ in sender.modes]
+    schedule = tuple(draw(st.permutations(turns)))
+    return OrderingPlan(senders=tuple(senders), capacity=capacity, schedule=schedule)
+
+
+@dataclass(frozen=True)
+class NodeSpec:
+    """One actor of a supervision tree.
+
+    Attributes:
+        parent: index of the parent node, or None for a top-level actor.
+        directive: what this node's supervisor decides when it fails.
+        max_restarts: the restart limit of that supervisor (None: unlimited).
+        failing_starts: how many of its first on_start calls fail.
+    """
+
+    parent: int | None
+    directive: Directive
+    max_restarts: int | None
+    failing_starts: int
+
+
+ActionKind = Literal["fail", "stop", "poison", "sync"]
+Action = tuple[ActionKind, int]
+
+
+@dataclass(frozen=True)
+class TreeScenario:
+    """A tree of actors (parents before children) and what happens to it before shutdown."""
+
+    nodes: tuple[NodeSpec, ...]
+    actions: tuple[Action, ...]
+
+
+@st.composite
+def tree_scenarios(draw: st.DrawFn) -> TreeScenario:
+    """Up to seven actors in a random tree, with random directives, failures and stops."""
+    size = draw(st.integers(min_value=1, max_value=7))
+    nodes = tuple(
+        NodeSpec(
+            parent=draw(st.one_of(st.none(), st.integers(0, i - 1))) if i else None,
+            directive=draw(st.sampled_from(list(Directive))),
+            max_restarts=draw(st.one_of(st.none(), st.integers(0, 3))),
+            failing_starts=draw(st.integers(0, 2)),
+        )
+        for i in range(size)
+    )
+    kinds: st.SearchStrategy[ActionKind] = st.sampled_from(
+        ("fail", "fail", "stop", "poison", "sync")
+    )
+    action = st.tuples(kinds, st.integers(0, size - 1))
+    actions = tuple(draw(st.lists(action, max_size=10)))
+    return TreeScenario(nodes=nodes, actions=actions)
+
+
+@dataclass(frozen=True)
+class FailureTimes:
+    """Failures of one child at chosen times, under a restart limit and window.
+
+    Times are whole seconds and the window ends on a half second, so no failure sits
+    exactly on a window boundary.
+    """
+
+    times: tuple[float, ...]
+    max_restarts: int | None
+    within: float
+
+
+@st.composite
+def failure_times(draw: st.DrawFn) -> FailureTimes:
+    """Up to eight failures at increasing whole-second times."""
+    gaps = draw(st.lists(st.integers(min_value=0, max_value=6), max_size=8))
+    times, now = [], 0
+    for gap in gaps:
+        now += gap
+        times.append(float(now))
+    return FailureTimes(
+        times=tuple(times),
+        max_restarts=draw(st.one_of(st.none(), st.integers(0, 4))),
+        within=draw(st.integers(min_value=1, max_value=10)) + 0.5,
+    )
+
+
+def first_stopping_failure(plan: FailureTimes) -> int | None:
+    """The index of the failure that exceeds the restart intensity, or None.
+
+    Restart intensity (Erlang's MaxR/MaxT): a failure stops the child when the restarts
+    in the window ending at that failure (itself included) would be more than
+    ``max_restarts``; a restart ``within`` seconds old or older has left the window.
+    """
+    restarts: list[float] = []
+    for index, time in enumerate(plan.times):
+        recent = [r for r in restarts if time - r < plan.within]
+        if plan.max_restarts is not None and len(recent) + 1 > plan.max_restarts:
+            return index
+        restarts.append(time)
+    return None

@@ -1,0 +1,134 @@
+"""The command line of the benchmarks: select, run, print the table, write the JSON."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from collections.abc import Sequence
+from pathlib import Path
+
+from benchmarks import fanin, pingpong, ring, spawn
+from benchmarks._report import format_table, write_json
+from benchmarks._runner import BACKENDS, Comparison, compare
+from benchmarks._scenario import Scenario
+
+SCENARIOS: tuple[Scenario, ...] = (
+    *pingpong.SCENARIOS,
+    *fanin.SCENARIOS,
+    *ring.SCENARIOS,
+    *spawn.SCENARIOS,
+)
+QUICK_SCALE = 20
+QUICK_REPEAT = 2
+DEFAULT_REPEAT = 5
+DEFAULT_JSON = Path(__file__).resolve().parent / "results" / "results.json"
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="python -m benchmarks",
+        description="Measure actorlib beside the same patterns on raw anyio memory object "
+        "streams, in the same run, and report actorlib / raw.",
+    )
+    parser.add_argument(
+        "scenarios",
+        nargs="*",
+        metavar="SCENARIO",
+        help="scenarios to run (default: all): " + ", ".join(s.name for s in SCENARIOS),
+    )
+    parser.add_argument(
+        "--backend",
+        choices=[*BACKENDS, "all"],
+        default="all",
+        help="event loop to run on (default: all)",
+    )
+    parser.add_argument(
+        "--repeat",
+        type=int,
+        default=None,
+        help=f"repetitions per variant (default: {DEFAULT_REPEAT}, or {QUICK_REPEAT} with --quick)",
+    )
+    parser.add_argument(
+        "--quick",
+        action="store_true",
+        help=f"scale every size down {QUICK_SCALE}x and repeat {QUICK_REPEAT} times",
+    )
+    parser.add_argument(
+        "--json",
+        type=Path,
+        default=DEFAULT_JSON,
+        metavar="PATH",
+        help="where to write the results (default: benchmarks/results/results.json)",
+    )
+    parser.add_argument(
+        "--timeout",
+        type=float,
+        default=300.0,
+        metavar="SECONDS",
+        help="give up on one run of one variant after this long (default: 300)",
+    )
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the selected scenarios; return 1 if any variant failed, else 0."""
+    parser = _parser()
+    args = parser.parse_args(argv)
+    by_name = {scenario.name: scenario for scenario in SCENARIOS}
+    unknown = [name for name in args.scenarios if name not in by_name]
+    if unknown:
+        parser.error(f"unknown scenario {unknown[0]!r}; choose from {', '.join(by_name)}")
+    selected = [by_name[name] for name in args.scenarios] or list(SCENARIOS)
+    backends = list(BACKENDS) if args.backend == "all" else [args.backend]
+    repeat = args.repeat or (QUICK_REPEAT if args.quick else DEFAULT_REPEAT)
+    if repeat < 1:
+        parser.error(f"--repeat must be at least 1, got {repeat}")
+    scale = QUICK_SCALE if args.quick else 1
+    sizes = {scenario.name: max(1, scenario.size // scale) for scenario in selected}
+
+    parameters: dict[str, object] = {
+        "backends": backends,
+        "repeat": repeat,
+        "quick": args.quick,
+        "warmup": "one untimed run of each variant at 1/20 size (not for isolated runs)",
+        "timeout_seconds": args.timeout,
+        "scenarios": {
+            scenario.name: {
+                "size": sizes[scenario.name],
+                "workload": scenario.describe(sizes[scenario.name]),
+                "unit": scenario.unit,
+                "isolated": scenario.isolated,
+            }
+            for scenario in selected
+        },
+        "started": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+    }
+    print(f"backends: {', '.join(backends)}; repeat: {repeat}; quick: {args.quick}")
+    for scenario in selected:
+        print(f"  {scenario.name}: {scenario.describe(sizes[scenario.name])}")
+    print()
+
+    comparisons: list[Comparison] = []
+    for scenario in selected:
+        for backend in backends:
+            print(f"running {scenario.name} on {backend}...", file=sys.stderr, flush=True)
+            comparisons.append(
+                compare(
+                    scenario,
+                    BACKENDS[backend],
+                    size=sizes[scenario.name],
+                    repeat=repeat,
+                    timeout=args.timeout,
+                    warmup=True,
+                )
+            )
+    print(format_table(comparisons))
+    write_json(args.json, parameters, comparisons)
+    print(f"\nwrote {args.json}")
+    failed = any(c.actorlib.error or c.raw.error for c in comparisons)
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

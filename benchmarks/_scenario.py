@@ -1,0 +1,95 @@
+"""What a benchmark scenario declares: variants, size, unit, target; knows nothing of running."""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Awaitable, Callable
+from typing import Protocol
+
+import attrs
+
+#: One side of a scenario: does `size` units of work and returns elapsed seconds
+#: (`Measure.RATE`) or the measured figure itself (`Measure.AMOUNT`).
+Variant = Callable[[int], Awaitable[float]]
+
+
+class Measure(enum.Enum):
+    """How a variant's return value becomes the reported figure."""
+
+    RATE = "rate"
+    """The variant returns seconds; the figure is size / seconds (higher is better)."""
+    AMOUNT = "amount"
+    """The variant returns the figure itself, e.g. bytes per actor (lower is better)."""
+
+
+class Target(Protocol):
+    """A pass mark; checked on the asyncio backend only (the issue's targets are for it)."""
+
+    def describe(self) -> str:
+        """The target as shown in the table, e.g. ``>= 0.8x``."""
+        ...
+
+    def is_met(self, actorlib: float, ratio: float) -> bool:
+        """Whether the actorlib median (and its ratio to raw) meets the target."""
+        ...
+
+
+@attrs.frozen
+class RatioAtLeast:
+    """actorlib must reach at least `minimum` times the raw figure."""
+
+    minimum: float
+
+    def describe(self) -> str:
+        return f">= {self.minimum:g}x"
+
+    def is_met(self, actorlib: float, ratio: float) -> bool:
+        return ratio >= self.minimum
+
+
+@attrs.frozen
+class ValueBelow:
+    """actorlib's own figure must stay under `maximum` (in the scenario's unit)."""
+
+    maximum: float
+    label: str
+
+    def describe(self) -> str:
+        return f"< {self.label}"
+
+    def is_met(self, actorlib: float, ratio: float) -> bool:
+        return actorlib < self.maximum
+
+
+@attrs.frozen
+class Scenario:
+    """One pattern, written once with actorlib and once with raw anyio streams.
+
+    Attributes:
+        name: selects the scenario on the command line.
+        unit: unit of the reported figure, e.g. ``round trips/s``.
+        size: units of work per run at full scale (round trips, messages, hops, actors).
+        describe: the workload in words for a given size, e.g. ``4 senders x 250,000 tells``.
+        actorlib: the variant on actorlib's public API.
+        raw: the same work on raw anyio memory object streams.
+        target: the issue's pass mark.
+        measure: how the variants' return values become figures.
+        isolated: run every repetition in a fresh interpreter (memory figures must
+            not see the heap of earlier runs).
+    """
+
+    name: str
+    unit: str
+    size: int
+    describe: Callable[[int], str]
+    actorlib: Variant
+    raw: Variant
+    target: Target
+    measure: Measure = Measure.RATE
+    isolated: bool = False
+
+    def figure(self, size: int, result: float) -> float:
+        """Turn a variant's return value for `size` units into the reported figure."""
+        if self.measure is Measure.RATE:
+            return size / result
+        return result

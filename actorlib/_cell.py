@@ -16,7 +16,6 @@ import anyio
 
 from . import _lifecycle as lifecycle
 from ._actor import Actor, constructing
-from ._clock import TimerQueue
 from ._context import ActorContext, Handler
 from ._errors import ActorStopped, MailboxFull
 from ._lifecycle import State, supervise
@@ -36,7 +35,7 @@ from ._messages import (
     Unwatch,
     Watch,
 )
-from ._ref import ActorRef, current_sender
+from ._ref import ActorRef, AskContext, current_sender
 from ._supervision import RestartStats, SupervisorStrategy
 from ._timers import Timers
 
@@ -145,10 +144,9 @@ class Cell:
 
     # ------------------------------------------------------------ Target protocol (for refs)
 
-    def ask_context(self) -> tuple[float | None, TimerQueue]:
-        """The system's default ask timeout and timer queue."""
-        system = self.system
-        return system.ask_timeout, system.timer_queue
+    def ask_context(self) -> AskContext:
+        """The system's default ask timeout, timer queue and event factory."""
+        return self.system.ask_context
 
     def post(self, envelope: Envelope) -> None:
         """A user message from a ref: deliver, or dead-letter if the actor is closed."""
@@ -281,7 +279,9 @@ class Cell:
         assert handler is not None
         try:
             if kind is InjectedFailure:
-                raise cast(InjectedFailure, message).error
+                injected = cast(InjectedFailure, message)
+                message = injected.message  # the note names the real message
+                raise injected.error
             result = await handler(message)
         except Exception as error:
             if self._stashed_itself(envelope):

@@ -10,8 +10,9 @@ from __future__ import annotations
 import heapq
 import logging
 import math
+from collections import deque
 from collections.abc import Callable
-from typing import Protocol, runtime_checkable
+from typing import Any, Protocol, runtime_checkable
 
 import anyio
 
@@ -34,9 +35,13 @@ class Clock(Protocol):
 class MonotonicClock:
     """The production clock: the event loop's monotonic time."""
 
+    def __init__(self) -> None:
+        # A running system binds the backend's own clock function (see _lowlevel).
+        self.read: Callable[[], float] = anyio.current_time
+
     def now(self) -> float:
         """Return the event loop's current time."""
-        return anyio.current_time()
+        return self.read()
 
     async def sleep_until(self, deadline: float) -> None:
         """Sleep until *deadline* on the event loop clock."""
@@ -60,10 +65,6 @@ class TimerHandle:
         self.callback: Callable[[], None] | None = callback
         self.cancelled = False
 
-    def __lt__(self, other: TimerHandle) -> bool:
-        # Deadline order, then scheduling order: equal deadlines fire FIFO.
-        return (self.deadline, self.seq) < (other.deadline, other.seq)
-
     def cancel(self) -> None:
         """Prevent the callback from running (no effect once it ran)."""
         if not self.cancelled:
@@ -81,11 +82,14 @@ class TimerQueue:
 
     def __init__(self, clock: Clock) -> None:
         self.clock = clock
-        self._heap: list[TimerHandle] = []
+        # (deadline, seq, handle): tuples compare in C, and seq makes equal
+        # deadlines fire in the order they were scheduled.
+        self._heap: list[tuple[float, int, TimerHandle]] = []
         self._seq = 0
         self._cancelled = 0
         self._sleep_scope: anyio.CancelScope | None = None
         self._sleeping_until = math.inf
+        self._exact = not isinstance(clock, MonotonicClock)
 
     def __len__(self) -> int:
         return len(self._heap) - self._cancelled
@@ -93,16 +97,16 @@ class TimerQueue:
     def next_deadline(self) -> float:
         """The earliest pending deadline, ``math.inf`` when there is none."""
         heap = self._heap
-        while heap and heap[0].cancelled:
+        while heap and heap[0][2].cancelled:
             heapq.heappop(heap)
             self._cancelled -= 1
-        return heap[0].deadline if heap else math.inf
+        return heap[0][0] if heap else math.inf
 
     def call_at(self, deadline: float, callback: Callable[[], None]) -> TimerHandle:
         """Run *callback* (synchronously, in the timer task) at *deadline*."""
         self._seq += 1
         handle = TimerHandle(self, deadline, self._seq, callback)
-        heapq.heappush(self._heap, handle)
+        heapq.heappush(self._heap, (deadline, self._seq, handle))
         if deadline < self._sleeping_until and self._sleep_scope is not None:
             # The sleeper waits for a later deadline: wake it to re-plan.
             self._sleep_scope.cancel()
@@ -115,7 +119,7 @@ class TimerQueue:
     def _note_cancelled(self) -> None:
         self._cancelled += 1
         if self._cancelled > 256 and self._cancelled * 2 > len(self._heap):
-            self._heap = [h for h in self._heap if not h.cancelled]
+            self._heap = [entry for entry in self._heap if not entry[2].cancelled]
             heapq.heapify(self._heap)
             self._cancelled = 0
 
@@ -124,8 +128,8 @@ class TimerQueue:
         now = self.clock.now()
         fired = 0
         # Re-read self._heap each turn: a callback may cancel timers and compact it.
-        while self._heap and self._heap[0].deadline <= now:
-            handle = heapq.heappop(self._heap)
+        while self._heap and self._heap[0][0] <= now:
+            handle = heapq.heappop(self._heap)[2]
             callback = handle.callback
             if handle.cancelled or callback is None:
                 self._cancelled -= 1
@@ -144,14 +148,60 @@ class TimerQueue:
         """The timer task: fire due callbacks, sleep until the next deadline."""
         while True:
             self.fire_due()
-            # Plan on the head of the heap even if it was cancelled: waking
-            # early costs one spurious turn, while re-planning on every cancel
-            # (each finished ask cancels its timeout) would cancel this sleep
-            # for every new timer.
-            deadline = self._heap[0].deadline if self._heap else math.inf
+            # With the real clock, plan on the head of the heap even if it was
+            # cancelled: waking early costs one spurious turn, while
+            # re-planning on every cancel would cancel this sleep for every
+            # new timer. A virtual clock jumps to what we sleep until, so it
+            # must only ever see live deadlines.
+            if self._exact:
+                deadline = self.next_deadline()
+            else:
+                deadline = self._heap[0][0] if self._heap else math.inf
             with anyio.CancelScope() as scope:
                 self._sleep_scope = scope
                 self._sleeping_until = deadline
                 await self.clock.sleep_until(deadline)
             self._sleep_scope = None
             self._sleeping_until = math.inf
+
+
+class ExpiryQueue:
+    """Items that expire a fixed delay after they were added; one timer for all.
+
+    With a single delay, deadlines only grow, so a FIFO replaces the heap:
+    adding is an append, and items that finished early (``item.done``) are
+    dropped from the head as new ones arrive, so the queue stays short when
+    they finish in order (as asks of one caller do). Used for asks with the
+    system's default timeout.
+    """
+
+    def __init__(self, queue: TimerQueue, delay: float, expire: Callable[[Any], None]) -> None:
+        self._queue = queue
+        self.delay = delay
+        self._expire = expire
+        self._items: deque[tuple[float, Any]] = deque()
+        self._timer: TimerHandle | None = None
+
+    def __len__(self) -> int:
+        return len(self._items)
+
+    def add(self, item: Any) -> None:
+        """Expire *item* after the delay unless ``item.done`` is true by then."""
+        items = self._items
+        while items and items[0][1].done:
+            items.popleft()
+        deadline = self._queue.clock.now() + self.delay
+        items.append((deadline, item))
+        if self._timer is None:
+            self._timer = self._queue.call_at(deadline, self._fire)
+
+    def _fire(self) -> None:
+        self._timer = None
+        now = self._queue.clock.now()
+        items = self._items
+        while items and (items[0][0] <= now or items[0][1].done):
+            _, item = items.popleft()
+            if not item.done:
+                self._expire(item)
+        if items:
+            self._timer = self._queue.call_at(items[0][0], self._fire)

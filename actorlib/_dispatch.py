@@ -15,12 +15,14 @@ from __future__ import annotations
 
 import time
 from collections import deque
-from collections.abc import Callable, Coroutine
+from collections.abc import Awaitable, Callable, Coroutine
 from typing import Any, Protocol
 
 import anyio
 import anyio.lowlevel
 import attrs
+
+from ._lowlevel import Waiter
 
 
 class Runnable(Protocol):
@@ -79,7 +81,7 @@ class Dispatcher:
         self.time_slice = time_slice
         self.max_idle = max_idle
         self._ready: deque[Runnable] = deque()
-        self._idle: list[anyio.Event] = []
+        self._idle: list[Waiter] = []
         # True while a woken (or new) worker has not yet started looking at
         # the ready queue: it will see whatever is queued meanwhile.
         self._waking = False
@@ -89,6 +91,8 @@ class Dispatcher:
         self._workers = 0
         self._peak = 0
         self._closed = False
+        self.new_event: Callable[[], Waiter] = anyio.Event
+        self.checkpoint: Callable[[], Awaitable[None]] = anyio.lowlevel.checkpoint
         self.crashed: BaseException | None = None
         """A BaseException (not a cancellation) that killed a worker, if any."""
 
@@ -137,50 +141,74 @@ class Dispatcher:
         )
 
     async def _work(self) -> None:
-        ready = self._ready
-        throughput = self.throughput
-        time_slice = self.time_slice
         try:
+            self._waking = False  # this new worker is looking at the queue now
             while True:
-                self._waking = False
-                done = 0
-                slice_started = time.perf_counter()
-                while ready:
-                    runnable = ready.popleft()
-                    if ready and not self._waking and not self._yielding:
-                        # More work than this worker: make sure someone else looks.
-                        self._wake_one()
-                    # A run that handled no user message (a start, a stop) still
-                    # counts, so a spawn storm cannot hold the loop for ever.
-                    try:
-                        done += await runnable.run(throughput) or 1
-                    except BaseException as error:
-                        # KeyboardInterrupt, SystemExit...: the runtime cannot carry
-                        # on; remember it so that shutdown does not wait for actors.
-                        if not isinstance(error, anyio.get_cancelled_exc_class()):
-                            self.crashed = error
-                        raise
-                    if done < throughput:
-                        continue
-                    done = 0
-                    # CPU time, not actor time: perf_counter, never the Clock seam.
-                    now = time.perf_counter()
-                    if now - slice_started >= time_slice:
-                        self._yielding += 1
-                        try:
-                            await anyio.lowlevel.checkpoint()
-                        finally:
-                            self._yielding -= 1
-                        slice_started = time.perf_counter()
-                if self._closed or len(self._idle) >= self.max_idle:
+                await self._drain()
+                if self._closed:
                     return
-                event = anyio.Event()
-                self._idle.append(event)
-                await event.wait()
-                if self.closed and not ready:
+                if await self._linger():
+                    continue
+                if len(self._idle) >= self.max_idle:
+                    return
+                await self._park()
+                if self.closed and not self._ready:
                     return
         finally:
             self._workers -= 1
+
+    async def _drain(self) -> None:
+        """Run ready runnables until none is left, yielding every time slice."""
+        ready = self._ready
+        throughput = self.throughput
+        done = 0
+        slice_started = time.perf_counter()
+        while ready:
+            runnable = ready.popleft()
+            if ready and not self._waking and not self._yielding:
+                # More work than this worker: make sure someone else looks.
+                self._wake_one()
+            try:
+                # A run that handled no user message (a start, a stop) still
+                # counts, so a spawn storm cannot hold the loop for ever.
+                done += await runnable.run(throughput) or 1
+            except BaseException as error:
+                # KeyboardInterrupt, SystemExit...: the runtime cannot carry
+                # on; remember it so that shutdown does not wait for actors.
+                if not isinstance(error, anyio.get_cancelled_exc_class()):
+                    self.crashed = error
+                raise
+            if done < throughput:
+                continue
+            done = 0
+            # CPU time, not actor time: perf_counter, never the Clock seam.
+            if time.perf_counter() - slice_started >= self.time_slice:
+                await self._pause()
+                slice_started = time.perf_counter()
+
+    async def _pause(self) -> None:
+        """One loop turn during which this worker counts as about to look again."""
+        self._yielding += 1
+        try:
+            await self.checkpoint()
+        finally:
+            self._yielding -= 1
+
+    async def _linger(self) -> bool:
+        """Look once more after one loop turn; True if work arrived meanwhile.
+
+        A task that asks in a loop posts its next request in that turn:
+        finding it here saves waking this worker through the event loop (one
+        loop turn per ask instead of two).
+        """
+        await self._pause()
+        return bool(self._ready)
+
+    async def _park(self) -> None:
+        event = self.new_event()
+        self._idle.append(event)
+        await event.wait()
+        self._waking = False  # the waker set it; this worker is now looking
 
 
 class Deliverable(Protocol):

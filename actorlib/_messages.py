@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 import anyio
 import attrs
+
+from ._lowlevel import Waiter
 
 if TYPE_CHECKING:
     from ._clock import TimerHandle
@@ -71,7 +74,7 @@ class ReplySlot:
         self.message = message
         self.recipient = recipient
         self.timer: TimerHandle | None = None
-        self._event: anyio.Event | None = None
+        self._event: Waiter | None = None
         self._value: object = _MISSING
         self._error: BaseException | None = None
 
@@ -111,10 +114,10 @@ class ReplySlot:
         if self._event is not None:
             self._event.set()
 
-    async def wait(self) -> Any:
+    async def wait(self, new_event: Callable[[], Waiter] = anyio.Event) -> Any:
         """Wait for completion; return the value or raise the error."""
         if not self.done:
-            self._event = anyio.Event()
+            self._event = new_event()
             await self._event.wait()
         if self._error is not None:
             raise self._error

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from contextvars import ContextVar
 from typing import Any, Generic, Protocol, TypeVar
 
-from ._clock import TimerQueue
+from ._clock import ExpiryQueue, TimerQueue
 from ._errors import ActorError, AskTimeout
+from ._lowlevel import Waiter
 from ._messages import Envelope, ReplySlot
 
 MsgT = TypeVar("MsgT", contravariant=True)
@@ -19,6 +21,12 @@ current_sender: ContextVar[ActorRef[Any] | None] = ContextVar("actorlib_sender",
 # How an unpickled ref finds its actor: set by a running system (and by
 # transports) around deserialisation. A context variable, not a global registry.
 ref_resolver: ContextVar[RefResolver | None] = ContextVar("actorlib_ref_resolver", default=None)
+
+
+# What an ask needs from its system: the expiry queue that enforces the
+# default timeout (None: no default timeout), the timer queue for other
+# timeouts, and the event factory of the running backend.
+AskContext = tuple[ExpiryQueue | None, TimerQueue, Callable[[], Waiter]]
 
 
 class Target(Protocol):
@@ -40,8 +48,8 @@ class Target(Protocol):
         """Deliver a runtime message (watch, terminated...) ahead of user messages."""
         ...
 
-    def ask_context(self) -> tuple[float | None, TimerQueue]:
-        """The default ask timeout and the timer queue that enforces it."""
+    def ask_context(self) -> AskContext:
+        """The default timeout's expiry queue, the timer queue, an event factory."""
         ...
 
 
@@ -87,9 +95,12 @@ def _restore_ref(path: str, uid: int) -> ActorRef[Any]:
     return resolver.resolve(path, uid)
 
 
-def _time_out(slot: ReplySlot, target: Target, limit: float) -> None:
+def time_out(slot: ReplySlot, limit: float) -> None:
+    """Fail an ask that got no reply within *limit* seconds."""
     slot.set_error(
-        AskTimeout(path=target.path, message_type=type(slot.message).__name__, timeout=limit)
+        AskTimeout(
+            path=slot.recipient.path, message_type=type(slot.message).__name__, timeout=limit
+        )
     )
 
 
@@ -163,14 +174,19 @@ class ActorRef(Generic[MsgT]):
             Exception: whatever the handler raised, with a note naming the actor.
         """
         target = self._target
-        default, timers = target.ask_context()
-        limit = default if timeout is DEFAULT_TIMEOUT else check_timeout(timeout)
+        expiry, timers, new_event = target.ask_context()
         slot = ReplySlot(message, self)
         target.post(Envelope(message, current_sender.get(), slot))
-        if limit is not None and not math.isinf(limit) and not slot.done:
-            slot.timer = timers.call_later(limit, lambda: _time_out(slot, target, limit))
+        if not slot.done:
+            if timeout is DEFAULT_TIMEOUT:
+                if expiry is not None:
+                    expiry.add(slot)
+            else:
+                limit = check_timeout(timeout)
+                if limit is not None and not math.isinf(limit):
+                    slot.timer = timers.call_later(limit, lambda: time_out(slot, limit))
         try:
-            return await slot.wait()
+            return await slot.wait(new_event)
         finally:
             # Cancelled (or done): cancel the timeout, and make a late reply a
             # dead letter rather than a value nobody reads.

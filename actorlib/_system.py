@@ -17,14 +17,15 @@ import attrs
 
 from ._actor import Actor
 from ._cell import Cell
-from ._clock import Clock, MonotonicClock, TimerQueue
+from ._clock import Clock, ExpiryQueue, MonotonicClock, TimerQueue
 from ._dispatch import Delivery, DirectDelivery, Dispatcher
 from ._errors import ActorError, ActorStopped, NameTaken, SystemClosedError
 from ._events import EventStream
 from ._lifecycle import CLOSED, State
+from ._lowlevel import Backend, current_backend
 from ._mailbox import Mailbox
 from ._messages import DeadLetter, Envelope, Stop, Terminated, Watch
-from ._ref import ActorRef, check_timeout, current_sender, ref_resolver
+from ._ref import ActorRef, AskContext, check_timeout, current_sender, ref_resolver, time_out
 from ._supervision import SupervisorStrategy
 
 logger = logging.getLogger("actorlib")
@@ -118,8 +119,8 @@ class _DeadTarget:
         self.name = path.rsplit("/", 1)[-1]
         self.uid = uid
 
-    def ask_context(self) -> tuple[float | None, TimerQueue]:
-        return self.system.ask_timeout, self.system.timer_queue
+    def ask_context(self) -> AskContext:
+        return self.system.ask_context
 
     def post(self, envelope: Envelope) -> None:
         if envelope.reply is not None:
@@ -191,6 +192,7 @@ class ActorSystem:
         self.random = random.Random(random_seed)
         self.events = EventStream(on_undelivered=self._event_undelivered)
         self.timer_queue = TimerQueue(self.clock)
+        self.ask_context: AskContext = (None, self.timer_queue, anyio.Event)
         self._registry: dict[str, Cell] = {}
         self._dead_letters = 0
         self._auto_names = 0
@@ -212,6 +214,7 @@ class ActorSystem:
             raise RuntimeError(
                 f"actor system {self.name!r} was already started; create a new ActorSystem"
             )
+        self._bind_backend(current_backend())
         task_group = anyio.create_task_group()
         await task_group.__aenter__()
         self._task_group = task_group
@@ -229,6 +232,18 @@ class ActorSystem:
         self._resolver_token = ref_resolver.set(self)
         self._phase = "running"
         return self
+
+    def _bind_backend(self, backend: Backend) -> None:
+        # Hot paths call the running backend's own primitives (see _lowlevel).
+        if isinstance(self.clock, MonotonicClock):
+            self.clock.read = backend.now
+        self.dispatcher.new_event = backend.new_event
+        self.dispatcher.checkpoint = backend.checkpoint
+        timeout = self.ask_timeout
+        expiry = None
+        if timeout is not None and not math.isinf(timeout):
+            expiry = ExpiryQueue(self.timer_queue, timeout, lambda slot: time_out(slot, timeout))
+        self.ask_context = (expiry, self.timer_queue, backend.new_event)
 
     async def _run_runtime(self, *, task_status: anyio.abc.TaskStatus[None]) -> None:
         # The workers and the timer task live in their own shielded scope: a

@@ -10,14 +10,13 @@ from __future__ import annotations
 
 import math
 from collections import deque
-from collections.abc import Iterator
 from typing import Any
 
 import anyio
 import attrs
 
 from .._errors import ActorError, ActorStopped
-from .._messages import Envelope, InjectedFailure, ReplySlot
+from .._messages import Envelope, InjectedFailure, ReplySlot, TimerFired
 from .._ref import ActorRef, current_sender
 from ._faults import Crash, Delay, Drop, Duplicate, Fault, InjectedFault
 from ._quiescence import wait_all_tasks_blocked
@@ -71,7 +70,9 @@ class Controller:
     """The Delivery of a `SimulatedSystem` (see the module docstring)."""
 
     def __init__(self, schedule: Schedule, clock: VirtualClock, faults: tuple[Fault, ...]) -> None:
-        self.schedule = schedule.fresh()  # a reused Schedule starts over
+        # A used Schedule starts over from its first step (a copy); a fresh
+        # one is used as is, so its `made` list is the caller's to read.
+        self.schedule = schedule.fresh() if schedule.made else schedule
         self.clock = clock
         self.trace = Trace()
         self.deadlock: Deadlock | None = None
@@ -179,14 +180,20 @@ class Controller:
         if isinstance(fault, Delay):
             flight.not_before = self.clock.now() + fault.seconds
             self.schedule.made.pop()  # not a delivery: the choice is not spent
+            self._record(flight, choice, len(candidates), fault)
             return True
         queue.popleft()
         if not queue:
             del self._channels[flight.channel]
         self._record(flight, choice, len(candidates), fault)
         if isinstance(fault, Drop):
-            assert flight.envelope is not None
-            self.system.dead_letter(flight.envelope.message, flight.target.ref, flight.sender)
+            envelope = flight.envelope
+            assert envelope is not None
+            if envelope.reply is not None:
+                # Its asker still waits: only its timeout can end that, so
+                # virtual time must be allowed to reach it.
+                self._asks[envelope.reply] = (envelope.sender, flight.target.ref)
+            self.system.dead_letter(envelope.message, flight.target.ref, flight.sender)
         elif flight.kind == "reply":
             self._complete(flight)
         else:
@@ -227,16 +234,13 @@ class Controller:
                 InjectedFailure(error, envelope.message), envelope.sender, envelope.reply
             )
         elif isinstance(fault, Duplicate):
-            copy = Flight(
-                0,
-                flight.channel,
-                "tell",
-                flight.sender,
-                cell,
-                Envelope(envelope.message, envelope.sender),
-            )
-            copy.not_before = math.nextafter(-math.inf, 0)  # faults apply once
-            self._hold(copy)
+            duplicate = Envelope(envelope.message, envelope.sender)
+            copy = Flight(0, flight.channel, "tell", flight.sender, cell, duplicate)
+            copy.inspected = True  # not matched against faults, not counted
+            self._seq += 1
+            copy.seq = self._seq
+            # Right behind the original: it arrives next on this channel.
+            self._channels.setdefault(flight.channel, deque()).appendleft(copy)
         if envelope.reply is not None:
             self._asks[envelope.reply] = (envelope.sender, cell.ref)
         try:
@@ -244,6 +248,7 @@ class Controller:
         except ActorError as error:
             # A bounded mailbox refused it at delivery time (the sender is long
             # gone): it becomes a dead letter, and an ask of it fails.
+            self.trace[-1] = attrs.evolve(self.trace[-1], kind="refused")
             if envelope.reply is not None:
                 envelope.reply.set_error(error)
             self.system.dead_letter(envelope.message, cell.ref, envelope.sender)
@@ -270,12 +275,16 @@ class Controller:
             kind = "ask" if flight.envelope.reply is not None else "tell"
             shown = flight.envelope.message
             recipient = flight.target.path
+            if isinstance(shown, TimerFired):
+                # The actor's own timer, not test code: show it as such.
+                kind, shown = "timer", shown.message
         if fault is not None:
             kind = type(fault).__name__.lower()
+        sender = "timer" if kind == "timer" else _path(flight.sender)
         self.trace.append(
             Step(
                 len(self.trace) + 1,
-                _path(flight.sender),
+                sender,
                 recipient,
                 kind,
                 stable_repr(shown),
@@ -315,7 +324,9 @@ class Controller:
         members = set(self.deadlock.cycle)
         for slot, (asker, _) in list(self._asks.items()):
             if asker is not None and asker.path in members and not slot.done:
-                slot.set_error(self.deadlock)
+                # Each gets its own copy: the actors' notes must not pile up on
+                # the exception the test already caught.
+                slot.set_error(Deadlock(cycle=self.deadlock.cycle))
 
     # ------------------------------------------------------------ waiting
 
@@ -331,13 +342,6 @@ class Controller:
     def waiting(self) -> _Waiting:
         """A context in which virtual time may jump ahead (the test waits for the system)."""
         return _Waiting(self)
-
-    def fail_pending_on_close(self) -> Iterator[ReplySlot]:
-        """Slots still held as replies (used in reports)."""
-        for queue in self._channels.values():
-            for flight in queue:
-                if flight.kind == "reply":
-                    yield flight.target
 
     def drop_all(self) -> None:
         """Dead-letter everything still in flight (the system has shut down)."""

@@ -13,6 +13,7 @@ from anyio.from_thread import BlockingPortal, start_blocking_portal
 from .._actor import Actor
 from .._ref import DEFAULT_TIMEOUT, ActorRef
 from .._system import ActorSystem
+from ._simulation import _note_for_hypothesis
 
 T = TypeVar("T")
 
@@ -92,9 +93,15 @@ class SystemPortal:
     def close(self) -> None:
         """Shut the system down (every on_stop runs) and stop the loop thread."""
         stack, self._stack = self._stack, None
-        self._portal = self._system = None
+        system, self._system = self._system, None
+        self._portal = None
         if stack is not None:
             stack.close()
+        report = getattr(system, "report", None)
+        if report is not None:
+            # The system's own note was made in the loop thread, where
+            # hypothesis cannot see it; make it here, in the test's thread.
+            _note_for_hypothesis(report())
 
     def __enter__(self) -> SystemPortal:
         return self.start()

@@ -11,7 +11,7 @@ from typing import Any
 import anyio
 
 from .._actor import Actor
-from .._ref import ActorRef, check_timeout
+from .._ref import ActorRef, check_timeout, current_sender
 from .._system import ActorSystem
 from ._schedule import stable_repr
 
@@ -62,9 +62,11 @@ def _describe(expected: object) -> str:
 class TestProbe:
     """An actor whose messages a test can wait for and check (Akka's TestProbe).
 
-    Pass ``probe.ref`` wherever a reply-to or watcher ref is needed. Waits
-    run on the system's clock, so under a `VirtualClock` a timeout costs no
-    real time (and in a `SimulatedSystem` lets virtual time jump ahead).
+    Pass ``probe.ref`` wherever a reply-to or watcher ref is needed, or send
+    with `tell` so that replies come back to it. Waits run on the system's
+    clock: in a `SimulatedSystem` a timeout costs no real time (virtual time
+    jumps ahead while the probe waits); on a plain ActorSystem with a
+    `VirtualClock`, a timeout passes only as the test advances the clock.
 
     Create one with ``probe = await TestProbe.spawn(system)``.
     """
@@ -99,6 +101,17 @@ class TestProbe:
         """Messages received and not yet taken by an expectation."""
         return [message for message, _ in self._inbox.messages]
 
+    def tell(self, target: ActorRef[Any], message: object) -> None:
+        """Tell *target* a message whose sender is this probe.
+
+        The reply an actor sends to ``self.context.sender`` then arrives here.
+        """
+        token = current_sender.set(self.ref)
+        try:
+            target.tell(message)
+        finally:
+            current_sender.reset(token)
+
     def watch(self, ref: ActorRef[Any]) -> None:
         """Make the probe watch *ref*: its `Terminated` arrives as a message."""
         self.ref.tell(_Watch(ref))
@@ -127,12 +140,10 @@ class TestProbe:
             AssertionError: a message arrived.
         """
         limit = check_timeout(within, "within")
-        if self._inbox.messages:
-            message = self._inbox.messages[0][0]
-        else:
-            message = await self._wait(limit)
-            if message is _TIMED_OUT:
-                return
+        if not self._inbox.messages and await self._wait(limit, take=False) is _TIMED_OUT:
+            return
+        # Not taken: the unexpected message stays for the test to look at.
+        message = self._inbox.messages[0][0]
         raise AssertionError(
             f"{self.ref.path} expected no message within {limit:g} s, got {stable_repr(message)}"
         )
@@ -146,15 +157,18 @@ class TestProbe:
         if isinstance(n, bool) or not isinstance(n, int) or n < 0:
             raise ValueError(f"n must be an int >= 0, got {n!r}")
         got: list[Any] = []
+        limit = check_timeout(timeout)
         clock = self.system.clock
-        deadline = clock.now() + (check_timeout(timeout) or 0.0)
+        deadline = clock.now() + (limit or 0.0)
         while len(got) < n:
             left = max(0.0, deadline - clock.now())
-            try:
-                got.append(await self._next(left, f"message {len(got) + 1} of {n}"))
-            except AssertionError as error:
-                error.add_note(f"received so far: {[stable_repr(m) for m in got]}")
-                raise
+            message = await self._next_or_timeout(left)
+            if message is _TIMED_OUT:
+                raise AssertionError(
+                    f"{self.ref.path} expected {n} messages within {limit:g} s, got "
+                    f"{len(got)}: {_listing(got)}"
+                )
+            got.append(message)
         return got
 
     async def fish_for(self, predicate: Callable[[Any], bool], *, timeout: float = 3.0) -> Any:
@@ -164,15 +178,17 @@ class TestProbe:
             AssertionError: no matching message within *timeout* seconds.
         """
         skipped: list[object] = []
+        limit = check_timeout(timeout)
         clock = self.system.clock
-        deadline = clock.now() + (check_timeout(timeout) or 0.0)
+        deadline = clock.now() + (limit or 0.0)
         while True:
             left = max(0.0, deadline - clock.now())
-            try:
-                message = await self._next(left, _describe(predicate))
-            except AssertionError as error:
-                error.add_note(f"skipped: {[stable_repr(m) for m in skipped]}")
-                raise
+            message = await self._next_or_timeout(left)
+            if message is _TIMED_OUT:
+                raise AssertionError(
+                    f"{self.ref.path} expected {_describe(predicate)} within {limit:g} s; "
+                    f"skipped {len(skipped)}: {_listing(skipped)}"
+                )
             if _matches(predicate, message):
                 return message
             skipped.append(message)
@@ -186,12 +202,15 @@ class TestProbe:
             )
         return message
 
+    async def _next_or_timeout(self, limit: float) -> object:
+        return self._take() if self._inbox.messages else await self._wait(limit)
+
     def _take(self) -> object:
         message, self.last_sender = self._inbox.messages.popleft()
         return message
 
-    async def _wait(self, limit: float | None) -> object:
-        """The next message, or _TIMED_OUT after *limit* seconds of the system's clock."""
+    async def _wait(self, limit: float | None, *, take: bool = True) -> object:
+        """The next message (left queued unless *take*), or _TIMED_OUT after *limit* s."""
         inbox = self._inbox
         timed_out = False
 
@@ -211,7 +230,9 @@ class TestProbe:
         finally:
             if timer is not None:
                 timer.cancel()
-        return self._take() if inbox.messages else _TIMED_OUT
+        if not inbox.messages:
+            return _TIMED_OUT
+        return self._take() if take else inbox.messages[0][0]
 
     @contextlib.contextmanager
     def _time_may_pass(self) -> Iterator[None]:
@@ -222,6 +243,10 @@ class TestProbe:
                 yield
         else:
             yield
+
+
+def _listing(messages: list[object]) -> str:
+    return "[" + ", ".join(stable_repr(m) for m in messages) + "]"
 
 
 _TIMED_OUT: Any = object()

@@ -3,6 +3,12 @@
 from __future__ import annotations
 
 import asyncio
+import weakref
+
+# Tasks inside wait_all_tasks_blocked: they only yield to let others run, so
+# two of them (two simulated systems in one loop) must count each other as
+# blocked, or each would wait for the other for ever.
+_waiting: weakref.WeakSet[asyncio.Task[object]] = weakref.WeakSet()
 
 
 def _on_asyncio() -> bool:
@@ -27,13 +33,18 @@ async def wait_all_tasks_blocked() -> None:
         await trio.testing.wait_all_tasks_blocked()
         return
     this = asyncio.current_task()
-    while True:
-        await asyncio.sleep(0)
-        for task in asyncio.all_tasks():
-            if task is this:
-                continue
-            waiter = task._fut_waiter  # type: ignore[attr-defined]
-            if waiter is None or waiter.done():
-                break  # runnable: let it run, then look again
-        else:
-            return
+    assert this is not None
+    _waiting.add(this)
+    try:
+        while True:
+            await asyncio.sleep(0)
+            for task in asyncio.all_tasks():
+                if task is this or task in _waiting:
+                    continue
+                waiter = task._fut_waiter  # type: ignore[attr-defined]
+                if waiter is None or waiter.done():
+                    break  # runnable: let it run, then look again
+            else:
+                return
+    finally:
+        _waiting.discard(this)

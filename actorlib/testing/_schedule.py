@@ -12,8 +12,14 @@ _ADDRESS = re.compile(r" at 0x[0-9a-fA-F]+")
 
 
 def stable_repr(value: object, limit: int = 120) -> str:
-    """``repr`` without memory addresses, shortened: identical between runs."""
-    text = _ADDRESS.sub("", repr(value))
+    """``repr`` without memory addresses, shortened: identical between runs.
+
+    Exceptions show as ``Type('message')``: their attrs fields are noise here.
+    """
+    if isinstance(value, BaseException):
+        text = f"{type(value).__name__}({str(value)!r})"
+    else:
+        text = _ADDRESS.sub("", repr(value))
     return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
@@ -98,11 +104,14 @@ class Step:
 
     Attributes:
         number: 1 for the first delivery.
-        sender: the sender's path, or ``"test"`` for test code.
+        sender: the sender's path, ``"test"`` for test code, ``"timer"`` for
+            an actor's own timer.
         recipient: the recipient's path (the asker's, or ``"test"``, for a reply).
-        kind: ``"tell"``, ``"ask"``, ``"reply"``, ``"error"`` (a reply that
-            is an exception), or the injected fault: ``"drop"``,
-            ``"duplicate"``, ``"crash"``.
+        kind: ``"tell"``, ``"ask"``, ``"timer"``, ``"reply"``, ``"error"`` (a
+            reply that is an exception), ``"refused"`` (a bounded mailbox
+            refused it at delivery: a dead letter), or the injected fault:
+            ``"drop"``, ``"duplicate"``, ``"crash"``, ``"delay"`` (held back,
+            not delivered yet).
         message: a stable ``repr`` of the message or reply value.
         choice: the schedule's choice at this step.
         candidates: how many deliveries were possible.

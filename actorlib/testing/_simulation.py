@@ -56,7 +56,8 @@ class SimulatedSystem(ActorSystem):
         self.virtual_clock = clock if clock is not None else VirtualClock()
         if not isinstance(self.virtual_clock, VirtualClock):
             raise TypeError(f"clock must be a VirtualClock, got {clock!r}")
-        self.controller = Controller(schedule or Schedule.fifo(), self.virtual_clock, tuple(faults))
+        self._faults = tuple(faults)
+        self.controller = Controller(schedule or Schedule.fifo(), self.virtual_clock, self._faults)
         options.setdefault("random_seed", 0)  # backoff jitter repeats exactly on replay
         super().__init__(name, clock=self.virtual_clock, delivery=self.controller, **options)
         self.controller.system = self
@@ -84,9 +85,11 @@ class SimulatedSystem(ActorSystem):
         exc: BaseException | None,
         tb: TracebackType | None,
     ) -> bool | None:
-        if exc is not None and not isinstance(exc, anyio.get_cancelled_exc_class()):
+        # The report once: as a hypothesis note (printed with the shrunk
+        # example) inside a hypothesis test, on the exception otherwise.
+        noted = _note_for_hypothesis(self.report())
+        if not noted and exc is not None and not isinstance(exc, anyio.get_cancelled_exc_class()):
             exc.add_note(self.report())
-        _note_for_hypothesis(self.report())
         return await super().__aexit__(exc_type, exc, tb)
 
     def report(self) -> str:
@@ -94,7 +97,8 @@ class SimulatedSystem(ActorSystem):
         return (
             f"delivery trace of {self.name!r} ({len(self.trace)} deliveries):\n"
             f"{self.trace}\n"
-            f"replay it with: SimulatedSystem(schedule={self.schedule.replay_code()})"
+            f"replay it with: SimulatedSystem(schedule={self.schedule.replay_code()}"
+            + (f", faults={list(self._faults)!r})" if self._faults else ")")
         )
 
     async def _run_controller(self) -> None:
@@ -133,8 +137,9 @@ class SimulatedSystem(ActorSystem):
     ) -> None:
         """Let the system run (and virtual time pass) until *predicate* holds.
 
-        Checks after every delivery; fails once the system has settled with
-        no timer due within *within* virtual seconds, or at that deadline.
+        Checks each time the system has settled, then moves virtual time to
+        the next deadline; fails once no deadline is left within *within*
+        virtual seconds.
 
         Raises:
             AssertionError: the predicate never held.
@@ -142,42 +147,34 @@ class SimulatedSystem(ActorSystem):
         """
         deadline = self.virtual_clock.now() + within
         while True:
+            await self.controller.settle()
             result = predicate()
             if inspect.isawaitable(result):
                 result = await result
             if result:
                 return
-            now = self.virtual_clock.now()
-            if now >= deadline:
-                break
-            await self.controller.settle()
-            if self.controller.in_flight():
-                continue
             next_time = self.virtual_clock.next_deadline()
-            if next_time > deadline or math.isinf(next_time):
-                result = predicate()
-                if inspect.isawaitable(result):
-                    result = await result
-                if result:
-                    return
+            if math.isinf(next_time) or next_time > deadline:
                 break
             self.virtual_clock.jump_to(next_time)
             self.controller.changed()
         raise AssertionError(
             f"eventually({getattr(predicate, '__name__', predicate)!r}) did not hold within "
-            f"{within:g} virtual seconds; the system settled at t={self.virtual_clock.now():g}\n"
-            f"{self.report()}"
+            f"{within:g} virtual seconds; the system settled at t={self.virtual_clock.now():g}"
         )
 
 
-def _note_for_hypothesis(text: str) -> None:
+def _note_for_hypothesis(text: str) -> bool:
+    """Note *text* for hypothesis's report if inside a hypothesis test; say if so."""
     # hypothesis is a test dependency, not a runtime one: import it only here.
     try:
         import hypothesis
     except ImportError:  # pragma: no cover - hypothesis is in the test extra
-        return
+        return False
     if hypothesis.currently_in_test_context():
         hypothesis.note(text)
+        return True
+    return False
 
 
 async def eventually(

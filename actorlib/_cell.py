@@ -25,6 +25,7 @@ from ._messages import (
     Envelope,
     Failed,
     InjectedFailure,
+    Item,
     PoisonPill,
     ReplySlot,
     Restart,
@@ -34,6 +35,7 @@ from ._messages import (
     TimerFired,
     Unwatch,
     Watch,
+    as_envelope,
 )
 from ._ref import ActorRef, AskContext, current_sender
 from ._supervision import RestartStats, SupervisorStrategy
@@ -45,6 +47,10 @@ if TYPE_CHECKING:
 logger = logging.getLogger("actorlib")
 
 _uids = count(1)
+
+
+# Messages the loop must look at before the handler does (the slow path).
+_SPECIAL = frozenset({TimerFired, PoisonPill, InjectedFailure})
 
 
 class Cell:
@@ -109,13 +115,13 @@ class Cell:
         self.handler: Handler | None = None
         self.started = False
         self.incarnation = 0
-        self.current: Envelope | None = None
+        self.current: Item | None = None
         self.children: dict[str, Cell] | None = None
         self.watchers: set[ActorRef[Any]] | None = None
         self.watching: set[ActorRef[Any]] | None = None
         self.timers: Timers | None = None
         self.behaviors: list[Handler] | None = None
-        self.stash: list[Envelope] | None = None
+        self.stash: list[Item] | None = None
         self.restarts: RestartStats | None = None
         self.restart_cause: BaseException | None = None
         self.failure: BaseException | None = None  # the latest, for the parent's directive
@@ -164,6 +170,19 @@ class Cell:
         else:
             self.system.delivery.deliver(self, envelope)
 
+    def tell(self, message: object, sender: ActorRef[Any] | None) -> None:
+        """Target protocol: a plain tell; the hottest path of the runtime."""
+        if not self.closed and self.system.direct_delivery:
+            mailbox = self.mailbox
+            lane = mailbox.user
+            if lane is not None and len(lane) < mailbox.capacity:
+                lane.append((message, sender))
+                if not self.scheduled:
+                    self.scheduled = True
+                    self.system.dispatcher.schedule(self)
+                return
+        self.post(Envelope(message, sender))
+
     async def post_wait(self, envelope: Envelope) -> None:
         """Like `post`, but first wait for room in a bounded mailbox."""
         await self.mailbox.wait_for_room()
@@ -204,11 +223,12 @@ class Cell:
             self.scheduled = True
             self.system.dispatcher.schedule(self)
 
-    def reject(self, envelope: Envelope, error: Exception | None = None) -> None:
+    def reject(self, item: Item, error: Exception | None = None) -> None:
         """A user message that will never be handled: dead letter, and fail its ask.
 
         The ask fails with *error*, by default `ActorStopped`.
         """
+        envelope = as_envelope(item)
         if envelope.reply is not None:
             if error is None:
                 error = ActorStopped(path=self.path, message_type=type(envelope.message).__name__)
@@ -247,10 +267,24 @@ class Cell:
                     if handled >= budget or not user:
                         break
                     handled += 1
-                    envelope = user.popleft()
+                    item = user.popleft()
                     if mailbox.room_waiters:
                         mailbox.room_freed()
-                    await self._invoke(envelope)
+                    if type(item) is not tuple or type(item[0]) in _SPECIAL:
+                        await self._invoke(as_envelope(item))
+                        continue
+                    # The hot path, a plain tell: _invoke without its branches.
+                    message = item[0]
+                    self.current = item
+                    handler = self.handler
+                    assert handler is not None
+                    try:
+                        await handler(message)
+                    except Exception as error:
+                        self._failed(item, message, error)
+                    else:
+                        if self.current is item:  # not stashed
+                            self.current = None
                 else:
                     break
         finally:
@@ -284,24 +318,28 @@ class Cell:
                 raise injected.error
             result = await handler(message)
         except Exception as error:
-            if self._stashed_itself(envelope):
-                # It stashed itself, then failed: a failing message is not retried.
-                assert self.stash is not None
-                self.stash.pop()
-            self.current = None
-            error.add_note(f"raised by actor {self.path} while handling {_short(message)}")
-            if envelope.reply is not None:
-                self._answer(envelope.reply, None, error)
-            lifecycle.fail(self, error)
+            self._failed(envelope, message, error)
             return
         if self.current is envelope:  # not stashed
             self.current = None
             if envelope.reply is not None:
                 self._answer(envelope.reply, result, None)
 
-    def _stashed_itself(self, envelope: Envelope) -> bool:
+    def _failed(self, item: Item, message: object, error: Exception) -> None:
+        """The handler raised: answer the asker, and suspend for the parent's directive."""
+        if self._stashed_itself(item):
+            # It stashed itself, then failed: a failing message is not retried.
+            assert self.stash is not None
+            self.stash.pop()
+        self.current = None
+        error.add_note(f"raised by actor {self.path} while handling {_short(message)}")
+        if type(item) is Envelope and item.reply is not None:
+            self._answer(item.reply, None, error)
+        lifecycle.fail(self, error)
+
+    def _stashed_itself(self, item: Item) -> bool:
         stash = self.stash
-        return self.current is not envelope and stash is not None and stash[-1:] == [envelope]
+        return self.current is not item and stash is not None and bool(stash) and stash[-1] is item
 
     def _answer(self, slot: ReplySlot, value: object, error: BaseException | None) -> None:
         if not self.system.delivery.reply(slot, value, error) and error is None:

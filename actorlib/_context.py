@@ -6,7 +6,7 @@ import inspect
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any
 
-from ._messages import Stop, Unwatch, Watch
+from ._messages import Stop, Unwatch, Watch, as_envelope
 from ._ref import ActorRef
 from ._timers import Timers
 
@@ -58,7 +58,9 @@ class ActorContext:
     def sender(self) -> ActorRef[Any] | None:
         """The sender of the message being handled (None if sent from outside any actor)."""
         current = self._cell.current
-        return None if current is None else current.sender
+        if current is None:
+            return None
+        return current[1] if type(current) is tuple else as_envelope(current).sender
 
     @property
     def timers(self) -> Timers:

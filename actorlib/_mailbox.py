@@ -11,7 +11,7 @@ from typing import Any
 import anyio
 import attrs
 
-from ._messages import Envelope
+from ._messages import Envelope, Item
 
 
 class Overflow(enum.Enum):
@@ -79,7 +79,7 @@ class MailboxQueue:
 
     def __init__(self, config: Mailbox = UNBOUNDED) -> None:
         self.system: deque[Any] | None = None
-        self.user: deque[Envelope] | None = None
+        self.user: deque[Item] | None = None
         self.capacity = math.inf if config.capacity is None else config.capacity
         self.overflow = config.overflow
         self.room_waiters: deque[anyio.Event] | None = None
@@ -107,7 +107,7 @@ class MailboxQueue:
             self.system = None
         return item
 
-    def put_user(self, envelope: Envelope) -> Envelope | None:
+    def put_user(self, envelope: Envelope) -> Item | None:
         """Queue a user message under the overflow policy.
 
         Returns:
@@ -130,7 +130,7 @@ class MailboxQueue:
         lane.append(envelope)
         return lane.popleft()
 
-    def pop_user(self) -> Envelope:
+    def pop_user(self) -> Item:
         """Take the oldest user message and wake one sender waiting for room."""
         lane = self.user
         assert lane is not None
@@ -144,14 +144,14 @@ class MailboxQueue:
         if self.room_waiters:
             self.room_waiters.popleft().set()
 
-    def push_front_user(self, envelopes: Iterable[Envelope]) -> None:
+    def push_front_user(self, envelopes: Iterable[Item]) -> None:
         """Put already-accepted envelopes back at the head, keeping their order."""
         lane = self.user
         if lane is None:
             lane = self.user = deque()
         lane.extendleft(reversed(list(envelopes)))
 
-    def drain(self) -> Iterator[Envelope]:
+    def drain(self) -> Iterator[Item]:
         """Remove and yield every user message (the actor is stopping)."""
         lane = self.user
         while lane:

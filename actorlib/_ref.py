@@ -40,6 +40,10 @@ class Target(Protocol):
         """Deliver without waiting (overflow policy applies; dead letter if gone)."""
         ...
 
+    def tell(self, message: object, sender: ActorRef[Any] | None) -> None:
+        """`post` of a plain message, without building an Envelope when it can."""
+        ...
+
     async def post_wait(self, envelope: Envelope) -> None:
         """Deliver, waiting for room in a bounded mailbox (dead letter if gone)."""
         ...
@@ -150,7 +154,7 @@ class ActorRef(Generic[MsgT]):
             MailboxFull: the actor's bounded mailbox is full and its policy is
                 `Overflow.FAIL` (use `send` to wait for room instead).
         """
-        self._target.post(Envelope(message, current_sender.get()))
+        self._target.tell(message, current_sender.get())
 
     async def send(self, message: MsgT) -> None:
         """Send *message*, waiting for room if the actor's mailbox is bounded and full."""

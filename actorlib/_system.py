@@ -132,6 +132,9 @@ class _DeadTarget:
     async def post_wait(self, envelope: Envelope) -> None:
         self.post(envelope)
 
+    def tell(self, message: object, sender: ActorRef[Any] | None) -> None:
+        self.post(Envelope(message, sender))
+
     def post_system(self, message: object) -> None:
         if isinstance(message, Watch):
             message.watcher._target.post_system(Terminated(ActorRef(self), None))

@@ -8,7 +8,7 @@ import time
 from collections.abc import Sequence
 from pathlib import Path
 
-from benchmarks import fanin, pingpong, ring, spawn
+from benchmarks import fanin, pingpong, ring, simulation, spawn
 from benchmarks._report import format_table, write_json
 from benchmarks._runner import BACKENDS, Comparison, compare
 from benchmarks._scenario import Scenario
@@ -18,6 +18,7 @@ SCENARIOS: tuple[Scenario, ...] = (
     *fanin.SCENARIOS,
     *ring.SCENARIOS,
     *spawn.SCENARIOS,
+    *simulation.SCENARIOS,
 )
 QUICK_SCALE = 20
 QUICK_REPEAT = 2

@@ -56,9 +56,14 @@ def _row(comparison: Comparison) -> tuple[str, ...]:
         _cell(comparison.actorlib, measure),
         _cell(comparison.raw, measure),
         "-" if ratio is None else f"{ratio:.2f}x",
-        comparison.scenario.target.describe() if comparison.target_applies else "-",
+        _target(comparison),
         "-" if met is None else ("yes" if met else "NO"),
     )
+
+
+def _target(comparison: Comparison) -> str:
+    target = comparison.scenario.target
+    return target.describe() if comparison.target_applies and target is not None else "-"
 
 
 def _cell(run: Run, measure: Measure) -> str:
@@ -74,7 +79,7 @@ def _cell(run: Run, measure: Measure) -> str:
 
 def _figure(value: float, measure: Measure) -> str:
     if measure is Measure.AMOUNT:
-        return f"{value:,.0f}"
+        return f"{value:,.0f}" if value >= 100 else f"{value:.3g}"
     for scale, suffix in ((1e6, "M"), (1e3, "k"), (1.0, "")):
         if value >= scale:
             return _three_digits(value / scale) + suffix
@@ -148,6 +153,6 @@ def _ratio_json(comparison: Comparison) -> dict[str, object]:
         "backend": comparison.backend,
         "unit": comparison.scenario.unit,
         "ratio": comparison.ratio,
-        "target": comparison.scenario.target.describe() if comparison.target_applies else None,
+        "target": None if _target(comparison) == "-" else _target(comparison),
         "met": comparison.met,
     }

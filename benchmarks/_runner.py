@@ -98,15 +98,16 @@ class Comparison:
     @property
     def target_applies(self) -> bool:
         # The issue states its targets for the asyncio backend; the others are reported only.
-        return self.backend == "asyncio"
+        return self.backend == "asyncio" and self.scenario.target is not None
 
     @property
     def met(self) -> bool | None:
         """Whether the target is met; None where it does not apply or cannot be judged."""
         ratio, median = self.ratio, self.actorlib.median
-        if not self.target_applies or ratio is None or median is None:
+        target = self.scenario.target
+        if not self.target_applies or target is None or ratio is None or median is None:
             return None
-        return self.scenario.target.is_met(median, ratio)
+        return target.is_met(median, ratio)
 
 
 def compare(

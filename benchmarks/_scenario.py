@@ -71,8 +71,9 @@ class Scenario:
         size: units of work per run at full scale (round trips, messages, hops, actors).
         describe: the workload in words for a given size, e.g. ``4 senders x 250,000 tells``.
         actorlib: the variant on actorlib's public API.
-        raw: the same work on raw anyio memory object streams.
-        target: the issue's pass mark.
+        raw: the baseline: the same work on raw anyio memory object streams (or,
+            for the simulator, on a plain ActorSystem).
+        target: the issue's pass mark; None where the issue asks for figures only.
         measure: how the variants' return values become figures.
         isolated: run every repetition in a fresh interpreter (memory figures must
             not see the heap of earlier runs).
@@ -84,7 +85,7 @@ class Scenario:
     describe: Callable[[int], str]
     actorlib: Variant
     raw: Variant
-    target: Target
+    target: Target | None
     measure: Measure = Measure.RATE
     isolated: bool = False
 

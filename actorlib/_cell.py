@@ -205,12 +205,15 @@ class Cell:
             self.scheduled = True
             self.system.dispatcher.schedule(self)
 
-    def enqueue(self, envelope: Envelope) -> None:
-        """Deliverable protocol: put a user envelope into the mailbox, under its policy."""
+    def enqueue(self, envelope: Envelope) -> Item | None:
+        """Deliverable protocol: put a user envelope into the mailbox, under its policy.
+
+        Returns the message the overflow policy dropped (a dead letter), if any.
+        """
         if self.closed:
             # Delivered late (by a controlled Delivery) after the actor closed.
             self.reject(envelope)
-            return
+            return envelope
         try:
             dropped = self.mailbox.put_user(envelope)
         except Full:
@@ -218,10 +221,11 @@ class Cell:
         if dropped is not None:
             self.reject(dropped, MailboxFull(path=self.path, capacity=int(self.mailbox.capacity)))
             if dropped is envelope:
-                return
+                return dropped
         if not self.scheduled:
             self.scheduled = True
             self.system.dispatcher.schedule(self)
+        return dropped
 
     def reject(self, item: Item, error: Exception | None = None) -> None:
         """A user message that will never be handled: dead letter, and fail its ask.

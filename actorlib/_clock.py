@@ -70,7 +70,7 @@ class TimerHandle:
         if not self.cancelled:
             self.cancelled = True
             self.callback = None
-            self._queue._note_cancelled()
+            self._queue._note_cancelled(self)
 
 
 class TimerQueue:
@@ -116,8 +116,16 @@ class TimerQueue:
         """Run *callback* after *delay* seconds of this queue's clock."""
         return self.call_at(self.clock.now() + delay, callback)
 
-    def _note_cancelled(self) -> None:
+    def _note_cancelled(self, handle: TimerHandle) -> None:
         self._cancelled += 1
+        if (
+            self._exact
+            and handle.deadline <= self._sleeping_until
+            and self._sleep_scope is not None
+        ):
+            # A virtual clock jumps to what we sleep until: re-plan now, so
+            # it never sees the deadline of a cancelled timer.
+            self._sleep_scope.cancel()
         if self._cancelled > 256 and self._cancelled * 2 > len(self._heap):
             self._heap = [entry for entry in self._heap if not entry[2].cancelled]
             heapq.heapify(self._heap)

@@ -214,8 +214,11 @@ class Dispatcher:
 class Deliverable(Protocol):
     """A recipient whose mailbox an envelope can be put into."""
 
-    def enqueue(self, envelope: Any) -> None:
-        """Make *envelope* visible in the mailbox (overflow policy applies)."""
+    def enqueue(self, envelope: Any) -> object:
+        """Make *envelope* visible in the mailbox (overflow policy applies).
+
+        Returns what the policy dropped, if anything.
+        """
         ...
 
 

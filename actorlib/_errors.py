@@ -17,7 +17,7 @@ from __future__ import annotations
 import attrs
 
 
-@attrs.define(auto_exc=True, str=False, slots=False)
+@attrs.define(auto_exc=True, str=False, repr=False, slots=False)
 class ActorError(Exception):
     """Base class of every error raised by actorlib itself."""
 
@@ -26,8 +26,12 @@ class ActorError(Exception):
     def __str__(self) -> str:
         return self.reason
 
+    def __repr__(self) -> str:
+        # The message says it all; attrs' field-by-field repr would show reason=''.
+        return f"{type(self).__name__}({str(self)!r})"
 
-@attrs.define(auto_exc=True, str=False, slots=False)
+
+@attrs.define(auto_exc=True, str=False, repr=False, slots=False)
 class AskTimeout(ActorError, TimeoutError):
     """An ``ask`` got no reply within its timeout.
 
@@ -49,7 +53,7 @@ class AskTimeout(ActorError, TimeoutError):
         )
 
 
-@attrs.define(auto_exc=True, str=False, slots=False)
+@attrs.define(auto_exc=True, str=False, repr=False, slots=False)
 class ActorStopped(ActorError):
     """The actor was stopped (or stopped before handling the message).
 
@@ -65,7 +69,7 @@ class ActorStopped(ActorError):
         return f"actor {self.path} is stopped and cannot answer a {self.message_type} message"
 
 
-@attrs.define(auto_exc=True, str=False, slots=False)
+@attrs.define(auto_exc=True, str=False, repr=False, slots=False)
 class MailboxFull(ActorError):
     """A bounded mailbox with ``Overflow.FAIL`` refused a message.
 
@@ -84,7 +88,7 @@ class MailboxFull(ActorError):
         )
 
 
-@attrs.define(auto_exc=True, str=False, slots=False)
+@attrs.define(auto_exc=True, str=False, repr=False, slots=False)
 class NameTaken(ActorError, ValueError):
     """A sibling with the same name is already alive.
 
@@ -101,7 +105,7 @@ class NameTaken(ActorError, ValueError):
         )
 
 
-@attrs.define(auto_exc=True, str=False, slots=False)
+@attrs.define(auto_exc=True, str=False, repr=False, slots=False)
 class SystemClosedError(ActorError, RuntimeError):
     """The actor system is not running (not started yet, or shut down).
 

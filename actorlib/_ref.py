@@ -24,9 +24,9 @@ ref_resolver: ContextVar[RefResolver | None] = ContextVar("actorlib_ref_resolver
 
 
 # What an ask needs from its system: the expiry queue that enforces the
-# default timeout (None: no default timeout), the timer queue for other
-# timeouts, and the event factory of the running backend.
-AskContext = tuple[ExpiryQueue | None, TimerQueue, Callable[[], Waiter]]
+# default timeout (None: use a timer), the default timeout, the timer queue,
+# and the event factory of the running backend.
+AskContext = tuple[ExpiryQueue | None, float | None, TimerQueue, Callable[[], Waiter]]
 
 
 class Target(Protocol):
@@ -178,17 +178,15 @@ class ActorRef(Generic[MsgT]):
             Exception: whatever the handler raised, with a note naming the actor.
         """
         target = self._target
-        expiry, timers, new_event = target.ask_context()
+        expiry, default, timers, new_event = target.ask_context()
+        limit = default if timeout is DEFAULT_TIMEOUT else check_timeout(timeout)
         slot = ReplySlot(message, self)
         target.post(Envelope(message, current_sender.get(), slot))
-        if not slot.done:
-            if timeout is DEFAULT_TIMEOUT:
-                if expiry is not None:
-                    expiry.add(slot)
+        if not slot.done and limit is not None and not math.isinf(limit):
+            if timeout is DEFAULT_TIMEOUT and expiry is not None:
+                expiry.add(slot)
             else:
-                limit = check_timeout(timeout)
-                if limit is not None and not math.isinf(limit):
-                    slot.timer = timers.call_later(limit, lambda: time_out(slot, limit))
+                slot.timer = timers.call_later(limit, lambda: time_out(slot, limit))
         try:
             return await slot.wait(new_event)
         finally:

@@ -195,7 +195,7 @@ class ActorSystem:
         self.random = random.Random(random_seed)
         self.events = EventStream(on_undelivered=self._event_undelivered)
         self.timer_queue = TimerQueue(self.clock)
-        self.ask_context: AskContext = (None, self.timer_queue, anyio.Event)
+        self.ask_context: AskContext = (None, self.ask_timeout, self.timer_queue, anyio.Event)
         self._registry: dict[str, Cell] = {}
         self._dead_letters = 0
         self._auto_names = 0
@@ -244,9 +244,16 @@ class ActorSystem:
         self.dispatcher.checkpoint = backend.checkpoint
         timeout = self.ask_timeout
         expiry = None
-        if timeout is not None and not math.isinf(timeout):
+        if (
+            timeout is not None
+            and not math.isinf(timeout)
+            and isinstance(self.clock, MonotonicClock)
+        ):
+            # One FIFO timer for every ask with the default timeout. Not with
+            # a virtual clock: its timer outlives the asks, and virtual time
+            # would jump to a deadline nothing waits for.
             expiry = ExpiryQueue(self.timer_queue, timeout, lambda slot: time_out(slot, timeout))
-        self.ask_context = (expiry, self.timer_queue, backend.new_event)
+        self.ask_context = (expiry, timeout, self.timer_queue, backend.new_event)
 
     async def _run_runtime(self, *, task_status: anyio.abc.TaskStatus[None]) -> None:
         # The workers and the timer task live in their own shielded scope: a

@@ -24,7 +24,7 @@ from ._schedule import Schedule, Step, Trace, stable_repr
 from ._virtual_clock import VirtualClock
 
 
-@attrs.define(auto_exc=True, str=False, slots=False)
+@attrs.define(auto_exc=True, str=False, repr=False, slots=False)
 class Deadlock(ActorError):
     """Actors wait on each other's replies and nothing in flight can free them.
 
@@ -179,7 +179,7 @@ class Controller:
         fault = self._fault_for(flight)
         if isinstance(fault, Delay):
             flight.not_before = self.clock.now() + fault.seconds
-            self.schedule.made.pop()  # not a delivery: the choice is not spent
+            # The choice stays in `made`: a replay makes the same choose() calls.
             self._record(flight, choice, len(candidates), fault)
             return True
         queue.popleft()
@@ -244,7 +244,7 @@ class Controller:
         if envelope.reply is not None:
             self._asks[envelope.reply] = (envelope.sender, cell.ref)
         try:
-            cell.enqueue(envelope)
+            dropped = cell.enqueue(envelope)
         except ActorError as error:
             # A bounded mailbox refused it at delivery time (the sender is long
             # gone): it becomes a dead letter, and an ask of it fails.
@@ -252,6 +252,9 @@ class Controller:
             if envelope.reply is not None:
                 envelope.reply.set_error(error)
             self.system.dead_letter(envelope.message, cell.ref, envelope.sender)
+            return
+        if dropped is envelope:  # DROP_NEWEST: it became a dead letter on arrival
+            self.trace[-1] = attrs.evolve(self.trace[-1], kind="refused")
 
     def _complete(self, flight: Flight) -> None:
         slot: ReplySlot = flight.target

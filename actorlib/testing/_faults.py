@@ -22,7 +22,7 @@ def _positive(_: object, attribute: attrs.Attribute[int], value: int) -> None:
         raise ValueError(f"{attribute.name} must be an int >= 1 (1 is the first), got {value!r}")
 
 
-@attrs.define(auto_exc=True, str=False, slots=False)
+@attrs.define(auto_exc=True, str=False, repr=False, slots=False)
 class InjectedFault(ActorError):
     """The error an injected `Crash` makes the actor fail with.
 

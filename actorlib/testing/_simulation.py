@@ -95,11 +95,14 @@ class SimulatedSystem(ActorSystem):
     def report(self) -> str:
         """The delivery trace and the code that replays this run exactly."""
         return (
-            f"delivery trace of {self.name!r} ({len(self.trace)} deliveries):\n"
+            f"delivery trace of {self.name!r} ({self._deliveries()} deliveries):\n"
             f"{self.trace}\n"
             f"replay it with: SimulatedSystem(schedule={self.schedule.replay_code()}"
             + (f", faults={list(self._faults)!r})" if self._faults else ")")
         )
+
+    def _deliveries(self) -> int:
+        return sum(1 for step in self.trace if step.kind != "delay")
 
     async def _run_controller(self) -> None:
         with anyio.CancelScope() as scope:
@@ -153,13 +156,16 @@ class SimulatedSystem(ActorSystem):
                 result = await result
             if result:
                 return
+            # The predicate may have started or cancelled timers (an ask):
+            # let that settle before reading the next deadline.
+            await self.controller.settle()
             next_time = self.virtual_clock.next_deadline()
             if math.isinf(next_time) or next_time > deadline:
                 break
             self.virtual_clock.jump_to(next_time)
             self.controller.changed()
         raise AssertionError(
-            f"eventually({getattr(predicate, '__name__', predicate)!r}) did not hold within "
+            f"eventually({getattr(predicate, '__name__', predicate)}) did not hold within "
             f"{within:g} virtual seconds; the system settled at t={self.virtual_clock.now():g}"
         )
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import math
 from collections import deque
+from collections.abc import Callable
 from typing import Any
 
 import anyio
@@ -86,6 +87,7 @@ class Controller:
         self._changed = anyio.Event()
         self._settlers: list[anyio.Event] = []
         self._waiting = 0
+        self._deadlock_waiters: list[Callable[[Deadlock], None]] = []
         self.shutting_down = False
 
     # ------------------------------------------------------------ the Delivery seam
@@ -315,10 +317,12 @@ class Controller:
 
     def _declare(self, deadlock: Deadlock) -> None:
         self.deadlock = deadlock
-        # Test code waiting on an ask would wait for ever: tell it now.
+        # Test code waiting on an ask or a probe would wait for ever: tell it now.
         for slot, (asker, _) in list(self._asks.items()):
             if asker is None and not slot.done:
                 slot.set_error(deadlock)
+        for on_deadlock in list(self._deadlock_waiters):
+            on_deadlock(deadlock)
 
     def break_deadlock(self) -> None:
         """Fail the asks of the cycle with the Deadlock (so that shutdown can finish)."""
@@ -342,9 +346,13 @@ class Controller:
         if self.deadlock is not None:
             raise self.deadlock
 
-    def waiting(self) -> _Waiting:
-        """A context in which virtual time may jump ahead (the test waits for the system)."""
-        return _Waiting(self)
+    def waiting(self, on_deadlock: Callable[[Deadlock], None] | None = None) -> _Waiting:
+        """A context in which virtual time may jump ahead (the test waits for the system).
+
+        *on_deadlock* is called if a deadlock is (or was already) declared
+        meanwhile: time will not move again, so the waiter must give up.
+        """
+        return _Waiting(self, on_deadlock)
 
     def drop_all(self) -> None:
         """Dead-letter everything still in flight (the system has shut down)."""
@@ -365,12 +373,23 @@ class Controller:
 
 
 class _Waiting:
-    def __init__(self, controller: Controller) -> None:
+    def __init__(
+        self, controller: Controller, on_deadlock: Callable[[Deadlock], None] | None
+    ) -> None:
         self._controller = controller
+        self._on_deadlock = on_deadlock
 
     def __enter__(self) -> None:
-        self._controller._waiting += 1
-        self._controller.changed()
+        controller = self._controller
+        controller._waiting += 1
+        if self._on_deadlock is not None:
+            if controller.deadlock is not None:
+                self._on_deadlock(controller.deadlock)
+            controller._deadlock_waiters.append(self._on_deadlock)
+        controller.changed()
 
     def __exit__(self, *exc: object) -> None:
-        self._controller._waiting -= 1
+        controller = self._controller
+        controller._waiting -= 1
+        if self._on_deadlock is not None:
+            controller._deadlock_waiters.remove(self._on_deadlock)

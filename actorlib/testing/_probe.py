@@ -125,6 +125,7 @@ class TestProbe:
 
         Raises:
             AssertionError: the next message does not match, or none came in time.
+            Deadlock: in a SimulatedSystem that deadlocked while the probe waited.
         """
         message = await self._next(timeout, _describe(expected))
         if not _matches(expected, message):
@@ -213,33 +214,42 @@ class TestProbe:
         """The next message (left queued unless *take*), or _TIMED_OUT after *limit* s."""
         inbox = self._inbox
         timed_out = False
+        deadlock: BaseException | None = None
 
         def time_out() -> None:
             nonlocal timed_out
             timed_out = True
             inbox.arrived.set()
 
+        def deadlocked(error: BaseException) -> None:
+            nonlocal deadlock
+            deadlock = error
+            inbox.arrived.set()
+
         timer = None
         if limit is not None:
             timer = self.system.timer_queue.call_later(limit, time_out)
         try:
-            with self._time_may_pass():
-                while not inbox.messages and not timed_out:
+            with self._time_may_pass(deadlocked):
+                while not inbox.messages and not timed_out and deadlock is None:
                     inbox.arrived = anyio.Event()
                     await inbox.arrived.wait()
         finally:
             if timer is not None:
                 timer.cancel()
         if not inbox.messages:
+            if deadlock is not None:
+                # A simulated system deadlocked: no time will pass, nothing will come.
+                raise deadlock
             return _TIMED_OUT
         return self._take() if take else inbox.messages[0][0]
 
     @contextlib.contextmanager
-    def _time_may_pass(self) -> Iterator[None]:
+    def _time_may_pass(self, on_deadlock: Callable[[BaseException], None]) -> Iterator[None]:
         controller = getattr(self.system, "controller", None)
         waiting = getattr(controller, "waiting", None)
         if waiting is not None and inspect.ismethod(waiting):
-            with waiting():
+            with waiting(on_deadlock):
                 yield
         else:
             yield

@@ -182,28 +182,7 @@ def supervise(parent: Cell, child: Cell, error: Exception, incarnation: int) -> 
     Runs on the parent's own loop (a `Failed` system message), so it never
     races with the parent's handlers.
     """
-    if child.incarnation != incarnation or child.state is not State.SUSPENDED:
-        logger.info(
-            "actor %s failed (%r) but was already restarted or stopped; nothing to decide",
-            child.path,
-            error,
-            exc_info=error,
-        )
-        return
-    children = parent.children
-    if (
-        parent.state in CLOSED
-        or parent.state is State.RESTARTING
-        or not children
-        or children.get(child.name) is not child
-    ):
-        logger.warning(
-            "actor %s failed (%r) while its parent %s is stopping or restarting; it stops with it",
-            child.path,
-            error,
-            parent.path,
-            exc_info=error,
-        )
+    if not _still_to_decide(parent, child, error, incarnation):
         return
     strategy = strategy_for(parent, child)
     directive = decide(strategy, child, error)
@@ -211,29 +190,7 @@ def supervise(parent: Cell, child: Cell, error: Exception, incarnation: int) -> 
         logger.warning("actor %s failed (%r); resuming", child.path, error, exc_info=error)
         child.post_system(Resume(incarnation))
     elif directive is Directive.RESTART:
-        if child.restarts is None:
-            child.restarts = RestartStats()
-        clock = parent.system.timer_queue.clock
-        delay = child.restarts.next_restart(strategy, clock.now(), parent.system.random)
-        if delay is None:
-            logger.error(
-                "actor %s failed (%r) more than %s times within %g s; stopping it",
-                child.path,
-                error,
-                strategy.max_restarts,
-                strategy.within,
-                exc_info=error,
-            )
-            child.post_system(Stop(error))
-            return
-        logger.error(
-            "actor %s failed (%r); restarting%s",
-            child.path,
-            error,
-            f" in {delay:.3g} s" if delay else "",
-            exc_info=error,
-        )
-        _restart(parent, child, strategy.affected(child, list(children.values())), error, delay)
+        _restart_or_give_up(parent, child, strategy, error)
     elif directive is Directive.STOP:
         logger.error("actor %s failed (%r); stopping it", child.path, error, exc_info=error)
         child.post_system(Stop(error))
@@ -251,6 +208,65 @@ def supervise(parent: Cell, child: Cell, error: Exception, incarnation: int) -> 
         logger.error("actor %s failed (%r); escalating to %s", child.path, error, parent.path)
         parent.escalated_from = child
         fail(parent, error)
+
+
+def _still_to_decide(parent: Cell, child: Cell, error: Exception, incarnation: int) -> bool:
+    """False (and logged) for a stale failure, or one its parent's stop will settle."""
+    if child.incarnation != incarnation or child.state is not State.SUSPENDED:
+        logger.info(
+            "actor %s failed (%r) but was already restarted or stopped; nothing to decide",
+            child.path,
+            error,
+            exc_info=error,
+        )
+        return False
+    children = parent.children
+    if (
+        parent.state in CLOSED
+        or parent.state is State.RESTARTING
+        or not children
+        or children.get(child.name) is not child
+    ):
+        logger.warning(
+            "actor %s failed (%r) while its parent %s is stopping or restarting; it stops with it",
+            child.path,
+            error,
+            parent.path,
+            exc_info=error,
+        )
+        return False
+    return True
+
+
+def _restart_or_give_up(
+    parent: Cell, child: Cell, strategy: SupervisorStrategy, error: Exception
+) -> None:
+    """RESTART, unless the restart intensity is exceeded: then STOP."""
+    if child.restarts is None:
+        child.restarts = RestartStats()
+    clock = parent.system.timer_queue.clock
+    delay = child.restarts.next_restart(strategy, clock.now(), parent.system.random)
+    if delay is None:
+        logger.error(
+            "actor %s failed (%r) more than %s times within %g s; stopping it",
+            child.path,
+            error,
+            strategy.max_restarts,
+            strategy.within,
+            exc_info=error,
+        )
+        child.post_system(Stop(error))
+        return
+    logger.error(
+        "actor %s failed (%r); restarting%s",
+        child.path,
+        error,
+        f" in {delay:.3g} s" if delay else "",
+        exc_info=error,
+    )
+    assert parent.children is not None
+    siblings = list(parent.children.values())
+    _restart(parent, child, strategy.affected(child, siblings), error, delay)
 
 
 def _restart(parent: Cell, failed: Cell, cells: list[Cell], error: Exception, delay: float) -> None:

@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-import inspect
 import logging
 import math
 import random
-import re
 from collections.abc import Callable, Coroutine
 from types import TracebackType
 from typing import Any
@@ -17,69 +15,22 @@ import attrs
 
 from ._actor import Actor
 from ._cell import Cell
+from ._checks import check_actor_class, check_name
 from ._clock import Clock, ExpiryQueue, MonotonicClock, TimerQueue
 from ._dispatch import Delivery, DirectDelivery, Dispatcher
-from ._errors import ActorError, ActorStopped, NameTaken, SystemClosedError
+from ._errors import ActorError, NameTaken, SystemClosedError
 from ._events import EventStream
 from ._lifecycle import CLOSED, State
 from ._lowlevel import Backend, current_backend
 from ._mailbox import Mailbox
-from ._messages import DeadLetter, Envelope, Stop, Terminated, Watch
+from ._messages import DeadLetter, Stop
 from ._ref import ActorRef, AskContext, check_timeout, current_sender, ref_resolver, time_out
+from ._registry import DeadTarget, Registry, render_tree
 from ._supervision import SupervisorStrategy
 
 logger = logging.getLogger("actorlib")
 
-_NAME = re.compile(r"[A-Za-z0-9_.\-]+")
 _LOGGED_DEAD_LETTERS = 10
-
-
-def check_name(name: object, what: str = "name") -> str:
-    """Validate an actor or system name: letters, digits, '-', '_' and '.'.
-
-    Raises:
-        TypeError: not a str.
-        ValueError: empty, or other characters.
-    """
-    if not isinstance(name, str):
-        raise TypeError(f"{what} must be a str, got {name!r}")
-    if not _NAME.fullmatch(name):
-        raise ValueError(
-            f"{what} must be a non-empty string of ASCII letters, digits, '-', '_' and '.', "
-            f"got {name!r}"
-        )
-    return name
-
-
-def check_actor_class(actor_class: object) -> type[Actor]:
-    """Validate what was passed to spawn().
-
-    Raises:
-        TypeError: an instance, a non-Actor, Actor itself, or a class whose
-            ``receive`` is missing or not ``async def``.
-    """
-    if isinstance(actor_class, Actor):
-        cls = type(actor_class).__name__
-        raise TypeError(
-            f"spawn() expects an Actor subclass, got an instance of {cls}; "
-            f"pass the class: spawn({cls}, ...)"
-        )
-    if not (isinstance(actor_class, type) and issubclass(actor_class, Actor)):
-        raise TypeError(
-            f"spawn() expects an Actor subclass, got {actor_class!r}; "
-            f"define `class MyActor(actorlib.Actor)` and pass MyActor"
-        )
-    if actor_class.receive is Actor.receive:
-        raise TypeError(
-            f"{actor_class.__name__} does not implement receive(); "
-            f"define `async def receive(self, message)`"
-        )
-    if not inspect.iscoroutinefunction(actor_class.receive):
-        raise TypeError(
-            f"{actor_class.__name__}.receive must be a coroutine function; "
-            f"define it with `async def receive(self, message)`, not `def`"
-        )
-    return actor_class
 
 
 class _Guardian(Actor):
@@ -108,36 +59,6 @@ class SystemStatistics:
     idle_workers: int
     ready: int
     timers: int
-
-
-class _DeadTarget:
-    """What an unpickled ref to an actor that is gone points at."""
-
-    def __init__(self, system: ActorSystem, path: str, uid: int) -> None:
-        self.system = system
-        self.path = path
-        self.name = path.rsplit("/", 1)[-1]
-        self.uid = uid
-
-    def ask_context(self) -> AskContext:
-        return self.system.ask_context
-
-    def post(self, envelope: Envelope) -> None:
-        if envelope.reply is not None:
-            envelope.reply.set_error(
-                ActorStopped(path=self.path, message_type=type(envelope.message).__name__)
-            )
-        self.system.dead_letter(envelope.message, ActorRef(self), envelope.sender)
-
-    async def post_wait(self, envelope: Envelope) -> None:
-        self.post(envelope)
-
-    def tell(self, message: object, sender: ActorRef[Any] | None) -> None:
-        self.post(Envelope(message, sender))
-
-    def post_system(self, message: object) -> None:
-        if isinstance(message, Watch):
-            message.watcher._target.post_system(Terminated(ActorRef(self), None))
 
 
 class ActorSystem:
@@ -196,7 +117,7 @@ class ActorSystem:
         self.events = EventStream(on_undelivered=self._event_undelivered)
         self.timer_queue = TimerQueue(self.clock)
         self.ask_context: AskContext = (None, self.ask_timeout, self.timer_queue, anyio.Event)
-        self._registry: dict[str, Cell] = {}
+        self._registry = Registry(self)
         self._dead_letters = 0
         self._auto_names = 0
         self._phase = "new"  # new -> running -> closing -> closed
@@ -231,7 +152,7 @@ class ActorSystem:
         guardian.started = True
         guardian.state = State.RUNNING
         self._guardian = guardian
-        self._registry[guardian.path] = guardian
+        self._registry.add(guardian)
         self._resolver_token = ref_resolver.set(self)
         self._phase = "running"
         return self
@@ -348,7 +269,7 @@ class ActorSystem:
         with anyio.move_on_after(limit) as scope:
             await guardian.wait_stopped()
         if scope.cancelled_caught:
-            stuck = sorted(path for path, cell in self._registry.items() if cell is not guardian)
+            stuck = sorted(cell.path for cell in self._registry if cell is not guardian)
             logger.error(
                 "shutdown of %r timed out after %g s; cancelling %d actors still running: %s",
                 self.name,
@@ -439,7 +360,7 @@ class ActorSystem:
         cell = Cell(self, parent, name, (actor_class, args, kwargs), mailbox, supervisor)
         cell.create_instance()  # raises before anything is registered
         children[name] = cell
-        self._registry[cell.path] = cell
+        self._registry.add(cell)
         cell.scheduled = True
         self.dispatcher.schedule(cell)
         return cell.ref
@@ -457,7 +378,7 @@ class ActorSystem:
         if not isinstance(ref, ActorRef):
             raise TypeError(f"stop() expects an ActorRef, got {ref!r}")
         cell = ref._target
-        if isinstance(cell, _DeadTarget):
+        if isinstance(cell, DeadTarget):
             return
         if not isinstance(cell, Cell) or cell.system is not self:
             raise ValueError(f"stop() got {ref!r}, which belongs to another actor system")
@@ -479,24 +400,15 @@ class ActorSystem:
         Raises:
             TypeError: *path* is not a str.
         """
-        if not isinstance(path, str):
-            raise TypeError(f"lookup() expects a path string like '/user/name', got {path!r}")
-        if not path.startswith("/"):
-            path = f"/user/{path}"
-        cell = self._registry.get(path.rstrip("/") or "/")
-        return None if cell is None or cell.state is State.STOPPED else cell.ref
+        return self._registry.lookup(path)
 
     def resolve(self, path: str, uid: int) -> ActorRef[Any]:
         """RefResolver protocol: the live ref for (path, uid), or a dead one."""
-        cell = self._registry.get(path)
-        if cell is not None and cell.uid == uid:
-            return cell.ref
-        return ActorRef(_DeadTarget(self, path, uid))
+        return self._registry.resolve(path, uid)
 
     def unregister(self, cell: Cell) -> None:
         """Forget a terminated actor (its name becomes free)."""
-        if self._registry.get(cell.path) is cell:
-            del self._registry[cell.path]
+        self._registry.remove(cell)
         if self.events.has_subscribers():
             self.events.unsubscribe(cell.ref)
 
@@ -539,21 +451,6 @@ class ActorSystem:
 
     def tree(self) -> str:
         """The supervision tree as text: each actor's state, mailbox depth and restarts."""
-        guardian = self._guardian
-        if guardian is None:
+        if self._guardian is None:
             return f"{self.name}: not started"
-        lines = [f"{self.name}: {guardian.path}"]
-
-        def walk(cell: Cell, prefix: str) -> None:
-            children = list(cell.children.values()) if cell.children else []
-            for index, child in enumerate(children):
-                last = index == len(children) - 1
-                lines.append(
-                    f"{prefix}{'└── ' if last else '├── '}{child.name} "
-                    f"[{child.state.value}] {child.factory[0].__name__} "
-                    f"mailbox={child.mailbox.user_depth} restarts={child.restart_count()}"
-                )
-                walk(child, prefix + ("    " if last else "│   "))
-
-        walk(guardian, "")
-        return "\n".join(lines)
+        return render_tree(self.name, self._guardian)

@@ -24,8 +24,8 @@ async def wait_all_tasks_blocked() -> None:
 
     On trio this is trio's own scheduler-level check. On asyncio, anyio's
     version sleeps 0.1 s whenever a task is still runnable, which would make
-    each simulated delivery cost a tenth of a second; here we yield with
-    ``sleep(0)`` (one loop turn) until no task is runnable.
+    each simulated delivery cost a tenth of a second; here we yield one loop
+    turn at a time until nothing else is runnable.
     """
     if not _on_asyncio():
         import trio.testing
@@ -36,15 +36,36 @@ async def wait_all_tasks_blocked() -> None:
     assert this is not None
     _waiting.add(this)
     try:
-        while True:
-            await asyncio.sleep(0)
-            for task in asyncio.all_tasks():
-                if task is this or task in _waiting:
-                    continue
-                waiter = task._fut_waiter  # type: ignore[attr-defined]
-                if waiter is None or waiter.done():
-                    break  # runnable: let it run, then look again
-            else:
-                return
+        ready = getattr(asyncio.get_running_loop(), "_ready", None)
+        if ready is not None:
+            await _until_ready_queue_empty(ready)
+        else:  # pragma: no cover - loops without a ready queue (uvloop)
+            await _until_no_task_runnable(this)
     finally:
         _waiting.discard(this)
+
+
+async def _until_ready_queue_empty(ready: object) -> None:
+    # asyncio's default loops keep their runnable callbacks in `_ready`. Right
+    # after we resume from sleep(0), anything still in it is another task's
+    # step, except the resumptions of other waiters (one each): when only
+    # those are left, every other task is blocked. Checking the queue costs
+    # nothing, while asyncio.all_tasks() scans a process-wide set whose table
+    # never shrinks (48 µs a call after a burst of 20,000 tasks).
+    while True:
+        await asyncio.sleep(0)
+        if len(ready) <= len(_waiting) - 1:  # type: ignore[arg-type]
+            return
+
+
+async def _until_no_task_runnable(this: asyncio.Task[object]) -> None:
+    while True:
+        await asyncio.sleep(0)
+        for task in asyncio.all_tasks():
+            if task is this or task in _waiting:
+                continue
+            waiter = task._fut_waiter  # type: ignore[attr-defined]
+            if waiter is None or waiter.done():
+                break  # runnable: let it run, then look again
+        else:
+            return

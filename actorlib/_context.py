@@ -134,6 +134,33 @@ class ActorContext:
             )
         child.post_system(Stop(None))
 
+    def forward(self, ref: ActorRef[Any]) -> None:
+        """Send the message being handled on to *ref*, as if its sender had sent it.
+
+        The original sender stays the sender, and an ask stays with the
+        message: the asker gets *ref*'s reply (or its error), not this
+        actor's return value. This is how routers hand work to their routees.
+
+        Raises:
+            TypeError: *ref* is not an ActorRef.
+            RuntimeError: called outside of message handling, or twice for
+                one message.
+        """
+        ref = _check_ref(ref, "forward")
+        cell = self._cell
+        current = cell.current
+        if current is None:
+            raise RuntimeError(
+                f"forward() of actor {cell.path} called outside of message handling, or "
+                f"the current message was already forwarded or stashed; call it from receive()"
+            )
+        cell.current = None  # handed off: this actor does not answer its ask
+        envelope = as_envelope(current)
+        if envelope.reply is None:
+            ref._target.tell(envelope.message, envelope.sender)
+        else:
+            ref._target.post(envelope)
+
     def become(self, handler: Handler, *, discard_old: bool = True) -> None:
         """Handle the following messages with *handler* instead of `receive`.
 

@@ -42,13 +42,13 @@ def test_every_public_name_lives_in_a_private_module(name: str) -> None:
     assert module.startswith("actorlib._"), f"actorlib.{name} is defined in {module}"
 
 
-def test_the_only_public_submodule_is_testing() -> None:
+def test_the_only_public_submodules_are_testing_and_patterns() -> None:
     modules = [
         name
         for name in dir(actorlib)
         if inspect.ismodule(getattr(actorlib, name)) and not name.startswith(("_", "@"))
     ]
-    assert set(modules) <= {"testing"}, modules
+    assert set(modules) <= {"testing", "patterns"}, modules
 
 
 def test_the_error_tree_matches_the_design() -> None:
@@ -69,3 +69,15 @@ def test_every_module_opens_with_a_one_line_docstring() -> None:
         doc = module.__doc__ or ""
         first = doc.strip().splitlines()[0] if doc.strip() else ""
         assert first.endswith("."), f"{info.name} needs a one-line docstring, got {first!r}"
+
+
+@pytest.mark.parametrize("package", ["actorlib.testing", "actorlib.patterns"])
+def test_subpackages_export_only_documented_names_from_private_modules(package: str) -> None:
+    module = __import__(package, fromlist=["_"])
+    assert module.__all__ == sorted(set(module.__all__))
+    for name in module.__all__:
+        obj = getattr(module, name)
+        assert inspect.getdoc(obj), f"{package}.{name} has no docstring"
+        if inspect.isclass(obj) or inspect.isfunction(obj):  # not aliases such as Fault
+            home = obj.__module__
+            assert home.startswith(f"{package}._"), f"{package}.{name} is defined in {home}"

@@ -1,9 +1,12 @@
-"""The Cell: one actor's runtime (mailbox, instance, children, watchers, lifecycle).
+"""The Cell: one actor's runtime (mailbox boundary, message loop, system messages).
 
-All lifecycle logic lives here: the message loop, failure and the parent's
-directives, restart, and stop. A cell runs only on a dispatcher worker, and
-only one worker at a time (the `scheduled` flag), which is what makes an
-actor's state single-threaded even while its handler awaits.
+A cell holds everything about one actor: its mailbox, instance, children,
+watchers, timers and restart history. Messages come in through the Target
+protocol (tell, post, post_system); the loop (`run`) handles them; the state
+transitions they trigger (start, fail, restart, stop) live in _lifecycle.
+A cell runs only on a dispatcher worker, and only one worker at a time (the
+`scheduled` flag), which is what makes an actor's state single-threaded even
+while its handler awaits.
 """
 
 from __future__ import annotations

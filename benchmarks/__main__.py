@@ -1,4 +1,4 @@
-"""The command line of the benchmarks: select, run, print the table, write the JSON."""
+"""The command line of the benchmarks: select, run, print the table, write JSON and charts."""
 
 from __future__ import annotations
 
@@ -9,8 +9,10 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from benchmarks import fanin, pingpong, ring, simulation, spawn
+from benchmarks._charts import write_charts
+from benchmarks._progress import progress
 from benchmarks._report import format_table, write_json
-from benchmarks._runner import BACKENDS, Comparison, compare
+from benchmarks._runner import BACKENDS, Result, measure, planned_runs
 from benchmarks._scenario import Scenario
 
 SCENARIOS: tuple[Scenario, ...] = (
@@ -30,7 +32,8 @@ def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="python -m benchmarks",
         description="Measure actorlib beside the same patterns on raw anyio memory object "
-        "streams, in the same run, and report actorlib / raw.",
+        "streams and on peer systems (raw asyncio, Pykka, Thespian), in the same run; print "
+        "the table, write the JSON and one PNG chart per scenario beside it.",
     )
     parser.add_argument(
         "scenarios",
@@ -60,7 +63,8 @@ def _parser() -> argparse.ArgumentParser:
         type=Path,
         default=DEFAULT_JSON,
         metavar="PATH",
-        help="where to write the results (default: benchmarks/results/results.json)",
+        help="where to write the results; the charts go beside it "
+        "(default: benchmarks/results/results.json)",
     )
     parser.add_argument(
         "--timeout",
@@ -110,24 +114,31 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"  {scenario.name}: {scenario.describe(sizes[scenario.name])}")
     print()
 
-    comparisons: list[Comparison] = []
-    for scenario in selected:
-        for backend in backends:
-            print(f"running {scenario.name} on {backend}...", file=sys.stderr, flush=True)
-            comparisons.append(
-                compare(
+    chosen = [BACKENDS[name] for name in backends]
+    total = sum(planned_runs(scenario, chosen, repeat=repeat, warmup=True) for scenario in selected)
+    results: list[Result] = []
+    with progress(total) as bar:
+        for scenario in selected:
+            results.append(
+                measure(
                     scenario,
-                    BACKENDS[backend],
+                    chosen,
                     size=sizes[scenario.name],
                     repeat=repeat,
                     timeout=args.timeout,
                     warmup=True,
+                    on_step=bar.step,
                 )
             )
-    print(format_table(comparisons))
-    write_json(args.json, parameters, comparisons)
+    print(format_table(results))
+    write_json(args.json, parameters, results)
     print(f"\nwrote {args.json}")
-    failed = any(c.actorlib.error or c.raw.error for c in comparisons)
+    charts = write_charts(args.json.parent, results)
+    if isinstance(charts, str):
+        print(charts)
+    else:
+        print(f"wrote {len(charts)} charts to {args.json.parent}")
+    failed = any(run.error for result in results for run in result.runs)
     return 1 if failed else 0
 
 

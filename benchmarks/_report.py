@@ -1,4 +1,4 @@
-"""Turns comparisons into the printed table and the JSON file; knows nothing about running."""
+"""Turns results into the printed table and the JSON file; knows nothing about running."""
 
 from __future__ import annotations
 
@@ -9,25 +9,27 @@ import platform
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
-from benchmarks._runner import Comparison, Run
+from benchmarks._runner import Result, Run
 from benchmarks._scenario import Measure
 
 _HEADER = (
     "scenario",
     "unit",
     "backend",
-    "actorlib median (min-max)",
-    "raw median (min-max)",
+    "system",
+    "median (min-max)",
+    "system/actorlib",
     "actorlib/raw",
     "target",
     "met?",
 )
 _ERROR_WIDTH = 40
+_DISTRIBUTIONS = ("actorlib", "anyio", "trio", "uvloop", "pykka", "thespian", "xoscar")
 
 
-def format_table(comparisons: Sequence[Comparison]) -> str:
-    """One row per scenario and backend, columns aligned, errors listed below."""
-    rows = [_HEADER, *(_row(comparison) for comparison in comparisons)]
+def format_table(results: Sequence[Result]) -> str:
+    """One row per scenario, backend and system, columns aligned, errors listed below."""
+    rows = [_HEADER, *(_row(result, run) for result in results for run in result.runs)]
     widths = [max(len(row[column]) for row in rows) for column in range(len(_HEADER))]
     lines = [
         " | ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True))
@@ -36,8 +38,8 @@ def format_table(comparisons: Sequence[Comparison]) -> str:
     lines.insert(1, "-+-".join("-" * width for width in widths))
     errors = [
         f"{run.scenario} on {run.backend}, {run.system}: {run.error}"
-        for comparison in comparisons
-        for run in (comparison.actorlib, comparison.raw)
+        for result in results
+        for run in result.runs
         if run.error is not None
     ]
     if errors:
@@ -45,36 +47,43 @@ def format_table(comparisons: Sequence[Comparison]) -> str:
     return "\n".join(line.rstrip() for line in lines)
 
 
-def _row(comparison: Comparison) -> tuple[str, ...]:
-    measure = comparison.scenario.measure
-    ratio = comparison.ratio
-    met = comparison.met
+def _row(result: Result, run: Run) -> tuple[str, ...]:
+    measure = result.scenario.measure
+    versus = result.versus_actorlib(run)
+    # The issue's targets compare actorlib with raw anyio: shown on actorlib's row only.
+    ratio = result.ratio(run.backend) if run.system == "actorlib" else None
+    met = result.met(run.backend) if run.system == "actorlib" else None
+    target = _target(result, run.backend) if run.system == "actorlib" else "-"
     return (
-        comparison.scenario.name,
-        comparison.scenario.unit,
-        comparison.backend,
-        _cell(comparison.actorlib, measure),
-        _cell(comparison.raw, measure),
+        result.scenario.name,
+        result.scenario.unit,
+        run.backend,
+        run.system,
+        _cell(run, measure),
+        "-" if versus is None or run.system == "actorlib" else f"{versus:.2f}x",
         "-" if ratio is None else f"{ratio:.2f}x",
-        _target(comparison),
+        target,
         "-" if met is None else ("yes" if met else "NO"),
     )
 
 
-def _target(comparison: Comparison) -> str:
-    target = comparison.scenario.target
-    return target.describe() if comparison.target_applies and target is not None else "-"
+def _target(result: Result, backend: str) -> str:
+    target = result.scenario.target
+    return target.describe() if result.target_applies(backend) and target is not None else "-"
 
 
 def _cell(run: Run, measure: Measure) -> str:
+    if run.unavailable is not None:
+        return "n/a: " + _clip(run.unavailable.partition(": ")[0])
     if run.median is None or run.min is None or run.max is None:
-        error = run.error or "no samples"
-        if len(error) > _ERROR_WIDTH:
-            error = error[: _ERROR_WIDTH - 3] + "..."
-        return "error: " + error
+        return "error: " + _clip(run.error or "no samples")
     figures = (_figure(value, measure) for value in (run.median, run.min, run.max))
     median, low, high = figures
     return f"{median} ({low}-{high})" + (" [partial]" if run.error else "")
+
+
+def _clip(text: str) -> str:
+    return text if len(text) <= _ERROR_WIDTH else text[: _ERROR_WIDTH - 3] + "..."
 
 
 def _figure(value: float, measure: Measure) -> str:
@@ -102,7 +111,7 @@ def machine() -> dict[str, object]:
         "implementation": platform.python_implementation(),
         "platform": platform.platform(),
         "machine": platform.machine(),
-        "versions": {name: _version(name) for name in ("actorlib", "anyio", "trio", "uvloop")},
+        "versions": {name: _version(name) for name in _DISTRIBUTIONS},
     }
 
 
@@ -113,25 +122,24 @@ def _version(distribution: str) -> str | None:
         return None
 
 
-def write_json(
-    path: Path, parameters: Mapping[str, object], comparisons: Sequence[Comparison]
-) -> None:
+def write_json(path: Path, parameters: Mapping[str, object], results: Sequence[Result]) -> None:
     """Write machine, parameters, every run and every ratio to `path` (directories created)."""
     document = {
         "machine": machine(),
         "parameters": dict(parameters),
-        "runs": [
-            _run_json(run)
-            for comparison in comparisons
-            for run in (comparison.actorlib, comparison.raw)
+        "runs": [_run_json(result, run) for result in results for run in result.runs],
+        "ratios": [
+            _ratio_json(result, backend)
+            for result in results
+            for backend in dict.fromkeys(run.backend for run in result.runs)
+            if result.find(backend, "raw") is not None
         ],
-        "ratios": [_ratio_json(comparison) for comparison in comparisons],
     }
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(document, indent=2) + "\n")
 
 
-def _run_json(run: Run) -> dict[str, object]:
+def _run_json(result: Result, run: Run) -> dict[str, object]:
     return {
         "scenario": run.scenario,
         "backend": run.backend,
@@ -144,15 +152,18 @@ def _run_json(run: Run) -> dict[str, object]:
         "max": run.max,
         "seconds": list(run.seconds),
         "error": run.error,
+        "unavailable": run.unavailable,
+        "versus_actorlib": result.versus_actorlib(run),
     }
 
 
-def _ratio_json(comparison: Comparison) -> dict[str, object]:
+def _ratio_json(result: Result, backend: str) -> dict[str, object]:
+    target = _target(result, backend)
     return {
-        "scenario": comparison.scenario.name,
-        "backend": comparison.backend,
-        "unit": comparison.scenario.unit,
-        "ratio": comparison.ratio,
-        "target": None if _target(comparison) == "-" else _target(comparison),
-        "met": comparison.met,
+        "scenario": result.scenario.name,
+        "backend": backend,
+        "unit": result.scenario.unit,
+        "ratio": result.ratio(backend),
+        "target": None if target == "-" else target,
+        "met": result.met(backend),
     }

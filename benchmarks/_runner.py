@@ -1,25 +1,25 @@
-"""Runs scenario variants on each backend, repeated and interleaved; knows nothing about output."""
+"""Runs each system of a scenario on each backend, repeated and interleaved; prints nothing."""
 
 from __future__ import annotations
 
 import gc
+import importlib
 import json
 import statistics
 import subprocess
 import sys
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from pathlib import Path
-from typing import TypeVar, TypeVarTuple
+from typing import TypeVar, TypeVarTuple, cast
 
 import anyio
 import attrs
 
-from benchmarks._scenario import Measure, Scenario, Variant
+from benchmarks._scenario import BlockingVariant, Measure, Peer, Scenario, Variant
 
 T = TypeVar("T")
 Ts = TypeVarTuple("Ts")
 
-SYSTEMS = ("actorlib", "raw")
 _REPO_ROOT = Path(__file__).resolve().parent.parent
 
 
@@ -47,14 +47,27 @@ BACKENDS = {
 }
 
 
+#: The backend label of peers that bring their own runtime and run once.
+OWN_RUNTIME = "-"
+#: Peers with their own runtime are compared with actorlib on this backend.
+REFERENCE_BACKEND = "asyncio"
+
+#: Called after each planned run (skipped ones included) with what it was.
+OnStep = Callable[[str], None]
+#: Runs one repetition of one system at a size, within a timeout; returns its value.
+_Runnable = Callable[[int, float], float]
+
+
 @attrs.frozen
 class Run:
-    """Every repetition of one variant of one scenario on one backend.
+    """Every repetition of one system on one scenario and backend.
 
     Attributes:
         samples: the reported figure of each repetition, in `unit`.
         seconds: elapsed time of each repetition (rate scenarios only).
-        error: why the variant stopped early, if it did (its samples so far are kept).
+        error: why the system stopped early, if it did (its samples so far are kept).
+        unavailable: why the system could not run here at all (not installed,
+            wrong event loop); it then has no samples and no error.
     """
 
     scenario: str
@@ -65,6 +78,7 @@ class Run:
     samples: tuple[float, ...]
     seconds: tuple[float, ...]
     error: str | None = None
+    unavailable: str | None = None
 
     @property
     def median(self) -> float | None:
@@ -80,74 +94,172 @@ class Run:
 
 
 @attrs.frozen
-class Comparison:
-    """actorlib beside raw anyio for one scenario on one backend."""
+class Result:
+    """Every run of one scenario: each system on each backend it was measured on."""
 
     scenario: Scenario
-    backend: str
-    actorlib: Run
-    raw: Run
+    runs: tuple[Run, ...]
 
-    @property
-    def ratio(self) -> float | None:
-        """actorlib median / raw median, in the scenario's unit."""
-        if self.actorlib.median is None or not self.raw.median:
+    def find(self, backend: str, system: str) -> Run | None:
+        """The run of `system` on `backend`, if there is one."""
+        for run in self.runs:
+            if run.backend == backend and run.system == system:
+                return run
+        return None
+
+    def versus_actorlib(self, run: Run) -> float | None:
+        """`run`'s median / actorlib's on the same backend (own runtimes: on asyncio)."""
+        backend = REFERENCE_BACKEND if run.backend == OWN_RUNTIME else run.backend
+        reference = self.find(backend, "actorlib")
+        if reference is None or run.median is None or not reference.median:
             return None
-        return self.actorlib.median / self.raw.median
+        return run.median / reference.median
 
-    @property
-    def target_applies(self) -> bool:
+    def ratio(self, backend: str) -> float | None:
+        """actorlib median / raw anyio median on `backend`, in the scenario's unit."""
+        actorlib, raw = self.find(backend, "actorlib"), self.find(backend, "raw")
+        if actorlib is None or raw is None or actorlib.median is None or not raw.median:
+            return None
+        return actorlib.median / raw.median
+
+    def target_applies(self, backend: str) -> bool:
         # The issue states its targets for the asyncio backend; the others are reported only.
-        return self.backend == "asyncio" and self.scenario.target is not None
+        return backend == REFERENCE_BACKEND and self.scenario.target is not None
 
-    @property
-    def met(self) -> bool | None:
+    def met(self, backend: str) -> bool | None:
         """Whether the target is met; None where it does not apply or cannot be judged."""
-        ratio, median = self.ratio, self.actorlib.median
-        target = self.scenario.target
-        if not self.target_applies or target is None or ratio is None or median is None:
+        actorlib = self.find(backend, "actorlib")
+        ratio, target = self.ratio(backend), self.scenario.target
+        median = None if actorlib is None else actorlib.median
+        if not self.target_applies(backend) or target is None or ratio is None or median is None:
             return None
         return target.is_met(median, ratio)
 
 
-def compare(
+def planned_runs(
+    scenario: Scenario, backends: Sequence[Backend], *, repeat: int, warmup: bool
+) -> int:
+    """How many times `measure` will call its `on_step` for these arguments."""
+    per_system = repeat + (1 if warmup and not scenario.isolated else 0)
+    return sum(len(systems) for _, systems in _groups(scenario, backends)) * per_system
+
+
+def measure(
     scenario: Scenario,
-    backend: Backend,
+    backends: Sequence[Backend],
     *,
     size: int,
     repeat: int,
     timeout: float,
     warmup: bool,
-) -> Comparison:
-    """Run both variants `repeat` times, alternating which goes first, in this process.
+    on_step: OnStep = lambda _: None,
+) -> Result:
+    """Run every system of `scenario` `repeat` times on each backend, in this process.
 
-    Alternating the order cancels slow drift (thermal, heap growth) between the
-    two sides; a variant that raises is recorded with its error and not rerun.
+    On each backend the systems take turns, in an order rotated every
+    repetition, which cancels slow drift (thermal, heap growth) between them;
+    peers with their own runtime take turns among themselves once, under
+    backend `OWN_RUNTIME`. A system that raises is recorded with its error and
+    not rerun; one that cannot run is recorded as unavailable.
     """
-    values: dict[str, list[float]] = {system: [] for system in SYSTEMS}
-    errors: dict[str, str | None] = dict.fromkeys(SYSTEMS)
-    variants: dict[str, Variant] = {"actorlib": scenario.actorlib, "raw": scenario.raw}
+    runs: list[Run] = []
+    for label, systems in _groups(scenario, backends):
+        runnables: dict[str, _Runnable] = {}
+        unavailable: dict[str, str] = {}
+        for name, loaded in systems.items():
+            if isinstance(loaded, str):
+                unavailable[name] = loaded
+            else:
+                runnables[name] = loaded
+        values: dict[str, list[float]] = {name: [] for name in systems}
+        errors: dict[str, str | None] = dict.fromkeys(systems)
+        for name, run_size, recorded in _plan(list(systems), scenario, size, repeat, warmup):
+            if name not in unavailable and errors[name] is None:
+                try:
+                    value = runnables[name](run_size, timeout)
+                except Exception as exc:
+                    errors[name] = _describe(exc)
+                else:
+                    if recorded:
+                        values[name].append(value)
+            on_step(f"{scenario.name} {label} {name}")
+        runs += [
+            _make_run(
+                scenario, label, name, size, values[name], errors[name], unavailable.get(name)
+            )
+            for name in systems
+        ]
+    return Result(scenario, tuple(runs))
+
+
+def _plan(
+    systems: list[str], scenario: Scenario, size: int, repeat: int, warmup: bool
+) -> list[tuple[str, int, bool]]:
+    """(system, size, recorded) in run order: warm-ups first, then rotated repetitions."""
     plan: list[tuple[str, int, bool]] = []
     if warmup and not scenario.isolated:
-        plan += [(system, max(1, size // 20), False) for system in SYSTEMS]
+        plan += [(system, max(1, size // 20), False) for system in systems]
     for repetition in range(repeat):
-        order = SYSTEMS if repetition % 2 == 0 else SYSTEMS[::-1]
+        shift = repetition % max(1, len(systems))
+        order = systems[shift:] + systems[:shift]
         plan += [(system, size, True) for system in order]
-    for system, run_size, recorded in plan:
-        if errors[system] is not None:
-            continue
-        try:
-            value = _run_variant(variants[system], backend, run_size, timeout, scenario.isolated)
-        except Exception as exc:
-            errors[system] = _describe(exc)
-        else:
-            if recorded:
-                values[system].append(value)
-    runs = {
-        system: _make_run(scenario, backend, system, size, values[system], errors[system])
-        for system in SYSTEMS
-    }
-    return Comparison(scenario, backend.name, runs["actorlib"], runs["raw"])
+    return plan
+
+
+def _groups(
+    scenario: Scenario, backends: Sequence[Backend]
+) -> list[tuple[str, dict[str, _Runnable | str]]]:
+    """(backend label, system -> runnable or why it is unavailable), in table order."""
+    groups: list[tuple[str, dict[str, _Runnable | str]]] = []
+    for backend in backends:
+        systems: dict[str, _Runnable | str] = {
+            "actorlib": _on_backend(scenario.actorlib, backend, scenario.isolated),
+            "raw": _on_backend(scenario.raw, backend, scenario.isolated),
+        }
+        for name, peer in scenario.peers.items():
+            if not peer.own_runtime:
+                systems[name] = _load_async(peer, backend, scenario.isolated)
+        groups.append((backend.name, systems))
+    own = {name: _load_blocking(peer) for name, peer in scenario.peers.items() if peer.own_runtime}
+    if own:
+        groups.append((OWN_RUNTIME, dict(own)))
+    return groups
+
+
+def _on_backend(variant: Variant, backend: Backend, isolated: bool) -> _Runnable:
+    return lambda size, timeout: _run_variant(variant, backend, size, timeout, isolated)
+
+
+def _load(peer: Peer) -> object:
+    try:
+        module = importlib.import_module(peer.module)
+    except ImportError as exc:
+        return f"not installed (pip install {peer.install}): {exc}"
+    return getattr(module, peer.function)
+
+
+def _load_async(peer: Peer, backend: Backend, isolated: bool) -> _Runnable | str:
+    if peer.backends is not None and backend.name not in peer.backends:
+        return f"runs on {' and '.join(peer.backends)} only"
+    loaded = _load(peer)
+    if isinstance(loaded, str):
+        return loaded
+    return _on_backend(cast(Variant, loaded), backend, isolated)
+
+
+def _load_blocking(peer: Peer) -> _Runnable | str:
+    loaded = _load(peer)
+    if isinstance(loaded, str):
+        return loaded
+    variant = cast(BlockingVariant, loaded)
+
+    def run(size: int, timeout: float) -> float:
+        # Its own runtime cannot be cancelled from here; a hang shows as the
+        # whole command hanging, so peers keep their own waits bounded.
+        gc.collect()
+        return variant(size)
+
+    return run
 
 
 def _describe(exc: BaseException) -> str:
@@ -159,22 +271,24 @@ def _describe(exc: BaseException) -> str:
 
 def _make_run(
     scenario: Scenario,
-    backend: Backend,
+    backend: str,
     system: str,
     size: int,
     values: list[float],
     error: str | None,
+    unavailable: str | None,
 ) -> Run:
     rate = scenario.measure is Measure.RATE
     return Run(
         scenario=scenario.name,
-        backend=backend.name,
+        backend=backend,
         system=system,
         unit=scenario.unit,
         size=size,
         samples=tuple(scenario.figure(size, value) for value in values),
         seconds=tuple(values) if rate else (),
         error=error,
+        unavailable=unavailable,
     )
 
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import enum
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from typing import Protocol
 
 import attrs
@@ -11,6 +11,9 @@ import attrs
 #: One side of a scenario: does `size` units of work and returns elapsed seconds
 #: (`Measure.RATE`) or the measured figure itself (`Measure.AMOUNT`).
 Variant = Callable[[int], Awaitable[float]]
+#: A peer with its own runtime (threads, its own scheduler): a plain function
+#: that does `size` units of work and returns elapsed seconds.
+BlockingVariant = Callable[[int], float]
 
 
 class Measure(enum.Enum):
@@ -62,6 +65,30 @@ class ValueBelow:
 
 
 @attrs.frozen
+class Peer:
+    """Another system doing a scenario's work through its own public API.
+
+    The variant is imported only when it runs, so a peer that is not installed
+    shows as n/a instead of breaking the whole run.
+
+    Attributes:
+        module: where the variant lives, e.g. ``benchmarks.peers.pykka_``.
+        function: the variant's name in `module`.
+        install: what to ``pip install`` when importing `module` fails.
+        own_runtime: the variant is a `BlockingVariant` that brings its own
+            runtime (threads, its own scheduler): it runs once, under backend
+            ``-``, not on each anyio backend.
+        backends: the anyio backends an async variant can run on (None: all).
+    """
+
+    module: str
+    function: str
+    install: str
+    own_runtime: bool = attrs.field(default=False, kw_only=True)
+    backends: tuple[str, ...] | None = attrs.field(default=None, kw_only=True)
+
+
+@attrs.frozen
 class Scenario:
     """One pattern, written once with actorlib and once with raw anyio streams.
 
@@ -77,6 +104,7 @@ class Scenario:
         measure: how the variants' return values become figures.
         isolated: run every repetition in a fresh interpreter (memory figures must
             not see the heap of earlier runs).
+        peers: other systems doing the same work, by the name shown in the table.
     """
 
     name: str
@@ -88,6 +116,7 @@ class Scenario:
     target: Target | None
     measure: Measure = Measure.RATE
     isolated: bool = False
+    peers: Mapping[str, Peer] = attrs.field(factory=dict, kw_only=True)
 
     def figure(self, size: int, result: float) -> float:
         """Turn a variant's return value for `size` units into the reported figure."""

@@ -11,6 +11,7 @@ from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStre
 
 from actorlib import Actor, ActorRef, ActorSystem
 from benchmarks._scenario import RatioAtLeast, Scenario
+from benchmarks.peers import peers
 
 SENDERS = 4
 #: Each sender yields to the event loop after this many messages, so senders and
@@ -105,5 +106,6 @@ SCENARIOS = (
         actorlib=actorlib_fanin,
         raw=raw_fanin,
         target=RatioAtLeast(0.3),
+        peers=peers("fanin"),
     ),
 )

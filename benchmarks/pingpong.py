@@ -11,6 +11,7 @@ from anyio.streams.memory import MemoryObjectReceiveStream
 
 from actorlib import Actor, ActorRef, ActorSystem
 from benchmarks._scenario import RatioAtLeast, Scenario
+from benchmarks.peers import peers
 
 # Tell
 
@@ -150,6 +151,7 @@ SCENARIOS = (
         actorlib=actorlib_tell,
         raw=raw_tell,
         target=RatioAtLeast(0.8),
+        peers=peers("tell"),
     ),
     Scenario(
         name="pingpong-ask",
@@ -159,5 +161,6 @@ SCENARIOS = (
         actorlib=actorlib_ask,
         raw=raw_ask,
         target=RatioAtLeast(0.8),
+        peers=peers("ask"),
     ),
 )

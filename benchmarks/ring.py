@@ -12,6 +12,7 @@ from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStre
 
 from actorlib import Actor, ActorRef, ActorSystem
 from benchmarks._scenario import RatioAtLeast, Scenario
+from benchmarks.peers import peers
 
 RING_SIZE = 1000
 
@@ -106,5 +107,6 @@ SCENARIOS = (
         actorlib=actorlib_ring,
         raw=raw_ring,
         target=RatioAtLeast(0.8),
+        peers=peers("ring"),
     ),
 )

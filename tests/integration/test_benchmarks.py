@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import subprocess
 import sys
@@ -19,6 +20,9 @@ SCENARIOS = (
     "sim-examples",
     "bank-property",
 )
+#: Scenarios measured on peers too; each peer shows figures, or n/a where it is not installed.
+PEER_SCENARIOS = ("pingpong-tell", "pingpong-ask", "fanin", "ring")
+PEERS = ("asyncio-queue", "pykka", "thespian")
 
 
 def test_quick_benchmarks_print_the_table_and_write_every_sample(tmp_path: Path) -> None:
@@ -34,6 +38,7 @@ def test_quick_benchmarks_print_the_table_and_write_every_sample(tmp_path: Path)
     assert result.returncode == 0, result.stdout + result.stderr
     table = result.stdout
     assert "actorlib/raw" in table
+    assert "system/actorlib" in table
     for name in SCENARIOS:
         assert f"\n{name} " in table, f"{name} missing from the table"
     assert "error:" not in table
@@ -41,5 +46,15 @@ def test_quick_benchmarks_print_the_table_and_write_every_sample(tmp_path: Path)
     runs = {(run["scenario"], run["system"]) for run in report["runs"]}
     for name in SCENARIOS:
         assert {(name, "actorlib"), (name, "raw")} <= runs
-    assert all(run["samples"] for run in report["runs"])
+    for name in PEER_SCENARIOS:
+        assert {(name, peer) for peer in PEERS} <= runs
+    for run in report["runs"]:
+        # A run has samples unless its system could not run here (not installed, trio).
+        assert bool(run["samples"]) == (run["unavailable"] is None), run
     assert report["machine"]
+    charts = {path.name for path in tmp_path.glob("*.png")}
+    if importlib.util.find_spec("matplotlib") is not None:
+        assert charts == {f"{name}.png" for name in SCENARIOS}
+    else:
+        assert not charts
+        assert "no charts: matplotlib is not installed" in table

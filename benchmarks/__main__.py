@@ -8,7 +8,7 @@ import time
 from collections.abc import Sequence
 from pathlib import Path
 
-from benchmarks import fanin, pingpong, ring, simulation, spawn
+from benchmarks import bank, big, chameneos, fanin, fibonacci, pingpong, ring, simulation, spawn
 from benchmarks._charts import write_charts
 from benchmarks._progress import progress
 from benchmarks._report import format_table, write_json
@@ -20,6 +20,10 @@ SCENARIOS: tuple[Scenario, ...] = (
     *fanin.SCENARIOS,
     *ring.SCENARIOS,
     *spawn.SCENARIOS,
+    *fibonacci.SCENARIOS,
+    *big.SCENARIOS,
+    *chameneos.SCENARIOS,
+    *bank.SCENARIOS,
     *simulation.SCENARIOS,
 )
 QUICK_SCALE = 20

@@ -19,4 +19,7 @@ def peers(function: str) -> dict[str, Peer]:
         "thespian": Peer(
             "benchmarks.peers.thespian_", function, install="thespian", own_runtime=True
         ),
+        "xoscar": Peer(
+            "benchmarks.peers.xoscar_", function, install="xoscar", backends=("asyncio", "uvloop")
+        ),
     }

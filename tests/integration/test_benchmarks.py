@@ -16,13 +16,17 @@ SCENARIOS = (
     "ring",
     "spawn-stop",
     "idle-memory",
+    "fibonacci",
+    "big",
+    "chameneos",
+    "bank",
     "sim-deliveries",
     "sim-examples",
     "bank-property",
 )
 #: Scenarios measured on peers too; each peer shows figures, or n/a where it is not installed.
 PEER_SCENARIOS = ("pingpong-tell", "pingpong-ask", "fanin", "ring")
-PEERS = ("asyncio-queue", "pykka", "thespian")
+PEERS = ("asyncio-queue", "pykka", "thespian", "xoscar")
 
 
 def test_quick_benchmarks_print_the_table_and_write_every_sample(tmp_path: Path) -> None:

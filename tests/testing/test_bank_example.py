@@ -9,7 +9,6 @@ from __future__ import annotations
 import ast
 import importlib.util
 import re
-import time
 from collections.abc import Callable
 from pathlib import Path
 from types import ModuleType
@@ -59,11 +58,10 @@ def test_hypothesis_finds_the_overdraft_and_reports_a_short_trace_that_replays(
     backend: str,
 ) -> None:
     prop = overdraft_property(bank.CheckThenDebit, backend)
-    began = time.perf_counter()
+    # How long finding and shrinking takes is measured by the bank-property
+    # benchmark (target < 10 s), not asserted here.
     with pytest.raises(AssertionError, match=r"^alice is overdrawn") as caught:
         prop()
-    elapsed = time.perf_counter() - began
-    assert elapsed < 10.0, f"finding the overdraft took {elapsed:.1f} s"
 
     notes = "\n".join(caught.value.__notes__)
     traces = re.findall(r"delivery trace of 'bank' \((\d+) deliveries\):\n", notes)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import random
-import time
 from typing import Any
 
 import anyio
@@ -125,7 +124,18 @@ async def test_an_hourly_timer_an_ask_timeout_and_a_backoff_of_minutes_take_mill
     ticks: list[float] = []
     starts: list[float] = []
     timeouts: list[tuple[float, str]] = []
-    began = time.perf_counter()
+    # Over three hours of virtual time: had anything slept for real, the
+    # generous real-time guard would stop it (speed itself is a benchmark).
+    with anyio.fail_after(60):
+        await _an_hour_a_timeout_and_a_backoff(clock, ticks, starts, timeouts)
+
+
+async def _an_hour_a_timeout_and_a_backoff(
+    clock: VirtualClock,
+    ticks: list[float],
+    starts: list[float],
+    timeouts: list[tuple[float, str]],
+) -> None:
     async with ActorSystem("virtual", clock=clock) as system:
         await system.spawn(Ticker, clock, ticks)
         sink = await system.spawn(Sink)
@@ -144,7 +154,6 @@ async def test_an_hourly_timer_an_ask_timeout_and_a_backoff_of_minutes_take_mill
         await clock.advance(3 * HOUR)
         assert ticks == [HOUR, 2 * HOUR, 3 * HOUR]
         assert await fragile.ask("still here?") == "still here?"
-    assert time.perf_counter() - began < 2.0
 
 
 @pytest.mark.anyio
@@ -176,16 +185,17 @@ async def test_timers_ask_timeouts_and_backoff_fire_in_deadline_order_in_one_adv
 async def test_ten_thousand_timers_across_a_hundred_actors_fire_in_deadline_order() -> None:
     clock = VirtualClock()
     rng = random.Random(2024)
-    delays = [1.0 + k / 1000 for k in range(10_000)]  # distinct: 1.000 s to 10.999 s
+    # Distinct deadlines over ten virtual hours: real sleeping could never
+    # finish under the real-time guard below (speed itself is a benchmark).
+    delays = [HOUR * (1.0 + k / 1000) for k in range(10_000)]
     rng.shuffle(delays)  # each actor starts its timers out of deadline order
     log: list[tuple[float, str, float]] = []
     async with ActorSystem("virtual", clock=clock) as system:
         for index in range(100):
             mine = delays[index * 100 : (index + 1) * 100]
             await system.spawn(Alarm, clock, mine, log, name=f"alarm-{index}")
-        began = time.perf_counter()
-        await clock.advance(11.0)
-        elapsed = time.perf_counter() - began
+        with anyio.fail_after(60):
+            await clock.advance(11 * HOUR)
     assert len(log) == 10_000
     fired_at = [at for at, _, _ in log]
     assert fired_at == sorted(fired_at)
@@ -193,7 +203,6 @@ async def test_ten_thousand_timers_across_a_hundred_actors_fire_in_deadline_orde
     for index in range(100):
         mine = [delay for _, name, delay in log if name == f"alarm-{index}"]
         assert mine == sorted(delays[index * 100 : (index + 1) * 100])
-    assert elapsed < 1.0, f"10,000 virtual timers took {elapsed:.2f} s of real time"
 
 
 @pytest.mark.anyio

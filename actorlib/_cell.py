@@ -158,20 +158,17 @@ class Cell:
         return self.system.ask_context
 
     def post(self, envelope: Envelope) -> None:
-        """A user message from a ref: deliver, or dead-letter if the actor is closed."""
+        """A user envelope from a ref: deliver, or dead-letter if the actor is closed."""
         if self.closed:
             self.reject(envelope)
-            return
-        mailbox = self.mailbox
-        lane = mailbox.user
-        if lane is not None and len(lane) < mailbox.capacity and self.system.direct_delivery:
-            # The hot path of every tell: append and wake (enqueue, inlined).
-            lane.append(envelope)
-            if not self.scheduled:
-                self.scheduled = True
-                self.system.dispatcher.schedule(self)
         else:
             self.system.delivery.deliver(self, envelope)
+
+    def _wake(self) -> None:
+        """Queue this cell for a worker, unless it is queued or running already."""
+        if not self.scheduled:
+            self.scheduled = True
+            self.system.dispatcher.schedule(self)
 
     def tell(self, message: object, sender: ActorRef[Any] | None) -> None:
         """Target protocol: a plain tell; the hottest path of the runtime."""
@@ -180,7 +177,7 @@ class Cell:
             lane = mailbox.user
             if lane is not None and len(lane) < mailbox.capacity:
                 lane.append((message, sender))
-                if not self.scheduled:
+                if not self.scheduled:  # _wake(), inlined: this is the hottest path
                     self.scheduled = True
                     self.system.dispatcher.schedule(self)
                 return
@@ -204,9 +201,7 @@ class Cell:
             self.after_death(message)
             return
         self.mailbox.put_system(message)
-        if not self.scheduled:
-            self.scheduled = True
-            self.system.dispatcher.schedule(self)
+        self._wake()
 
     def enqueue(self, envelope: Envelope) -> Item | None:
         """Deliverable protocol: put a user envelope into the mailbox, under its policy.
@@ -225,9 +220,7 @@ class Cell:
             self.reject(dropped, MailboxFull(path=self.path, capacity=int(self.mailbox.capacity)))
             if dropped is envelope:
                 return dropped
-        if not self.scheduled:
-            self.scheduled = True
-            self.system.dispatcher.schedule(self)
+        self._wake()
         return dropped
 
     def reject(self, item: Item, error: Exception | None = None) -> None:

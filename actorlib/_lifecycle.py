@@ -33,11 +33,6 @@ class State(enum.Enum):
     STOPPED = "stopped"
 
 
-# Invariant: a cell in one of these states accepts only system messages; user
-# messages sent to it become dead letters.
-CLOSED = frozenset({State.STOPPING, State.STOPPED})
-
-
 # ---------------------------------------------------------------- the child's side
 
 
@@ -222,7 +217,7 @@ def _still_to_decide(parent: Cell, child: Cell, error: Exception, incarnation: i
         return False
     children = parent.children
     if (
-        parent.state in CLOSED
+        parent.closed
         or parent.state is State.RESTARTING
         or not children
         or children.get(child.name) is not child

@@ -87,8 +87,3 @@ def current_backend() -> Backend:
 
 async def _asyncio_checkpoint() -> None:
     await asyncio.sleep(0)
-
-
-def default_backend() -> Backend:
-    """anyio's generic functions, for use before a system is running."""
-    return Backend(anyio.current_time, anyio.lowlevel.checkpoint, anyio.Event)

@@ -130,17 +130,8 @@ class MailboxQueue:
         lane.append(envelope)
         return lane.popleft()
 
-    def pop_user(self) -> Item:
-        """Take the oldest user message and wake one sender waiting for room."""
-        lane = self.user
-        assert lane is not None
-        envelope = lane.popleft()
-        if self.room_waiters:
-            self.room_waiters.popleft().set()
-        return envelope
-
     def room_freed(self) -> None:
-        """A user message was taken off the lane directly: wake one waiting sender."""
+        """A user message was taken off the lane (by the cell's loop): wake one waiting sender."""
         if self.room_waiters:
             self.room_waiters.popleft().set()
 

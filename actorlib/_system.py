@@ -20,7 +20,7 @@ from ._clock import Clock, ExpiryQueue, MonotonicClock, TimerQueue
 from ._dispatch import Delivery, DirectDelivery, Dispatcher
 from ._errors import ActorError, NameTaken, SystemClosedError
 from ._events import EventStream
-from ._lifecycle import CLOSED, State
+from ._lifecycle import State
 from ._lowlevel import Backend, current_backend
 from ._mailbox import Mailbox
 from ._messages import DeadLetter, Stop
@@ -342,7 +342,7 @@ class ActorSystem:
             raise TypeError(
                 f"supervisor must be a SupervisorStrategy such as OneForOne(), got {supervisor!r}"
             )
-        if parent.state in CLOSED:
+        if parent.closed:
             raise ActorError(
                 reason=f"cannot spawn a child of {parent.path}: it is stopping or stopped"
             )

@@ -42,13 +42,13 @@ def test_every_public_name_lives_in_a_private_module(name: str) -> None:
     assert module.startswith("actorlib._"), f"actorlib.{name} is defined in {module}"
 
 
-def test_the_only_public_submodules_are_testing_and_patterns() -> None:
+def test_the_only_public_submodules_are_the_documented_subpackages() -> None:
     modules = [
         name
         for name in dir(actorlib)
         if inspect.ismodule(getattr(actorlib, name)) and not name.startswith(("_", "@"))
     ]
-    assert set(modules) <= {"testing", "patterns"}, modules
+    assert set(modules) <= {"testing", "patterns", "jobs"}, modules
 
 
 def test_the_error_tree_matches_the_design() -> None:
@@ -64,14 +64,14 @@ def test_the_error_tree_matches_the_design() -> None:
 def test_every_module_opens_with_a_one_line_docstring() -> None:
     import pkgutil
 
-    for info in pkgutil.iter_modules(actorlib.__path__, "actorlib."):
+    for info in pkgutil.walk_packages(actorlib.__path__, "actorlib."):
         module = __import__(info.name, fromlist=["_"])
         doc = module.__doc__ or ""
         first = doc.strip().splitlines()[0] if doc.strip() else ""
         assert first.endswith("."), f"{info.name} needs a one-line docstring, got {first!r}"
 
 
-@pytest.mark.parametrize("package", ["actorlib.testing", "actorlib.patterns"])
+@pytest.mark.parametrize("package", ["actorlib.testing", "actorlib.patterns", "actorlib.jobs"])
 def test_subpackages_export_only_documented_names_from_private_modules(package: str) -> None:
     module = __import__(package, fromlist=["_"])
     assert module.__all__ == sorted(set(module.__all__))

@@ -1,0 +1,67 @@
+"""actorlib.jobs: asynchronous job processing on actors, durable with nothing lost.
+
+A `JobQueue` takes jobs (functions and their arguments) and returns a
+`JobHandle` at once; a supervised pool of worker actors runs them by
+priority, with delays, timeouts, retries with backoff, progress and events.
+With ``store="sqlite:///jobs.db"`` every job is committed before `submit`
+returns, and a queue reopening the file resumes whatever a killed process
+left unfinished.
+"""
+
+from __future__ import annotations
+
+from ._errors import (
+    JobCancelledError,
+    JobError,
+    JobLostError,
+    JobQueueClosedError,
+    JobSerializationError,
+    JobTimeoutError,
+)
+from ._events import (
+    JobCancelled,
+    JobEvent,
+    JobFailed,
+    JobProgress,
+    JobQueued,
+    JobRetrying,
+    JobStarted,
+    JobSucceeded,
+)
+from ._execute import current_job_id, report_progress
+from ._handle import JobHandle
+from ._memory import MemoryStore
+from ._model import JobInfo, JobRecord, JobStatus, Progress, Retry
+from ._queue import JobQueue, JobQueueStatistics
+from ._sqlite import SqliteStore
+from ._store import JobStore
+
+__all__ = [
+    "JobCancelled",
+    "JobCancelledError",
+    "JobError",
+    "JobEvent",
+    "JobFailed",
+    "JobHandle",
+    "JobInfo",
+    "JobLostError",
+    "JobProgress",
+    "JobQueue",
+    "JobQueueClosedError",
+    "JobQueueStatistics",
+    "JobQueued",
+    "JobRecord",
+    "JobRetrying",
+    "JobSerializationError",
+    "JobStarted",
+    "JobStatus",
+    "JobStore",
+    "JobSucceeded",
+    "JobTimeoutError",
+    "MemoryStore",
+    "Progress",
+    "Retry",
+    "SqliteStore",
+    "current_job_id",
+    "report_progress",
+]

@@ -1,0 +1,99 @@
+"""What a queue's facade and its actors share: settings, the store, and the views of jobs."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+import anyio
+import attrs
+
+from .._ref import ActorRef
+from ._events import JobEvent, JobProgress
+from ._handle import JobState
+from ._model import JobRecord, Progress
+from ._store import JobStore
+
+if TYPE_CHECKING:
+    from .._system import ActorSystem
+    from ._execute import Attempt
+
+
+@attrs.frozen
+class Kick:
+    """Tell the scheduler to look for due jobs (coalesced: one in flight at a time)."""
+
+
+@attrs.define(eq=False)
+class QueueCore:
+    """Shared by the facade (submit, cancel, wait) and the scheduler actor.
+
+    Invariant: a `JobState` is updated only after its record was committed to
+    the store, so nothing a user sees can be undone by a crash.
+    """
+
+    name: str
+    system: ActorSystem
+    store: JobStore
+    owner: str
+    workers: int
+    rate_limit: float | None
+    lease: float
+    poll_interval: float
+    keep_results: float
+    scheduler: ActorRef[Any] | None = None
+    # Non-final jobs that some handle (or callback) follows, by id.
+    states: dict[str, JobState] = attrs.Factory(dict)
+    # Attempts running in this process, by job id (cancel reaches them here).
+    attempts: dict[str, Attempt] = attrs.Factory(dict)
+    kick_pending: bool = False
+    closing: bool = False
+    idle: bool = True
+    changed: anyio.Event = attrs.Factory(anyio.Event)
+    drained: anyio.Event = attrs.Factory(anyio.Event)
+
+    def kick(self) -> None:
+        """Wake the scheduler (once, however many jobs arrive before it runs)."""
+        self.idle = False
+        if not self.kick_pending and self.scheduler is not None:
+            self.kick_pending = True
+            self.scheduler.tell(Kick())
+
+    def publish(self, event: JobEvent) -> None:
+        events = self.system.events
+        if events.has_subscribers():
+            events.publish(event)
+
+    def state_of(self, record: JobRecord) -> JobState:
+        """The shared state of a job, made from *record* if nobody follows it yet."""
+        state = self.states.get(record.id)
+        if state is None:
+            state = JobState(record.info())
+            if not state.settled:
+                self.states[record.id] = state
+        return state
+
+    def committed(self, record: JobRecord) -> None:
+        """Show a committed change of *record* to its handles."""
+        state = self.states.get(record.id)
+        if state is not None:
+            state.update(record.info())
+            if state.settled:
+                del self.states[record.id]
+        self.notify()
+
+    def progress(self, record: JobRecord, progress: Progress) -> None:
+        record.progress = progress
+        state = self.states.get(record.id)
+        if state is not None:
+            state.progress(progress)
+        self.publish(JobProgress(self.name, record.id, record.name, progress))
+
+    def notify(self) -> None:
+        """Wake whoever waits for a change (join, close)."""
+        self.changed.set()
+        self.changed = anyio.Event()
+
+    def close_states(self, reason: str) -> None:
+        states, self.states = self.states, {}
+        for state in states.values():
+            state.close(reason)

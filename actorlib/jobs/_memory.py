@@ -1,0 +1,147 @@
+"""The in-memory job store: two heaps and a dict; fast, and gone with the process."""
+
+from __future__ import annotations
+
+import heapq
+import itertools
+from collections.abc import Callable
+
+from ._model import WAITING, JobRecord, JobStatus
+
+
+class MemoryStore:
+    """Jobs in this process only. Times are the system's Clock, so a virtual
+    clock drives delays and retries in tests.
+
+    Two heaps hold waiting jobs: *ready* by (priority, order) and *delayed* by
+    due time. Entries are never removed in place: a popped entry whose job is
+    no longer waiting, or not yet due, is stale and skipped.
+    """
+
+    durable = False
+
+    def __init__(self, clock_now: Callable[[], float], url: str = "memory") -> None:
+        self.url = url
+        self.now = clock_now
+        self._jobs: dict[str, JobRecord] = {}
+        self._keys: dict[str, str] = {}
+        self._ready: list[tuple[int, int, str]] = []
+        self._delayed: list[tuple[float, int, str]] = []
+        self._order = itertools.count(1)
+
+    async def open(self, owner: str) -> None:
+        pass
+
+    async def close(self) -> None:
+        pass
+
+    async def add(self, record: JobRecord) -> tuple[JobRecord, bool]:
+        if record.key is not None:
+            kept = self._keys.get(record.key)
+            if kept is not None:
+                return self._jobs[kept], False
+            self._keys[record.key] = record.id
+        record.seq = next(self._order)
+        self._jobs[record.id] = record
+        self._push(record)
+        return record, True
+
+    def _push(self, record: JobRecord) -> None:
+        if record.run_at <= self.now():
+            heapq.heappush(self._ready, (-record.priority, record.seq, record.id))
+        else:
+            heapq.heappush(self._delayed, (record.run_at, record.seq, record.id))
+
+    async def claim(self, owner: str, limit: int, lease: float) -> list[JobRecord]:
+        now = self.now()
+        while self._delayed and self._delayed[0][0] <= now:
+            _, seq, job_id = heapq.heappop(self._delayed)
+            record = self._jobs.get(job_id)
+            if record is not None and record.status in WAITING:
+                heapq.heappush(self._ready, (-record.priority, seq, job_id))
+        claimed: list[JobRecord] = []
+        while self._ready and len(claimed) < limit:
+            job_id = heapq.heappop(self._ready)[2]
+            record = self._jobs.get(job_id)
+            if record is None or record.status not in WAITING or record.run_at > now:
+                continue  # stale: claimed, cancelled, purged or re-delayed since
+            record.status = JobStatus.RUNNING
+            record.attempts += 1
+            record.started_at = now
+            record.owner = owner
+            claimed.append(record)
+        return claimed
+
+    async def save(self, record: JobRecord) -> None:
+        self._jobs[record.id] = record
+        if record.status in WAITING:
+            self._push(record)
+
+    async def cancel_waiting(self, job_id: str) -> JobRecord | None:
+        record = self._jobs.get(job_id)
+        if record is None or record.status not in WAITING:
+            return None
+        record.status = JobStatus.CANCELLED
+        record.finished_at = self.now()
+        return record
+
+    async def get(self, job_id: str) -> JobRecord | None:
+        return self._jobs.get(job_id)
+
+    async def next_due(self) -> float | None:
+        now = self.now()
+        while self._ready:
+            record = self._jobs.get(self._ready[0][2])
+            if record is not None and record.status in WAITING and record.run_at <= now:
+                return record.run_at
+            heapq.heappop(self._ready)  # stale (a re-delayed job has a delayed entry)
+        while self._delayed:
+            record = self._jobs.get(self._delayed[0][2])
+            if record is not None and record.status in WAITING:
+                return record.run_at
+            heapq.heappop(self._delayed)
+        return None
+
+    async def counts(self) -> dict[JobStatus, int]:
+        counts = dict.fromkeys(JobStatus, 0)
+        for record in self._jobs.values():
+            counts[record.status] += 1
+        return counts
+
+    async def failed(self, limit: int) -> list[JobRecord]:
+        failed = [r for r in self._jobs.values() if r.status is JobStatus.FAILED]
+        failed.sort(key=lambda r: r.finished_at or 0.0, reverse=True)
+        return failed[:limit]
+
+    async def renew(self, owner: str, job_ids: list[str], lease: float) -> None:
+        pass  # one process: no one else could take its jobs
+
+    async def release(self, owner: str) -> int:
+        running = [
+            r for r in self._jobs.values() if r.status is JobStatus.RUNNING and r.owner == owner
+        ]
+        for record in running:
+            record.status = JobStatus.QUEUED
+            record.attempts -= 1
+            record.owner = None
+            self._push(record)
+        return len(running)
+
+    async def waiting(self) -> list[str]:
+        return [r.id for r in self._jobs.values() if r.status in WAITING]
+
+    async def reclaim_expired(self) -> int:
+        return 0
+
+    async def purge(self, older_than: float) -> int:
+        horizon = self.now() - older_than
+        old = [
+            r
+            for r in self._jobs.values()
+            if r.status.final and r.finished_at is not None and r.finished_at < horizon
+        ]
+        for record in old:
+            del self._jobs[record.id]
+            if record.key is not None:
+                self._keys.pop(record.key, None)
+        return len(old)

@@ -1,0 +1,383 @@
+"""JobQueue, the facade users hold: submit, follow, cancel and close; owns the scheduler actor."""
+
+from __future__ import annotations
+
+import datetime
+import inspect
+import math
+import uuid
+from collections.abc import Callable
+from types import TracebackType
+from typing import Any
+
+import anyio
+import attrs
+
+from .._system import ActorSystem
+from . import _codec
+from ._core import QueueCore
+from ._errors import JobQueueClosedError
+from ._events import JobCancelled, JobQueued
+from ._handle import JobHandle, JobState
+from ._model import EXECUTORS, NO_RETRY, JobInfo, JobRecord, JobStatus, Retry
+from ._options import check_queue_options, check_submit_options
+from ._scheduler import Close, Scheduler
+from ._store import JobStore, open_store
+
+
+@attrs.frozen
+class JobQueueStatistics:
+    """How many jobs of the store are in each status, and the queue's own counts.
+
+    Attributes:
+        queued, running, retrying, succeeded, failed, cancelled: jobs per status
+            (in the whole store: other processes' jobs included).
+        workers: this queue's workers.
+        running_here: attempts running in this process.
+    """
+
+    queued: int
+    running: int
+    retrying: int
+    succeeded: int
+    failed: int
+    cancelled: int
+    workers: int
+    running_here: int
+
+
+class JobQueue:
+    """Jobs submitted now, run later by a supervised pool of worker actors.
+
+    Use ``async with JobQueue(system, ...) as queue`` or
+    ``queue = await JobQueue.start(system, ...)`` and ``await queue.close()``.
+
+    Args:
+        system: the running actor system that hosts the queue's actors.
+        store: ``"memory"`` (default), ``"sqlite:///path.db"`` (durable), or
+            a `JobStore` object.
+        workers: how many jobs run at once in this process (the pool size).
+        name: the queue's name: its actor's name, and in its events.
+        rate_limit: at most this many job starts per second (None: no limit).
+        keep_results: seconds a finished job (and its result) is kept, so
+            that a submit with its key finds it.
+        lease: seconds a durable store lets a running job belong to this
+            process without news from it (renewed while it runs).
+        poll_interval: seconds between looks at a durable store for jobs
+            other processes submitted, and for expired leases.
+        default_retry: the `Retry` of jobs submitted without one.
+        default_timeout: the timeout of jobs submitted without one.
+
+    Raises:
+        TypeError, ValueError: an invalid option (the message names it).
+    """
+
+    def __init__(
+        self,
+        system: ActorSystem,
+        *,
+        store: str | JobStore = "memory",
+        workers: int = 4,
+        name: str = "jobs",
+        rate_limit: float | None = None,
+        keep_results: float = 24 * 3600.0,
+        lease: float = 30.0,
+        poll_interval: float = 1.0,
+        default_retry: Retry | None = None,
+        default_timeout: float | None = None,
+    ) -> None:
+        if not isinstance(system, ActorSystem):
+            raise TypeError(f"JobQueue() expects an ActorSystem, got {system!r}")
+        check_queue_options(
+            workers=workers,
+            name=name,
+            rate_limit=rate_limit,
+            keep_results=keep_results,
+            lease=lease,
+            poll_interval=poll_interval,
+            default_retry=default_retry,
+            default_timeout=default_timeout,
+        )
+        self._system = system
+        self._store_option = store
+        self._options: dict[str, Any] = {
+            "workers": workers,
+            "name": name,
+            "rate_limit": rate_limit,
+            "keep_results": keep_results,
+            "lease": lease,
+            "poll_interval": poll_interval,
+        }
+        self._default_retry = default_retry or NO_RETRY
+        self._default_timeout = default_timeout
+        self._core: QueueCore | None = None
+        self._phase = "new"  # new -> open -> closing -> closed
+
+    def __repr__(self) -> str:
+        return f"<JobQueue {self._options['name']!r} {self._phase}>"
+
+    @property
+    def name(self) -> str:
+        """The queue's name."""
+        return str(self._options["name"])
+
+    # ------------------------------------------------------------ lifecycle
+
+    @classmethod
+    async def start(cls, system: ActorSystem, **options: Any) -> JobQueue:
+        """Make a queue, open its store and start its workers.
+
+        Takes the same options as `JobQueue`.
+        """
+        queue = cls(system, **options)
+        await queue._open()
+        return queue
+
+    async def __aenter__(self) -> JobQueue:
+        await self._open()
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.close()
+
+    async def _open(self) -> None:
+        if self._phase != "new":
+            raise RuntimeError(f"{self!r} was already started; a queue starts once")
+        store = self._store_option
+        clock = self._system.clock
+        if isinstance(store, str):
+            store = open_store(store, clock.now)
+        owner = f"{self.name}-{uuid.uuid4().hex[:12]}"
+        await store.open(owner)
+        self._core = core = QueueCore(
+            system=self._system,
+            store=store,
+            owner=owner,
+            **self._options,
+        )
+        try:
+            core.scheduler = await self._system.spawn(Scheduler, core, name=self.name)
+        except BaseException:
+            await store.close()
+            raise
+        self._phase = "open"
+        core.kick()
+
+    async def close(self, *, cancel_pending: bool = False) -> None:
+        """Stop the queue: let running jobs end, stop the workers, close the store.
+
+        With the memory store, ``close`` first waits for every accepted job
+        to end (`join`), since nothing else would keep them. A durable store
+        keeps waiting jobs for the next queue that opens it.
+
+        Args:
+            cancel_pending: cancel the jobs still waiting instead (they end
+                `cancelled`); running jobs still finish.
+        """
+        if self._phase in ("new", "closed"):
+            self._phase = "closed"
+            return
+        core = self._core
+        assert core is not None
+        if self._phase == "open":
+            self._phase = "closing"
+            if cancel_pending:
+                for job_id in await core.store.waiting():
+                    await self.cancel(job_id)
+            elif not core.store.durable:
+                await self.join()
+            core.closing = True
+            if core.scheduler is not None:
+                core.scheduler.tell(Close())
+                with anyio.CancelScope(shield=True):
+                    await core.drained.wait()
+                    await self._system.stop(core.scheduler)
+                    await core.store.close()
+            self._phase = "closed"
+
+    def _running_core(self, operation: str, *, closing_ok: bool = False) -> QueueCore:
+        core = self._core
+        usable = ("open", "closing") if closing_ok else ("open",)
+        if self._phase not in usable or core is None:
+            raise JobQueueClosedError(operation=operation)
+        return core
+
+    # ------------------------------------------------------------ jobs
+
+    async def submit(
+        self,
+        function: Callable[..., Any],
+        /,
+        *args: Any,
+        retry: Retry | None = None,
+        timeout: float | None = None,
+        priority: int = 0,
+        delay: float | datetime.timedelta | None = None,
+        at: datetime.datetime | None = None,
+        key: str | None = None,
+        executor: str | None = None,
+        **kwargs: Any,
+    ) -> JobHandle:
+        """Queue ``function(*args, **kwargs)`` and return at once with its handle.
+
+        The job is committed to the store before this returns. Async
+        functions run on the event loop; plain functions in a worker thread;
+        ``executor="process"`` runs it in a process pool (cloudpickled, so
+        lambdas and closures work). The option names below are taken: pass
+        a job argument of the same name through `functools.partial`.
+
+        Args:
+            function: what to run.
+            retry: how often to try it (default: the queue's default_retry,
+                which by default never retries).
+            timeout: seconds one attempt may take; past it, the attempt
+                fails with `JobTimeoutError` (and may be retried).
+            priority: higher runs first; equal priorities run in submit order.
+            delay: seconds (or a timedelta) to wait before the first run.
+            at: a timezone-aware datetime before which it does not run.
+            key: an idempotency key: if a job with this key is kept (waiting,
+                running, or finished within keep_results), that job's
+                handle is returned and nothing new is queued.
+            executor: ``"async"`` (on the event loop; the default for async
+                functions), ``"thread"`` (the default for plain functions) or
+                ``"process"``.
+
+        Raises:
+            ValueError, TypeError: an invalid option (the message names it).
+            JobSerializationError: with ``executor="process"`` or a durable
+                store, the function or an argument cannot be pickled.
+            JobQueueClosedError: the queue is not open.
+        """
+        core = self._running_core("submit a job")
+        if not callable(function):
+            raise TypeError(f"submit() expects a callable job function, got {function!r}")
+        retry = self._default_retry if retry is None else retry
+        timeout = self._default_timeout if timeout is None else timeout
+        wait = check_submit_options(retry, timeout, priority, delay, at, key)
+        executor = _choose_executor(function, executor)
+        if executor == "process":
+            _codec.dumps_call(
+                function,
+                args,
+                kwargs,
+                hint="executor='process' ships the job to another process with cloudpickle; "
+                "pass plain data, or use executor='thread'",
+            )
+        now = core.store.now()
+        record = JobRecord(
+            id=uuid.uuid4().hex,
+            name=_codec.qualified_name(function),
+            function=function,
+            args=args,
+            kwargs=kwargs,
+            executor=executor,
+            priority=priority,
+            timeout=timeout,
+            retry=retry,
+            key=key,
+            created_at=now,
+            run_at=now + wait,
+        )
+        record, created = await core.store.add(record)
+        state = core.state_of(record)
+        if created:
+            core.publish(JobQueued(core.name, record.id, record.name))
+            core.kick()
+        return JobHandle(self, state)
+
+    async def get(self, job_id: str) -> JobHandle | None:
+        """The handle of a kept job by id (from this or an earlier process), or None."""
+        core = self._running_core("look up a job")
+        record = await core.store.get(job_id)
+        return None if record is None else JobHandle(self, core.state_of(record))
+
+    async def cancel(self, job_id: str) -> bool:
+        """Cancel a job by id and wait until it has ended; see `JobHandle.cancel`.
+
+        Returns:
+            True if the job ended cancelled.
+        """
+        core = self._running_core("cancel a job", closing_ok=True)
+        record = await core.store.cancel_waiting(job_id)
+        if record is not None:
+            core.committed(record)
+            core.publish(JobCancelled(core.name, record.id, record.name))
+            return True
+        state = core.states.get(job_id)
+        attempt = core.attempts.get(job_id)
+        if attempt is not None:
+            attempt.cancel()
+            if state is None:
+                state = core.state_of(attempt.record)
+        if state is None:
+            return False  # not known here as waiting or running: it has ended (or is elsewhere)
+        await state.wait()
+        return state.info.status is JobStatus.CANCELLED
+
+    async def join(self) -> None:
+        """Wait until no job waits or runs (delayed and retrying jobs included)."""
+        core = self._running_core("join the queue", closing_ok=True)
+        while not core.idle:
+            await core.changed.wait()
+
+    async def _wait(self, state: JobState, timeout: float | None) -> None:
+        if timeout is None or math.isinf(timeout):
+            await state.wait()
+            return
+        core = self._running_core("wait for a job", closing_ok=True)
+        with anyio.CancelScope() as scope:
+            timer = core.system.timer_queue.call_later(timeout, scope.cancel)
+            try:
+                await state.wait()
+            finally:
+                timer.cancel()
+        if scope.cancelled_caught:
+            info = state.info
+            raise TimeoutError(
+                f"job {info.name}[{info.id}] did not end within {timeout:g} s "
+                f"(it is {info.status.value}; it goes on)"
+            )
+
+    async def statistics(self) -> JobQueueStatistics:
+        """Counts of jobs per status in the store, and this queue's workers."""
+        core = self._running_core("read statistics")
+        counts = await core.store.counts()
+        return JobQueueStatistics(
+            queued=counts[JobStatus.QUEUED],
+            running=counts[JobStatus.RUNNING],
+            retrying=counts[JobStatus.RETRYING],
+            succeeded=counts[JobStatus.SUCCEEDED],
+            failed=counts[JobStatus.FAILED],
+            cancelled=counts[JobStatus.CANCELLED],
+            workers=core.workers,
+            running_here=len(core.attempts),
+        )
+
+    async def dead_letters(self, limit: int = 100) -> list[JobInfo]:
+        """The jobs that failed for good (retries exhausted), most recent first."""
+        core = self._running_core("list dead letters")
+        return [record.info() for record in await core.store.failed(limit)]
+
+
+def _choose_executor(function: Callable[..., Any], executor: str | None) -> str:
+    if executor is None:
+        return "async" if _is_async(function) else "thread"
+    if executor not in EXECUTORS:
+        raise ValueError(
+            f"executor must be one of {', '.join(map(repr, EXECUTORS))} or None (choose by "
+            f"function), got {executor!r}"
+        )
+    return executor
+
+
+def _is_async(function: Callable[..., Any]) -> bool:
+    while hasattr(function, "func"):  # functools.partial
+        function = function.func
+    return inspect.iscoroutinefunction(function) or inspect.iscoroutinefunction(
+        getattr(function, "__call__", None)  # noqa: B004 - an async __call__ counts
+    )

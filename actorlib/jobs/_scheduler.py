@@ -1,0 +1,253 @@
+"""The scheduler actor and its workers: claim due jobs, run them, commit how they ended."""
+
+from __future__ import annotations
+
+import logging
+import math
+from typing import Any
+
+import attrs
+
+from .._actor import Actor
+from .._messages import Terminated
+from .._ref import ActorRef
+from .._supervision import OneForOne
+from ._core import Kick, QueueCore
+from ._errors import JobLostError
+from ._events import (
+    JobCancelled,
+    JobEvent,
+    JobFailed,
+    JobRetrying,
+    JobStarted,
+    JobSucceeded,
+)
+from ._execute import Attempt, Outcome
+from ._model import JobRecord, JobStatus
+
+logger = logging.getLogger("actorlib")
+
+
+@attrs.frozen
+class _Run:
+    record: JobRecord
+
+
+@attrs.frozen
+class _WorkerReady:
+    worker: ActorRef[Any]
+
+
+@attrs.frozen
+class _Finished:
+    worker: ActorRef[Any]
+    record: JobRecord
+    outcome: Outcome
+
+
+@attrs.frozen
+class Poll:
+    """Periodic: renew leases, reclaim expired ones, purge old results, look for new jobs."""
+
+
+@attrs.frozen
+class Close:
+    """Stop starting jobs; set `QueueCore.drained` once the running ones end."""
+
+
+class Worker(Actor):
+    """Runs one job at a time; a job's error is its outcome, never the worker's failure."""
+
+    def __init__(self, core: QueueCore) -> None:
+        self.core = core
+
+    async def on_start(self) -> None:
+        parent = self.context.parent
+        assert parent is not None
+        parent.tell(_WorkerReady(self.ref))
+
+    async def receive(self, message: object) -> None:
+        assert isinstance(message, _Run)
+        core, record = self.core, message.record
+        attempt = Attempt(record, core.system.timer_queue, lambda p: core.progress(record, p))
+        core.attempts[record.id] = attempt
+        try:
+            outcome = await attempt.run()
+        finally:
+            core.attempts.pop(record.id, None)
+        parent = self.context.parent
+        assert parent is not None
+        parent.tell(_Finished(self.ref, record, outcome))
+
+
+class Scheduler(Actor):
+    """Owns the workers; hands each due job to an idle one, highest priority first.
+
+    Invariant: a worker is either idle or in `busy` with the one job it runs.
+    """
+
+    # A worker only fails on a bug of ours (a job's error is an outcome): restart it.
+    supervisor_strategy = OneForOne(max_restarts=10, within=60.0)
+
+    def __init__(self, core: QueueCore) -> None:
+        self.core = core
+        self.idle_workers: list[ActorRef[Any]] = []
+        self.busy: dict[ActorRef[Any], JobRecord] = {}
+        self.next_start = -math.inf  # rate limit: the earliest time the next job may start
+        self.last_purge = -math.inf
+
+    async def on_start(self) -> None:
+        core = self.core
+        # After a restart of this actor, jobs its old workers ran are lost: run them again.
+        await core.store.release(core.owner)
+        for number in range(core.workers):
+            await self.context.spawn(Worker, core, name=f"worker-{number}")
+        if core.store.durable:
+            self.context.timers.start_periodic("poll", Poll(), core.poll_interval)
+
+    async def on_stop(self) -> None:
+        self.core.close_states("the queue was closed before the job ended")
+        self.core.drained.set()
+
+    async def receive(self, message: object) -> None:
+        match message:
+            case Kick():
+                self.core.kick_pending = False
+                await self._dispatch()
+            case _Finished(worker, record, outcome):
+                if self.busy.get(worker) is record:
+                    del self.busy[worker]
+                    self.idle_workers.append(worker)
+                    await self._settle(record, outcome)
+                await self._dispatch()
+            case _WorkerReady(worker):
+                await self._worker_ready(worker)
+            case Poll():
+                await self._poll()
+            case Close():
+                self.core.closing = True
+                self._check_drained()
+            case Terminated(ref=worker):
+                await self._worker_gone(worker)
+            case _:
+                raise TypeError(f"job scheduler got an unexpected message {message!r}")
+
+    async def _worker_ready(self, worker: ActorRef[Any]) -> None:
+        record = self.busy.pop(worker, None)
+        if record is not None:  # it crashed and was restarted mid-job
+            lost = JobLostError(job=record.label, detail="its worker crashed while running it")
+            await self._settle(record, Outcome(error=lost))
+        if worker not in self.idle_workers:
+            self.idle_workers.append(worker)
+        await self._dispatch()
+
+    async def _worker_gone(self, worker: ActorRef[Any]) -> None:
+        if worker in self.idle_workers:
+            self.idle_workers.remove(worker)
+        record = self.busy.pop(worker, None)
+        if record is not None:
+            lost = JobLostError(job=record.label, detail="its worker stopped while running it")
+            await self._settle(record, Outcome(error=lost))
+        if not self.core.closing:
+            logger.error("job worker %s stopped; starting a replacement", worker.path)
+            await self.context.spawn(Worker, self.core)
+        self._check_drained()
+
+    # ------------------------------------------------------------ starting jobs
+
+    async def _dispatch(self) -> None:
+        core = self.core
+        clock = core.system.clock
+        while self.idle_workers and not core.closing:
+            limit = len(self.idle_workers)
+            if core.rate_limit is not None:
+                now = clock.now()
+                if now < self.next_start:
+                    self.context.timers.start_single("rate", Kick(), self.next_start - now)
+                    return
+                limit = 1
+                self.next_start = max(now, self.next_start) + 1.0 / core.rate_limit
+            records = await core.store.claim(core.owner, limit, core.lease)
+            if not records:
+                if core.rate_limit is not None:
+                    self.next_start = -math.inf  # the slot was not used
+                await self._no_due_jobs()
+                return
+            for record in records:
+                self._start(record)
+
+    def _start(self, record: JobRecord) -> None:
+        worker = self.idle_workers.pop()
+        self.busy[worker] = record
+        self.core.idle = False
+        self.core.committed(record)
+        self.core.publish(JobStarted(self.core.name, record.id, record.name, record.attempts))
+        worker.tell(_Run(record))
+
+    async def _no_due_jobs(self) -> None:
+        core, store = self.core, self.core.store
+        due = await store.next_due()
+        if due is not None:
+            # Something waits for its delay or backoff: come back when it is due.
+            self.context.timers.start_single("due", Kick(), max(due - store.now(), 0.001))
+        elif not self.busy and not (store.durable and (await store.counts())[JobStatus.RUNNING]):
+            core.idle = True
+            core.notify()
+        if not store.durable and store.now() - self.last_purge > core.keep_results / 10:
+            self.last_purge = store.now()
+            await store.purge(core.keep_results)
+
+    # ------------------------------------------------------------ ending jobs
+
+    async def _settle(self, record: JobRecord, outcome: Outcome) -> None:
+        """Commit how an attempt ended, then tell handles and the event stream."""
+        core = self.core
+        now = core.store.now()
+        record.owner = None
+        record.lease_until = None
+        error = outcome.error
+        event: JobEvent
+        if error is None:
+            record.status, record.result, record.error = JobStatus.SUCCEEDED, outcome.value, None
+            record.finished_at = now
+            event = JobSucceeded(core.name, record.id, record.name)
+        elif outcome.cancelled:
+            record.status, record.error, record.finished_at = JobStatus.CANCELLED, error, now
+            event = JobCancelled(core.name, record.id, record.name)
+        elif record.retry.should_retry(error, record.attempts):
+            delay = record.retry.backoff.delay(record.attempts - 1, core.system.random)
+            record.status, record.error, record.run_at = JobStatus.RETRYING, error, now + delay
+            event = JobRetrying(core.name, record.id, record.name, record.attempts, delay, error)
+        else:
+            error.add_note(
+                f"raised by job {record.label} on attempt {record.attempts} "
+                f"of {record.retry.attempts} (queue {core.name!r})"
+            )
+            record.status, record.error, record.finished_at = JobStatus.FAILED, error, now
+            event = JobFailed(core.name, record.id, record.name, error)
+        await core.store.save(record)
+        core.committed(record)
+        core.publish(event)
+        self._check_drained()
+
+    def _check_drained(self) -> None:
+        if self.core.closing and not self.busy:
+            self.core.drained.set()
+
+    async def _poll(self) -> None:
+        core, store = self.core, self.core.store
+        await store.renew(core.owner, [r.id for r in self.busy.values()], core.lease)
+        reclaimed = await store.reclaim_expired()
+        if reclaimed:
+            logger.warning(
+                "job queue %r re-queued %d jobs whose lease expired", core.name, reclaimed
+            )
+        await store.purge(core.keep_results)
+        # Jobs followed here but run by another process: see how they are doing.
+        running_here = {r.id for r in self.busy.values()}
+        for job_id in [j for j in core.states if j not in running_here]:
+            record = await store.get(job_id)
+            state = core.states.get(job_id)
+            if record is not None and state is not None and record.status != state.info.status:
+                core.committed(record)
+        await self._dispatch()

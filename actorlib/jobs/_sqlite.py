@@ -1,0 +1,415 @@
+"""The SQLite job store: durable, embedded, shared by the processes that open one file."""
+
+from __future__ import annotations
+
+import functools
+import os
+import sqlite3
+import time
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+import anyio
+
+from . import _codec
+from ._model import JobRecord, JobStatus
+
+# POSIX: an advisory lock tells whether another process has the store open.
+# Elsewhere (Windows) jobs left running wait for their lease to expire.
+fcntl: Any
+try:
+    import fcntl
+except ImportError:  # pragma: no cover
+    fcntl = None
+
+T = TypeVar("T")
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS jobs (
+    seq INTEGER PRIMARY KEY AUTOINCREMENT,
+    id TEXT NOT NULL UNIQUE,
+    key TEXT UNIQUE,
+    name TEXT NOT NULL,
+    function BLOB NOT NULL,
+    arguments BLOB NOT NULL,
+    executor TEXT NOT NULL,
+    priority INTEGER NOT NULL,
+    timeout REAL,
+    retry BLOB NOT NULL,
+    status TEXT NOT NULL,
+    run_at REAL NOT NULL,
+    attempts INTEGER NOT NULL DEFAULT 0,
+    result BLOB,
+    error BLOB,
+    progress BLOB,
+    created_at REAL NOT NULL,
+    started_at REAL,
+    finished_at REAL,
+    owner TEXT,
+    lease_until REAL
+);
+CREATE INDEX IF NOT EXISTS jobs_waiting ON jobs (priority DESC, seq)
+    WHERE status IN ('queued', 'retrying');
+CREATE INDEX IF NOT EXISTS jobs_due ON jobs (run_at) WHERE status IN ('queued', 'retrying');
+CREATE INDEX IF NOT EXISTS jobs_running ON jobs (lease_until) WHERE status = 'running';
+CREATE INDEX IF NOT EXISTS jobs_finished ON jobs (finished_at)
+    WHERE status IN ('succeeded', 'failed', 'cancelled');
+"""
+
+_WAITING_SQL = "status IN ('queued', 'retrying')"
+_COLUMNS = (
+    "seq, id, key, name, function, arguments, executor, priority, timeout, retry, status, "
+    "run_at, attempts, result, error, progress, created_at, started_at, finished_at, owner, "
+    "lease_until"
+)
+
+
+def _not_loaded(*args: object, **kwargs: object) -> object:
+    raise RuntimeError("this job's function was not loaded from the store")
+
+
+def _unimportable(error: Exception, name: str) -> Callable[..., object]:
+    def fail(*args: object, **kwargs: object) -> object:
+        module = name.rpartition(".")[0]
+        raise ImportError(
+            f"cannot load job function {name} in this process ({error}); start the worker "
+            f"with --import {module}, or make the module importable (PYTHONPATH)"
+        ) from error
+
+    return fail
+
+
+class SqliteStore:
+    """Jobs in one SQLite file (WAL mode), safe to share between processes.
+
+    Every state change is committed before the method returns. Times are
+    wall-clock seconds (``time.time``): a durable job's run time and lease
+    must mean the same thing to the next process, which a monotonic clock
+    cannot promise. Running jobs hold a lease; when the queue opens the
+    store and no other process has it open (an advisory file lock), jobs
+    left running by a dead process are re-queued at once; otherwise they
+    wait for their lease to expire.
+    """
+
+    durable = True
+
+    def __init__(self, path: str) -> None:
+        self.path = path
+        self.url = f"sqlite:///{path}"
+        self._db: sqlite3.Connection | None = None
+        self._lock_file: int | None = None
+        # One connection, used from worker threads one call at a time.
+        self._limiter = anyio.CapacityLimiter(1)
+
+    def now(self) -> float:
+        return time.time()
+
+    async def _call(self, fn: Callable[..., T], *args: Any) -> T:
+        return await anyio.to_thread.run_sync(functools.partial(fn, *args), limiter=self._limiter)
+
+    @property
+    def db(self) -> sqlite3.Connection:
+        if self._db is None:
+            raise RuntimeError(f"the job store {self.url} is not open")
+        return self._db
+
+    # ------------------------------------------------------------ open/close
+
+    async def open(self, owner: str) -> None:
+        await self._call(self._open)
+
+    def _open(self) -> None:
+        directory = os.path.dirname(os.path.abspath(self.path))
+        if not os.path.isdir(directory):
+            raise FileNotFoundError(
+                f"cannot open job store {self.url}: directory {directory} does not exist"
+            )
+        db = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None)
+        db.execute("PRAGMA busy_timeout = 30000")
+        db.execute("PRAGMA journal_mode = WAL")
+        # NORMAL in WAL mode: a commit survives the process being killed (it is in
+        # the OS), though not a power cut; FULL would fsync every job.
+        db.execute("PRAGMA synchronous = NORMAL")
+        db.executescript(_SCHEMA)
+        self._db = db
+        if self._lock_alone():
+            # Nobody else has the store open: whatever is marked running was
+            # left by a process that died. Run it again at once.
+            with self._transaction():
+                db.execute(
+                    "UPDATE jobs SET status = 'queued', attempts = attempts - 1, owner = NULL, "
+                    "lease_until = NULL WHERE status = 'running'"
+                )
+        else:
+            self._reclaim_expired()
+
+    def _lock_alone(self) -> bool:
+        """Take the shared open-lock; report whether this process was alone."""
+        if fcntl is None:
+            return False
+        self._lock_file = os.open(self.path + ".lock", os.O_RDWR | os.O_CREAT, 0o600)
+        try:
+            fcntl.flock(self._lock_file, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            fcntl.flock(self._lock_file, fcntl.LOCK_SH)
+            return False
+        fcntl.flock(self._lock_file, fcntl.LOCK_SH)  # downgrade: others may join
+        return True
+
+    async def close(self) -> None:
+        await self._call(self._close)
+
+    def _close(self) -> None:
+        if self._db is not None:
+            self._db.close()
+            self._db = None
+        if self._lock_file is not None:
+            os.close(self._lock_file)  # releases the flock
+            self._lock_file = None
+
+    def _transaction(self) -> Any:
+        return _Transaction(self.db)
+
+    # ------------------------------------------------------------ jobs
+
+    async def add(self, record: JobRecord) -> tuple[JobRecord, bool]:
+        row = (
+            record.id,
+            record.key,
+            record.name,
+            _codec.encode_function(record.function),
+            _codec.encode_arguments(record.function, record.args, record.kwargs),
+            record.executor,
+            record.priority,
+            record.timeout,
+            _codec.encode_outcome(record.retry, record.label),
+            record.status.value,
+            record.run_at,
+            record.created_at,
+        )
+        return await self._call(self._add, record, row)
+
+    def _add(self, record: JobRecord, row: tuple[object, ...]) -> tuple[JobRecord, bool]:
+        with self._transaction():
+            cursor = self.db.execute(
+                "INSERT INTO jobs (id, key, name, function, arguments, executor, priority, "
+                "timeout, retry, status, run_at, created_at) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (key) DO NOTHING",
+                row,
+            )
+            if cursor.rowcount == 1:
+                record.seq = cursor.lastrowid or 0
+                return record, True
+            kept = self._select_one("key = ?", (record.key,), load=False)
+        assert kept is not None  # the conflict was on this key, inside this transaction
+        return kept, False
+
+    async def claim(self, owner: str, limit: int, lease: float) -> list[JobRecord]:
+        return await self._call(self._claim, owner, limit, lease)
+
+    def _claim(self, owner: str, limit: int, lease: float) -> list[JobRecord]:
+        now = self.now()
+        with self._transaction():
+            seqs = [
+                seq
+                for (seq,) in self.db.execute(
+                    f"SELECT seq FROM jobs WHERE {_WAITING_SQL} AND run_at <= ? "
+                    f"ORDER BY priority DESC, seq LIMIT ?",
+                    (now, limit),
+                )
+            ]
+            if not seqs:
+                return []
+            marks = ",".join("?" * len(seqs))
+            self.db.execute(
+                f"UPDATE jobs SET status = 'running', attempts = attempts + 1, started_at = ?, "
+                f"owner = ?, lease_until = ? WHERE seq IN ({marks})",
+                (now, owner, now + lease, *seqs),
+            )
+            records = self._select(f"seq IN ({marks})", tuple(seqs), load=True)
+        records.sort(key=lambda r: (-r.priority, r.seq))
+        return records
+
+    async def save(self, record: JobRecord) -> None:
+        row = (
+            record.status.value,
+            record.run_at,
+            record.attempts,
+            None if record.result is None else _codec.encode_outcome(record.result, record.label),
+            None if record.error is None else _codec.encode_outcome(record.error, record.label),
+            None if record.progress is None else _codec.encode_outcome(record.progress, ""),
+            record.started_at,
+            record.finished_at,
+            record.owner,
+            record.lease_until,
+            record.id,
+        )
+        await self._call(self._save, row)
+
+    def _save(self, row: tuple[object, ...]) -> None:
+        with self._transaction():
+            # Never overwrite a final state: a job seen final is never re-run.
+            self.db.execute(
+                "UPDATE jobs SET status = ?, run_at = ?, attempts = ?, result = ?, error = ?, "
+                "progress = ?, started_at = ?, finished_at = ?, owner = ?, lease_until = ? "
+                "WHERE id = ? AND status NOT IN ('succeeded', 'failed', 'cancelled')",
+                row,
+            )
+
+    async def cancel_waiting(self, job_id: str) -> JobRecord | None:
+        return await self._call(self._cancel_waiting, job_id)
+
+    def _cancel_waiting(self, job_id: str) -> JobRecord | None:
+        with self._transaction():
+            cursor = self.db.execute(
+                f"UPDATE jobs SET status = 'cancelled', finished_at = ? "
+                f"WHERE id = ? AND {_WAITING_SQL}",
+                (self.now(), job_id),
+            )
+            if cursor.rowcount != 1:
+                return None
+            return self._select_one("id = ?", (job_id,), load=False)
+
+    async def get(self, job_id: str) -> JobRecord | None:
+        return await self._call(self._select_one, "id = ?", (job_id,), False)
+
+    async def next_due(self) -> float | None:
+        return await self._call(self._next_due)
+
+    def _next_due(self) -> float | None:
+        (due,) = self.db.execute(f"SELECT MIN(run_at) FROM jobs WHERE {_WAITING_SQL}").fetchone()
+        return None if due is None else float(due)
+
+    async def counts(self) -> dict[JobStatus, int]:
+        return await self._call(self._counts)
+
+    def _counts(self) -> dict[JobStatus, int]:
+        counts = dict.fromkeys(JobStatus, 0)
+        for status, count in self.db.execute("SELECT status, COUNT(*) FROM jobs GROUP BY status"):
+            counts[JobStatus(status)] = count
+        return counts
+
+    async def failed(self, limit: int) -> list[JobRecord]:
+        return await self._call(
+            self._select, "status = 'failed' ORDER BY finished_at DESC LIMIT ?", (limit,), False
+        )
+
+    async def renew(self, owner: str, job_ids: list[str], lease: float) -> None:
+        if job_ids:
+            await self._call(self._renew, owner, job_ids, lease)
+
+    def _renew(self, owner: str, job_ids: list[str], lease: float) -> None:
+        marks = ",".join("?" * len(job_ids))
+        with self._transaction():
+            self.db.execute(
+                f"UPDATE jobs SET lease_until = ? WHERE status = 'running' AND owner = ? "
+                f"AND id IN ({marks})",
+                (self.now() + lease, owner, *job_ids),
+            )
+
+    async def release(self, owner: str) -> int:
+        return await self._call(self._release, owner)
+
+    def _release(self, owner: str) -> int:
+        with self._transaction():
+            cursor = self.db.execute(
+                "UPDATE jobs SET status = 'queued', attempts = attempts - 1, owner = NULL, "
+                "lease_until = NULL WHERE status = 'running' AND owner = ?",
+                (owner,),
+            )
+        return cursor.rowcount
+
+    async def waiting(self) -> list[str]:
+        return await self._call(self._waiting)
+
+    def _waiting(self) -> list[str]:
+        return [
+            job_id for (job_id,) in self.db.execute(f"SELECT id FROM jobs WHERE {_WAITING_SQL}")
+        ]
+
+    async def reclaim_expired(self) -> int:
+        return await self._call(self._reclaim_expired)
+
+    def _reclaim_expired(self) -> int:
+        with self._transaction():
+            cursor = self.db.execute(
+                "UPDATE jobs SET status = 'queued', attempts = attempts - 1, owner = NULL, "
+                "lease_until = NULL WHERE status = 'running' AND lease_until < ?",
+                (self.now(),),
+            )
+        return cursor.rowcount
+
+    async def purge(self, older_than: float) -> int:
+        return await self._call(self._purge, older_than)
+
+    def _purge(self, older_than: float) -> int:
+        with self._transaction():
+            cursor = self.db.execute(
+                "DELETE FROM jobs WHERE status IN ('succeeded', 'failed', 'cancelled') "
+                "AND finished_at < ?",
+                (self.now() - older_than,),
+            )
+        return cursor.rowcount
+
+    # ------------------------------------------------------------ rows
+
+    def _select_one(self, where: str, params: tuple[object, ...], load: bool) -> JobRecord | None:
+        found = self._select(where, params, load)
+        return found[0] if found else None
+
+    def _select(self, where: str, params: tuple[object, ...], load: bool) -> list[JobRecord]:
+        rows = self.db.execute(f"SELECT {_COLUMNS} FROM jobs WHERE {where}", params)
+        return [_record(row, load=load) for row in rows]
+
+
+def _record(row: tuple[Any, ...], *, load: bool) -> JobRecord:
+    (seq, job_id, key, name, function, arguments, executor, priority, timeout, retry) = row[:10]
+    (status, run_at, attempts, result, error, progress, created, started, finished) = row[10:19]
+    owner, lease_until = row[19:]
+    fn: Callable[..., Any] = _not_loaded
+    args: tuple[Any, ...] = ()
+    kwargs: dict[str, Any] = {}
+    if load:
+        try:
+            fn = _codec.decode_function(function)
+            args, kwargs = _codec.decode(arguments)
+        except Exception as exc:  # an import error is the job's failure, not the store's
+            fn = _unimportable(exc, name)
+    return JobRecord(
+        id=job_id,
+        name=name,
+        function=fn,
+        args=args,
+        kwargs=kwargs,
+        executor=executor,
+        priority=priority,
+        timeout=timeout,
+        retry=_codec.decode(retry),
+        key=key,
+        created_at=created,
+        run_at=run_at,
+        status=JobStatus(status),
+        seq=seq,
+        attempts=attempts,
+        result=_codec.decode(result),
+        error=_codec.decode(error),
+        progress=_codec.decode(progress),
+        started_at=started,
+        finished_at=finished,
+        owner=owner,
+        lease_until=lease_until,
+    )
+
+
+class _Transaction:
+    """BEGIN IMMEDIATE ... COMMIT (ROLLBACK on error): takes the write lock up front,
+    so two processes claiming jobs never interleave."""
+
+    def __init__(self, db: sqlite3.Connection) -> None:
+        self.db = db
+
+    def __enter__(self) -> None:
+        self.db.execute("BEGIN IMMEDIATE")
+
+    def __exit__(self, kind: object, error: object, tb: object) -> None:
+        self.db.execute("COMMIT" if kind is None else "ROLLBACK")

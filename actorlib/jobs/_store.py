@@ -1,0 +1,115 @@
+"""The job store seam (DESIGN.md 2.5): what a queue needs from where jobs are kept."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Protocol
+
+from ._model import JobRecord, JobStatus
+
+
+class JobStore(Protocol):
+    """Where a queue keeps its jobs. Every method commits before it returns.
+
+    Times are in the store's own clock (`now`): the system's Clock for the
+    memory store, wall-clock seconds for a durable store (its jobs outlive
+    the process, and a monotonic clock does not).
+    """
+
+    url: str
+    durable: bool
+
+    def now(self) -> float:
+        """The store's current time."""
+        ...
+
+    async def open(self, owner: str) -> None:
+        """Open the store for the queue *owner*; recover jobs an earlier run left running."""
+        ...
+
+    async def close(self) -> None:
+        """Release the store (a durable one keeps everything for the next open)."""
+        ...
+
+    async def add(self, record: JobRecord) -> tuple[JobRecord, bool]:
+        """Store a new job; if its key is taken, return the kept job and False instead."""
+        ...
+
+    async def claim(self, owner: str, limit: int, lease: float) -> list[JobRecord]:
+        """Mark up to *limit* due waiting jobs running for *owner*: priority first, then FIFO."""
+        ...
+
+    async def save(self, record: JobRecord) -> None:
+        """Commit a job's new state (status, attempts, outcome, next run time)."""
+        ...
+
+    async def cancel_waiting(self, job_id: str) -> JobRecord | None:
+        """Cancel the job if it is waiting (queued or retrying); None if it is not."""
+        ...
+
+    async def get(self, job_id: str) -> JobRecord | None:
+        """The job with that id, or None."""
+        ...
+
+    async def next_due(self) -> float | None:
+        """When the earliest waiting job is due, or None if none waits."""
+        ...
+
+    async def counts(self) -> dict[JobStatus, int]:
+        """How many jobs are in each status."""
+        ...
+
+    async def failed(self, limit: int) -> list[JobRecord]:
+        """The most recent jobs that failed for good (the dead letters)."""
+        ...
+
+    async def renew(self, owner: str, job_ids: list[str], lease: float) -> None:
+        """Extend the leases of the jobs *owner* is running."""
+        ...
+
+    async def release(self, owner: str) -> int:
+        """Put the jobs *owner* was running back in the queue (its attempts were lost)."""
+        ...
+
+    async def waiting(self) -> list[str]:
+        """The ids of the waiting (queued or retrying) jobs, in no particular order."""
+        ...
+
+    async def reclaim_expired(self) -> int:
+        """Put running jobs whose lease expired back in the queue; return how many."""
+        ...
+
+    async def purge(self, older_than: float) -> int:
+        """Delete final jobs that finished more than *older_than* seconds ago."""
+        ...
+
+
+def open_store(url: str, clock_now: Callable[[], float]) -> JobStore:
+    """Make the store a URL names: ``memory`` or ``sqlite:///path/to/jobs.db``.
+
+    Raises:
+        ValueError: an unknown scheme, or a sqlite URL without a path.
+    """
+    from ._memory import MemoryStore
+    from ._sqlite import SqliteStore
+
+    if not isinstance(url, str):
+        raise TypeError(
+            f"store must be 'memory' or 'sqlite:///path.db' (or a JobStore), got {url!r}"
+        )
+    if url in ("memory", "memory://"):
+        return MemoryStore(clock_now)
+    if url.startswith("sqlite://"):
+        # SQLAlchemy's spelling: sqlite:///relative.db, sqlite:////absolute.db
+        rest = url.removeprefix("sqlite://")
+        path = rest[1:] if rest.startswith("/") else ""
+        if not path:
+            raise ValueError(
+                f"a sqlite store URL needs a file path, e.g. 'sqlite:///jobs.db' (relative) or "
+                f"'sqlite:////var/lib/app/jobs.db' (absolute), got {url!r}"
+            )
+        return SqliteStore(path)
+    raise ValueError(
+        f"store must be 'memory' or 'sqlite:///path.db', got {url!r}; "
+        f"other stores plug in as objects implementing actorlib.jobs.JobStore"
+    )

@@ -21,7 +21,7 @@ from ._events import JobCancelled, JobQueued
 from ._handle import JobHandle, JobState
 from ._model import EXECUTORS, NO_RETRY, JobInfo, JobRecord, JobStatus, Retry
 from ._options import check_queue_options, check_submit_options
-from ._scheduler import Close, Scheduler
+from ._scheduler import Close, Scheduler, Started
 from ._store import JobStore, open_store
 
 
@@ -162,6 +162,7 @@ class JobQueue:
         )
         try:
             core.scheduler = await self._system.spawn(Scheduler, core, name=self.name)
+            await core.scheduler.ask(Started(), timeout=None)
         except BaseException:
             await store.close()
             raise

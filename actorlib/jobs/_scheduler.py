@@ -51,6 +51,11 @@ class Poll:
 
 
 @attrs.frozen
+class Started:
+    """Asked by the facade: answered once `on_start` has spawned the workers."""
+
+
+@attrs.frozen
 class Close:
     """Stop starting jobs; set `QueueCore.drained` once the running ones end."""
 
@@ -124,6 +129,8 @@ class Scheduler(Actor):
                 await self._worker_ready(worker)
             case Poll():
                 await self._poll()
+            case Started():
+                pass
             case Close():
                 self.core.closing = True
                 self._check_drained()

@@ -1,0 +1,56 @@
+"""Job functions for the tests, importable by path (durable stores and worker processes)."""
+
+from __future__ import annotations
+
+import os
+import sqlite3
+import time
+
+import anyio
+
+from actorlib.jobs import report_progress
+
+
+async def add(a: int, b: int) -> int:
+    return a + b
+
+
+def multiply(a: int, b: int) -> int:
+    return a * b
+
+
+def cpu_bound(n: int) -> tuple[int, int]:
+    """Sum of squares, and the pid it ran in (to prove it ran in another process)."""
+    return sum(i * i for i in range(n)), os.getpid()
+
+
+async def fail(message: str) -> None:
+    raise ValueError(message)
+
+
+def stepped(steps: int) -> int:
+    for step in range(1, steps + 1):
+        report_progress(step, steps, note=f"step {step}")
+    return steps
+
+
+def record_once(db_path: str, key: str, pause: float = 0.0) -> str:
+    """The crash test's job: insert *key* into a results table with a uniqueness check.
+
+    A second run of the same job finds its key there and leaves it (the effect
+    is exactly once); the `runs` table counts every run, duplicates included.
+    """
+    if pause:
+        time.sleep(pause)
+    db = sqlite3.connect(db_path, timeout=30, isolation_level=None)
+    try:
+        db.execute("INSERT INTO runs (key) VALUES (?)", (key,))
+        db.execute("INSERT OR IGNORE INTO results (key) VALUES (?)", (key,))
+    finally:
+        db.close()
+    return key
+
+
+async def sleep_for(seconds: float) -> float:
+    await anyio.sleep(seconds)
+    return seconds

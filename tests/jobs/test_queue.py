@@ -1,0 +1,205 @@
+"""JobQueue basics: submit returns at once; result, status, callbacks; executors; join; close."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import AsyncIterator
+
+import anyio
+import pytest
+
+from actorlib import ActorSystem
+from actorlib.jobs import (
+    JobCancelledError,
+    JobHandle,
+    JobQueue,
+    JobQueueClosedError,
+    JobSerializationError,
+    JobStatus,
+    current_job_id,
+)
+from tests.jobs import tasks
+
+pytestmark = pytest.mark.anyio
+
+
+@pytest.fixture
+async def queue() -> AsyncIterator[JobQueue]:
+    async with ActorSystem("jobs") as system, JobQueue(system, workers=2) as queue:
+        yield queue
+
+
+async def test_submit_returns_a_handle_before_the_job_runs_and_result_awaits_it(
+    queue: JobQueue,
+) -> None:
+    gate = anyio.Event()
+
+    async def gated() -> str:
+        await gate.wait()
+        return "done"
+
+    handle = await queue.submit(gated)
+    assert handle.status() in (JobStatus.QUEUED, JobStatus.RUNNING)
+    assert not handle.done()
+    gate.set()
+    assert await handle.result() == "done"
+    assert handle.status() is JobStatus.SUCCEEDED
+    assert handle.done()
+    assert handle.info().attempts == 1
+
+
+async def test_sync_functions_run_in_a_worker_thread_not_on_the_event_loop(
+    queue: JobQueue,
+) -> None:
+    import threading
+
+    loop_thread = threading.get_ident()
+    handle = await queue.submit(threading.get_ident)
+    assert await handle.result() != loop_thread
+    assert await (await queue.submit(tasks.multiply, 6, 7)).result() == 42
+
+
+async def test_process_executor_runs_lambdas_and_closures_in_another_process(
+    queue: JobQueue,
+) -> None:
+    base = 1000
+    handle = await queue.submit(lambda n: (base + n, os.getpid()), 7, executor="process")
+    value, pid = await handle.result()
+    assert value == 1007
+    assert pid != os.getpid()
+    total, pid = await (await queue.submit(tasks.cpu_bound, 100, executor="process")).result()
+    assert total == sum(i * i for i in range(100))
+
+
+async def test_an_unpicklable_function_fails_at_submit_naming_the_function(
+    queue: JobQueue,
+) -> None:
+    import threading
+
+    lock = threading.Lock()  # a lock cannot leave its process
+
+    def uses_lock() -> bool:
+        return lock.locked()
+
+    with pytest.raises(JobSerializationError, match=r"cannot pickle job .*uses_lock: .*"):
+        await queue.submit(uses_lock, executor="process")
+    assert (await queue.statistics()).queued == 0
+
+
+async def test_a_failed_job_reraises_its_own_error_with_a_note_naming_the_job(
+    queue: JobQueue,
+) -> None:
+    handle = await queue.submit(tasks.fail, "bad input")
+    with pytest.raises(ValueError, match="bad input") as caught:
+        await handle.result()
+    assert handle.status() is JobStatus.FAILED
+    notes = getattr(caught.value, "__notes__", [])
+    assert any(f"tests.jobs.tasks.fail[{handle.id}]" in note for note in notes), notes
+    dead = await queue.dead_letters()
+    assert [info.id for info in dead] == [handle.id]
+
+
+async def test_done_callbacks_get_the_handle_once_even_when_added_after_the_end(
+    queue: JobQueue,
+) -> None:
+    seen: list[tuple[str, JobStatus]] = []
+
+    def note(h: JobHandle) -> None:
+        seen.append((h.id, h.status()))
+
+    handle = await queue.submit(tasks.add, 1, 2)
+    handle.add_done_callback(note)
+    await handle.result()
+    handle.add_done_callback(note)
+    assert seen == [(handle.id, JobStatus.SUCCEEDED)] * 2
+
+
+async def test_a_raising_callback_is_logged_and_the_others_still_run(
+    queue: JobQueue, caplog: pytest.LogCaptureFixture
+) -> None:
+    seen: list[str] = []
+
+    def broken(h: JobHandle) -> None:
+        raise RuntimeError("callback bug")
+
+    handle = await queue.submit(tasks.add, 1, 2)
+    handle.add_done_callback(broken)
+    handle.add_done_callback(lambda h: seen.append(h.id))
+    await handle.result()
+    assert seen == [handle.id]
+    assert "callback bug" in caplog.text
+
+
+async def test_join_waits_for_every_accepted_job(queue: JobQueue) -> None:
+    handles = [await queue.submit(tasks.add, i, i) for i in range(50)]
+    await queue.join()
+    assert all(h.status() is JobStatus.SUCCEEDED for h in handles)
+    stats = await queue.statistics()
+    assert (stats.succeeded, stats.queued, stats.running) == (50, 0, 0)
+
+
+async def test_closing_a_memory_queue_runs_what_was_accepted_first() -> None:
+    async with ActorSystem("jobs") as system:
+        async with JobQueue(system, workers=1) as queue:
+            handles = [await queue.submit(tasks.add, i, 1) for i in range(20)]
+        assert [h.status() for h in handles] == [JobStatus.SUCCEEDED] * 20
+        assert [await h.result() for h in handles] == list(range(1, 21))
+
+
+async def test_close_with_cancel_pending_cancels_waiting_jobs_and_finishes_the_running_one() -> (
+    None
+):
+    started = anyio.Event()
+    release = anyio.Event()
+
+    async def blocker() -> str:
+        started.set()
+        await release.wait()
+        return "finished"
+
+    async with ActorSystem("jobs") as system:
+        queue = await JobQueue.start(system, workers=1)
+        running = await queue.submit(blocker)
+        waiting = [await queue.submit(tasks.add, i, 1) for i in range(3)]
+        await started.wait()
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(lambda: queue.close(cancel_pending=True))
+            await anyio.wait_all_tasks_blocked()
+            release.set()
+        assert await running.result() == "finished"
+        for handle in waiting:
+            assert handle.status() is JobStatus.CANCELLED
+            with pytest.raises(JobCancelledError):
+                await handle.result()
+        with pytest.raises(JobQueueClosedError, match="cannot submit a job: the job queue"):
+            await queue.submit(tasks.add, 1, 1)
+
+
+async def test_current_job_id_names_the_running_job(queue: JobQueue) -> None:
+    async def whoami() -> str | None:
+        return current_job_id()
+
+    handle = await queue.submit(whoami)
+    assert await handle.result() == handle.id
+    assert current_job_id() is None
+
+
+async def test_result_timeout_raises_timeout_error_and_the_job_goes_on(queue: JobQueue) -> None:
+    release = anyio.Event()
+
+    async def slow() -> int:
+        await release.wait()
+        return 1
+
+    handle = await queue.submit(slow)
+    with pytest.raises(TimeoutError, match=r"did not end within 0.05 s \(it is running"):
+        await handle.result(timeout=0.05)
+    release.set()
+    assert await handle.result() == 1
+
+
+async def test_the_queue_is_an_actor_in_the_system_tree() -> None:
+    async with ActorSystem("jobs") as system, JobQueue(system, workers=3, name="mail"):
+        tree = system.tree()
+        assert "mail" in tree
+        assert tree.count("worker-") == 3

@@ -99,7 +99,13 @@ class JobQueue:
             default_timeout=default_timeout,
         )
         self._system = system
-        self._store_option = store
+        self._store = open_store(store, system.clock.now) if isinstance(store, str) else store
+        missing = [m for m in _STORE_METHODS if not callable(getattr(store, m, None))]
+        if not isinstance(store, str) and missing:
+            raise TypeError(
+                f"store must be 'memory' or 'sqlite:///path.db' (or a JobStore), got {store!r} "
+                f"(it lacks {', '.join(missing)})"
+            )
         self._options: dict[str, Any] = {
             "workers": workers,
             "name": name,
@@ -148,10 +154,7 @@ class JobQueue:
     async def _open(self) -> None:
         if self._phase != "new":
             raise RuntimeError(f"{self!r} was already started; a queue starts once")
-        store = self._store_option
-        clock = self._system.clock
-        if isinstance(store, str):
-            store = open_store(store, clock.now)
+        store = self._store
         owner = f"{self.name}-{uuid.uuid4().hex[:12]}"
         await store.open(owner)
         self._core = core = QueueCore(
@@ -363,6 +366,9 @@ class JobQueue:
         """The jobs that failed for good (retries exhausted), most recent first."""
         core = self._running_core("list dead letters")
         return [record.info() for record in await core.store.failed(limit)]
+
+
+_STORE_METHODS = ("now", "open", "close", "add", "claim", "save", "cancel_waiting", "get")
 
 
 def _choose_executor(function: Callable[..., Any], executor: str | None) -> str:

@@ -93,10 +93,6 @@ def open_store(url: str, clock_now: Callable[[], float]) -> JobStore:
     from ._memory import MemoryStore
     from ._sqlite import SqliteStore
 
-    if not isinstance(url, str):
-        raise TypeError(
-            f"store must be 'memory' or 'sqlite:///path.db' (or a JobStore), got {url!r}"
-        )
     if url in ("memory", "memory://"):
         return MemoryStore(clock_now)
     if url.startswith("sqlite://"):

@@ -158,3 +158,40 @@ def first_stopping_failure(plan: FailureTimes) -> int | None:
             return index
         restarts.append(time)
     return None
+
+
+@dataclass(frozen=True)
+class JobSpec:
+    """One job of a mix: when it is due, how it fails, whether and when the test cancels it.
+
+    The job fails its first ``failures`` attempts and may run ``attempts`` times in all;
+    ``cancel_at`` is the virtual second at which the test cancels it (None: never).
+    """
+
+    priority: int
+    delay: int
+    failures: int
+    attempts: int
+    cancel_at: int | None
+
+
+@dataclass(frozen=True)
+class JobMix:
+    """Jobs submitted at time 0 to a queue of ``workers`` workers, in this order."""
+
+    workers: int
+    jobs: tuple[JobSpec, ...]
+
+
+job_specs = st.builds(
+    JobSpec,
+    priority=st.integers(-2, 2),
+    delay=st.sampled_from([0, 0, 1, 2, 3]),
+    failures=st.integers(0, 2),
+    attempts=st.integers(1, 3),
+    cancel_at=st.none() | st.integers(0, 4),
+)
+
+job_mixes = st.builds(
+    JobMix, workers=st.integers(1, 3), jobs=st.lists(job_specs, max_size=12).map(tuple)
+)

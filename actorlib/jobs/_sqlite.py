@@ -93,8 +93,9 @@ class SqliteStore:
 
     durable = True
 
-    def __init__(self, path: str) -> None:
+    def __init__(self, path: str, *, read_only: bool = False) -> None:
         self.path = path
+        self.read_only = read_only
         self.url = f"sqlite:///{path}"
         self._db: sqlite3.Connection | None = None
         self._lock_file: int | None = None
@@ -124,6 +125,12 @@ class SqliteStore:
             raise FileNotFoundError(
                 f"cannot open job store {self.url}: directory {directory} does not exist"
             )
+        if self.read_only:
+            if not os.path.isfile(self.path):
+                raise FileNotFoundError(f"no job store at {self.path}")
+            uri = f"file:{os.path.abspath(self.path)}?mode=ro"
+            self._db = sqlite3.connect(uri, uri=True, check_same_thread=False)
+            return
         db = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None)
         db.execute("PRAGMA busy_timeout = 30000")
         db.execute("PRAGMA journal_mode = WAL")

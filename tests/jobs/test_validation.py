@@ -1,4 +1,4 @@
-"""Bad input to JobQueue, submit and Retry: a specific error naming what was wrong, nothing queued."""
+"""Bad input to JobQueue, submit and Retry: a specific error naming the offender; nothing queued."""
 
 from __future__ import annotations
 

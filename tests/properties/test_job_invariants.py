@@ -83,26 +83,28 @@ async def run_mix(mix: JobMix) -> None:
             raise OSError(f"job {index} attempt {model.runs[index]}")
         return index
 
-    async with ActorSystem("mix", clock=clock) as system:
-        async with JobQueue(system, workers=mix.workers) as queue:
-            for _ in range(mix.workers):
-                await queue.submit(hold)  # every worker waits until all jobs are in
+    async with (
+        ActorSystem("mix", clock=clock) as system,
+        JobQueue(system, workers=mix.workers) as queue,
+    ):
+        for _ in range(mix.workers):
+            await queue.submit(hold)  # every worker waits until all jobs are in
+        for index, spec in enumerate(mix.jobs):
+            retry = Retry(spec.attempts, Backoff(min=1.0, max=1.0))
+            handle = await queue.submit(
+                job, index, priority=spec.priority, delay=spec.delay, retry=retry
+            )
+            handle.add_done_callback(lambda h, i=index: endings[i].append(h.status()))
+            handles.append(handle)
+        gate.set()
+        for second in range(6):
             for index, spec in enumerate(mix.jobs):
-                retry = Retry(spec.attempts, Backoff(min=1.0, max=1.0))
-                handle = await queue.submit(
-                    job, index, priority=spec.priority, delay=spec.delay, retry=retry
-                )
-                handle.add_done_callback(lambda h, i=index: endings[i].append(h.status()))
-                handles.append(handle)
-            gate.set()
-            for second in range(6):
-                for index, spec in enumerate(mix.jobs):
-                    if spec.cancel_at == second and not handles[index].done():
-                        cancelled_in_time.add(index)
-                        assert await handles[index].cancel()
-                await clock.advance(1)
-            await clock.advance(60)
-            await queue.join()
+                if spec.cancel_at == second and not handles[index].done():
+                    cancelled_in_time.add(index)
+                    assert await handles[index].cancel()
+            await clock.advance(1)
+        await clock.advance(60)
+        await queue.join()
 
     assert model.violations == []
     for index, spec in enumerate(mix.jobs):

@@ -1,0 +1,77 @@
+"""``python -m actorlib.jobs``: status prints counts and failed jobs; worker runs a store's jobs."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import anyio
+import pytest
+
+from actorlib import ActorSystem
+from actorlib.jobs import JobQueue
+from tests.jobs import tasks
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def cli(*args: str) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    return subprocess.run(
+        [sys.executable, "-m", "actorlib.jobs", *args],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+
+
+async def fill(store: str) -> str:
+    """Queue 20 jobs and one that fails, all due in 1 s, and close before any runs."""
+    async with ActorSystem("fill") as system, JobQueue(system, store=store) as queue:
+        for n in range(20):
+            await queue.submit(tasks.add, n, 1, delay=1)
+        failing = await queue.submit(tasks.fail, "row 3 is broken", delay=1)
+        return failing.id
+
+
+def test_a_worker_runs_what_other_processes_queued_and_status_reports_it(
+    tmp_path: Path,
+) -> None:
+    store = f"sqlite:///{tmp_path / 'jobs.db'}"
+    failing = anyio.run(fill, store)
+    before = cli("status", "--store", store)
+    assert before.returncode == 0, before.stderr
+    assert before.stdout.splitlines()[0] == (
+        "queued=21 running=0 retrying=0 succeeded=0 failed=0 cancelled=0"
+    )
+    worker = cli("worker", "--store", store, "--import", "tests.jobs.tasks", "--burst")
+    assert worker.returncode == 0, worker.stderr
+    assert "done 20 | failed 1" in worker.stderr  # the progress display, not a terminal
+    after = cli("status", "--store", store).stdout.splitlines()
+    assert after[0] == "queued=0 running=0 retrying=0 succeeded=20 failed=1 cancelled=0"
+    assert after[1].startswith(f"failed {failing} tests.jobs.tasks.fail attempts=1 ValueError")
+    assert "row 3 is broken" in after[1]
+
+
+def test_a_worker_with_a_missing_import_says_which_module(tmp_path: Path) -> None:
+    result = cli("worker", "--store", f"sqlite:///{tmp_path / 'j.db'}", "--import", "no_such_mod")
+    assert result.returncode == 2
+    assert "--import no_such_mod: No module named 'no_such_mod'" in result.stderr
+
+
+def test_status_of_a_missing_store_is_a_clear_error(tmp_path: Path) -> None:
+    result = cli("status", "--store", f"sqlite:///{tmp_path / 'none.db'}")
+    assert result.returncode == 1
+    assert result.stderr.startswith("python -m actorlib.jobs: error: no job store at")
+    assert "Traceback" not in result.stderr
+
+
+@pytest.mark.parametrize("command", ["worker", "status"])
+def test_the_store_option_is_required(command: str) -> None:
+    result = cli(command)
+    assert result.returncode == 2
+    assert "--store" in result.stderr

@@ -15,6 +15,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -23,7 +24,7 @@ COUNT = 1000
 WORKERS = 4
 
 
-def query(path: Path, sql: str) -> list[tuple[object, ...]]:
+def query(path: Path, sql: str) -> list[tuple[Any, ...]]:
     db = sqlite3.connect(path, timeout=30)
     try:
         return list(db.execute(sql))
@@ -70,7 +71,8 @@ def test_a_killed_process_loses_no_job_and_no_effect_happens_twice(tmp_path: Pat
         doomed.communicate(timeout=10)  # reaps it and closes its pipes
     assert doomed.returncode == -signal.SIGKILL
 
-    at_kill = dict(query(store, "SELECT status, COUNT(*) FROM jobs GROUP BY status"))
+    by_status = "SELECT status, COUNT(*) FROM jobs GROUP BY status"
+    at_kill: dict[str, int] = dict(query(store, by_status))
     assert sum(at_kill.values()) == COUNT  # every accepted job is in the store
     assert at_kill.get("succeeded", 0) < COUNT  # killed mid-run
     succeeded_before = {

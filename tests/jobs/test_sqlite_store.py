@@ -140,7 +140,7 @@ async def test_two_queues_on_one_file_share_the_work_and_never_run_a_job_twice(
             for n in range(60)
         ]
         assert [await h.result() for h in handles] == [f"k{n}" for n in range(60)]
-    runs = sorted(key for (key,) in rows(effects, "SELECT key FROM runs"))
+    runs = sorted(str(key) for (key,) in rows(effects, "SELECT key FROM runs"))
     assert runs == sorted(f"k{n}" for n in range(60))
     owners = {owner for (owner,) in rows(path, "SELECT owner FROM jobs")}
     assert owners == {None}

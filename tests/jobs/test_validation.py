@@ -38,7 +38,7 @@ async def test_invalid_submit_options_raise_and_queue_nothing(
 ) -> None:
     async with ActorSystem("jobs") as system, JobQueue(system) as queue:
         with pytest.raises(error, match=match):
-            await queue.submit(tasks.add, 1, 2, **options)
+            await queue.submit(tasks.add, 1, 2, **options)  # type: ignore[arg-type]
         stats = await queue.statistics()
         assert (stats.queued, stats.running, stats.succeeded) == (0, 0, 0)
 

@@ -12,6 +12,8 @@ Time is virtual: retries wait exactly 1 s (no jitter), delays are whole seconds.
 
 from __future__ import annotations
 
+import functools
+
 import anyio
 import anyio.lowlevel
 import pytest
@@ -21,6 +23,10 @@ from actorlib import ActorSystem, Backoff
 from actorlib.jobs import JobHandle, JobQueue, JobStatus, Retry
 from actorlib.testing import VirtualClock
 from tests.properties.strategies import BACKENDS, JobMix, job_mixes
+
+
+def note_ending(endings: list[JobStatus], handle: JobHandle) -> None:
+    endings.append(handle.status())
 
 
 class Model:
@@ -94,7 +100,7 @@ async def run_mix(mix: JobMix) -> None:
             handle = await queue.submit(
                 job, index, priority=spec.priority, delay=spec.delay, retry=retry
             )
-            handle.add_done_callback(lambda h, i=index: endings[i].append(h.status()))
+            handle.add_done_callback(functools.partial(note_ending, endings[index]))
             handles.append(handle)
         gate.set()
         for second in range(6):

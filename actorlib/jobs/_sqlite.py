@@ -101,6 +101,10 @@ class SqliteStore:
         self._lock_file: int | None = None
         # One connection, used from worker threads one call at a time.
         self._limiter = anyio.CapacityLimiter(1)
+        # The live function and arguments of the jobs submitted in this process,
+        # until they end: run as submitted (same objects, same module state),
+        # decoded from the file only after a restart or in another process.
+        self._live: dict[str, tuple[Callable[..., Any], tuple[Any, ...], dict[str, Any]]] = {}
 
     def now(self) -> float:
         return time.time()
@@ -206,6 +210,7 @@ class SqliteStore:
             )
             if cursor.rowcount == 1:
                 record.seq = cursor.lastrowid or 0
+                self._live[record.id] = (record.function, record.args, record.kwargs)
                 return record, True
             kept = self._select_one("key = ?", (record.key,), load=False)
         assert kept is not None  # the conflict was on this key, inside this transaction
@@ -233,7 +238,7 @@ class SqliteStore:
                 f"owner = ?, lease_until = ? WHERE seq IN ({marks})",
                 (now, owner, now + lease, *seqs),
             )
-            records = self._select(f"seq IN ({marks})", tuple(seqs), load=True)
+            records = self._select(f"seq IN ({marks})", tuple(seqs), load=self._live)
         records.sort(key=lambda r: (-r.priority, r.seq))
         return records
 
@@ -254,6 +259,8 @@ class SqliteStore:
         await self._call(self._save, row)
 
     def _save(self, row: tuple[object, ...]) -> None:
+        if JobStatus(str(row[0])).final:
+            self._live.pop(str(row[-1]), None)
         with self._transaction():
             # Never overwrite a final state: a job seen final is never re-run.
             self.db.execute(
@@ -275,6 +282,7 @@ class SqliteStore:
             )
             if cursor.rowcount != 1:
                 return None
+            self._live.pop(job_id, None)
             return self._select_one("id = ?", (job_id,), load=False)
 
     async def get(self, job_id: str) -> JobRecord | None:
@@ -360,23 +368,31 @@ class SqliteStore:
 
     # ------------------------------------------------------------ rows
 
-    def _select_one(self, where: str, params: tuple[object, ...], load: bool) -> JobRecord | None:
+    def _select_one(self, where: str, params: tuple[object, ...], load: Load) -> JobRecord | None:
         found = self._select(where, params, load)
         return found[0] if found else None
 
-    def _select(self, where: str, params: tuple[object, ...], load: bool) -> list[JobRecord]:
+    def _select(self, where: str, params: tuple[object, ...], load: Load) -> list[JobRecord]:
         rows = self.db.execute(f"SELECT {_COLUMNS} FROM jobs WHERE {where}", params)
         return [_record(row, load=load) for row in rows]
 
 
-def _record(row: tuple[Any, ...], *, load: bool) -> JobRecord:
+Live = dict[str, tuple[Callable[..., Any], tuple[Any, ...], dict[str, Any]]]
+# What to do with a row's function and arguments: leave them (False), decode
+# them (True), or take the live ones of this process where it has them.
+Load = bool | Live
+
+
+def _record(row: tuple[Any, ...], *, load: Load) -> JobRecord:
     (seq, job_id, key, name, function, arguments, executor, priority, timeout, retry) = row[:10]
     (status, run_at, attempts, result, error, progress, created, started, finished) = row[10:19]
     owner, lease_until = row[19:]
     fn: Callable[..., Any] = _not_loaded
     args: tuple[Any, ...] = ()
     kwargs: dict[str, Any] = {}
-    if load:
+    if isinstance(load, dict) and job_id in load:
+        fn, args, kwargs = load[job_id]
+    elif load is not False:
         try:
             fn = _codec.decode_function(function)
             args, kwargs = _codec.decode(arguments)

@@ -221,3 +221,19 @@ async def test_waiting_on_the_memory_store_uses_no_real_time() -> None:
     with anyio.fail_after(5):
         async with ActorSystem("jobs") as system, JobQueue(system) as queue:
             assert await (await queue.submit(tasks.add, 1, 1)).result() == 2
+
+
+async def test_in_the_submitting_process_a_durable_job_runs_the_very_function_submitted(
+    tmp_path: Path,
+) -> None:
+    seen: list[int] = []  # a copy decoded from the file would append to its own list
+
+    def remember(n: int) -> None:
+        seen.append(n)
+
+    async with (
+        ActorSystem("jobs") as system,
+        JobQueue(system, store=url(tmp_path / "jobs.db")) as queue,
+    ):
+        await (await queue.submit(remember, 7)).result()
+    assert seen == [7]

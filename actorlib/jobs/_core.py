@@ -47,9 +47,11 @@ class QueueCore:
     attempts: dict[str, Attempt] = attrs.Factory(dict)
     kick_pending: bool = False
     closing: bool = False
+    stopped: bool = False  # the scheduler actor stopped: nothing runs any more
     idle: bool = True
-    changed: anyio.Event = attrs.Factory(anyio.Event)
     drained: anyio.Event = attrs.Factory(anyio.Event)
+    # Made only when someone waits: most changes have no one waiting for them.
+    _changed: anyio.Event | None = None
 
     def kick(self) -> None:
         """Wake the scheduler (once, however many jobs arrive before it runs)."""
@@ -79,7 +81,6 @@ class QueueCore:
             state.update(record.info())
             if state.settled:
                 del self.states[record.id]
-        self.notify()
 
     def progress(self, record: JobRecord, progress: Progress) -> None:
         record.progress = progress
@@ -89,9 +90,15 @@ class QueueCore:
         self.publish(JobProgress(self.name, record.id, record.name, progress))
 
     def notify(self) -> None:
-        """Wake whoever waits for a change (join, close)."""
-        self.changed.set()
-        self.changed = anyio.Event()
+        """Wake whoever waits for a change of `idle` (join, close)."""
+        if self._changed is not None:
+            self._changed.set()
+            self._changed = None
+
+    async def wait_changed(self) -> None:
+        if self._changed is None:
+            self._changed = anyio.Event()
+        await self._changed.wait()
 
     def close_states(self, reason: str) -> None:
         states, self.states = self.states, {}

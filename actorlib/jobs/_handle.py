@@ -26,7 +26,7 @@ class JobState:
     def __init__(self, info: JobInfo) -> None:
         self.info = info
         self.closed_reason: str | None = None
-        self._done = anyio.Event()
+        self._done: anyio.Event | None = None  # made when someone waits
         self._callbacks: list[tuple[JobHandle, Callable[[JobHandle], object]]] = []
         self._listeners: list[_Listener] = []
 
@@ -51,7 +51,8 @@ class JobState:
             self._settle()
 
     def _settle(self) -> None:
-        self._done.set()
+        if self._done is not None:
+            self._done.set()
         for listener in self._listeners:
             listener.wake()
         callbacks, self._callbacks = self._callbacks, []
@@ -59,7 +60,10 @@ class JobState:
             _call(callback, handle)
 
     async def wait(self) -> None:
-        await self._done.wait()
+        if not self.settled:
+            if self._done is None:
+                self._done = anyio.Event()
+            await self._done.wait()
 
     def add_callback(self, handle: JobHandle, callback: Callable[[JobHandle], object]) -> None:
         if self.settled:

@@ -188,6 +188,11 @@ class JobQueue:
             return
         core = self._core
         assert core is not None
+        if core.stopped:  # the system stopped the queue's actors: only the store is left
+            self._phase = "closed"
+            with anyio.CancelScope(shield=True):
+                await core.store.close()
+            return
         if self._phase == "open":
             self._phase = "closing"
             if cancel_pending:
@@ -327,7 +332,9 @@ class JobQueue:
         """Wait until no job waits or runs (delayed and retrying jobs included)."""
         core = self._running_core("join the queue", closing_ok=True)
         while not core.idle:
-            await core.changed.wait()
+            if core.stopped:
+                raise JobQueueClosedError(operation="join the queue (its actors were stopped)")
+            await core.wait_changed()
 
     async def _wait(self, state: JobState, timeout: float | None) -> None:
         if timeout is None or math.isinf(timeout):

@@ -111,8 +111,10 @@ class Scheduler(Actor):
             self.context.timers.start_periodic("poll", Poll(), core.poll_interval)
 
     async def on_stop(self) -> None:
+        self.core.stopped = True
         self.core.close_states("the queue was closed before the job ended")
         self.core.drained.set()
+        self.core.notify()
 
     async def receive(self, message: object) -> None:
         match message:

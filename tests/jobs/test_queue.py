@@ -203,3 +203,36 @@ async def test_the_queue_is_an_actor_in_the_system_tree() -> None:
         tree = system.tree()
         assert "mail" in tree
         assert tree.count("worker-") == 3
+
+
+async def test_shutting_the_system_down_under_an_open_queue_releases_its_waiters() -> None:
+    outcomes: list[str] = []
+    async with anyio.create_task_group() as tg, ActorSystem("jobs") as system:
+        queue = await JobQueue.start(system, workers=1)
+        waiting = await queue.submit(tasks.add, 1, 1, delay=3600)
+
+        async def follow() -> None:
+            try:
+                await waiting.result()
+            except JobQueueClosedError as error:
+                outcomes.append(str(error))
+
+        async def join() -> None:
+            try:
+                await queue.join()
+            except JobQueueClosedError as error:
+                outcomes.append(str(error))
+
+        tg.start_soon(follow)
+        tg.start_soon(join)
+        await anyio.wait_all_tasks_blocked()
+        # Leaving the system stopped the queue's actors before anyone closed it.
+    assert waiting.status() is JobStatus.QUEUED
+    await queue.close()  # still harmless
+    assert sorted(outcomes) == [
+        "cannot join the queue (its actors were stopped): the job queue is closed; use it "
+        "inside `async with JobQueue(system, ...) as queue:` or after `await JobQueue.start(...)`",
+        f"cannot wait for job {waiting.name}[{waiting.id}] (the queue was closed before the job "
+        "ended): the job queue is closed; use it inside `async with JobQueue(system, ...) as "
+        "queue:` or after `await JobQueue.start(...)`",
+    ]

@@ -21,7 +21,7 @@ from ._errors import (
 )
 from ._events import EventStream
 from ._mailbox import Mailbox, Overflow
-from ._messages import DeadLetter, PoisonPill, Terminated
+from ._messages import DeadLetter, Failure, PoisonPill, Terminated
 from ._ref import ActorRef
 from ._run import run
 from ._supervision import (
@@ -51,6 +51,7 @@ __all__ = [
     "Directive",
     "DispatcherStatistics",
     "EventStream",
+    "Failure",
     "Mailbox",
     "MailboxFull",
     "MonotonicClock",

@@ -27,6 +27,7 @@ from ._messages import (
     ChildTerminated,
     Envelope,
     Failed,
+    Failure,
     InjectedFailure,
     Item,
     PoisonPill,
@@ -279,12 +280,14 @@ class Cell:
                     handler = self.handler
                     assert handler is not None
                     try:
-                        await handler(message)
+                        result = await handler(message)
                     except Exception as error:
                         self._failed(item, message, error)
                     else:
                         if self.current is item:  # not stashed
                             self.current = None
+                        if result is not None and type(result) is Failure:
+                            self._refuse(None, message, result.error)
                 else:
                     break
         finally:
@@ -322,8 +325,20 @@ class Cell:
             return
         if self.current is envelope:  # not stashed
             self.current = None
-            if envelope.reply is not None:
+            if result is not None and type(result) is Failure:
+                self._refuse(envelope, message, result.error)
+            elif envelope.reply is not None:
                 self._answer(envelope.reply, result, None)
+
+    def _refuse(self, envelope: Envelope | None, message: object, error: BaseException) -> None:
+        """The handler returned a Failure: the asker gets the error; the actor carries on."""
+        error.add_note(f"refused by actor {self.path} for {_short(message)}")
+        if envelope is not None and envelope.reply is not None:
+            self._answer(envelope.reply, None, error)
+        else:
+            logger.warning(
+                "actor %s refused %s, with no asker to tell: %r", self.path, _short(message), error
+            )
 
     def _failed(self, item: Item, message: object, error: Exception) -> None:
         """The handler raised: answer the asker, and suspend for the parent's directive."""

@@ -55,6 +55,31 @@ class DeadLetter:
     sender: ActorRef[Any] | None = None
 
 
+def _check_error(_: object, __: object, value: BaseException) -> None:
+    if not isinstance(value, BaseException):
+        raise TypeError(f"Failure() expects an exception to raise in the asker, got {value!r}")
+
+
+@attrs.frozen
+class Failure:
+    """Return it from ``receive`` to answer an ``ask`` with an error, without failing.
+
+    The asker's ``ask`` raises *error*; the actor is not failed, so its
+    supervisor is not involved and its state stays as it is (Akka's
+    ``Status.Failure``). Use it to refuse a bad request; raise instead when
+    the actor itself is broken. Returned for a ``tell``, there is no asker,
+    and the error is logged to the ``actorlib`` logger.
+
+    Attributes:
+        error: the exception the asker gets.
+
+    Raises:
+        TypeError: *error* is not an exception.
+    """
+
+    error: BaseException = attrs.field(validator=_check_error)
+
+
 # ---------------------------------------------------------------- envelopes
 
 

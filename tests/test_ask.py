@@ -16,6 +16,7 @@ from actorlib import (
     ActorStopped,
     ActorSystem,
     AskTimeout,
+    Failure,
     PoisonPill,
 )
 
@@ -247,3 +248,47 @@ async def test_many_concurrent_asks_each_get_their_own_reply() -> None:
                 for i in range(200):
                     tg.start_soon(ask_one, i)
         assert replies == {i: i for i in range(200)}
+
+
+class Strict(Actor):
+    """Refuses negative amounts with a Failure; keeps a running total."""
+
+    def __init__(self) -> None:
+        self.total = 0
+        self.starts = 0
+
+    async def on_start(self) -> None:
+        self.starts += 1
+
+    async def receive(self, message: object) -> object:
+        match message:
+            case int(amount) if amount < 0:
+                return Failure(ValueError(f"amount must be >= 0, got {amount}"))
+            case int(amount):
+                self.total += amount
+                return self.total
+            case "starts":
+                return self.starts
+        return None
+
+
+@pytest.mark.anyio
+async def test_a_failure_reply_raises_in_the_asker_and_the_actor_carries_on_unrestarted(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    async with ActorSystem("ask") as system:
+        ref = await system.spawn(Strict)
+        assert await ref.ask(5) == 5
+        with pytest.raises(ValueError, match="amount must be >= 0, got -3") as refused:
+            await ref.ask(-3)
+        assert any("refused by actor /user/" in note for note in refused.value.__notes__)
+        assert await ref.ask(2) == 7  # same instance, same state
+        assert await ref.ask("starts") == 1
+        ref.tell(-1)  # nobody to tell: logged
+        assert await ref.ask(0) == 7
+    assert "refused -1, with no asker to tell: ValueError(" in caplog.text
+
+
+def test_failure_wraps_only_exceptions() -> None:
+    with pytest.raises(TypeError, match=r"Failure\(\) expects an exception to raise in the asker"):
+        Failure("no")  # type: ignore[arg-type]

@@ -484,8 +484,31 @@ async def test_resize_rejects_a_size_that_is_not_a_positive_int(
         pool = await system.spawn(Pool, Worker, 2, probe)
         with pytest.raises(error, match=f"got {re.escape(repr(size))}"):
             await resize(pool, cast("int", size))
+        # Asked directly (past the helper's own check), the pool refuses it too.
+        with pytest.raises(error, match=f"got {re.escape(repr(size))}") as refused:
+            await pool.ask(Resize(cast("int", size)))
+        assert any("refused by actor /user/" in n for n in refused.value.__notes__)
         assert len(await routees(pool)) == 2
         assert probe.events("stop") == [], "the pool was not disturbed"
+
+
+@pytest.mark.anyio
+async def test_a_key_function_that_raises_refuses_that_message_and_the_pool_keeps_serving() -> None:
+    def key(message: object) -> str:
+        if not isinstance(message, tuple):
+            raise LookupError(f"no key in {message!r}")
+        return str(message[1])
+
+    async with ActorSystem("patterns") as system:
+        probe = Probe()
+        pool = await system.spawn(Pool, Worker, 2, probe, strategy=ConsistentHashing(key=key))
+        before = await routees(pool)
+        with pytest.raises(LookupError, match="no key in 'plain'"):
+            await pool.ask("plain")
+        pool.tell("plain again")  # no asker: logged, and a dead letter
+        assert await pool.ask(("who", "k")) in ("worker-1", "worker-2")
+        assert await routees(pool) == before, "not restarted"
+        assert probe.events("stop") == []
 
 
 # ------------------------------------------------------------------ groups

@@ -11,7 +11,7 @@ import attrs
 
 from .._actor import Actor
 from .._checks import check_actor_class
-from .._messages import PoisonPill, Terminated
+from .._messages import Failure, PoisonPill, Terminated
 from .._ref import ActorRef
 from .._supervision import SupervisorStrategy
 from ._strategies import RoundRobin, RoutingStrategy
@@ -76,21 +76,31 @@ class _Router(Actor):
 
     async def handle(self, message: object) -> object:
         """Route *message* (Pool adds Resize)."""
-        self.route(message)
-        return None
+        return self.route(message)
 
-    def route(self, message: object) -> None:
-        """Forward *message* to the routees the strategy picks."""
+    def route(self, message: object) -> Failure | None:
+        """Forward *message* to the routees the strategy picks.
+
+        A strategy that cannot place the message (a key function that raises)
+        refuses it: the message is a dead letter, an asker gets the error, and
+        the router, which is not broken, is not restarted.
+        """
         context = self.context
         if not self.routees:
             context.system.dead_letter(message, self.ref, context.sender)
-            return
-        chosen = self.strategy.select(message, self.routees, context.system.random)
+            return None
+        try:
+            chosen = self.strategy.select(message, self.routees, context.system.random)
+        except Exception as error:
+            logger.warning("router %s cannot route %r: %r", self.ref.path, message, error)
+            context.system.dead_letter(message, self.ref, context.sender)
+            return Failure(error)
         sender = context.sender
         for other in chosen[1:]:
             other._target.tell(message, sender)
         # The first one gets the message as it came, its ask included.
         context.forward(chosen[0])
+        return None
 
     def _lost(self, ref: ActorRef[Any]) -> None:
         self.routees.remove(ref)
@@ -154,8 +164,7 @@ class Pool(_Router):
     async def handle(self, message: object) -> object:
         if isinstance(message, Resize):
             return await self._resize(message.size)
-        self.route(message)
-        return None
+        return self.route(message)
 
     async def _add_worker(self) -> None:
         self._spawned += 1
@@ -168,13 +177,12 @@ class Pool(_Router):
         )
         self.routees.append(ref)
 
-    async def _resize(self, size: object) -> int:
+    async def _resize(self, size: object) -> int | Failure:
         try:
             wanted = _check_size(size)
         except (TypeError, ValueError) as error:
             # A bad size must not fail (and so restart) the pool: refuse it.
-            logger.warning("pool %s: %s; size unchanged", self.ref.path, error)
-            return len(self.routees)
+            return Failure(error)
         while len(self.routees) < wanted:
             await self._add_worker()
         while len(self.routees) > wanted:

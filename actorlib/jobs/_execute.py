@@ -42,6 +42,7 @@ class Attempt:
         self._thread = threading.get_ident()
         self.timed_out = False
         self.cancel_requested = False
+        self.ended = False
 
     def cancel(self) -> None:
         """Interrupt the attempt at its next checkpoint (a thread is abandoned)."""
@@ -54,6 +55,8 @@ class Attempt:
 
     def report(self, progress: Progress) -> None:
         """Called by `report_progress`, from the loop or from the job's thread."""
+        if self.ended:
+            return  # an abandoned thread (cancelled, timed out) still reporting
         if threading.get_ident() == self._thread:
             self._report(progress)
         else:
@@ -77,6 +80,7 @@ class Attempt:
                 return self._interrupted(error)
             return Outcome(error=error)
         finally:
+            self.ended = True
             if timer is not None:
                 timer.cancel()
             _current_attempt.reset(token)

@@ -88,6 +88,9 @@ class MemoryStore:
     async def get(self, job_id: str) -> JobRecord | None:
         return self._jobs.get(job_id)
 
+    async def get_many(self, job_ids: list[str]) -> list[JobRecord]:
+        return [self._jobs[i] for i in job_ids if i in self._jobs]
+
     async def next_due(self) -> float | None:
         now = self.now()
         while self._ready:

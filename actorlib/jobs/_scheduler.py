@@ -254,9 +254,9 @@ class Scheduler(Actor):
         await store.purge(core.keep_results)
         # Jobs followed here but run by another process: see how they are doing.
         running_here = {r.id for r in self.busy.values()}
-        for job_id in [j for j in core.states if j not in running_here]:
-            record = await store.get(job_id)
-            state = core.states.get(job_id)
-            if record is not None and state is not None and record.status != state.info.status:
+        followed = [job_id for job_id in core.states if job_id not in running_here]
+        for record in await store.get_many(followed) if followed else []:
+            state = core.states.get(record.id)
+            if state is not None and record.status != state.info.status:
                 core.committed(record)
         await self._dispatch()

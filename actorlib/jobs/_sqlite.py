@@ -288,6 +288,16 @@ class SqliteStore:
     async def get(self, job_id: str) -> JobRecord | None:
         return await self._call(self._select_one, "id = ?", (job_id,), False)
 
+    async def get_many(self, job_ids: list[str]) -> list[JobRecord]:
+        return await self._call(self._get_many, job_ids)
+
+    def _get_many(self, job_ids: list[str]) -> list[JobRecord]:
+        found: list[JobRecord] = []
+        for start in range(0, len(job_ids), 500):  # SQLite's limit on ? parameters
+            chunk = tuple(job_ids[start : start + 500])
+            found += self._select(f"id IN ({','.join('?' * len(chunk))})", chunk, load=False)
+        return found
+
     async def next_due(self) -> float | None:
         return await self._call(self._next_due)
 

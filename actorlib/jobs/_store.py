@@ -51,6 +51,10 @@ class JobStore(Protocol):
         """The job with that id, or None."""
         ...
 
+    async def get_many(self, job_ids: list[str]) -> list[JobRecord]:
+        """The jobs with those ids that are kept, in no particular order."""
+        ...
+
     async def next_due(self) -> float | None:
         """When the earliest waiting job is due, or None if none waits."""
         ...

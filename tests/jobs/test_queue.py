@@ -236,3 +236,23 @@ async def test_shutting_the_system_down_under_an_open_queue_releases_its_waiters
         "ended): the job queue is closed; use it inside `async with JobQueue(system, ...) as "
         "queue:` or after `await JobQueue.start(...)`",
     ]
+
+
+async def test_a_thread_job_past_its_timeout_is_abandoned_and_frees_its_worker() -> None:
+    import threading
+
+    finished = threading.Event()
+
+    def slow_in_thread() -> str:
+        finished.wait(5)  # the test lets it go only after the timeout
+        tasks.stepped(1)  # reports progress after it was abandoned: ignored
+        return "too late"
+
+    async with ActorSystem("jobs") as system, JobQueue(system, workers=1) as queue:
+        slow = await queue.submit(slow_in_thread, timeout=0.05)
+        quick = await queue.submit(tasks.add, 2, 2)
+        with pytest.raises(TimeoutError, match=r"ran longer than its timeout of 0.05 s"):
+            await slow.result()
+        assert await quick.result() == 4  # the only worker was freed
+        finished.set()
+        assert slow.info().progress is None

@@ -77,6 +77,10 @@ class MemoryStore:
         if record.status in WAITING:
             self._push(record)
 
+    async def save_many(self, records: list[JobRecord]) -> None:
+        for record in records:
+            await self.save(record)
+
     async def cancel_waiting(self, job_id: str) -> JobRecord | None:
         record = self._jobs.get(job_id)
         if record is None or record.status not in WAITING:

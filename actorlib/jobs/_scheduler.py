@@ -46,6 +46,11 @@ class _Finished:
 
 
 @attrs.frozen
+class _Flush:
+    """Commit the outcomes gathered since the last flush, in one store call."""
+
+
+@attrs.frozen
 class Poll:
     """Periodic: renew leases, reclaim expired ones, purge old results, look for new jobs."""
 
@@ -100,6 +105,9 @@ class Scheduler(Actor):
         self.busy: dict[ActorRef[Any], JobRecord] = {}
         self.next_start = -math.inf  # rate limit: the earliest time the next job may start
         self.last_purge = -math.inf
+        # Outcomes not yet committed. A _Flush message commits them together:
+        # the outcomes that arrive before it is handled share one transaction.
+        self.unsaved: list[tuple[JobRecord, JobEvent]] = []
 
     async def on_start(self) -> None:
         core = self.core
@@ -111,6 +119,7 @@ class Scheduler(Actor):
             self.context.timers.start_periodic("poll", Poll(), core.poll_interval)
 
     async def on_stop(self) -> None:
+        await self._flush()
         self.core.stopped = True
         self.core.close_states("the queue was closed before the job ended")
         self.core.drained.set()
@@ -125,7 +134,10 @@ class Scheduler(Actor):
                 if self.busy.get(worker) is record:
                     del self.busy[worker]
                     self.idle_workers.append(worker)
-                    await self._settle(record, outcome)
+                    self._conclude(record, outcome)
+                await self._dispatch()
+            case _Flush():
+                await self._flush()
                 await self._dispatch()
             case _WorkerReady(worker):
                 await self._worker_ready(worker)
@@ -145,7 +157,7 @@ class Scheduler(Actor):
         record = self.busy.pop(worker, None)
         if record is not None:  # it crashed and was restarted mid-job
             lost = JobLostError(job=record.label, detail="its worker crashed while running it")
-            await self._settle(record, Outcome(error=lost))
+            self._conclude(record, Outcome(error=lost))
         if worker not in self.idle_workers:
             self.idle_workers.append(worker)
         await self._dispatch()
@@ -156,7 +168,7 @@ class Scheduler(Actor):
         record = self.busy.pop(worker, None)
         if record is not None:
             lost = JobLostError(job=record.label, detail="its worker stopped while running it")
-            await self._settle(record, Outcome(error=lost))
+            self._conclude(record, Outcome(error=lost))
         if not self.core.closing:
             logger.error("job worker %s stopped; starting a replacement", worker.path)
             await self.context.spawn(Worker, self.core)
@@ -199,7 +211,11 @@ class Scheduler(Actor):
         if due is not None:
             # Something waits for its delay or backoff: come back when it is due.
             self.context.timers.start_single("due", Kick(), max(due - store.now(), 0.001))
-        elif not self.busy and not (store.durable and (await store.counts())[JobStatus.RUNNING]):
+        elif (
+            not self.busy
+            and not self.unsaved
+            and not (store.durable and (await store.counts())[JobStatus.RUNNING])
+        ):
             core.idle = True
             core.notify()
         if not store.durable and store.now() - self.last_purge > core.keep_results / 10:
@@ -208,39 +224,52 @@ class Scheduler(Actor):
 
     # ------------------------------------------------------------ ending jobs
 
-    async def _settle(self, record: JobRecord, outcome: Outcome) -> None:
-        """Commit how an attempt ended, then tell handles and the event stream."""
+    def _conclude(self, record: JobRecord, outcome: Outcome) -> None:
+        """Work out the job's next state from how its attempt ended; commit it at the flush.
+
+        The new state goes on a copy: the record the store holds changes only
+        when the store commits it.
+        """
         core = self.core
         now = core.store.now()
-        record.owner = None
-        record.lease_until = None
         error = outcome.error
         event: JobEvent
+        changes: dict[str, Any] = {"owner": None, "lease_until": None, "error": error}
         if error is None:
-            record.status, record.result, record.error = JobStatus.SUCCEEDED, outcome.value, None
-            record.finished_at = now
+            changes.update(status=JobStatus.SUCCEEDED, result=outcome.value, finished_at=now)
             event = JobSucceeded(core.name, record.id, record.name)
         elif outcome.cancelled:
-            record.status, record.error, record.finished_at = JobStatus.CANCELLED, error, now
+            changes.update(status=JobStatus.CANCELLED, finished_at=now)
             event = JobCancelled(core.name, record.id, record.name)
         elif record.retry.should_retry(error, record.attempts):
             delay = record.retry.backoff.delay(record.attempts - 1, core.system.random)
-            record.status, record.error, record.run_at = JobStatus.RETRYING, error, now + delay
+            changes.update(status=JobStatus.RETRYING, run_at=now + delay)
             event = JobRetrying(core.name, record.id, record.name, record.attempts, delay, error)
         else:
             error.add_note(
                 f"raised by job {record.label} on attempt {record.attempts} "
                 f"of {record.retry.attempts} (queue {core.name!r})"
             )
-            record.status, record.error, record.finished_at = JobStatus.FAILED, error, now
+            changes.update(status=JobStatus.FAILED, finished_at=now)
             event = JobFailed(core.name, record.id, record.name, error)
-        await core.store.save(record)
-        core.committed(record)
-        core.publish(event)
+        record = attrs.evolve(record, **changes)
+        if not self.unsaved:
+            self.ref.tell(_Flush())
+        self.unsaved.append((record, event))
+
+    async def _flush(self) -> None:
+        """Commit the gathered outcomes, then tell handles and the event stream."""
+        if not self.unsaved:
+            return
+        batch, self.unsaved = self.unsaved, []
+        await self.core.store.save_many([record for record, _ in batch])
+        for record, event in batch:
+            self.core.committed(record)
+            self.core.publish(event)
         self._check_drained()
 
     def _check_drained(self) -> None:
-        if self.core.closing and not self.busy:
+        if self.core.closing and not self.busy and not self.unsaved:
             self.core.drained.set()
 
     async def _poll(self) -> None:

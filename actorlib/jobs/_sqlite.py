@@ -243,7 +243,14 @@ class SqliteStore:
         return records
 
     async def save(self, record: JobRecord) -> None:
-        row = (
+        await self.save_many([record])
+
+    async def save_many(self, records: list[JobRecord]) -> None:
+        await self._call(self._save, [self._state_row(record) for record in records])
+
+    @staticmethod
+    def _state_row(record: JobRecord) -> tuple[object, ...]:
+        return (
             record.status.value,
             record.run_at,
             record.attempts,
@@ -256,18 +263,18 @@ class SqliteStore:
             record.lease_until,
             record.id,
         )
-        await self._call(self._save, row)
 
-    def _save(self, row: tuple[object, ...]) -> None:
-        if JobStatus(str(row[0])).final:
-            self._live.pop(str(row[-1]), None)
+    def _save(self, rows: list[tuple[object, ...]]) -> None:
+        for row in rows:
+            if JobStatus(str(row[0])).final:
+                self._live.pop(str(row[-1]), None)
         with self._transaction():
             # Never overwrite a final state: a job seen final is never re-run.
-            self.db.execute(
+            self.db.executemany(
                 "UPDATE jobs SET status = ?, run_at = ?, attempts = ?, result = ?, error = ?, "
                 "progress = ?, started_at = ?, finished_at = ?, owner = ?, lease_until = ? "
                 "WHERE id = ? AND status NOT IN ('succeeded', 'failed', 'cancelled')",
-                row,
+                rows,
             )
 
     async def cancel_waiting(self, job_id: str) -> JobRecord | None:

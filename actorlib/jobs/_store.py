@@ -43,6 +43,10 @@ class JobStore(Protocol):
         """Commit a job's new state (status, attempts, outcome, next run time)."""
         ...
 
+    async def save_many(self, records: list[JobRecord]) -> None:
+        """`save` each record, all in one commit."""
+        ...
+
     async def cancel_waiting(self, job_id: str) -> JobRecord | None:
         """Cancel the job if it is waiting (queued or retrying); None if it is not."""
         ...

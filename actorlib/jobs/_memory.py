@@ -46,6 +46,9 @@ class MemoryStore:
         self._push(record)
         return record, True
 
+    async def add_many(self, records: list[JobRecord]) -> list[tuple[JobRecord, bool]]:
+        return [await self.add(record) for record in records]
+
     def _push(self, record: JobRecord) -> None:
         if record.run_at <= self.now():
             heapq.heappush(self._ready, (-record.priority, record.seq, record.id))

@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import datetime
+import inspect
 import math
+from collections.abc import Callable
+from typing import Any
 
 from .._checks import check_name
-from ._model import Retry
+from ._model import EXECUTORS, Retry
 
 
 def _number(what: str, value: object, *, positive: bool, allow_none: bool = False) -> None:
@@ -61,6 +64,12 @@ def check_queue_options(
     check_timeout_option("default_timeout", default_timeout)
 
 
+def check_key(key: object) -> None:
+    """An idempotency key: None, or a non-empty str."""
+    if key is not None and (not isinstance(key, str) or not key):
+        raise ValueError(f"key must be a non-empty str or None, got {key!r}")
+
+
 def check_timeout_option(what: str, timeout: object) -> None:
     """A job timeout: None, or seconds > 0."""
     _number(what, timeout, positive=True, allow_none=True)
@@ -86,8 +95,7 @@ def check_submit_options(
         raise TypeError(f"priority must be an int (higher runs first), got {priority!r}")
     if not -(2**62) <= priority <= 2**62:
         raise ValueError(f"priority must be within ±2**62, got {priority!r}")
-    if key is not None and (not isinstance(key, str) or not key):
-        raise ValueError(f"key must be a non-empty str or None, got {key!r}")
+    check_key(key)
     if delay is not None and at is not None:
         raise ValueError("pass delay= or at=, not both")
     if isinstance(delay, datetime.timedelta):
@@ -106,3 +114,22 @@ def check_submit_options(
             )
         return max(0.0, (at - datetime.datetime.now(datetime.UTC)).total_seconds())
     return 0.0
+
+
+def choose_executor(function: Callable[..., Any], executor: str | None) -> str:
+    if executor is None:
+        return "async" if is_async(function) else "thread"
+    if executor not in EXECUTORS:
+        raise ValueError(
+            f"executor must be one of {', '.join(map(repr, EXECUTORS))} or None (choose by "
+            f"function), got {executor!r}"
+        )
+    return executor
+
+
+def is_async(function: Callable[..., Any]) -> bool:
+    while hasattr(function, "func"):  # functools.partial
+        function = function.func
+    return inspect.iscoroutinefunction(function) or inspect.iscoroutinefunction(
+        getattr(function, "__call__", None)  # noqa: B004 - an async __call__ counts
+    )

@@ -3,10 +3,9 @@
 from __future__ import annotations
 
 import datetime
-import inspect
 import math
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from types import TracebackType
 from typing import Any
 
@@ -14,13 +13,13 @@ import anyio
 import attrs
 
 from .._system import ActorSystem
-from . import _codec
 from ._core import QueueCore
 from ._errors import JobQueueClosedError
 from ._events import JobCancelled, JobQueued
 from ._handle import JobHandle, JobState
-from ._model import EXECUTORS, NO_RETRY, JobInfo, JobRecord, JobStatus, Retry
-from ._options import check_queue_options, check_submit_options
+from ._model import NO_RETRY, JobInfo, JobRecord, JobStatus, Retry
+from ._options import check_queue_options
+from ._records import check_args, record_maker
 from ._scheduler import Close, Scheduler, Started
 from ._store import JobStore, open_store
 
@@ -114,8 +113,7 @@ class JobQueue:
             "lease": lease,
             "poll_interval": poll_interval,
         }
-        self._default_retry = default_retry or NO_RETRY
-        self._default_timeout = default_timeout
+        self._defaults = (default_retry or NO_RETRY, default_timeout)
         self._core: QueueCore | None = None
         self._phase = "new"  # new -> open -> closing -> closed
 
@@ -263,36 +261,54 @@ class JobQueue:
             JobQueueClosedError: the queue is not open.
         """
         core = self._running_core("submit a job")
-        if not callable(function):
-            raise TypeError(f"submit() expects a callable job function, got {function!r}")
-        retry = self._default_retry if retry is None else retry
-        timeout = self._default_timeout if timeout is None else timeout
-        wait = check_submit_options(retry, timeout, priority, delay, at, key)
-        executor = _choose_executor(function, executor)
-        if executor == "process":
-            _codec.dumps_call(
-                function,
-                args,
-                kwargs,
-                hint="executor='process' ships the job to another process with cloudpickle; "
-                "pass plain data, or use executor='thread'",
-            )
-        now = core.store.now()
-        record = JobRecord(
-            id=uuid.uuid4().hex,
-            name=_codec.qualified_name(function),
-            function=function,
-            args=args,
-            kwargs=kwargs,
-            executor=executor,
-            priority=priority,
-            timeout=timeout,
-            retry=retry,
-            key=key,
-            created_at=now,
-            run_at=now + wait,
+        make = record_maker(
+            self._store, self._defaults, function, retry, timeout, priority, delay, at, executor
         )
-        record, created = await core.store.add(record)
+        record, created = await core.store.add(make(args, kwargs, key))
+        return self._accepted(core, record, created)
+
+    async def submit_many(
+        self,
+        function: Callable[..., Any],
+        arguments: Iterable[tuple[Any, ...]],
+        /,
+        *,
+        retry: Retry | None = None,
+        timeout: float | None = None,
+        priority: int = 0,
+        delay: float | datetime.timedelta | None = None,
+        at: datetime.datetime | None = None,
+        keys: Iterable[str | None] | None = None,
+        executor: str | None = None,
+    ) -> list[JobHandle]:
+        """Queue ``function(*args)`` for each ``args`` tuple, all in one commit.
+
+        The options are those of `submit`, shared by every job, except
+        *keys*: one idempotency key (or None) per job, in the same order.
+        Either every job is stored, or (on an error) none is.
+
+        Returns:
+            The handles, in the order of *arguments*.
+
+        Raises:
+            ValueError: *keys* has not one entry per job; an invalid option.
+            TypeError, JobSerializationError, JobQueueClosedError: as `submit`.
+        """
+        core = self._running_core("submit jobs")
+        make = record_maker(
+            self._store, self._defaults, function, retry, timeout, priority, delay, at, executor
+        )
+        calls = [check_args(args) for args in arguments]
+        job_keys = [None] * len(calls) if keys is None else list(keys)
+        if len(job_keys) != len(calls):
+            raise ValueError(
+                f"submit_many() needs one key per job: {len(calls)} jobs, {len(job_keys)} keys"
+            )
+        records = [make(args, {}, key) for args, key in zip(calls, job_keys, strict=True)]
+        added = await core.store.add_many(records) if records else []
+        return [self._accepted(core, record, created) for record, created in added]
+
+    def _accepted(self, core: QueueCore, record: JobRecord, created: bool) -> JobHandle:
         state = core.state_of(record)
         if created:
             core.publish(JobQueued(core.name, record.id, record.name))
@@ -376,22 +392,3 @@ class JobQueue:
 
 
 _STORE_METHODS = ("now", "open", "close", "add", "claim", "save", "cancel_waiting", "get")
-
-
-def _choose_executor(function: Callable[..., Any], executor: str | None) -> str:
-    if executor is None:
-        return "async" if _is_async(function) else "thread"
-    if executor not in EXECUTORS:
-        raise ValueError(
-            f"executor must be one of {', '.join(map(repr, EXECUTORS))} or None (choose by "
-            f"function), got {executor!r}"
-        )
-    return executor
-
-
-def _is_async(function: Callable[..., Any]) -> bool:
-    while hasattr(function, "func"):  # functools.partial
-        function = function.func
-    return inspect.iscoroutinefunction(function) or inspect.iscoroutinefunction(
-        getattr(function, "__call__", None)  # noqa: B004 - an async __call__ counts
-    )

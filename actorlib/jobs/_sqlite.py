@@ -11,8 +11,17 @@ from typing import Any, TypeVar
 
 import anyio
 
-from . import _codec
 from ._model import JobRecord, JobStatus
+from ._sqlite_rows import (
+    COLUMNS,
+    SCHEMA,
+    WAITING_SQL,
+    Live,
+    Load,
+    insert_row,
+    record_of,
+    state_row,
+)
 
 # POSIX: an advisory lock tells whether another process has the store open.
 # Elsewhere (Windows) jobs left running wait for their lease to expire.
@@ -23,60 +32,6 @@ except ImportError:  # pragma: no cover
     fcntl = None
 
 T = TypeVar("T")
-
-_SCHEMA = """
-CREATE TABLE IF NOT EXISTS jobs (
-    seq INTEGER PRIMARY KEY AUTOINCREMENT,
-    id TEXT NOT NULL UNIQUE,
-    key TEXT UNIQUE,
-    name TEXT NOT NULL,
-    function BLOB NOT NULL,
-    arguments BLOB NOT NULL,
-    executor TEXT NOT NULL,
-    priority INTEGER NOT NULL,
-    timeout REAL,
-    retry BLOB NOT NULL,
-    status TEXT NOT NULL,
-    run_at REAL NOT NULL,
-    attempts INTEGER NOT NULL DEFAULT 0,
-    result BLOB,
-    error BLOB,
-    progress BLOB,
-    created_at REAL NOT NULL,
-    started_at REAL,
-    finished_at REAL,
-    owner TEXT,
-    lease_until REAL
-);
-CREATE INDEX IF NOT EXISTS jobs_waiting ON jobs (priority DESC, seq)
-    WHERE status IN ('queued', 'retrying');
-CREATE INDEX IF NOT EXISTS jobs_due ON jobs (run_at) WHERE status IN ('queued', 'retrying');
-CREATE INDEX IF NOT EXISTS jobs_running ON jobs (lease_until) WHERE status = 'running';
-CREATE INDEX IF NOT EXISTS jobs_finished ON jobs (finished_at)
-    WHERE status IN ('succeeded', 'failed', 'cancelled');
-"""
-
-_WAITING_SQL = "status IN ('queued', 'retrying')"
-_COLUMNS = (
-    "seq, id, key, name, function, arguments, executor, priority, timeout, retry, status, "
-    "run_at, attempts, result, error, progress, created_at, started_at, finished_at, owner, "
-    "lease_until"
-)
-
-
-def _not_loaded(*args: object, **kwargs: object) -> object:
-    raise RuntimeError("this job's function was not loaded from the store")
-
-
-def _unimportable(error: Exception, name: str) -> Callable[..., object]:
-    def fail(*args: object, **kwargs: object) -> object:
-        module = name.rpartition(".")[0]
-        raise ImportError(
-            f"cannot load job function {name} in this process ({error}); start the worker "
-            f"with --import {module}, or make the module importable (PYTHONPATH)"
-        ) from error
-
-    return fail
 
 
 class SqliteStore:
@@ -104,7 +59,7 @@ class SqliteStore:
         # The live function and arguments of the jobs submitted in this process,
         # until they end: run as submitted (same objects, same module state),
         # decoded from the file only after a restart or in another process.
-        self._live: dict[str, tuple[Callable[..., Any], tuple[Any, ...], dict[str, Any]]] = {}
+        self._live: Live = {}
 
     def now(self) -> float:
         return time.time()
@@ -141,7 +96,7 @@ class SqliteStore:
         # NORMAL in WAL mode: a commit survives the process being killed (it is in
         # the OS), though not a power cut; FULL would fsync every job.
         db.execute("PRAGMA synchronous = NORMAL")
-        db.executescript(_SCHEMA)
+        db.executescript(SCHEMA)
         self._db = db
         if self._lock_alone():
             # Nobody else has the store open: whatever is marked running was
@@ -184,37 +139,38 @@ class SqliteStore:
     # ------------------------------------------------------------ jobs
 
     async def add(self, record: JobRecord) -> tuple[JobRecord, bool]:
-        row = (
-            record.id,
-            record.key,
-            record.name,
-            _codec.encode_function(record.function),
-            _codec.encode_arguments(record.function, record.args, record.kwargs),
-            record.executor,
-            record.priority,
-            record.timeout,
-            _codec.encode_outcome(record.retry, record.label),
-            record.status.value,
-            record.run_at,
-            record.created_at,
-        )
-        return await self._call(self._add, record, row)
+        (added,) = await self.add_many([record])
+        return added
 
-    def _add(self, record: JobRecord, row: tuple[object, ...]) -> tuple[JobRecord, bool]:
+    async def add_many(self, records: list[JobRecord]) -> list[tuple[JobRecord, bool]]:
+        # Encode here, in the caller's task: a pickling error is the caller's.
+        rows = [insert_row(record) for record in records]
+        return await self._call(self._add, records, rows)
+
+    def _add(
+        self, records: list[JobRecord], rows: list[tuple[object, ...]]
+    ) -> list[tuple[JobRecord, bool]]:
+        added: list[tuple[JobRecord, bool]] = []
         with self._transaction():
-            cursor = self.db.execute(
-                "INSERT INTO jobs (id, key, name, function, arguments, executor, priority, "
-                "timeout, retry, status, run_at, created_at) "
-                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (key) DO NOTHING",
-                row,
-            )
-            if cursor.rowcount == 1:
-                record.seq = cursor.lastrowid or 0
+            for record, row in zip(records, rows, strict=True):
+                cursor = self.db.execute(
+                    "INSERT INTO jobs (id, key, name, function, arguments, executor, priority, "
+                    "timeout, retry, status, run_at, created_at) "
+                    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (key) DO NOTHING",
+                    row,
+                )
+                if cursor.rowcount == 1:
+                    record.seq = cursor.lastrowid or 0
+                    added.append((record, True))
+                else:
+                    kept = self._select_one("key = ?", (record.key,), load=False)
+                    assert kept is not None  # the conflict was on this key, in this transaction
+                    added.append((kept, False))
+        # Committed: from now on these jobs run as submitted, in this process.
+        for record, created in added:
+            if created:
                 self._live[record.id] = (record.function, record.args, record.kwargs)
-                return record, True
-            kept = self._select_one("key = ?", (record.key,), load=False)
-        assert kept is not None  # the conflict was on this key, inside this transaction
-        return kept, False
+        return added
 
     async def claim(self, owner: str, limit: int, lease: float) -> list[JobRecord]:
         return await self._call(self._claim, owner, limit, lease)
@@ -225,7 +181,7 @@ class SqliteStore:
             seqs = [
                 seq
                 for (seq,) in self.db.execute(
-                    f"SELECT seq FROM jobs WHERE {_WAITING_SQL} AND run_at <= ? "
+                    f"SELECT seq FROM jobs WHERE {WAITING_SQL} AND run_at <= ? "
                     f"ORDER BY priority DESC, seq LIMIT ?",
                     (now, limit),
                 )
@@ -246,23 +202,7 @@ class SqliteStore:
         await self.save_many([record])
 
     async def save_many(self, records: list[JobRecord]) -> None:
-        await self._call(self._save, [self._state_row(record) for record in records])
-
-    @staticmethod
-    def _state_row(record: JobRecord) -> tuple[object, ...]:
-        return (
-            record.status.value,
-            record.run_at,
-            record.attempts,
-            None if record.result is None else _codec.encode_outcome(record.result, record.label),
-            None if record.error is None else _codec.encode_outcome(record.error, record.label),
-            None if record.progress is None else _codec.encode_outcome(record.progress, ""),
-            record.started_at,
-            record.finished_at,
-            record.owner,
-            record.lease_until,
-            record.id,
-        )
+        await self._call(self._save, [state_row(record) for record in records])
 
     def _save(self, rows: list[tuple[object, ...]]) -> None:
         for row in rows:
@@ -284,7 +224,7 @@ class SqliteStore:
         with self._transaction():
             cursor = self.db.execute(
                 f"UPDATE jobs SET status = 'cancelled', finished_at = ? "
-                f"WHERE id = ? AND {_WAITING_SQL}",
+                f"WHERE id = ? AND {WAITING_SQL}",
                 (self.now(), job_id),
             )
             if cursor.rowcount != 1:
@@ -309,7 +249,7 @@ class SqliteStore:
         return await self._call(self._next_due)
 
     def _next_due(self) -> float | None:
-        (due,) = self.db.execute(f"SELECT MIN(run_at) FROM jobs WHERE {_WAITING_SQL}").fetchone()
+        (due,) = self.db.execute(f"SELECT MIN(run_at) FROM jobs WHERE {WAITING_SQL}").fetchone()
         return None if due is None else float(due)
 
     async def counts(self) -> dict[JobStatus, int]:
@@ -355,9 +295,7 @@ class SqliteStore:
         return await self._call(self._waiting)
 
     def _waiting(self) -> list[str]:
-        return [
-            job_id for (job_id,) in self.db.execute(f"SELECT id FROM jobs WHERE {_WAITING_SQL}")
-        ]
+        return [job_id for (job_id,) in self.db.execute(f"SELECT id FROM jobs WHERE {WAITING_SQL}")]
 
     async def reclaim_expired(self) -> int:
         return await self._call(self._reclaim_expired)
@@ -390,55 +328,8 @@ class SqliteStore:
         return found[0] if found else None
 
     def _select(self, where: str, params: tuple[object, ...], load: Load) -> list[JobRecord]:
-        rows = self.db.execute(f"SELECT {_COLUMNS} FROM jobs WHERE {where}", params)
-        return [_record(row, load=load) for row in rows]
-
-
-Live = dict[str, tuple[Callable[..., Any], tuple[Any, ...], dict[str, Any]]]
-# What to do with a row's function and arguments: leave them (False), decode
-# them (True), or take the live ones of this process where it has them.
-Load = bool | Live
-
-
-def _record(row: tuple[Any, ...], *, load: Load) -> JobRecord:
-    (seq, job_id, key, name, function, arguments, executor, priority, timeout, retry) = row[:10]
-    (status, run_at, attempts, result, error, progress, created, started, finished) = row[10:19]
-    owner, lease_until = row[19:]
-    fn: Callable[..., Any] = _not_loaded
-    args: tuple[Any, ...] = ()
-    kwargs: dict[str, Any] = {}
-    if isinstance(load, dict) and job_id in load:
-        fn, args, kwargs = load[job_id]
-    elif load is not False:
-        try:
-            fn = _codec.decode_function(function)
-            args, kwargs = _codec.decode(arguments)
-        except Exception as exc:  # an import error is the job's failure, not the store's
-            fn = _unimportable(exc, name)
-    return JobRecord(
-        id=job_id,
-        name=name,
-        function=fn,
-        args=args,
-        kwargs=kwargs,
-        executor=executor,
-        priority=priority,
-        timeout=timeout,
-        retry=_codec.decode(retry),
-        key=key,
-        created_at=created,
-        run_at=run_at,
-        status=JobStatus(status),
-        seq=seq,
-        attempts=attempts,
-        result=_codec.decode(result),
-        error=_codec.decode(error),
-        progress=_codec.decode(progress),
-        started_at=started,
-        finished_at=finished,
-        owner=owner,
-        lease_until=lease_until,
-    )
+        rows = self.db.execute(f"SELECT {COLUMNS} FROM jobs WHERE {where}", params)
+        return [record_of(row, load=load) for row in rows]
 
 
 class _Transaction:

@@ -35,6 +35,10 @@ class JobStore(Protocol):
         """Store a new job; if its key is taken, return the kept job and False instead."""
         ...
 
+    async def add_many(self, records: list[JobRecord]) -> list[tuple[JobRecord, bool]]:
+        """`add` each record, all in one commit (all or none)."""
+        ...
+
     async def claim(self, owner: str, limit: int, lease: float) -> list[JobRecord]:
         """Mark up to *limit* due waiting jobs running for *owner*: priority first, then FIFO."""
         ...

@@ -256,3 +256,37 @@ async def test_a_thread_job_past_its_timeout_is_abandoned_and_frees_its_worker()
         assert await quick.result() == 4  # the only worker was freed
         finished.set()
         assert slow.info().progress is None
+
+
+async def test_submit_many_queues_a_batch_in_order_with_shared_options(queue: JobQueue) -> None:
+    handles = await queue.submit_many(tasks.add, [(1, 2), (3, 4), (5, 6)], priority=3)
+    assert [await h.result() for h in handles] == [3, 7, 11]
+    assert [h.info().priority for h in handles] == [3, 3, 3]
+    assert await queue.submit_many(tasks.add, []) == []
+
+
+async def test_submit_many_takes_one_key_per_job_and_honours_them(queue: JobQueue) -> None:
+    first = await queue.submit(tasks.add, 0, 0, key="b")
+    handles = await queue.submit_many(tasks.add, [(1, 1), (2, 2), (3, 3)], keys=["a", "b", None])
+    assert handles[1].id == first.id
+    assert [await h.result() for h in handles] == [2, 0, 6]
+
+
+@pytest.mark.parametrize(
+    ("arguments", "keys", "error", "match"),
+    [
+        ([(1, 2), [3, 4]], None, TypeError, r"expects a tuple of arguments per job.*got \[3, 4\]"),
+        ([(1, 2)], ["a", "b"], ValueError, r"one key per job: 1 jobs, 2 keys"),
+        ([(1, 2)], [""], ValueError, r"key must be a non-empty str or None, got ''"),
+    ],
+)
+async def test_a_bad_batch_queues_none_of_its_jobs(
+    queue: JobQueue,
+    arguments: list[object],
+    keys: list[str] | None,
+    error: type[Exception],
+    match: str,
+) -> None:
+    with pytest.raises(error, match=match):
+        await queue.submit_many(tasks.add, arguments, keys=keys)  # type: ignore[arg-type]
+    assert (await queue.statistics()).queued == 0

@@ -237,3 +237,15 @@ async def test_in_the_submitting_process_a_durable_job_runs_the_very_function_su
     ):
         await (await queue.submit(remember, 7)).result()
     assert seen == [7]
+
+
+async def test_submit_many_commits_the_batch_at_once_or_not_at_all(tmp_path: Path) -> None:
+    path = tmp_path / "jobs.db"
+    async with ActorSystem("jobs") as system, JobQueue(system, store=url(path)) as queue:
+        lock = threading.Lock()
+        with pytest.raises(JobSerializationError):
+            await queue.submit_many(tasks.add, [(1, 1), (lock, 1)], delay=3600)
+        assert rows(path, "SELECT COUNT(*) FROM jobs") == [(0,)]
+        handles = await queue.submit_many(tasks.add, [(n, 1) for n in range(100)], delay=0.1)
+        assert rows(path, "SELECT COUNT(*) FROM jobs") == [(100,)]
+        assert [await h.result() for h in handles] == list(range(1, 101))

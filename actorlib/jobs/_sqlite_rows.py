@@ -1,0 +1,146 @@
+"""The SQLite store's schema and how a job record maps to a row and back."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from . import _codec
+from ._model import JobRecord, JobStatus
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS jobs (
+    seq INTEGER PRIMARY KEY AUTOINCREMENT,
+    id TEXT NOT NULL UNIQUE,
+    key TEXT UNIQUE,
+    name TEXT NOT NULL,
+    function BLOB NOT NULL,
+    arguments BLOB NOT NULL,
+    executor TEXT NOT NULL,
+    priority INTEGER NOT NULL,
+    timeout REAL,
+    retry BLOB NOT NULL,
+    status TEXT NOT NULL,
+    run_at REAL NOT NULL,
+    attempts INTEGER NOT NULL DEFAULT 0,
+    result BLOB,
+    error BLOB,
+    progress BLOB,
+    created_at REAL NOT NULL,
+    started_at REAL,
+    finished_at REAL,
+    owner TEXT,
+    lease_until REAL
+);
+CREATE INDEX IF NOT EXISTS jobs_waiting ON jobs (priority DESC, seq)
+    WHERE status IN ('queued', 'retrying');
+CREATE INDEX IF NOT EXISTS jobs_due ON jobs (run_at) WHERE status IN ('queued', 'retrying');
+CREATE INDEX IF NOT EXISTS jobs_running ON jobs (lease_until) WHERE status = 'running';
+CREATE INDEX IF NOT EXISTS jobs_finished ON jobs (finished_at)
+    WHERE status IN ('succeeded', 'failed', 'cancelled');
+"""
+
+WAITING_SQL = "status IN ('queued', 'retrying')"
+COLUMNS = (
+    "seq, id, key, name, function, arguments, executor, priority, timeout, retry, status, "
+    "run_at, attempts, result, error, progress, created_at, started_at, finished_at, owner, "
+    "lease_until"
+)
+
+
+def _not_loaded(*args: object, **kwargs: object) -> object:
+    raise RuntimeError("this job's function was not loaded from the store")
+
+
+def _unimportable(error: Exception, name: str) -> Callable[..., object]:
+    def fail(*args: object, **kwargs: object) -> object:
+        module = name.rpartition(".")[0]
+        raise ImportError(
+            f"cannot load job function {name} in this process ({error}); start the worker "
+            f"with --import {module}, or make the module importable (PYTHONPATH)"
+        ) from error
+
+    return fail
+
+
+def insert_row(record: JobRecord) -> tuple[object, ...]:
+    """The INSERT parameters of a new job (function and arguments encoded)."""
+    return (
+        record.id,
+        record.key,
+        record.name,
+        _codec.encode_function(record.function),
+        _codec.encode_arguments(record.function, record.args, record.kwargs),
+        record.executor,
+        record.priority,
+        record.timeout,
+        _codec.encode_outcome(record.retry, record.label),
+        record.status.value,
+        record.run_at,
+        record.created_at,
+    )
+
+
+def state_row(record: JobRecord) -> tuple[object, ...]:
+    """The UPDATE parameters of a job's new state, its id last."""
+    return (
+        record.status.value,
+        record.run_at,
+        record.attempts,
+        None if record.result is None else _codec.encode_outcome(record.result, record.label),
+        None if record.error is None else _codec.encode_outcome(record.error, record.label),
+        None if record.progress is None else _codec.encode_outcome(record.progress, ""),
+        record.started_at,
+        record.finished_at,
+        record.owner,
+        record.lease_until,
+        record.id,
+    )
+
+
+Live = dict[str, tuple[Callable[..., Any], tuple[Any, ...], dict[str, Any]]]
+# What to do with a row's function and arguments: leave them (False), decode
+# them (True), or take the live ones of this process where it has them.
+Load = bool | Live
+
+
+def record_of(row: tuple[Any, ...], *, load: Load) -> JobRecord:
+    """The record of a row selected with COLUMNS."""
+    (seq, job_id, key, name, function, arguments, executor, priority, timeout, retry) = row[:10]
+    (status, run_at, attempts, result, error, progress, created, started, finished) = row[10:19]
+    owner, lease_until = row[19:]
+    fn: Callable[..., Any] = _not_loaded
+    args: tuple[Any, ...] = ()
+    kwargs: dict[str, Any] = {}
+    if isinstance(load, dict) and job_id in load:
+        fn, args, kwargs = load[job_id]
+    elif load is not False:
+        try:
+            fn = _codec.decode_function(function)
+            args, kwargs = _codec.decode(arguments)
+        except Exception as exc:  # an import error is the job's failure, not the store's
+            fn = _unimportable(exc, name)
+    return JobRecord(
+        id=job_id,
+        name=name,
+        function=fn,
+        args=args,
+        kwargs=kwargs,
+        executor=executor,
+        priority=priority,
+        timeout=timeout,
+        retry=_codec.decode(retry),
+        key=key,
+        created_at=created,
+        run_at=run_at,
+        status=JobStatus(status),
+        seq=seq,
+        attempts=attempts,
+        result=_codec.decode(result),
+        error=_codec.decode(error),
+        progress=_codec.decode(progress),
+        started_at=started,
+        finished_at=finished,
+        owner=owner,
+        lease_until=lease_until,
+    )

@@ -60,11 +60,19 @@ def dumps_call(
         JobSerializationError: the function or an argument cannot be pickled;
             the message names the function and says what to do (*hint*).
     """
+    return _pickle_for(function, (function, args, kwargs), "", hint)
+
+
+def _pickle_for(function: Callable[..., Any], value: object, what: str, hint: str) -> bytes:
+    """Pickle *value*, part of the job *function*; a failure names the function and the fix."""
     try:
-        return _pickle((function, args, kwargs))
+        return _pickle(value)
     except Exception as error:
+        cause = f"{type(error).__name__}: {error}"
         raise JobSerializationError(
-            function=qualified_name(function), detail=f"{type(error).__name__}: {error}", hint=hint
+            function=qualified_name(function),
+            detail=f"{what} ({cause})" if what else cause,
+            hint=hint,
         ) from error
 
 
@@ -77,15 +85,13 @@ def encode_function(function: Callable[..., Any]) -> bytes:
     path = import_path(function)
     if path is not None:
         return b"I" + path.encode()
-    try:
-        return b"P" + _pickle(function)
-    except Exception as error:
-        raise JobSerializationError(
-            function=qualified_name(function),
-            detail=f"{type(error).__name__}: {error}",
-            hint="a durable store keeps the function to run it again after a restart; "
-            "define it at module level so it is stored by import path",
-        ) from error
+    return b"P" + _pickle_for(
+        function,
+        function,
+        "",
+        "a durable store keeps the function to run it again after a restart; "
+        "define it at module level so it is stored by import path",
+    )
 
 
 def decode_function(data: bytes) -> Callable[..., Any]:
@@ -104,15 +110,13 @@ def encode_arguments(function: Callable[..., Any], args: tuple[Any, ...], kwargs
     Raises:
         JobSerializationError: an argument cannot be pickled.
     """
-    try:
-        return _pickle((args, kwargs))
-    except Exception as error:
-        raise JobSerializationError(
-            function=qualified_name(function),
-            detail=f"an argument cannot be pickled ({type(error).__name__}: {error})",
-            hint="a durable store keeps the arguments; pass plain data (ids, paths) instead "
-            "of live objects such as connections or locks",
-        ) from error
+    return _pickle_for(
+        function,
+        (args, kwargs),
+        "an argument cannot be pickled",
+        "a durable store keeps the arguments; pass plain data (ids, paths) instead "
+        "of live objects such as connections or locks",
+    )
 
 
 def encode_outcome(value: object, label: str) -> bytes:

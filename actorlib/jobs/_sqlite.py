@@ -101,11 +101,7 @@ class SqliteStore:
         if self._lock_alone():
             # Nobody else has the store open: whatever is marked running was
             # left by a process that died. Run it again at once.
-            with self._transaction():
-                db.execute(
-                    "UPDATE jobs SET status = 'queued', attempts = attempts - 1, owner = NULL, "
-                    "lease_until = NULL WHERE status = 'running'"
-                )
+            self._requeue_running("1", ())
         else:
             self._reclaim_expired()
 
@@ -283,13 +279,7 @@ class SqliteStore:
         return await self._call(self._release, owner)
 
     def _release(self, owner: str) -> int:
-        with self._transaction():
-            cursor = self.db.execute(
-                "UPDATE jobs SET status = 'queued', attempts = attempts - 1, owner = NULL, "
-                "lease_until = NULL WHERE status = 'running' AND owner = ?",
-                (owner,),
-            )
-        return cursor.rowcount
+        return self._requeue_running("owner = ?", (owner,))
 
     async def waiting(self) -> list[str]:
         return await self._call(self._waiting)
@@ -301,11 +291,16 @@ class SqliteStore:
         return await self._call(self._reclaim_expired)
 
     def _reclaim_expired(self) -> int:
+        return self._requeue_running("lease_until < ?", (self.now(),))
+
+    def _requeue_running(self, where: str, params: tuple[object, ...]) -> int:
+        """Queue again the running jobs that match: their attempt was lost, so it
+        does not count (a job is never failed for its process dying under it)."""
         with self._transaction():
             cursor = self.db.execute(
                 "UPDATE jobs SET status = 'queued', attempts = attempts - 1, owner = NULL, "
-                "lease_until = NULL WHERE status = 'running' AND lease_until < ?",
-                (self.now(),),
+                f"lease_until = NULL WHERE status = 'running' AND {where}",
+                params,
             )
         return cursor.rowcount
 

@@ -72,6 +72,8 @@ class Attempt:
             else None
         )
         try:
+            if self.cancel_requested:  # cancelled before it could start
+                return self._interrupted(None)
             with self._scope:
                 return Outcome(value=await _invoke(record))
             return self._interrupted(None)

@@ -30,7 +30,7 @@ logger = logging.getLogger("actorlib")
 
 @attrs.frozen
 class _Run:
-    record: JobRecord
+    attempt: Attempt
 
 
 @attrs.frozen
@@ -78,13 +78,12 @@ class Worker(Actor):
 
     async def receive(self, message: object) -> None:
         assert isinstance(message, _Run)
-        core, record = self.core, message.record
-        attempt = Attempt(record, core.system.timer_queue, lambda p: core.progress(record, p))
-        core.attempts[record.id] = attempt
+        attempt = message.attempt
+        record = attempt.record
         try:
             outcome = await attempt.run()
         finally:
-            core.attempts.pop(record.id, None)
+            self.core.attempts.pop(record.id, None)
         parent = self.context.parent
         assert parent is not None
         parent.tell(_Finished(self.ref, record, outcome))
@@ -156,6 +155,7 @@ class Scheduler(Actor):
     async def _worker_ready(self, worker: ActorRef[Any]) -> None:
         record = self.busy.pop(worker, None)
         if record is not None:  # it crashed and was restarted mid-job
+            self.core.attempts.pop(record.id, None)
             lost = JobLostError(job=record.label, detail="its worker crashed while running it")
             self._conclude(record, Outcome(error=lost))
         if worker not in self.idle_workers:
@@ -167,6 +167,7 @@ class Scheduler(Actor):
             self.idle_workers.remove(worker)
         record = self.busy.pop(worker, None)
         if record is not None:
+            self.core.attempts.pop(record.id, None)
             lost = JobLostError(job=record.label, detail="its worker stopped while running it")
             self._conclude(record, Outcome(error=lost))
         if not self.core.closing:
@@ -198,12 +199,17 @@ class Scheduler(Actor):
                 self._start(record)
 
     def _start(self, record: JobRecord) -> None:
+        core = self.core
         worker = self.idle_workers.pop()
         self.busy[worker] = record
-        self.core.idle = False
-        self.core.committed(record)
-        self.core.publish(JobStarted(self.core.name, record.id, record.name, record.attempts))
-        worker.tell(_Run(record))
+        core.idle = False
+        # Registered now, not when the worker gets to it: a cancel in between
+        # must find it.
+        attempt = Attempt(record, core.system.timer_queue, lambda p: core.progress(record, p))
+        core.attempts[record.id] = attempt
+        core.committed(record)
+        core.publish(JobStarted(core.name, record.id, record.name, record.attempts))
+        worker.tell(_Run(attempt))
 
     async def _no_due_jobs(self) -> None:
         core, store = self.core, self.core.store

@@ -276,3 +276,35 @@ async def test_cancelling_a_finished_job_returns_false(queue: JobQueue) -> None:
     await handle.result()
     assert await handle.cancel() is False
     assert handle.status() is JobStatus.SUCCEEDED
+
+
+async def test_an_attempt_cancelled_before_it_starts_never_calls_the_job(
+    clock: VirtualClock,
+) -> None:
+    # The scheduler registers an attempt when it claims the job, before the worker
+    # runs it, so that a cancel in between finds it; the attempt must then not run.
+    from actorlib._clock import TimerQueue
+    from actorlib.jobs import JobRecord
+    from actorlib.jobs._execute import Attempt
+
+    ran: list[str] = []
+    record = JobRecord(
+        id="j1",
+        name="job",
+        function=lambda: ran.append("x"),
+        args=(),
+        kwargs={},
+        executor="async",
+        priority=0,
+        timeout=None,
+        retry=Retry(),
+        key=None,
+        created_at=0.0,
+        run_at=0.0,
+    )
+    attempt = Attempt(record, TimerQueue(clock), lambda progress: None)
+    attempt.cancel()
+    outcome = await attempt.run()
+    assert outcome.cancelled
+    assert isinstance(outcome.error, JobCancelledError)
+    assert ran == []

@@ -1,0 +1,191 @@
+"""A link: one authenticated frame channel to a peer node, a batching writer, a reader.
+
+Everything this node sends to one peer goes through one link, in order, so
+messages from one sender to one receiver arrive in the order sent. Items
+queue without waiting (a tell never blocks); the writer packs every queued
+item into as few frames as the size limit allows.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import deque
+from typing import TYPE_CHECKING, Any
+
+import anyio
+
+from actorlib import ActorRef, Terminated
+from actorlib._messages import ReplySlot
+
+from ._errors import FrameTooLarge, NodeLost, RemoteError, SerializationError
+from ._framing import FrameChannel
+from ._wire import ITEM_OVERHEAD, Item, decode_frame, encode_frame
+
+if TYPE_CHECKING:
+    from ._node import Node
+
+logger = logging.getLogger("actorlib.remote")
+
+# `send` waits while more items than this are queued on the link.
+HIGH_WATER = 8192
+_DISCONNECTS = (
+    anyio.EndOfStream,
+    anyio.IncompleteRead,
+    anyio.BrokenResourceError,
+    anyio.ClosedResourceError,
+    OSError,
+)
+
+
+class Link:
+    """The connection to one peer node, for as long as it lasts."""
+
+    def __init__(self, node: Node, peer: str, address: str | None) -> None:
+        self.node = node
+        self.peer = peer
+        self.address = address
+        self.channel: FrameChannel | None = None
+        # (item, size, message, recipient): message and recipient make an
+        # unsent tell a dead letter if the link dies.
+        self.outbox: deque[tuple[Item, int, object, ActorRef[Any] | None]] = deque()
+        self.pending: dict[int, ReplySlot] = {}
+        self.watches: set[tuple[ActorRef[Any], ActorRef[Any]]] = set()  # (watcher, remote)
+        self.closed = False
+        self.error: BaseException | None = None
+        self._requests = 0
+        self._wake: anyio.Event | None = None
+        self._room: anyio.Event | None = None
+        self._scope: anyio.CancelScope | None = None
+        self._closed_event: anyio.Event | None = None
+
+    def __repr__(self) -> str:
+        return f"<Link to {self.peer}{' closed' if self.closed else ''}>"
+
+    # ------------------------------------------------------------ sending side
+
+    def enqueue(
+        self,
+        item: Item,
+        size: int,
+        message: object = None,
+        recipient: ActorRef[Any] | None = None,
+    ) -> None:
+        """Queue *item* for the writer (never blocks)."""
+        self.outbox.append((item, size + ITEM_OVERHEAD, message, recipient))
+        wake = self._wake
+        if wake is not None:
+            self._wake = None
+            wake.set()
+
+    def request(self, slot: ReplySlot) -> int:
+        """Register a slot for the peer's REPLY; return the request id."""
+        self._requests += 1
+        self.pending[self._requests] = slot
+        return self._requests
+
+    async def wait_for_room(self) -> None:
+        """Wait while the outbox is over its high-water mark."""
+        while len(self.outbox) > HIGH_WATER and not self.closed:
+            if self._room is None:
+                self._room = anyio.Event()
+            await self._room.wait()
+
+    def check_size(self, size: int) -> None:
+        """Raise `FrameTooLarge` for a payload no frame can carry."""
+        limit = self.node.max_frame
+        if size + ITEM_OVERHEAD > limit:
+            raise FrameTooLarge(size=size + ITEM_OVERHEAD, limit=limit, peer=self.peer)
+
+    async def wait_closed(self) -> None:
+        """Return once the link is closed."""
+        if not self.closed:
+            if self._closed_event is None:
+                self._closed_event = anyio.Event()
+            await self._closed_event.wait()
+
+    # ------------------------------------------------------------ running
+
+    async def run(self, channel: FrameChannel) -> None:
+        """Write and read until the channel fails or the link is closed."""
+        self.channel = channel
+        try:
+            async with anyio.create_task_group() as group:
+                self._scope = group.cancel_scope
+                if not self.closed:
+                    group.start_soon(self._guard, self._write_all, channel)
+                    await self._guard(self._read_all, channel)
+        finally:
+            self.close(self.error)
+            with anyio.CancelScope(shield=True):
+                await channel.aclose()
+
+    async def _guard(self, loop: Any, channel: FrameChannel) -> None:
+        # Whatever ends the reader or the writer ends the link; only the first
+        # error is kept, and nothing escapes into the runtime's task group.
+        try:
+            await loop(channel)
+        except _DISCONNECTS:
+            pass
+        except (FrameTooLarge, SerializationError) as error:
+            logger.error("refused a frame from %s and closed the link: %s", self.peer, error)
+            self.error = self.error or error
+        except Exception as error:
+            logger.exception("the link to %s failed", self.peer)
+            self.error = self.error or error
+        if self._scope is not None:
+            self._scope.cancel()
+
+    async def _read_all(self, channel: FrameChannel) -> None:
+        dispatch = self.node.dispatch
+        while True:
+            frame = await channel.receive_frame()
+            for item in decode_frame(frame):
+                try:
+                    dispatch(self, item)
+                except RemoteError as error:
+                    logger.error("dropped an item from %s: %s", self.peer, error)
+
+    async def _write_all(self, channel: FrameChannel) -> None:
+        outbox = self.outbox
+        limit = self.node.max_frame
+        while True:
+            if not outbox:
+                self._wake = wake = anyio.Event()
+                await wake.wait()
+                continue
+            items: list[Item] = []
+            size = 0
+            while outbox and (not items or size + outbox[0][1] <= limit):
+                entry = outbox.popleft()
+                items.append(entry[0])
+                size += entry[1]
+            await channel.send_frame(encode_frame(items))
+            room = self._room
+            if room is not None and len(outbox) <= HIGH_WATER // 2:
+                self._room = None
+                room.set()
+
+    def close(self, error: BaseException | None = None) -> None:
+        """The link is gone: fail its asks, tell watchers, dead-letter what is unsent."""
+        if self.closed:
+            return
+        self.closed = True
+        self.error = error
+        if self._scope is not None:
+            self._scope.cancel()
+        lost = NodeLost(node=self.peer)
+        pending, self.pending = self.pending, {}
+        for slot in pending.values():
+            slot.set_error(NodeLost(node=self.peer, path=slot.recipient.path))
+        for watcher, remote in self.watches:
+            watcher._target.post_system(Terminated(remote, lost))
+        self.watches.clear()
+        system = self.node.system
+        while self.outbox:
+            _, _, message, recipient = self.outbox.popleft()
+            if recipient is not None:
+                system.dead_letter(message, recipient, None)
+        for wake in (self._wake, self._room, self._closed_event):
+            if wake is not None:
+                wake.set()
+        self.node.link_closed(self)

@@ -19,6 +19,7 @@ from ._errors import (
     SerializationError,
 )
 from ._hosts import Peer
+from ._memory import MemoryNetwork, MemoryTransport
 from ._serializer import PickleSerializer, RestrictedSerializer, Serializer
 from ._socket import SocketTransport
 from ._stub import RemoteChild
@@ -27,6 +28,8 @@ from ._workers import WorkerNode
 __all__ = [
     "AuthenticationError",
     "FrameTooLarge",
+    "MemoryNetwork",
+    "MemoryTransport",
     "NodeLost",
     "NodeTransport",
     "Peer",

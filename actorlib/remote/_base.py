@@ -111,6 +111,10 @@ class NodeTransport:
         )
         return self._node
 
+    async def start(self, system: ActorSystem) -> None:
+        """Transport protocol: called once the system runs."""
+        raise NotImplementedError
+
     async def _dial(self, address: str) -> FrameChannel:
         raise NotImplementedError
 

@@ -38,6 +38,10 @@ class FrameChannel(Protocol):
         """
         ...
 
+    async def send_eof(self) -> None:
+        """Send no more frames; the peer's `receive_frame` ends."""
+        ...
+
     async def aclose(self) -> None:
         """Close the channel (idempotent)."""
         ...
@@ -95,6 +99,11 @@ class StreamFrames:
         if size > self.max_frame:
             raise FrameTooLarge(size=size, limit=self.max_frame, peer=self.peer)
         return await self._reader.receive_exactly(size) if size else b""
+
+    async def send_eof(self) -> None:
+        """Half-close the stream."""
+        async with self._send_lock:
+            await self.stream.send_eof()
 
     async def aclose(self) -> None:
         """Close the underlying stream."""

@@ -26,6 +26,8 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger("actorlib.remote")
 
+# Seconds a closing link waits for the peer to close its side.
+CLOSE_TIMEOUT = 2.0
 # `send` waits while more items than this are queued on the link.
 HIGH_WATER = 8192
 _DISCONNECTS = (
@@ -149,6 +151,15 @@ class Link:
         outbox = self.outbox
         limit = self.node.max_frame
         while True:
+            if self.closed:
+                # Closing from this side: half-close and let the reader see the
+                # peer's end of stream (cancelling a pending socket read races
+                # with its wake-up on asyncio). The scope's deadline is the backstop.
+                try:
+                    await channel.send_eof()
+                except NotImplementedError:  # TLS cannot half-close
+                    return
+                await anyio.sleep_forever()
             if not outbox:
                 self._wake = wake = anyio.Event()
                 await wake.wait()
@@ -172,7 +183,7 @@ class Link:
         self.closed = True
         self.error = error
         if self._scope is not None:
-            self._scope.cancel()
+            self._scope.deadline = min(self._scope.deadline, anyio.current_time() + CLOSE_TIMEOUT)
         lost = NodeLost(node=self.peer)
         pending, self.pending = self.pending, {}
         for slot in pending.values():

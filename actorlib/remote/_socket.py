@@ -102,6 +102,7 @@ class SocketTransport(NodeTransport):
         self.tls_client = tls_client
         self._listener: anyio.abc.Listener[anyio.abc.ByteStream] | None = None
         self._tempdir: str | None = None
+        self._serving: anyio.CancelScope | None = None
 
     def __repr__(self) -> str:
         return f"SocketTransport(listen={self.listen!r})"
@@ -132,10 +133,16 @@ class SocketTransport(NodeTransport):
         logger.info("node %s listens on %s", node.node_id, address)
 
     async def _serve(self, listener: anyio.abc.Listener[anyio.abc.ByteStream]) -> None:
-        try:
-            await listener.serve(self._accept)
-        except* (anyio.ClosedResourceError, anyio.BrokenResourceError, OSError):
-            pass  # closed by stop()
+        # Stopped by cancelling this scope, and the listener closed here: closing
+        # it from another task while it waits in accept() upsets asyncio.
+        with anyio.CancelScope() as self._serving:
+            try:
+                await listener.serve(self._accept)
+            except* (anyio.ClosedResourceError, anyio.BrokenResourceError, OSError):
+                logger.exception("node %s stopped listening", self.node_id)
+            finally:
+                with anyio.CancelScope(shield=True):
+                    await listener.aclose()
 
     async def _accept(self, stream: anyio.abc.ByteStream) -> None:
         peer = _describe(stream)
@@ -164,8 +171,8 @@ class SocketTransport(NodeTransport):
     async def stop(self) -> None:
         """Transport protocol: stop workers, close links and the listener."""
         await super().stop()
-        if self._listener is not None:
-            await self._listener.aclose()
+        if self._serving is not None:
+            self._serving.cancel()
         if self._tempdir is not None:
             shutil.rmtree(self._tempdir, ignore_errors=True)
             self._tempdir = None

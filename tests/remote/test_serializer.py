@@ -61,9 +61,9 @@ def materialize(value: object) -> object:
 def same(a: object, b: object) -> bool:
     """Equality that also compares exceptions by type, args and fields."""
     if isinstance(a, BaseException):
-        return type(a) is type(b) and a.args == b.args and vars(a) == vars(b)  # type: ignore[union-attr]
+        return type(a) is type(b) and a.args == b.args and vars(a) == vars(b)
     if isinstance(a, list | tuple):
-        return type(a) is type(b) and len(a) == len(b) and all(map(same, a, b))  # type: ignore[arg-type]
+        return type(a) is type(b) and len(a) == len(b) and all(map(same, a, b))
     if isinstance(a, dict):
         return isinstance(b, dict) and a.keys() == b.keys() and all(same(a[k], b[k]) for k in a)
     return type(a) is type(b) and a == b

@@ -47,8 +47,10 @@ class RemoteHostBase:
             NodeLost: the node cannot be reached.
             Exception: what the actor's ``__init__`` raised there.
         """
+        # The remote actor takes a fresh name there: its predecessor's name is
+        # freed only once that node's guardian has seen it go.
         return spawn_local(
-            RemoteChild, (self, actor_class, args, kwargs, name), {}, name, mailbox, supervisor
+            RemoteChild, (self, actor_class, args, kwargs, None), {}, name, mailbox, supervisor
         )
 
     async def spawn_remote(

@@ -1,5 +1,4 @@
-"""The remote side of refs: a `Target` for an actor on another node, and reply slots
-that answer an ask over a link."""
+"""Remote refs: the `Target` of an actor on another node, and reply slots answering over a link."""
 
 from __future__ import annotations
 

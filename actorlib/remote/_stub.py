@@ -1,5 +1,7 @@
-"""The stand-in of an actor spawned on another node: a local child that its parent
-supervises, forwarding to the remote actor and failing when it fails."""
+"""The local stand-in of an actor spawned on another node, supervised like a local child.
+
+It forwards to the remote actor and fails when it fails.
+"""
 
 from __future__ import annotations
 

@@ -7,6 +7,9 @@ import os
 import pytest
 from hypothesis import HealthCheck, settings
 
+# The nats_server fixture, for the remote tests in tests/remote and tests/integration.
+pytest_plugins = ["tests.nats_server"]
+
 settings.register_profile("dev", max_examples=50, deadline=None)
 settings.register_profile(
     "ci",

@@ -20,6 +20,7 @@ from ._errors import (
 )
 from ._hosts import Peer
 from ._memory import MemoryNetwork, MemoryTransport
+from ._nats import NatsTransport
 from ._serializer import PickleSerializer, RestrictedSerializer, Serializer
 from ._socket import SocketTransport
 from ._stub import RemoteChild
@@ -30,6 +31,7 @@ __all__ = [
     "FrameTooLarge",
     "MemoryNetwork",
     "MemoryTransport",
+    "NatsTransport",
     "NodeLost",
     "NodeTransport",
     "Peer",

@@ -9,6 +9,7 @@ item into as few frames as the size limit allows.
 from __future__ import annotations
 
 import logging
+import math
 from collections import deque
 from typing import TYPE_CHECKING, Any
 
@@ -19,7 +20,7 @@ from actorlib._messages import ReplySlot
 
 from ._errors import FrameTooLarge, NodeLost, RemoteError, SerializationError
 from ._framing import FrameChannel
-from ._wire import ITEM_OVERHEAD, Item, decode_frame, encode_frame
+from ._wire import FRAME, ITEM_OVERHEAD, Item, decode_frame, encode_frame
 
 if TYPE_CHECKING:
     from ._node import Node
@@ -28,6 +29,10 @@ logger = logging.getLogger("actorlib.remote")
 
 # Seconds a closing link waits for the peer to close its side.
 CLOSE_TIMEOUT = 2.0
+# A receiver acknowledges at least every this many frames, even with nothing to send.
+ACK_EVERY = 8
+# With heartbeats, a link is dead after this many intervals without a frame.
+HEARTBEATS_MISSED = 4
 # `send` waits while more items than this are queued on the link.
 HIGH_WATER = 8192
 _DISCONNECTS = (
@@ -55,6 +60,13 @@ class Link:
         self.closed = False
         self.error: BaseException | None = None
         self._requests = 0
+        # Frames are numbered; each carries the number of the last frame
+        # received (a piggybacked ack). Tells in frames the peer has not yet
+        # acknowledged are dead letters if the link dies: never silence.
+        self.sent_seq = 0
+        self.received_seq = 0
+        self.acked_to_peer = 0
+        self.unacked: deque[tuple[int, list[tuple[object, ActorRef[Any]]]]] = deque()
         self._wake: anyio.Event | None = None
         self._room: anyio.Event | None = None
         self._scope: anyio.CancelScope | None = None
@@ -74,6 +86,12 @@ class Link:
     ) -> None:
         """Queue *item* for the writer (never blocks)."""
         self.outbox.append((item, size + ITEM_OVERHEAD, message, recipient))
+        wake = self._wake
+        if wake is not None:
+            self._wake = None
+            wake.set()
+
+    def _poke(self) -> None:
         wake = self._wake
         if wake is not None:
             self._wake = None
@@ -139,17 +157,44 @@ class Link:
 
     async def _read_all(self, channel: FrameChannel) -> None:
         dispatch = self.node.dispatch
+        heartbeat = self.node.heartbeat
+        dead_after = math.inf if heartbeat is None else HEARTBEATS_MISSED * heartbeat
+        unacked = self.unacked
         while True:
-            frame = await channel.receive_frame()
-            for item in decode_frame(frame):
-                try:
-                    dispatch(self, item)
-                except RemoteError as error:
-                    logger.error("dropped an item from %s: %s", self.peer, error)
+            with anyio.move_on_after(dead_after):
+                frame = await channel.receive_frame()
+                items = decode_frame(frame)
+                header = items[0] if items else None
+                if header is None or header[0] != FRAME or len(header) != 3:
+                    raise SerializationError(what="a frame", problem="it has no header")
+                if header[1] != self.received_seq + 1:
+                    # A frame went missing (a NATS server restart): what follows
+                    # would break the order, so the link ends here.
+                    logger.warning(
+                        "frames from %s were lost in transit (got %d after %d)",
+                        self.peer,
+                        header[1],
+                        self.received_seq,
+                    )
+                    return
+                self.received_seq, acked = header[1], header[2]
+                while unacked and unacked[0][0] <= acked:
+                    unacked.popleft()
+                for index in range(1, len(items)):
+                    try:
+                        dispatch(self, items[index])
+                    except RemoteError as error:
+                        logger.error("dropped an item from %s: %s", self.peer, error)
+                if self.received_seq - self.acked_to_peer >= ACK_EVERY:
+                    self._poke()
+                continue
+            logger.warning("no heartbeat from %s within %g s", self.peer, dead_after)
+            return
 
     async def _write_all(self, channel: FrameChannel) -> None:
         outbox = self.outbox
         limit = self.node.max_frame
+        heartbeat = math.inf if self.node.heartbeat is None else self.node.heartbeat
         while True:
             if self.closed:
                 # Closing from this side: half-close and let the reader see the
@@ -160,16 +205,25 @@ class Link:
                 except NotImplementedError:  # TLS cannot half-close
                     return
                 await anyio.sleep_forever()
-            if not outbox:
+            if not outbox and self.received_seq - self.acked_to_peer < ACK_EVERY:
                 self._wake = wake = anyio.Event()
-                await wake.wait()
-                continue
-            items: list[Item] = []
-            size = 0
-            while outbox and (not items or size + outbox[0][1] <= limit):
-                entry = outbox.popleft()
-                items.append(entry[0])
-                size += entry[1]
+                with anyio.move_on_after(heartbeat) as idle:
+                    await wake.wait()
+                if not idle.cancelled_caught:
+                    continue  # else: a heartbeat, an empty frame
+            self.sent_seq += 1
+            items: list[Item] = [(FRAME, self.sent_seq, self.received_seq)]
+            self.acked_to_peer = self.received_seq
+            letters: list[tuple[object, ActorRef[Any]]] = []
+            size = ITEM_OVERHEAD
+            while outbox and (len(items) == 1 or size + outbox[0][1] <= limit):
+                item, cost, message, recipient = outbox.popleft()
+                items.append(item)
+                size += cost
+                if recipient is not None:
+                    letters.append((message, recipient))
+            if letters:
+                self.unacked.append((self.sent_seq, letters))
             await channel.send_frame(encode_frame(items))
             room = self._room
             if room is not None and len(outbox) <= HIGH_WATER // 2:
@@ -192,10 +246,13 @@ class Link:
             watcher._target.post_system(Terminated(remote, lost))
         self.watches.clear()
         system = self.node.system
-        while self.outbox:
-            _, _, message, recipient = self.outbox.popleft()
-            if recipient is not None:
+        while self.unacked:
+            for message, recipient in self.unacked.popleft()[1]:
                 system.dead_letter(message, recipient, None)
+        while self.outbox:
+            _, _, unsent, to = self.outbox.popleft()
+            if to is not None:
+                system.dead_letter(unsent, to, None)
         for wake in (self._wake, self._room, self._closed_event):
             if wake is not None:
                 wake.set()

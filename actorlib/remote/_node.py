@@ -56,6 +56,7 @@ class Node:
         serializer: Serializer,
         max_frame: int,
         dial: Dial | None,
+        heartbeat: float | None = None,
     ) -> None:
         self.system = system
         self.node_id = node_id
@@ -64,6 +65,7 @@ class Node:
         self.serializer = serializer
         self.max_frame = max_frame
         self.dial = dial
+        self.heartbeat = heartbeat  # seconds between frames on an idle link; None: none
         self.links: dict[str, Link] = {}
         self.hosted: dict[str, set[ActorRef[Any]]] = {}
         self._peer_waiters: dict[str, anyio.Event] = {}

@@ -24,6 +24,7 @@ SPAWN = 6  # (SPAWN, request, payload): (actor_class, args, kwargs, name)
 STOP = 7  # (STOP, path, uid)
 LOOKUP = 8  # (LOOKUP, request, path)
 SEND = 9  # (SEND, path, uid, sender_id | None, payload, request): tell, acked when queued
+FRAME = 10  # (FRAME, seq, ack): the first item of every frame; ack = last seq received
 
 Item = tuple[Any, ...]
 

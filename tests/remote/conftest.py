@@ -48,3 +48,17 @@ def remote_log() -> Iterator[LogProbe]:
     finally:
         logger.removeHandler(probe)
         logger.setLevel(old)
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """NATS runs on asyncio only: the trio-with-NATS combinations do not exist.
+
+    (That trio is refused with a clear error is a test of its own.)
+    """
+    kept: list[pytest.Item] = []
+    dropped: list[pytest.Item] = []
+    for item in items:
+        (dropped if "trio-nats" in item.nodeid else kept).append(item)
+    if dropped:
+        config.hook.pytest_deselected(items=dropped)
+        items[:] = kept

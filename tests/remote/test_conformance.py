@@ -19,6 +19,7 @@ from actorlib import (
     ActorRef,
     ActorStopped,
     ActorSystem,
+    DeadLetter,
     Mailbox,
     PoisonPill,
     Terminated,
@@ -26,18 +27,20 @@ from actorlib import (
 from actorlib.remote import (
     MemoryNetwork,
     MemoryTransport,
+    NatsTransport,
     NodeLost,
     NodeTransport,
     Peer,
     SocketTransport,
 )
 from tests.helpers import Probe
+from tests.nats_server import NatsServer
 
 from .conftest import SECRET
 
 pytestmark = pytest.mark.anyio
 
-TRANSPORTS = ["memory", "unix", "tcp"]
+TRANSPORTS = ["memory", "unix", "tcp", "nats"]
 
 
 @attrs.define
@@ -57,7 +60,15 @@ class Pair:
         return ref
 
 
-def make_transports(kind: str) -> tuple[NodeTransport, NodeTransport]:
+def make_transports(
+    kind: str, request: pytest.FixtureRequest
+) -> tuple[NodeTransport, NodeTransport]:
+    if kind == "nats":
+        server: NatsServer = request.getfixturevalue("nats_server")
+        return (
+            NatsTransport(server.url, secret=SECRET),
+            NatsTransport(server.url, secret=SECRET),
+        )
     if kind == "memory":
         network = MemoryNetwork()
         return MemoryTransport(network, secret=SECRET), MemoryTransport(network, secret=SECRET)
@@ -71,7 +82,7 @@ def make_transports(kind: str) -> tuple[NodeTransport, NodeTransport]:
 
 @pytest.fixture(params=TRANSPORTS)
 async def pair(request: pytest.FixtureRequest) -> AsyncIterator[Pair]:
-    transport_a, transport_b = make_transports(request.param)
+    transport_a, transport_b = make_transports(request.param, request)
     async with (
         ActorSystem("b", transport=transport_b) as b,
         ActorSystem("a", transport=transport_a) as a,
@@ -269,3 +280,24 @@ async def test_send_waits_for_room_in_a_bounded_remote_mailbox(pair: Pair) -> No
         assert len(sent) <= 5  # waiting for room, not piling up on B
         gate.set()
     assert sent == list(range(20))
+
+
+async def test_tells_cut_off_by_link_loss_are_delivered_or_dead_letters(pair: Pair) -> None:
+    collector = await pair.spawn_on_b(Collector, name="collector")
+    local = pair.b.lookup("collector")
+    assert local is not None
+    cell: Any = local._target
+    letters = await pair.a.spawn(Collector, name="letters")
+    pair.a.events.subscribe(letters, DeadLetter)
+    sent = [("n", i) for i in range(3000)]
+    for message in sent:
+        collector.tell(message)
+    await eventually(lambda: cell.instance.seen)  # some of them are through
+    await pair.transport_b.stop()  # the link dies with tells in flight
+    await eventually(lambda: not pair.a.transport.node.links)  # type: ignore[union-attr]
+    seen = set(cell.instance.seen if cell.instance else [])
+    dead_letters = await letters.ask("get")
+    dead = {letter.message for letter in dead_letters if letter.recipient == collector}
+    # At most once, never silently: each tell arrived, or is a dead letter (or both,
+    # when it arrived but its acknowledgement did not).
+    assert seen | dead == set(sent)

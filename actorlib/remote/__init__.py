@@ -18,7 +18,7 @@ from ._errors import (
     RemoteError,
     SerializationError,
 )
-from ._hosts import Peer
+from ._hosts import NodeSet, Peer
 from ._memory import MemoryNetwork, MemoryTransport
 from ._nats import NatsTransport
 from ._serializer import PickleSerializer, RestrictedSerializer, Serializer
@@ -33,6 +33,7 @@ __all__ = [
     "MemoryTransport",
     "NatsTransport",
     "NodeLost",
+    "NodeSet",
     "NodeTransport",
     "Peer",
     "PickleSerializer",

@@ -78,7 +78,9 @@ def main(argv: Sequence[str] | None = None) -> None:
     worker.add_argument("--secret-env", required=True)
     worker.add_argument("--backend", default="asyncio", choices=["asyncio", "trio"])
     args = parser.parse_args(argv)
-    logging.basicConfig(level=logging.WARNING, format="%(name)s %(levelname)s: %(message)s")
+    # A worker's parent reports what matters (its node lost, its actors restarted).
+    level = logging.WARNING if args.command == "node" else logging.ERROR
+    logging.basicConfig(level=level, format="%(name)s %(levelname)s: %(message)s")
     try:
         run(_node if args.command == "node" else _worker, args, backend=args.backend)
     except KeyboardInterrupt:

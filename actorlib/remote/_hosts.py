@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any
 
 from actorlib import Actor, ActorRef, PoisonPill
@@ -115,3 +116,51 @@ class Peer(RemoteHostBase):
             link, lambda request: (LOOKUP, request, path), path
         )
         return ref
+
+
+class NodeSet:
+    """A placement that spreads actors over several nodes, one after the other.
+
+    ``await system.spawn(Pool, Worker, 4, node=NodeSet(nodes))`` puts the
+    pool's workers on the nodes in turn. Each actor stays with its node: if
+    that node's process dies and is started again, RESTART recreates the actor
+    there.
+
+    Args:
+        nodes: worker nodes or peers (at least one).
+
+    Raises:
+        ValueError: *nodes* is empty.
+        TypeError: an entry is not a node.
+    """
+
+    def __init__(self, nodes: Iterable[RemoteHostBase]) -> None:
+        self.nodes = list(nodes)
+        if not self.nodes:
+            raise ValueError("NodeSet needs at least one node, got none")
+        for node in self.nodes:
+            if not isinstance(node, RemoteHostBase):
+                raise TypeError(f"NodeSet takes worker nodes or peers, got {node!r}")
+        self._next = 0
+
+    def __repr__(self) -> str:
+        return f"NodeSet({self.nodes!r})"
+
+    async def place(
+        self,
+        spawn_local: SpawnLocal,
+        actor_class: type[Actor],
+        args: tuple[object, ...],
+        kwargs: dict[str, object],
+        name: str | None,
+        mailbox: Mailbox | None,
+        supervisor: SupervisorStrategy | None,
+    ) -> ActorRef[Any]:
+        """Placement protocol: place on the next node in turn.
+
+        Raises:
+            NodeLost: that node cannot be reached.
+        """
+        node = self.nodes[self._next % len(self.nodes)]
+        self._next += 1
+        return await node.place(spawn_local, actor_class, args, kwargs, name, mailbox, supervisor)

@@ -238,12 +238,12 @@ class Link:
         self.error = error
         if self._scope is not None:
             self._scope.deadline = min(self._scope.deadline, anyio.current_time() + CLOSE_TIMEOUT)
-        lost = NodeLost(node=self.peer)
         pending, self.pending = self.pending, {}
         for slot in pending.values():
             slot.set_error(NodeLost(node=self.peer, path=slot.recipient.path))
         for watcher, remote in self.watches:
-            watcher._target.post_system(Terminated(remote, lost))
+            # One error per notice: each watcher may raise it and add its own notes.
+            watcher._target.post_system(Terminated(remote, NodeLost(node=self.peer)))
         self.watches.clear()
         system = self.node.system
         while self.unacked:

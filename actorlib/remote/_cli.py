@@ -14,6 +14,7 @@ import anyio
 from actorlib import Actor, ActorSystem, run
 
 from ._auth import secret_from_env
+from ._nats import NatsTransport
 from ._socket import SocketTransport
 
 logger = logging.getLogger("actorlib.remote")
@@ -31,12 +32,15 @@ def _actor_class(spec: str) -> tuple[str, type[Actor]]:
 
 
 async def _node(args: argparse.Namespace) -> None:
-    transport = SocketTransport(
-        args.listen,
-        secret=secret_from_env(args.secret_env),
-        public=args.public,
-        node_id=args.node_id,
-    )
+    transport: SocketTransport | NatsTransport
+    secret = secret_from_env(args.secret_env)
+    if args.listen.startswith(("nats://", "tls://")):
+        # On NATS the node "listens" on its subjects of that server.
+        transport = NatsTransport(args.listen, secret=secret, node_id=args.node_id)
+    else:
+        transport = SocketTransport(
+            args.listen, secret=secret, public=args.public, node_id=args.node_id
+        )
     async with ActorSystem(args.name, transport=transport) as system:
         for spec in args.spawn:
             name, cls = _actor_class(spec)
@@ -64,7 +68,9 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="python -m actorlib.remote")
     commands = parser.add_subparsers(dest="command", required=True)
     node = commands.add_parser("node", help="a standalone node hosting actors")
-    node.add_argument("--listen", required=True, help="unix:/path or tcp://host:port")
+    node.add_argument(
+        "--listen", required=True, help="unix:/path, tcp://host:port, or a nats://host:port server"
+    )
     node.add_argument("--secret-env", required=True, help="variable holding the secret")
     node.add_argument("--spawn", action="append", default=[], metavar="NAME=module:Class")
     node.add_argument("--name", default="node", help="the actor system's name")

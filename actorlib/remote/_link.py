@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 import anyio
 
 from actorlib import ActorRef, Terminated
+from actorlib._lowlevel import Waiter
 from actorlib._messages import ReplySlot
 
 from ._errors import FrameTooLarge, NodeLost, RemoteError, SerializationError
@@ -67,7 +68,7 @@ class Link:
         self.received_seq = 0
         self.acked_to_peer = 0
         self.unacked: deque[tuple[int, list[tuple[object, ActorRef[Any]]]]] = deque()
-        self._wake: anyio.Event | None = None
+        self._wake: Waiter | None = None
         self._room: anyio.Event | None = None
         self._scope: anyio.CancelScope | None = None
         self._closed_event: anyio.Event | None = None
@@ -160,41 +161,53 @@ class Link:
         heartbeat = self.node.heartbeat
         dead_after = math.inf if heartbeat is None else HEARTBEATS_MISSED * heartbeat
         unacked = self.unacked
+        frame: bytes | None
         while True:
-            with anyio.move_on_after(dead_after):
+            if heartbeat is None:
                 frame = await channel.receive_frame()
-                items = decode_frame(frame)
-                header = items[0] if items else None
-                if header is None or header[0] != FRAME or len(header) != 3:
-                    raise SerializationError(what="a frame", problem="it has no header")
-                if header[1] != self.received_seq + 1:
-                    # A frame went missing (a NATS server restart): what follows
-                    # would break the order, so the link ends here.
-                    logger.warning(
-                        "frames from %s were lost in transit (got %d after %d)",
-                        self.peer,
-                        header[1],
-                        self.received_seq,
-                    )
+            else:
+                frame = None
+                with anyio.move_on_after(dead_after):
+                    frame = await channel.receive_frame()
+                if frame is None:
+                    logger.warning("no heartbeat from %s within %g s", self.peer, dead_after)
                     return
-                self.received_seq, acked = header[1], header[2]
-                while unacked and unacked[0][0] <= acked:
-                    unacked.popleft()
-                for index in range(1, len(items)):
-                    try:
-                        dispatch(self, items[index])
-                    except RemoteError as error:
-                        logger.error("dropped an item from %s: %s", self.peer, error)
-                if self.received_seq - self.acked_to_peer >= ACK_EVERY:
-                    self._poke()
-                continue
-            logger.warning("no heartbeat from %s within %g s", self.peer, dead_after)
-            return
+            if not self._take(frame, dispatch, unacked):
+                return
+
+    def _take(self, frame: bytes, dispatch: Any, unacked: Any) -> bool:
+        """Handle one frame; False if the link must end (a frame went missing)."""
+        items = decode_frame(frame)
+        header = items[0] if items else None
+        if header is None or header[0] != FRAME or len(header) != 3:
+            raise SerializationError(what="a frame", problem="it has no header")
+        if header[1] != self.received_seq + 1:
+            # A frame went missing (a NATS server restart): what follows
+            # would break the order, so the link ends here.
+            logger.warning(
+                "frames from %s were lost in transit (got %d after %d)",
+                self.peer,
+                header[1],
+                self.received_seq,
+            )
+            return False
+        self.received_seq, acked = header[1], header[2]
+        while unacked and unacked[0][0] <= acked:
+            unacked.popleft()
+        for index in range(1, len(items)):
+            try:
+                dispatch(self, items[index])
+            except RemoteError as error:
+                logger.error("dropped an item from %s: %s", self.peer, error)
+        if self.received_seq - self.acked_to_peer >= ACK_EVERY:
+            self._poke()
+        return True
 
     async def _write_all(self, channel: FrameChannel) -> None:
         outbox = self.outbox
         limit = self.node.max_frame
-        heartbeat = math.inf if self.node.heartbeat is None else self.node.heartbeat
+        heartbeat = self.node.heartbeat
+        new_event = self.node.system.ask_context[3]
         while True:
             if self.closed:
                 # Closing from this side: half-close and let the reader see the
@@ -206,7 +219,10 @@ class Link:
                     return
                 await anyio.sleep_forever()
             if not outbox and self.received_seq - self.acked_to_peer < ACK_EVERY:
-                self._wake = wake = anyio.Event()
+                self._wake = wake = new_event()
+                if heartbeat is None:
+                    await wake.wait()
+                    continue
                 with anyio.move_on_after(heartbeat) as idle:
                     await wake.wait()
                 if not idle.cancelled_caught:

@@ -138,3 +138,28 @@ def test_listening_beyond_loopback_needs_to_be_asked_for() -> None:
 def test_a_malformed_address_is_a_clear_error(address: object) -> None:
     with pytest.raises(ValueError, match="address must be 'unix:/path/to/socket' or"):
         SocketTransport(address)  # type: ignore[arg-type]
+
+
+async def test_tcp_links_can_run_over_tls() -> None:
+    import ssl
+
+    import trustme
+
+    authority = trustme.CA()
+    server_context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    authority.issue_cert("127.0.0.1").configure_cert(server_context)
+    client_context = ssl.create_default_context()
+    authority.configure_trust(client_context)
+    server = SocketTransport(
+        "tcp://127.0.0.1:0", secret=SECRET, tls=server_context, tls_client=client_context
+    )
+    client = SocketTransport(secret=SECRET, tls_client=client_context)
+    plain = SocketTransport(secret=SECRET)
+    async with ActorSystem("server", transport=server) as system:
+        await system.spawn(Echo, name="echo")
+        async with ActorSystem("client", transport=client):
+            peer = await client.connect(server.address or "")
+            await assert_still_works(peer)
+        async with ActorSystem("plain", transport=plain):
+            with pytest.raises(AuthenticationError, match="closed during the handshake"):
+                await plain.connect(server.address or "")

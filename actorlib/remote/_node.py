@@ -303,8 +303,8 @@ class Node:
         _, request, payload = item
         try:
             spec = self.serializer.loads(payload, self)
-            assert isinstance(spec, tuple)
-            assert len(spec) == 4
+            if not (isinstance(spec, tuple) and len(spec) == 4):
+                raise RemoteError(reason=f"{link.peer} sent a malformed spawn request")
             actor_class, args, kwargs, name = spec
             guardian = self.system._guardian
             assert guardian is not None
@@ -314,7 +314,10 @@ class Node:
         except Exception as error:
             self._answer(link, request, error, ok=False)
             return
-        self.hosted.setdefault(link.peer, set()).add(ref)
+        hosted = self.hosted.setdefault(link.peer, set())
+        if len(hosted) >= 1024:  # forget the ones that have stopped since
+            hosted.difference_update([r for r in hosted if self.system.lookup(r.path) != r])
+        hosted.add(ref)
         self._answer(link, request, ref)
 
     def _send(self, link: Link, item: Item) -> None:

@@ -53,9 +53,9 @@ class Link:
         self.peer = peer
         self.address = address
         self.channel: FrameChannel | None = None
-        # (item, size, message, recipient): message and recipient make an
-        # unsent tell a dead letter if the link dies.
-        self.outbox: deque[tuple[Item, int, object, ActorRef[Any] | None]] = deque()
+        # (item, size, message, recipient): message and recipient (a Target)
+        # make an unsent tell a dead letter if the link dies.
+        self.outbox: deque[tuple[Item, int, object, Any]] = deque()
         self.pending: dict[int, ReplySlot] = {}
         self.watches: set[tuple[ActorRef[Any], ActorRef[Any]]] = set()  # (watcher, remote)
         self.closed = False
@@ -67,7 +67,7 @@ class Link:
         self.sent_seq = 0
         self.received_seq = 0
         self.acked_to_peer = 0
-        self.unacked: deque[tuple[int, list[tuple[object, ActorRef[Any]]]]] = deque()
+        self.unacked: deque[tuple[int, list[tuple[object, Any]]]] = deque()
         self._wake: Waiter | None = None
         self._room: anyio.Event | None = None
         self._scope: anyio.CancelScope | None = None
@@ -83,7 +83,7 @@ class Link:
         item: Item,
         size: int,
         message: object = None,
-        recipient: ActorRef[Any] | None = None,
+        recipient: object = None,
     ) -> None:
         """Queue *item* for the writer (never blocks)."""
         self.outbox.append((item, size + ITEM_OVERHEAD, message, recipient))
@@ -110,6 +110,11 @@ class Link:
             if self._room is None:
                 self._room = anyio.Event()
             await self._room.wait()
+
+    @property
+    def max_payload(self) -> int:
+        """The largest payload one item may carry."""
+        return self.node.max_frame - ITEM_OVERHEAD
 
     def check_size(self, size: int) -> None:
         """Raise `FrameTooLarge` for a payload no frame can carry."""
@@ -199,6 +204,10 @@ class Link:
                 dispatch(self, items[index])
             except RemoteError as error:
                 logger.error("dropped an item from %s: %s", self.peer, error)
+            except (TypeError, ValueError, IndexError, KeyError) as error:
+                raise SerializationError(
+                    what="a frame", problem=f"a malformed item ({type(error).__name__}: {error})"
+                ) from None
         if self.received_seq - self.acked_to_peer >= ACK_EVERY:
             self._poke()
         return True
@@ -230,7 +239,7 @@ class Link:
             self.sent_seq += 1
             items: list[Item] = [(FRAME, self.sent_seq, self.received_seq)]
             self.acked_to_peer = self.received_seq
-            letters: list[tuple[object, ActorRef[Any]]] = []
+            letters: list[tuple[object, Any]] = []
             size = ITEM_OVERHEAD
             while outbox and (len(items) == 1 or size + outbox[0][1] <= limit):
                 item, cost, message, recipient = outbox.popleft()
@@ -264,11 +273,11 @@ class Link:
         system = self.node.system
         while self.unacked:
             for message, recipient in self.unacked.popleft()[1]:
-                system.dead_letter(message, recipient, None)
+                system.dead_letter(message, ActorRef(recipient), None)
         while self.outbox:
             _, _, unsent, to = self.outbox.popleft()
             if to is not None:
-                system.dead_letter(unsent, to, None)
+                system.dead_letter(unsent, ActorRef(to), None)
         for wake in (self._wake, self._room, self._closed_event):
             if wake is not None:
                 wake.set()

@@ -70,6 +70,9 @@ class Node:
         self.hosted: dict[str, set[ActorRef[Any]]] = {}
         self._peer_waiters: dict[str, anyio.Event] = {}
         self._proxies: dict[RefId, ActorRef[Any]] = {}
+        # Local targets by (path, uid), for items that arrive: a cell that has
+        # stopped since still dead-letters what it is told, so keeping it is safe.
+        self._locals: dict[tuple[str, int], Any] = {}
         self.closing = False
 
     # ------------------------------------------------------------ refs (RefCodec)
@@ -229,7 +232,9 @@ class Node:
         if kind == TELL:
             _, path, uid, sender, payload = item
             message = self.serializer.loads(payload, self)
-            target = self.system.resolve(path, uid)._target
+            target = self._locals.get((path, uid))
+            if target is None:
+                target = self._local(path, uid)
             target.tell(message, None if sender is None else self.decode_ref(sender))
         elif kind == ASK:
             self._ask(link, item)
@@ -258,6 +263,12 @@ class Node:
             self._send(link, item)
         else:
             raise RemoteError(reason=f"unknown item kind {kind!r} from {link.peer}")
+
+    def _local(self, path: str, uid: int) -> Any:
+        if len(self._locals) > 10_000:
+            self._locals.clear()
+        target = self._locals[(path, uid)] = self.system.resolve(path, uid)._target
+        return target
 
     def _answer(self, link: Link, request: int, value: object, *, ok: bool = True) -> None:
         slot = LinkReplySlot(

@@ -58,14 +58,19 @@ class RemoteTarget:
             SerializationError: the message cannot be serialized.
             FrameTooLarge: it is over the link's size limit.
         """
-        link = self.node.link_for(self.peer, self.ref_id[1])
-        ref: ActorRef[Any] = ActorRef(self)
-        if link is None:
-            self.node.system.dead_letter(message, ref, sender)
-            return
-        payload = self._encode(link, message)
-        item = (TELL, self.local_path, self.uid, self._sender_id(sender), payload)
-        link.enqueue(item, len(payload), message, ref)
+        node = self.node
+        link = node.links.get(self.peer)
+        if link is None or link.closed:
+            link = node.link_for(self.peer, self.ref_id[1])
+            if link is None:
+                node.system.dead_letter(message, ActorRef(self), sender)
+                return
+        payload = node.serializer.dumps(message, node)
+        size = len(payload)
+        if size > link.max_payload:
+            link.check_size(size)
+        sender_id = None if sender is None else node.encode_ref(sender)
+        link.enqueue((TELL, self.local_path, self.uid, sender_id, payload), size, message, self)
 
     def post(self, envelope: Envelope) -> None:
         """A tell, or an ask whose reply comes back over the link.

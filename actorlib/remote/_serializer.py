@@ -11,7 +11,8 @@ from __future__ import annotations
 import builtins
 import io
 import pickle
-from collections.abc import Iterable
+import struct
+from collections.abc import Callable, Iterable
 from typing import Any, Protocol
 
 import cloudpickle
@@ -26,10 +27,29 @@ from ._errors import SerializationError
 # A pickled ref: (node id, node address or None, path on that node, uid).
 RefId = tuple[str, "str | None", str, int]
 
-_SCALAR = b"S"  # plain pickle.loads: no globals can be loaded from these
 _OBJECT = b"P"
-_SCALARS = frozenset({str, bytes, int, float, bool, type(None)})
 _PROTOCOL = 5
+_FLOAT = struct.Struct(">d")
+
+# Plain values skip pickle both ways (the hot path of tells, and nothing in
+# them can name a global): a kind byte, then the value's own bytes.
+_ENCODE: dict[type, Callable[[Any], bytes]] = {
+    str: lambda value: b"U" + value.encode("utf-8", "surrogatepass"),
+    bytes: lambda value: b"B" + value,
+    int: lambda value: b"I" + str(value).encode(),
+    float: lambda value: b"F" + _FLOAT.pack(value),
+    bool: lambda value: b"1" if value else b"0",
+    type(None): lambda value: b"N",
+}
+_DECODE: dict[int, Callable[[bytes], object]] = {
+    ord("U"): lambda data: data[1:].decode("utf-8", "surrogatepass"),
+    ord("B"): lambda data: data[1:],
+    ord("I"): lambda data: int(data[1:]),
+    ord("F"): lambda data: _FLOAT.unpack(data[1:])[0],
+    ord("1"): lambda data: True,
+    ord("0"): lambda data: False,
+    ord("N"): lambda data: None,
+}
 
 
 class RefCodec(RefResolver, Protocol):
@@ -105,8 +125,9 @@ class _RefUnpickler(pickle.Unpickler):
 def _dumps(
     pickler: type[_CloudRefPickler | _PlainRefPickler], message: object, refs: RefCodec
 ) -> bytes:
-    if type(message) in _SCALARS:
-        return _SCALAR + pickle.dumps(message, _PROTOCOL)
+    encode = _ENCODE.get(type(message))
+    if encode is not None:
+        return encode(message)
     buffer = io.BytesIO()
     buffer.write(_OBJECT)
     try:
@@ -121,17 +142,17 @@ def _dumps(
 
 
 def _loads(unpickler: type[_RefUnpickler], data: bytes, refs: RefCodec) -> object:
+    decode = _DECODE.get(data[0]) if data else None
+    if decode is not None:
+        try:
+            return decode(data)
+        except (ValueError, struct.error) as error:
+            raise SerializationError(what="a plain value", problem=str(error)) from None
+    if data[:1] != _OBJECT:
+        raise SerializationError(what="a message", problem=f"unknown kind byte {data[:1]!r}")
     token = ref_resolver.set(refs)
     try:
-        kind, body = data[:1], data[1:]
-        if kind == _SCALAR:
-            message: object = pickle.loads(body)
-            if type(message) not in _SCALARS:
-                raise SerializationError(what="a scalar frame", problem="it holds an object")
-            return message
-        if kind != _OBJECT:
-            raise SerializationError(what="a message", problem=f"unknown kind byte {kind!r}")
-        return unpickler(body, refs).load()
+        return unpickler(data[1:], refs).load()
     except SerializationError:
         raise
     except Exception as error:

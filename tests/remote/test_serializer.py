@@ -179,3 +179,18 @@ def test_garbage_is_a_clear_error() -> None:
 def test_restricted_serializer_types_must_be_classes() -> None:
     with pytest.raises(TypeError, match="types must hold classes, got 'Foo'"):
         RestrictedSerializer(types=["Foo"])  # type: ignore[list-item]
+
+
+def test_a_plain_value_payload_cannot_smuggle_a_pickle() -> None:
+    class Exploit:
+        def __reduce__(self) -> tuple[object, tuple[str]]:
+            import os
+
+            return os.system, ("true",)
+
+    for kind in (b"S", b"U", b"I", b"B", b"F"):
+        try:
+            value = RestrictedSerializer().loads(kind + pickle.dumps(Exploit()), Codec())
+        except SerializationError:
+            continue
+        assert type(value) in (str, bytes)  # decoded as a plain value, never unpickled

@@ -48,11 +48,21 @@ class RemoteHostBase:
             NodeLost: the node cannot be reached.
             Exception: what the actor's ``__init__`` raised there.
         """
-        # The remote actor takes a fresh name there: its predecessor's name is
-        # freed only once that node's guardian has seen it go.
-        return spawn_local(
-            RemoteChild, (self, actor_class, args, kwargs, None), {}, name, mailbox, supervisor
-        )
+        # The first remote actor is started here, so that what prevents it
+        # (an __init__ that raises, a class the node refuses) is raised by
+        # spawn() as for a local actor; the stand-in's later incarnations
+        # start their own. It takes a fresh name there: its predecessor's
+        # name is freed only once that node's guardian has seen it go.
+        remote = await self.spawn_remote(actor_class, args, kwargs, None)
+        first = [remote]
+        try:
+            return spawn_local(
+                RemoteChild, (self, actor_class, args, kwargs, None, first), {}, name, mailbox,
+                supervisor,
+            )  # fmt: skip
+        except BaseException:
+            self.stop_remote(remote)
+            raise
 
     async def spawn_remote(
         self,

@@ -46,16 +46,23 @@ class RemoteChild(Actor):
         args: tuple[object, ...],
         kwargs: dict[str, object],
         name: str | None,
+        first: list[ActorRef[Any]] | None = None,
     ) -> None:
         self.host = host
         self.spec = (actor_class, args, kwargs, name)
+        # The remote actor started by spawn() itself, for the first
+        # incarnation only (the list is shared by all of them: it is emptied).
+        self.first = first
         self.remote: ActorRef[Any] | None = None
 
     async def on_start(self) -> None:
         await self._spawn()
 
     async def _spawn(self) -> ActorRef[Any]:
-        remote = self.remote = await self.host.spawn_remote(*self.spec)
+        if self.first:
+            remote = self.remote = self.first.pop()
+        else:
+            remote = self.remote = await self.host.spawn_remote(*self.spec)
         self.context.watch(remote)
         return remote
 

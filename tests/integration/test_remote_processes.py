@@ -173,3 +173,21 @@ async def test_killing_a_worker_mid_ask_fails_the_ask_with_a_clear_error(
         os.kill(pid, signal.SIGKILL)
     assert len(errors) == 1
     assert "was lost (its process died or its link dropped)" in str(errors[0])
+
+
+class Unbuildable(Actor):
+    def __init__(self, size: int) -> None:
+        raise ValueError(f"size {size} is too big")
+
+    async def receive(self, message: object) -> None:
+        return None
+
+
+async def test_spawn_on_a_worker_raises_what_the_remote_init_raised(
+    workers: tuple[ActorSystem, list[WorkerNode]],
+) -> None:
+    system, (node,) = workers
+    with pytest.raises(ValueError, match="size 7 is too big"):
+        await system.spawn(Unbuildable, 7, node=node, name="nope")
+    assert system.lookup("nope") is None
+    assert await (await system.spawn(Worker, node=node, name="nope")).ask("incr") == 1

@@ -163,3 +163,29 @@ async def test_tcp_links_can_run_over_tls() -> None:
         async with ActorSystem("plain", transport=plain):
             with pytest.raises(AuthenticationError, match="closed during the handshake"):
                 await plain.connect(server.address or "")
+
+
+class Unregistered:
+    """A message class the restricted node does not accept."""
+
+
+async def test_a_restricted_node_refuses_unregistered_types_and_keeps_the_link(
+    remote_log: LogProbe,
+) -> None:
+    from actorlib.remote import RestrictedSerializer, SerializationError
+
+    server = SocketTransport(secret=SECRET, serializer=RestrictedSerializer())
+    client = SocketTransport(secret=SECRET)
+    async with ActorSystem("server", transport=server) as system:
+        await system.spawn(Echo, name="echo")
+        async with ActorSystem("client", transport=client) as client_system:
+            peer = await client.connect(server.address or "")
+            echo = await peer.lookup("echo")
+            assert echo is not None
+            echo.tell(Unregistered())
+            await remote_log.wait_for("Unregistered: it is not a registered message type")
+            with pytest.raises(SerializationError, match="not a registered message type"):
+                await echo.ask(Unregistered())
+            with pytest.raises(SerializationError, match="not a registered message type"):
+                await client_system.spawn(Echo, node=peer)  # no classes by value either
+            assert await echo.ask(["plain", 1, b"x"]) == ["plain", 1, b"x"]

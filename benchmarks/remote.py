@@ -178,10 +178,12 @@ async def _spread(refs: list[ActorRef[Any]], items: int) -> float:
         for _ in range(count):
             await ref.ask(_WORK, timeout=None)
 
+    # Two feeders per worker: one item in flight while the other is computed.
+    feeders = [ref for ref in refs for _ in range(2)]
     start = time.perf_counter()
     async with anyio.create_task_group() as group:
-        for index, ref in enumerate(refs):
-            group.start_soon(feed, ref, items // len(refs) + (index < items % len(refs)))
+        for index, ref in enumerate(feeders):
+            group.start_soon(feed, ref, items // len(feeders) + (index < items % len(feeders)))
     return time.perf_counter() - start
 
 

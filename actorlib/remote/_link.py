@@ -101,7 +101,13 @@ class Link:
     def request(self, slot: ReplySlot) -> int:
         """Register a slot for the peer's REPLY; return the request id."""
         self._requests += 1
-        self.pending[self._requests] = slot
+        pending = self.pending
+        if not self._requests % 4096:
+            # Asks that timed out or were cancelled wait for a reply that may
+            # never come: forget them (a late reply is then a dead letter).
+            for request in [r for r, s in pending.items() if s.done]:
+                del pending[request]
+        pending[self._requests] = slot
         return self._requests
 
     async def wait_for_room(self) -> None:

@@ -148,6 +148,8 @@ class NodeTransport:
 
     async def stop(self) -> None:
         """Transport protocol: stop worker processes, close links."""
+        if self._node is not None:
+            self._node.closing = True  # links closing from now on are expected
         if self._workers is not None:
             await self._workers.stop()
         if self._node is not None:

@@ -9,6 +9,7 @@ from __future__ import annotations
 import functools
 import logging
 import secrets
+import struct
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any
 
@@ -18,11 +19,11 @@ from actorlib import ActorRef, Directive, OneForOne, Terminated
 from actorlib._messages import Envelope, ReplySlot, Stop, Unwatch, Watch
 
 from ._auth import PeerInfo, handshake
-from ._errors import NodeLost, RemoteError
+from ._errors import NodeLost, RemoteError, SerializationError
 from ._framing import FrameChannel
 from ._link import Link
 from ._proxy import SCHEME, LinkReplySlot, RemoteTarget
-from ._serializer import RefId, Serializer
+from ._serializer import PLAIN_DECODE, RefId, Serializer
 from ._wire import ASK, LOOKUP, NOTICE, REPLY, SEND, SPAWN, STOP, TELL, UNWATCH, WATCH, Item
 
 if TYPE_CHECKING:
@@ -231,7 +232,14 @@ class Node:
         kind = item[0]
         if kind == TELL:
             _, path, uid, sender, payload = item
-            message = self.serializer.loads(payload, self)
+            decode = PLAIN_DECODE.get(payload[0]) if payload else None
+            if decode is not None and type(payload) is bytes:
+                try:
+                    message = decode(payload)
+                except (ValueError, struct.error) as error:
+                    raise SerializationError(what="a plain value", problem=str(error)) from None
+            else:
+                message = self.serializer.loads(payload, self)
             target = self._locals.get((path, uid))
             if target is None:
                 target = self._local(path, uid)

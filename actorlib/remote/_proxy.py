@@ -9,7 +9,7 @@ from actorlib._messages import Envelope, ReplySlot, Unwatch, Watch
 from actorlib._ref import AskContext
 
 from ._errors import NodeLost, SerializationError
-from ._serializer import RefId
+from ._serializer import PLAIN_ENCODE, RefId
 from ._wire import ASK, NOTICE, REPLY, SEND, TELL, UNWATCH, WATCH
 
 if TYPE_CHECKING:
@@ -65,7 +65,8 @@ class RemoteTarget:
             if link is None:
                 node.system.dead_letter(message, ActorRef(self), sender)
                 return
-        payload = node.serializer.dumps(message, node)
+        encode = PLAIN_ENCODE.get(type(message))  # the hot path: plain values
+        payload = encode(message) if encode is not None else node.serializer.dumps(message, node)
         size = len(payload)
         if size > link.max_payload:
             link.check_size(size)

@@ -33,7 +33,8 @@ _FLOAT = struct.Struct(">d")
 
 # Plain values skip pickle both ways (the hot path of tells, and nothing in
 # them can name a global): a kind byte, then the value's own bytes.
-_ENCODE: dict[type, Callable[[Any], bytes]] = {
+# (The same for every serializer: it is part of the wire format.)
+PLAIN_ENCODE: dict[type, Callable[[Any], bytes]] = {
     str: lambda value: b"U" + value.encode("utf-8", "surrogatepass"),
     bytes: lambda value: b"B" + value,
     int: lambda value: b"I" + str(value).encode(),
@@ -41,7 +42,7 @@ _ENCODE: dict[type, Callable[[Any], bytes]] = {
     bool: lambda value: b"1" if value else b"0",
     type(None): lambda value: b"N",
 }
-_DECODE: dict[int, Callable[[bytes], object]] = {
+PLAIN_DECODE: dict[int, Callable[[bytes], object]] = {
     ord("U"): lambda data: data[1:].decode("utf-8", "surrogatepass"),
     ord("B"): lambda data: data[1:],
     ord("I"): lambda data: int(data[1:]),
@@ -125,7 +126,7 @@ class _RefUnpickler(pickle.Unpickler):
 def _dumps(
     pickler: type[_CloudRefPickler | _PlainRefPickler], message: object, refs: RefCodec
 ) -> bytes:
-    encode = _ENCODE.get(type(message))
+    encode = PLAIN_ENCODE.get(type(message))
     if encode is not None:
         return encode(message)
     buffer = io.BytesIO()
@@ -142,7 +143,7 @@ def _dumps(
 
 
 def _loads(unpickler: type[_RefUnpickler], data: bytes, refs: RefCodec) -> object:
-    decode = _DECODE.get(data[0]) if data else None
+    decode = PLAIN_DECODE.get(data[0]) if data else None
     if decode is not None:
         try:
             return decode(data)

@@ -69,6 +69,10 @@ class SocketTransport(NodeTransport):
         tls_client: the SSL context used to dial TCP peers.
         public: allow listening on a non-loopback TCP address.
         node_id: this node's id.
+        heartbeat: seconds between frames on an idle link; a link silent for
+            four of them is lost. Default: 5 s when listening on TCP (a
+            machine that dies sends no end of stream), none on a Unix socket
+            (a process that dies closes its socket, seen at once).
 
     Raises:
         ValueError: a malformed address, or a public one without ``public=True``.
@@ -86,6 +90,7 @@ class SocketTransport(NodeTransport):
         tls_client: ssl.SSLContext | None = None,
         public: bool = False,
         node_id: str | None = None,
+        heartbeat: float | None = None,
     ) -> None:
         super().__init__(secret=secret, serializer=serializer, max_frame=max_frame, node_id=node_id)
         if listen is not None:
@@ -97,6 +102,15 @@ class SocketTransport(NodeTransport):
                 )
             if kind == "unix" and tls is not None:
                 raise ValueError("tls applies to TCP listeners, not to a Unix socket")
+        if heartbeat is not None and (
+            isinstance(heartbeat, bool) or not isinstance(heartbeat, int | float) or heartbeat <= 0
+        ):
+            raise ValueError(
+                f"heartbeat must be a number of seconds > 0 or None, got {heartbeat!r}"
+            )
+        if heartbeat is None and listen is not None and listen.startswith("tcp://"):
+            heartbeat = 5.0
+        self.heartbeat = heartbeat
         self.listen = listen
         self.tls = tls
         self.tls_client = tls_client
@@ -129,6 +143,7 @@ class SocketTransport(NodeTransport):
             listener = TLSListener(tcp, self.tls) if self.tls is not None else tcp
         self._listener = listener
         node = self._make_node(system, address)
+        node.heartbeat = self.heartbeat
         system.start_runtime_task(functools.partial(self._serve, listener))
         logger.info("node %s listens on %s", node.node_id, address)
 

@@ -189,3 +189,21 @@ async def test_a_restricted_node_refuses_unregistered_types_and_keeps_the_link(
             with pytest.raises(SerializationError, match="not a registered message type"):
                 await client_system.spawn(Echo, node=peer)  # no classes by value either
             assert await echo.ask(["plain", 1, b"x"]) == ["plain", 1, b"x"]
+
+
+def test_tcp_links_have_heartbeats_by_default() -> None:
+    assert SocketTransport("tcp://127.0.0.1:0").heartbeat == 5.0
+    assert SocketTransport().heartbeat is None  # a Unix socket: a dead process closes it
+    assert SocketTransport(heartbeat=0.5).heartbeat == 0.5
+    with pytest.raises(ValueError, match="heartbeat must be a number of seconds > 0 or None"):
+        SocketTransport(heartbeat=0)
+
+
+async def test_a_peer_that_goes_silent_is_dropped_by_heartbeats(remote_log: LogProbe) -> None:
+    server = SocketTransport(secret=SECRET, heartbeat=0.05)
+    async with ActorSystem("server", transport=server):
+        raw = await raw_stream(server.address or "")
+        await handshake(raw, SECRET, "raw-client", None, initiator=True)
+        # Authenticated, then silent: no frame, no heartbeat, no end of stream.
+        await remote_log.wait_for("no heartbeat from raw-client")
+        await raw.aclose()

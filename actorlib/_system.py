@@ -428,6 +428,10 @@ class ActorSystem:
         cell = ref._target
         if isinstance(cell, DeadTarget):
             return
+        stop_remote = getattr(cell, "stop_and_wait", None)
+        if stop_remote is not None:  # a target of the Transport seam (an actor elsewhere)
+            await stop_remote()
+            return
         if not isinstance(cell, Cell) or cell.system is not self:
             raise ValueError(f"stop() got {ref!r}, which belongs to another actor system")
         if cell is self._guardian:

@@ -262,8 +262,7 @@ class Node:
         elif kind == SPAWN:
             self._spawn(link, item)
         elif kind == STOP:
-            _, path, uid = item
-            self.system.resolve(path, uid)._target.post_system(Stop(None))
+            self._stop(link, item)
         elif kind == LOOKUP:
             _, request, path = item
             self._answer(link, request, self.system.lookup(path))
@@ -338,6 +337,21 @@ class Node:
             hosted.difference_update([r for r in hosted if self.system.lookup(r.path) != r])
         hosted.add(ref)
         self._answer(link, request, ref)
+
+    def _stop(self, link: Link, item: Item) -> None:
+        _, path, uid, request = item
+        target = self.system.resolve(path, uid)._target
+        wait_stopped = getattr(target, "wait_stopped", None)
+        if wait_stopped is None or target is self.system._guardian:
+            self._answer(link, request, None)  # gone already (or never stoppable from afar)
+            return
+        target.post_system(Stop(None))
+
+        async def answer_when_stopped() -> None:
+            await wait_stopped()
+            self._answer(link, request, None)
+
+        self.system.start_runtime_task(answer_when_stopped)
 
     def _send(self, link: Link, item: Item) -> None:
         _, path, uid, sender, payload, request = item

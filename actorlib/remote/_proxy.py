@@ -10,7 +10,7 @@ from actorlib._ref import AskContext
 
 from ._errors import NodeLost, SerializationError
 from ._serializer import PLAIN_ENCODE, RefId
-from ._wire import ASK, NOTICE, REPLY, SEND, TELL, UNWATCH, WATCH
+from ._wire import ASK, NOTICE, REPLY, SEND, STOP, TELL, UNWATCH, WATCH
 
 if TYPE_CHECKING:
     from ._link import Link
@@ -115,6 +115,21 @@ class RemoteTarget:
         sender = self._sender_id(envelope.sender)
         link.enqueue((SEND, self.local_path, self.uid, sender, payload, request), len(payload))
         await slot.wait(self.node.system.ask_context[3])
+
+    async def stop_and_wait(self) -> None:
+        """What ``system.stop(ref)`` does for a remote actor: stop it, wait until it has.
+
+        Returns at once if its node is gone (so is the actor).
+        """
+        link = self.node.link_for(self.peer, self.ref_id[1])
+        if link is None:
+            return
+        try:
+            await self.node.request(
+                link, lambda request: (STOP, self.local_path, self.uid, request), "stop"
+            )
+        except NodeLost:
+            return  # its node went away: so did the actor
 
     def post_system(self, message: object) -> None:
         """Watch, Unwatch and Terminated notices travel; the runtime's others stay local."""

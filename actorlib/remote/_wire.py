@@ -21,7 +21,7 @@ WATCH = 3  # (WATCH, path, uid, watcher_id)
 UNWATCH = 4  # (UNWATCH, path, uid, watcher_id)
 NOTICE = 5  # (NOTICE, path, uid, payload): a Terminated for a watcher on this node
 SPAWN = 6  # (SPAWN, request, payload): (actor_class, args, kwargs, name)
-STOP = 7  # (STOP, path, uid)
+STOP = 7  # (STOP, path, uid, request): answered once the actor has terminated
 LOOKUP = 8  # (LOOKUP, request, path)
 SEND = 9  # (SEND, path, uid, sender_id | None, payload, request): tell, acked when queued
 FRAME = 10  # (FRAME, seq, ack): the first item of every frame; ack = last seq received

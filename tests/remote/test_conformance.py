@@ -301,3 +301,15 @@ async def test_tells_cut_off_by_link_loss_are_delivered_or_dead_letters(pair: Pa
     # At most once, never silently: each tell arrived, or is a dead letter (or both,
     # when it arrived but its acknowledgement did not).
     assert seen | dead == set(sent)
+
+
+async def test_system_stop_stops_a_remote_actor_and_waits_for_it(pair: Pair) -> None:
+    probe = Probe()
+    calculator = await pair.spawn_on_b(Calculator, name="calc")
+    watcher = await pair.a.spawn(Watcher, probe)
+    watcher.tell(calculator)
+    await probe.wait_for(lambda items: "watching" in items)
+    await pair.a.stop(calculator)
+    assert pair.b.lookup("calc") is None  # terminated on B before stop() returned
+    await probe.wait_for(lambda items: ("terminated", calculator, None) in items)
+    await pair.a.stop(calculator)  # stopping it again returns at once

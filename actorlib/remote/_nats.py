@@ -20,16 +20,19 @@ import anyio
 import sniffio
 from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStream
 
+from actorlib import ActorRef
+
 from ._base import NodeTransport
 from ._errors import AuthenticationError, FrameTooLarge
 from ._framing import DEFAULT_MAX_FRAME, FrameChannel
+from ._groups import Groups, GroupTarget
 from ._serializer import Serializer
 
 if TYPE_CHECKING:
     from nats.aio.client import Client
     from nats.aio.msg import Msg
 
-    from actorlib import ActorRef, ActorSystem
+    from actorlib import ActorSystem
 
 logger = logging.getLogger("actorlib.remote")
 
@@ -152,6 +155,7 @@ class NatsTransport(NodeTransport):
         self.lookup_timeout = float(lookup_timeout)
         self._client: Client | None = None
         self._system: ActorSystem | None = None
+        self._groups: Groups | None = None
 
     def __repr__(self) -> str:
         return f"NatsTransport({self.url!r})"
@@ -198,6 +202,7 @@ class NatsTransport(NodeTransport):
         await client.subscribe(f"{self.prefix}.accept.{node_id}", cb=self._on_accept)
         await client.subscribe(f"{self.prefix}.lookup", cb=self._on_lookup)
         await client.flush()
+        self._groups = Groups(node, client, self.prefix)
 
     async def _log(self, what: str) -> None:
         logger.warning("node %s %s NATS at %s", self._node_id, what, self.url)
@@ -279,6 +284,43 @@ class NatsTransport(NodeTransport):
         node, address, actor_path, uid = json.loads(answer.data)
         return self.node.decode_ref((str(node), address, str(actor_path), int(uid)))
 
+    def _group_name(self, name: object) -> str:
+        if not isinstance(name, str) or not name or any(c in name for c in " .*>\t\r\n"):
+            raise ValueError(
+                f"a group name must be one NATS subject token like 'squares', got {name!r}"
+            )
+        if self._groups is None:
+            raise RuntimeError("NatsTransport is not started: enter its ActorSystem first")
+        return name
+
+    async def join_group(self, name: str, member: ActorRef[Any]) -> None:
+        """Make the local actor *member* a member of queue group *name*.
+
+        Each message to the group goes to one of its members, on whichever
+        node: a pool spread across machines.
+
+        Raises:
+            ValueError: *name* is not one subject token.
+            TypeError: *member* is not a ref.
+            RuntimeError: the transport is not started.
+        """
+        name = self._group_name(name)
+        if not isinstance(member, ActorRef):
+            raise TypeError(f"join_group() expects an ActorRef, got {member!r}")
+        assert self._groups is not None
+        await self._groups.join(name, member)
+
+    def group(self, name: str) -> ActorRef[Any]:
+        """A ref to queue group *name*: each tell or ask goes to one member.
+
+        Raises:
+            ValueError: *name* is not one subject token.
+            RuntimeError: the transport is not started.
+        """
+        name = self._group_name(name)
+        assert self._groups is not None
+        return ActorRef(GroupTarget(self._groups, name))
+
     async def start_nodes(self, count: int) -> list[Any]:
         """Worker processes on this machine link by socket: use `SocketTransport` for them.
 
@@ -293,6 +335,8 @@ class NatsTransport(NodeTransport):
     async def stop(self) -> None:
         """Transport protocol: close links, then the NATS connection."""
         await super().stop()
+        if self._groups is not None:
+            self._groups.close()
         client, self._client = self._client, None
         if client is not None and not client.is_closed:
             try:

@@ -15,7 +15,7 @@ import anyio.lowlevel
 import pytest
 
 from actorlib import Actor, ActorSystem, DeadLetter, Terminated
-from actorlib.remote import NatsTransport, NodeLost
+from actorlib.remote import NatsTransport, NodeLost, RemoteError
 from tests.helpers import Probe
 from tests.nats_server import NatsServer
 from tests.remote.conftest import SECRET
@@ -165,3 +165,54 @@ def test_a_bad_url_or_prefix_is_a_clear_error() -> None:
         NatsTransport(prefix="a.b")
     with pytest.raises(ValueError, match="heartbeat must be a number of seconds > 0"):
         NatsTransport(heartbeat=0)
+
+
+class Squarer(Actor):
+    def __init__(self, tag: str) -> None:
+        self.tag = tag
+        self.told = 0
+
+    async def receive(self, message: object) -> object:
+        if message == "told":
+            return self.told
+        if message == "tell":
+            self.told += 1
+            return None
+        assert isinstance(message, int)
+        return message * message, self.tag
+
+
+async def test_a_pool_spread_across_nodes_as_a_nats_queue_group(
+    nats_server: NatsServer, remote_log: Any
+) -> None:
+    transports = [NatsTransport(nats_server.url, secret=SECRET) for _ in range(3)]
+    async with (
+        ActorSystem("m1", transport=transports[0]) as m1,
+        ActorSystem("m2", transport=transports[1]) as m2,
+        ActorSystem("client", transport=transports[2]),
+    ):
+        members = [await m1.spawn(Squarer, "m1"), await m2.spawn(Squarer, "m2")]
+        await transports[0].join_group("squares", members[0])
+        await transports[1].join_group("squares", members[1])
+        group = transports[2].group("squares")
+        answers = [await group.ask(i) for i in range(24)]
+        assert [value for value, _ in answers] == [i * i for i in range(24)]
+        assert {tag for _, tag in answers} == {"m1", "m2"}  # both members took work
+        for _ in range(10):
+            group.tell("tell")
+        with anyio.fail_after(10):
+            while sum([await member.ask("told") for member in members]) < 10:
+                await anyio.lowlevel.checkpoint()
+        # A message that is not signed with the secret is refused, before unpickling.
+        client: Any = transports[2]._client
+        await client.publish("actorlib.group.squares", b"\x00" * 32 + b"garbage")
+        await remote_log.wait_for("refused a message on actorlib.group.squares")
+        with pytest.raises(ValueError, match="a group name must be one NATS subject token"):
+            transports[2].group("a.b")
+
+
+async def test_an_ask_to_a_group_without_members_fails_clearly(nats_server: NatsServer) -> None:
+    transport = NatsTransport(nats_server.url, secret=SECRET)
+    async with ActorSystem("lonely", transport=transport):
+        with pytest.raises(RemoteError, match="no member of group empty answered"):
+            await transport.group("empty").ask(1)

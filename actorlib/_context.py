@@ -16,6 +16,7 @@ if TYPE_CHECKING:
     from ._mailbox import Mailbox
     from ._supervision import SupervisorStrategy
     from ._system import ActorSystem
+    from ._transport import Placement
 
 Handler = Callable[[Any], Awaitable[object]]
 
@@ -77,6 +78,7 @@ class ActorContext:
         name: str | None = None,
         mailbox: Mailbox | None = None,
         supervisor: SupervisorStrategy | None = None,
+        node: Placement | None = None,
         **kwargs: object,
     ) -> ActorRef[Any]:
         """Start a child of this actor; see `ActorSystem.spawn` for the arguments.
@@ -86,6 +88,10 @@ class ActorContext:
             ValueError: an invalid name.
             NameTaken: a sibling already has *name*.
         """
+        if node is not None:
+            return await self._cell.system._spawn_placed(
+                self._cell, node, actor_class, args, kwargs, name, mailbox, supervisor
+            )
         return self._cell.system._spawn_under(
             self._cell, actor_class, args, kwargs, name, mailbox, supervisor
         )

@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 import math
 import random
-from collections.abc import Callable, Coroutine
+from collections.abc import Callable, Coroutine, Sequence
 from types import TracebackType
 from typing import Any
 
@@ -15,22 +15,23 @@ import attrs
 
 from ._actor import Actor
 from ._cell import Cell
-from ._checks import check_actor_class, check_name
+from ._checks import check_name
 from ._clock import Clock, ExpiryQueue, MonotonicClock, TimerQueue
+from ._deadletters import DeadLetters
 from ._dispatch import Delivery, DirectDelivery, Dispatcher
-from ._errors import ActorError, NameTaken, SystemClosedError
+from ._errors import SystemClosedError
 from ._events import EventStream
 from ._lifecycle import State
 from ._lowlevel import Backend, current_backend
 from ._mailbox import Mailbox
-from ._messages import DeadLetter, Stop
+from ._messages import Stop
 from ._ref import ActorRef, AskContext, check_timeout, current_sender, ref_resolver, time_out
 from ._registry import DeadTarget, Registry, render_tree
+from ._spawning import spawn_placed, spawn_under
 from ._supervision import SupervisorStrategy
+from ._transport import Placement, Transport
 
 logger = logging.getLogger("actorlib")
-
-_LOGGED_DEAD_LETTERS = 10
 
 
 class _Guardian(Actor):
@@ -79,6 +80,8 @@ class ActorSystem:
             deterministic scheduler of ``actorlib.testing`` installs its own.
         random_seed: seeds the system's random source (backoff jitter), for
             runs that must repeat exactly.
+        transport: the Transport seam: how actors in other processes and
+            machines are reached (``actorlib.remote``); None: this process only.
 
     Raises:
         ValueError: an invalid name or timeout.
@@ -96,6 +99,7 @@ class ActorSystem:
         shutdown_timeout: float | None = 30.0,
         delivery: Delivery | None = None,
         random_seed: int | None = None,
+        transport: Transport | None = None,
     ) -> None:
         self.name = check_name(name, "system name")
         self.ask_timeout = check_timeout(ask_timeout, "ask_timeout")
@@ -106,6 +110,11 @@ class ActorSystem:
             )
         if isinstance(throughput, bool) or not isinstance(throughput, int) or throughput < 1:
             raise ValueError(f"throughput must be an int >= 1, got {throughput!r}")
+        if transport is not None and not isinstance(transport, Transport):
+            raise TypeError(
+                f"transport must implement start(), stop() and start_nodes(), got {transport!r}"
+            )
+        self.transport = transport
         if clock is not None and not isinstance(clock, Clock):
             raise TypeError(f"clock must implement now() and sleep_until(), got {clock!r}")
         self.default_strategy = supervisor
@@ -118,7 +127,7 @@ class ActorSystem:
         self.timer_queue = TimerQueue(self.clock)
         self.ask_context: AskContext = (None, self.ask_timeout, self.timer_queue, anyio.Event)
         self._registry = Registry(self)
-        self._dead_letters = 0
+        self._dead_letters = DeadLetters(self.events)
         self._auto_names = 0
         self._phase = "new"  # new -> running -> closing -> closed
         self._task_group: anyio.abc.TaskGroup | None = None
@@ -155,6 +164,12 @@ class ActorSystem:
         self._registry.add(guardian)
         self._resolver_token = ref_resolver.set(self)
         self._phase = "running"
+        if self.transport is not None:
+            try:
+                await self.transport.start(self)
+            except BaseException as error:
+                await self.__aexit__(type(error), error, error.__traceback__)
+                raise
         return self
 
     def _bind_backend(self, backend: Backend) -> None:
@@ -277,6 +292,9 @@ class ActorSystem:
                 len(stuck),
                 ", ".join(stuck[:20]),
             )
+        if self.transport is not None:
+            with anyio.move_on_after(limit):
+                await self.transport.stop()
         self._cancel_runtime()
         self._phase = "closed"
 
@@ -293,12 +311,15 @@ class ActorSystem:
         name: str | None = None,
         mailbox: Mailbox | None = None,
         supervisor: SupervisorStrategy | None = None,
+        node: Placement | None = None,
         **kwargs: object,
     ) -> ActorRef[Any]:
         """Create a top-level actor under ``/user`` and return its ref.
 
         The instance is built at once (``actor_class(*args, **kwargs)``);
-        ``on_start`` runs before its first message.
+        ``on_start`` runs before its first message. With *node*, the actor
+        runs there (another process or machine, see ``actorlib.remote``) and
+        the returned ref stands for it here, supervised like a local child.
 
         Args:
             actor_class: an `Actor` subclass (the class, not an instance).
@@ -306,11 +327,13 @@ class ActorSystem:
             name: a unique name among its siblings; generated if None.
             mailbox: the mailbox configuration (default unbounded).
             supervisor: overrides the parent's strategy for this actor.
+            node: a placement (``await system.start_nodes(...)``, or a peer
+                of ``actorlib.remote``); None: in this process.
             kwargs: keyword arguments for the class.
 
         Raises:
-            TypeError: *actor_class* is not an Actor subclass, or the arguments
-                do not fit its ``__init__``.
+            TypeError: *actor_class* is not an Actor subclass, the arguments
+                do not fit its ``__init__``, or *node* is not a placement.
             ValueError: an invalid name.
             NameTaken: a sibling already has *name*.
             SystemClosedError: the system is not running.
@@ -318,9 +341,35 @@ class ActorSystem:
         """
         self._check_running("spawn an actor")
         assert self._guardian is not None
+        if node is not None:
+            return await self._spawn_placed(
+                self._guardian, node, actor_class, args, kwargs, name, mailbox, supervisor
+            )
         return self._spawn_under(
             self._guardian, actor_class, args, kwargs, name, mailbox, supervisor
         )
+
+    async def start_nodes(self, count: int = 1) -> Sequence[Placement]:
+        """Start *count* worker nodes through the system's transport.
+
+        Each is a placement for ``spawn(..., node=...)``; the transport
+        supervises them (a node that dies is started again) and stops them
+        at shutdown.
+
+        Raises:
+            ValueError: *count* is not an int >= 1.
+            SystemClosedError: the system is not running.
+            RuntimeError: the system has no transport.
+        """
+        self._check_running("start nodes")
+        if isinstance(count, bool) or not isinstance(count, int) or count < 1:
+            raise ValueError(f"count must be an int >= 1, got {count!r}")
+        if self.transport is None:
+            raise RuntimeError(
+                "start_nodes() needs a transport: create the system with "
+                "ActorSystem(..., transport=actorlib.remote.SocketTransport())"
+            )
+        return await self.transport.start_nodes(count)
 
     def _spawn_under(
         self,
@@ -333,37 +382,36 @@ class ActorSystem:
         supervisor: SupervisorStrategy | None,
     ) -> ActorRef[Any]:
         self._check_running("spawn an actor")
-        check_actor_class(actor_class)
-        if mailbox is not None and not isinstance(mailbox, Mailbox):
-            raise TypeError(
-                f"mailbox must be a Mailbox(capacity=..., overflow=...), got {mailbox!r}"
-            )
-        if supervisor is not None and not isinstance(supervisor, SupervisorStrategy):
-            raise TypeError(
-                f"supervisor must be a SupervisorStrategy such as OneForOne(), got {supervisor!r}"
-            )
-        if parent.closed:
-            raise ActorError(
-                reason=f"cannot spawn a child of {parent.path}: it is stopping or stopped"
-            )
-        if name is None:
-            # `$` never appears in a user's name; unique system-wide to read well in logs.
-            self._auto_names += 1
-            name = f"${self._auto_names}"
-        else:
-            check_name(name)
-        children = parent.children
-        if children is None:
-            children = parent.children = {}
-        elif name in children:
-            raise NameTaken(path=f"{parent.path}/{name}")
-        cell = Cell(self, parent, name, (actor_class, args, kwargs), mailbox, supervisor)
-        cell.create_instance()  # raises before anything is registered
-        children[name] = cell
+        return spawn_under(self, parent, actor_class, args, kwargs, name, mailbox, supervisor)
+
+    async def _spawn_placed(
+        self,
+        parent: Cell,
+        node: object,
+        actor_class: type[Actor],
+        args: tuple[object, ...],
+        kwargs: dict[str, object],
+        name: str | None,
+        mailbox: Mailbox | None,
+        supervisor: SupervisorStrategy | None,
+    ) -> ActorRef[Any]:
+        self._check_running("spawn an actor")
+        return await spawn_placed(
+            self, parent, node, actor_class, args, kwargs, name, mailbox, supervisor
+        )
+
+    def next_auto_name(self) -> str:
+        """A fresh ``$n`` name for an unnamed actor."""
+        self._auto_names += 1
+        return f"${self._auto_names}"
+
+    def register(self, cell: Cell) -> None:
+        """Add a new actor to the path registry."""
         self._registry.add(cell)
-        cell.scheduled = True
-        self.dispatcher.schedule(cell)
-        return cell.ref
+
+    def check_running(self, operation: str) -> None:
+        """Raise `SystemClosedError` unless the system is running."""
+        self._check_running(operation)
 
     async def stop(self, ref: ActorRef[Any]) -> None:
         """Stop the actor behind *ref* and return once it has terminated.
@@ -379,6 +427,10 @@ class ActorSystem:
             raise TypeError(f"stop() expects an ActorRef, got {ref!r}")
         cell = ref._target
         if isinstance(cell, DeadTarget):
+            return
+        stop_remote = getattr(cell, "stop_and_wait", None)
+        if stop_remote is not None:  # a target of the Transport seam (an actor elsewhere)
+            await stop_remote()
             return
         if not isinstance(cell, Cell) or cell.system is not self:
             raise ValueError(f"stop() got {ref!r}, which belongs to another actor system")
@@ -418,21 +470,7 @@ class ActorSystem:
         self, message: object, recipient: ActorRef[Any] | None, sender: ActorRef[Any] | None
     ) -> None:
         """Record an undeliverable message: count, log, publish `DeadLetter`."""
-        self._dead_letters += 1
-        if self._dead_letters <= _LOGGED_DEAD_LETTERS:
-            logger.info(
-                "dead letter %d: %.200r to %s%s",
-                self._dead_letters,
-                message,
-                "nobody" if recipient is None else recipient.path,
-                "; further dead letters are not logged: subscribe to DeadLetter to see them"
-                if self._dead_letters == _LOGGED_DEAD_LETTERS
-                else "",
-            )
-        if type(message) is DeadLetter:
-            return  # an undeliverable DeadLetter event must not breed another
-        if self.events.has_subscribers():
-            self.events.publish(DeadLetter(message, recipient, sender))
+        self._dead_letters.record(message, recipient, sender)
 
     def _event_undelivered(self, event: object, subscriber: ActorRef[Any]) -> None:
         self.dead_letter(event, subscriber, None)
@@ -442,7 +480,7 @@ class ActorSystem:
         pool = self.dispatcher.statistics()
         return SystemStatistics(
             actors=max(0, len(self._registry) - 1),
-            dead_letters=self._dead_letters,
+            dead_letters=self._dead_letters.count,
             workers=pool.workers,
             idle_workers=pool.idle_workers,
             ready=pool.ready,

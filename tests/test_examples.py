@@ -45,3 +45,18 @@ def test_the_demo_shows_a_crash_a_restart_and_a_clean_shutdown() -> None:
     # Each worker's on_stop runs exactly once at shutdown (worker-0 also once on restart).
     assert out.count("worker-1 stopped") == 1
     assert out.count("worker-0 stopped") == 2
+
+
+def test_the_cluster_example_survives_a_killed_worker_process() -> None:
+    cluster = Path(__file__).parent.parent / "examples" / "cluster.py"
+    result = subprocess.run(
+        [sys.executable, str(cluster)], capture_output=True, text=True, timeout=120, check=True
+    )
+    out = result.stdout
+    assert "started 2 worker processes" in out
+    assert "halfway: killing worker process" in out
+    assert "results: 40 of 40, all correct: True" in out
+    assert "the killed one replaced by a new one" in out
+    assert "restarts=1" in out
+    assert "restarting" in result.stderr  # the pool's supervisor restarted the lost workers
+    assert out.rstrip().endswith("done")

@@ -48,7 +48,7 @@ def test_the_only_public_submodules_are_the_documented_subpackages() -> None:
         for name in dir(actorlib)
         if inspect.ismodule(getattr(actorlib, name)) and not name.startswith(("_", "@"))
     ]
-    assert set(modules) <= {"testing", "patterns", "jobs"}, modules
+    assert set(modules) <= {"testing", "patterns", "jobs", "remote"}, modules
 
 
 def test_the_error_tree_matches_the_design() -> None:
@@ -71,7 +71,9 @@ def test_every_module_opens_with_a_one_line_docstring() -> None:
         assert first.endswith("."), f"{info.name} needs a one-line docstring, got {first!r}"
 
 
-@pytest.mark.parametrize("package", ["actorlib.testing", "actorlib.patterns", "actorlib.jobs"])
+@pytest.mark.parametrize(
+    "package", ["actorlib.testing", "actorlib.patterns", "actorlib.jobs", "actorlib.remote"]
+)
 def test_subpackages_export_only_documented_names_from_private_modules(package: str) -> None:
     module = __import__(package, fromlist=["_"])
     assert module.__all__ == sorted(set(module.__all__))
@@ -81,3 +83,32 @@ def test_subpackages_export_only_documented_names_from_private_modules(package: 
         if inspect.isclass(obj) or inspect.isfunction(obj):  # not aliases such as Fault
             home = obj.__module__
             assert home.startswith(f"{package}._"), f"{package}.{name} is defined in {home}"
+
+
+def test_every_remote_class_documents_its_public_methods() -> None:
+    import actorlib.remote
+
+    for name in actorlib.remote.__all__:
+        obj = getattr(actorlib.remote, name)
+        if not inspect.isclass(obj):
+            continue
+        for attr, value in vars(obj).items():
+            if attr.startswith("_") or not (
+                inspect.isfunction(value) or isinstance(value, property)
+            ):
+                continue
+            assert inspect.getdoc(value), f"actorlib.remote.{name}.{attr} has no docstring"
+
+
+def test_remote_modules_open_with_a_one_line_docstring() -> None:
+    import pkgutil
+
+    import actorlib.remote
+
+    for info in pkgutil.iter_modules(actorlib.remote.__path__, "actorlib.remote."):
+        if info.name.endswith("__main__"):
+            continue
+        module = __import__(info.name, fromlist=["_"])
+        doc = module.__doc__ or ""
+        first = doc.strip().splitlines()[0] if doc.strip() else ""
+        assert first.endswith("."), f"{info.name} needs a one-line docstring, got {first!r}"

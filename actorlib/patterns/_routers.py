@@ -14,6 +14,7 @@ from .._checks import check_actor_class
 from .._messages import Failure, PoisonPill, Terminated
 from .._ref import ActorRef
 from .._supervision import SupervisorStrategy
+from .._transport import Placement
 from ._strategies import RoundRobin, RoutingStrategy
 
 logger = logging.getLogger("actorlib")
@@ -128,6 +129,8 @@ class Pool(_Router):
         args: positional arguments for each worker.
         strategy: which worker gets a message (default `RoundRobin`).
         worker_supervisor: the strategy for the workers' failures.
+        worker_node: where the workers run (a placement such as
+            ``actorlib.remote.NodeSet(nodes)``); None: in this process.
         kwargs: keyword arguments for each worker.
 
     Raises:
@@ -142,9 +145,11 @@ class Pool(_Router):
         *args: object,
         strategy: RoutingStrategy | None = None,
         worker_supervisor: SupervisorStrategy | None = None,
+        worker_node: Placement | None = None,
         **kwargs: object,
     ) -> None:
         super().__init__(strategy)
+        self.worker_node = worker_node
         self.worker_class = check_actor_class(worker_class)
         self.size = _check_size(size)
         if worker_supervisor is not None and not isinstance(worker_supervisor, SupervisorStrategy):
@@ -173,6 +178,7 @@ class Pool(_Router):
             *self.args,
             name=f"worker-{self._spawned}",
             supervisor=self.worker_supervisor,
+            node=self.worker_node,
             **self.kwargs,
         )
         self.routees.append(ref)

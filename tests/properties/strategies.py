@@ -195,3 +195,52 @@ job_specs = st.builds(
 job_mixes = st.builds(
     JobMix, workers=st.integers(1, 3), jobs=st.lists(job_specs, max_size=12).map(tuple)
 )
+
+
+# ---------------------------------------------------------------- remote messages
+
+
+@dataclass(frozen=True)
+class RefStandIn:
+    """Where a strategy wants an ActorRef: the test turns it into one (path, uid)."""
+
+    path: str
+    uid: int
+
+
+class FieldError(Exception):
+    """A user exception with fields of its own, as handlers raise them."""
+
+    def __init__(self, code: int, detail: str) -> None:
+        super().__init__(code, detail)
+        self.code = code
+        self.detail = detail
+
+
+_names = st.text(alphabet="abcdefghijklmnopqrstuvwxyz0123456789-_", min_size=1, max_size=8)
+_ref_stand_ins = st.builds(
+    RefStandIn, st.builds(lambda a, b: f"/user/{a}/{b}", _names, _names), st.integers(1, 2**40)
+)
+_exceptions = st.one_of(
+    st.builds(ValueError, st.text(max_size=20)),
+    st.builds(FieldError, st.integers(), st.text(max_size=20)),
+)
+_scalars = st.one_of(
+    st.none(),
+    st.booleans(),
+    st.integers(),
+    st.floats(allow_nan=False),
+    st.text(max_size=30),
+    st.binary(max_size=30),
+)
+
+#: Messages as users send them: scalars, containers, refs (as stand-ins) and exceptions, nested.
+remote_messages = st.recursive(
+    st.one_of(_scalars, _ref_stand_ins, _exceptions),
+    lambda children: st.one_of(
+        st.lists(children, max_size=4),
+        st.tuples(children, children),
+        st.dictionaries(st.text(max_size=8), children, max_size=4),
+    ),
+    max_leaves=12,
+)

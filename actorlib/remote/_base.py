@@ -1,0 +1,156 @@
+"""What every transport of actorlib.remote shares: its node, its peers, its workers."""
+
+from __future__ import annotations
+
+import re
+import secrets
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
+
+from ._auth import check_secret
+from ._framing import DEFAULT_MAX_FRAME, FrameChannel, check_max_frame
+from ._hosts import Peer
+from ._node import Node, new_node_id
+from ._serializer import PickleSerializer, Serializer
+from ._workers import WorkerNode, WorkerPool
+
+if TYPE_CHECKING:
+    from actorlib import ActorSystem
+
+_NODE_ID = re.compile(r"[A-Za-z0-9_.\-]+")
+
+
+def check_node_id(node_id: object) -> str | None:
+    """Validate a node id (letters, digits, '-', '_', '.'); None picks one.
+
+    Raises:
+        ValueError: any other character, or not a str.
+    """
+    if node_id is None:
+        return None
+    if not isinstance(node_id, str) or not _NODE_ID.fullmatch(node_id):
+        raise ValueError(
+            f"node_id must be a non-empty string of ASCII letters, digits, '-', '_' and '.', "
+            f"got {node_id!r}"
+        )
+    return node_id
+
+
+class NodeTransport:
+    """The shared part of transports: the node, peers by address, worker processes.
+
+    Args:
+        secret: the cluster's shared secret (16 bytes or more); every node that
+            links with this one must have it. Default: a random one, enough for
+            worker processes this system starts itself.
+        serializer: `PickleSerializer()` (default) or a `RestrictedSerializer`.
+        max_frame: the largest frame accepted or sent, in bytes.
+        node_id: this node's id (default: the system's name and a random suffix).
+
+    Raises:
+        TypeError: a secret or serializer of the wrong type.
+        ValueError: a short secret, a bad frame limit or node id.
+    """
+
+    def __init__(
+        self,
+        *,
+        secret: bytes | str | None = None,
+        serializer: Serializer | None = None,
+        max_frame: int = DEFAULT_MAX_FRAME,
+        node_id: str | None = None,
+    ) -> None:
+        self.secret = secrets.token_bytes(32) if secret is None else check_secret(secret)
+        if serializer is not None and not (
+            callable(getattr(serializer, "dumps", None))
+            and callable(getattr(serializer, "loads", None))
+        ):
+            raise TypeError(
+                f"serializer must have dumps() and loads(), such as PickleSerializer(), "
+                f"got {serializer!r}"
+            )
+        self.serializer: Serializer = serializer or PickleSerializer()
+        self.max_frame = check_max_frame(max_frame)
+        self._node_id = check_node_id(node_id)
+        self._node: Node | None = None
+        self._workers: WorkerPool | None = None
+
+    @property
+    def node(self) -> Node:
+        """This system's node (once the system has started).
+
+        Raises:
+            RuntimeError: the system has not started yet.
+        """
+        if self._node is None:
+            raise RuntimeError(
+                f"{type(self).__name__} is not started: pass it to "
+                f"ActorSystem(..., transport=...) and enter the system first"
+            )
+        return self._node
+
+    @property
+    def node_id(self) -> str:
+        """This node's id."""
+        return self.node.node_id
+
+    @property
+    def address(self) -> str | None:
+        """Where this node listens (None if it does not)."""
+        return self.node.address
+
+    def _make_node(self, system: ActorSystem, address: str | None) -> Node:
+        self._node = Node(
+            system,
+            node_id=self._node_id or new_node_id(system.name),
+            address=address,
+            secret=self.secret,
+            serializer=self.serializer,
+            max_frame=self.max_frame,
+            dial=self._dial,
+        )
+        return self._node
+
+    async def start(self, system: ActorSystem) -> None:
+        """Transport protocol: called once the system runs."""
+        raise NotImplementedError
+
+    async def _dial(self, address: str) -> FrameChannel:
+        raise NotImplementedError
+
+    async def connect(self, address: str) -> Peer:
+        """Link with the node listening at *address*; spawn there with ``node=peer``.
+
+        Raises:
+            OSError: nothing listens there.
+            AuthenticationError: it does not share this node's secret.
+            ValueError: a malformed address.
+        """
+        node = self.node
+        link = await node.connect(await self._dial(address))
+        return Peer(node, link.peer, address)
+
+    async def start_nodes(self, count: int) -> Sequence[WorkerNode]:
+        """Transport protocol: start *count* worker processes (see `ActorSystem.start_nodes`).
+
+        Raises:
+            RuntimeError: this transport cannot start worker processes.
+        """
+        if self._workers is None:
+            self._workers = WorkerPool(self.node, self._worker_address())
+        return await self._workers.start(count)
+
+    def _worker_address(self) -> str:
+        address = self.node.address
+        if address is None:
+            raise RuntimeError(f"{type(self).__name__} does not listen: it cannot start workers")
+        return address
+
+    async def stop(self) -> None:
+        """Transport protocol: stop worker processes, close links."""
+        if self._node is not None:
+            self._node.closing = True  # links closing from now on are expected
+        if self._workers is not None:
+            await self._workers.stop()
+        if self._node is not None:
+            await self._node.aclose()

@@ -1,0 +1,93 @@
+"""``python -m actorlib.remote``: a standalone node, and the worker processes' entry point."""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import logging
+import signal
+import sys
+from collections.abc import Sequence
+
+import anyio
+
+from actorlib import Actor, ActorSystem, run
+
+from ._auth import secret_from_env
+from ._nats import NatsTransport
+from ._socket import SocketTransport
+
+logger = logging.getLogger("actorlib.remote")
+
+
+def _actor_class(spec: str) -> tuple[str, type[Actor]]:
+    name, sep, path = spec.partition("=")
+    module_name, colon, class_name = path.partition(":")
+    if not (sep and colon and name and module_name and class_name):
+        raise SystemExit(f"--spawn expects NAME=package.module:Class, got {spec!r}")
+    cls = getattr(importlib.import_module(module_name), class_name, None)
+    if not (isinstance(cls, type) and issubclass(cls, Actor)):
+        raise SystemExit(f"--spawn {spec!r}: {path} is not an Actor subclass")
+    return name, cls
+
+
+async def _node(args: argparse.Namespace) -> None:
+    transport: SocketTransport | NatsTransport
+    secret = secret_from_env(args.secret_env)
+    if args.listen.startswith(("nats://", "tls://")):
+        # On NATS the node "listens" on its subjects of that server.
+        transport = NatsTransport(args.listen, secret=secret, node_id=args.node_id)
+    else:
+        transport = SocketTransport(
+            args.listen, secret=secret, public=args.public, node_id=args.node_id
+        )
+    async with ActorSystem(args.name, transport=transport) as system:
+        for spec in args.spawn:
+            name, cls = _actor_class(spec)
+            await system.spawn(cls, name=name)
+        print(f"node {transport.node_id} listening on {transport.address}", flush=True)
+        with anyio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
+            async for _ in signals:
+                break
+        print(f"node {transport.node_id} stopping", flush=True)
+
+
+async def _worker(args: argparse.Namespace) -> None:
+    transport = SocketTransport(
+        args.listen, secret=secret_from_env(args.secret_env), node_id=args.node_id
+    )
+    async with ActorSystem(args.node_id, transport=transport):
+        peer = await transport.connect(args.connect)
+        link = await peer.link()
+        # The parent owns this process: when its link goes, so does the worker.
+        await link.wait_closed()
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    """Run ``python -m actorlib.remote node|worker ...``."""
+    parser = argparse.ArgumentParser(prog="python -m actorlib.remote")
+    commands = parser.add_subparsers(dest="command", required=True)
+    node = commands.add_parser("node", help="a standalone node hosting actors")
+    node.add_argument(
+        "--listen", required=True, help="unix:/path, tcp://host:port, or a nats://host:port server"
+    )
+    node.add_argument("--secret-env", required=True, help="variable holding the secret")
+    node.add_argument("--spawn", action="append", default=[], metavar="NAME=module:Class")
+    node.add_argument("--name", default="node", help="the actor system's name")
+    node.add_argument("--node-id", default=None)
+    node.add_argument("--public", action="store_true", help="allow a non-loopback address")
+    node.add_argument("--backend", default="asyncio", choices=["asyncio", "trio"])
+    worker = commands.add_parser("worker", help="(internal) a worker process of a system")
+    worker.add_argument("--connect", required=True)
+    worker.add_argument("--listen", required=True)
+    worker.add_argument("--node-id", required=True)
+    worker.add_argument("--secret-env", required=True)
+    worker.add_argument("--backend", default="asyncio", choices=["asyncio", "trio"])
+    args = parser.parse_args(argv)
+    # A worker's parent reports what matters (its node lost, its actors restarted).
+    level = logging.WARNING if args.command == "node" else logging.ERROR
+    logging.basicConfig(level=level, format="%(name)s %(levelname)s: %(message)s")
+    try:
+        run(_node if args.command == "node" else _worker, args, backend=args.backend)
+    except KeyboardInterrupt:
+        sys.exit(130)

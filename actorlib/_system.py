@@ -16,17 +16,18 @@ import attrs
 from ._actor import Actor
 from ._cell import Cell
 from ._checks import check_name
-from ._clock import Clock, ExpiryQueue, MonotonicClock, TimerQueue
+from ._clock import Clock, MonotonicClock, TimerQueue
 from ._deadletters import DeadLetters
 from ._dispatch import Delivery, DirectDelivery, Dispatcher
 from ._errors import SystemClosedError
 from ._events import EventStream
 from ._lifecycle import State
-from ._lowlevel import Backend, current_backend
+from ._lowlevel import current_backend
 from ._mailbox import Mailbox
 from ._messages import Stop
-from ._ref import ActorRef, AskContext, check_timeout, current_sender, ref_resolver, time_out
+from ._ref import ActorRef, AskContext, check_timeout, current_sender, ref_resolver
 from ._registry import DeadTarget, Registry, render_tree
+from ._runtime import Runtime, bind_backend
 from ._spawning import spawn_placed, spawn_under
 from ._supervision import SupervisorStrategy
 from ._transport import Placement, Transport
@@ -130,12 +131,10 @@ class ActorSystem:
         self._dead_letters = DeadLetters(self.events)
         self._auto_names = 0
         self._phase = "new"  # new -> running -> closing -> closed
-        self._task_group: anyio.abc.TaskGroup | None = None
-        self._runtime: anyio.abc.TaskGroup | None = None
-        self._runtime_scope: anyio.CancelScope | None = None
         self._resolver_token: Any = None
         self._guardian: Cell | None = None
         self.dispatcher = Dispatcher(throughput=throughput)
+        self._runtime = Runtime(self.dispatcher, self.timer_queue)
 
     def __repr__(self) -> str:
         return f"<ActorSystem {self.name!r} {self._phase}>"
@@ -147,15 +146,10 @@ class ActorSystem:
             raise RuntimeError(
                 f"actor system {self.name!r} was already started; create a new ActorSystem"
             )
-        self._bind_backend(current_backend())
-        task_group = anyio.create_task_group()
-        await task_group.__aenter__()
-        self._task_group = task_group
-        try:
-            await task_group.start(self._run_runtime)
-        except BaseException as error:
-            await task_group.__aexit__(type(error), error, error.__traceback__)
-            raise
+        self.ask_context = bind_backend(
+            current_backend(), self.clock, self.dispatcher, self.timer_queue, self.ask_timeout
+        )
+        await self._runtime.enter()
         guardian = Cell(self, None, "user", (_Guardian, (), {}), None, None)
         guardian.create_instance()
         guardian.started = True
@@ -172,44 +166,10 @@ class ActorSystem:
                 raise
         return self
 
-    def _bind_backend(self, backend: Backend) -> None:
-        # Hot paths call the running backend's own primitives (see _lowlevel).
-        if isinstance(self.clock, MonotonicClock):
-            self.clock.read = backend.now
-        self.dispatcher.new_event = backend.new_event
-        self.dispatcher.checkpoint = backend.checkpoint
-        timeout = self.ask_timeout
-        expiry = None
-        if (
-            timeout is not None
-            and not math.isinf(timeout)
-            and isinstance(self.clock, MonotonicClock)
-        ):
-            # One FIFO timer for every ask with the default timeout. Not with
-            # a virtual clock: its timer outlives the asks, and virtual time
-            # would jump to a deadline nothing waits for.
-            expiry = ExpiryQueue(self.timer_queue, timeout, lambda slot: time_out(slot, timeout))
-        self.ask_context = (expiry, timeout, self.timer_queue, backend.new_event)
-
-    async def _run_runtime(self, *, task_status: anyio.abc.TaskStatus[None]) -> None:
-        # The workers and the timer task live in their own shielded scope: a
-        # cancellation of the body of `async with` must not cancel them, or
-        # nobody would be left to run the actors' on_stop during shutdown.
-        # Only shutdown() cancels this scope, once every actor has stopped.
-        with anyio.CancelScope(shield=True) as scope:
-            self._runtime_scope = scope
-            async with anyio.create_task_group() as runtime:
-                self._runtime = runtime
-                self.dispatcher.bind(runtime.start_soon)
-                runtime.start_soon(self.timer_queue.run)
-                task_status.started()
-                await anyio.sleep_forever()
-
     def start_runtime_task(self, fn: Callable[[], Coroutine[Any, Any, None]]) -> None:
         """Run *fn* beside the workers until shutdown (for seams such as a controller)."""
-        if self._runtime is None:
+        if not self._runtime.start_task(fn):
             raise SystemClosedError(system=self.name, operation="start a runtime task")
-        self._runtime.start_soon(fn)
 
     async def __aexit__(
         self,
@@ -217,7 +177,6 @@ class ActorSystem:
         exc: BaseException | None,
         tb: TracebackType | None,
     ) -> bool | None:
-        task_group, self._task_group = self._task_group, None
         try:
             if self._phase == "running":
                 # Leaving on an exception (a cancellation included) still stops
@@ -228,31 +187,15 @@ class ActorSystem:
             # Shutdown itself was interrupted (cancelled from outside): the task
             # group must still be exited, with that error, by this same task.
             self._leave_context()
-            self._cancel_runtime()
-            if task_group is None:
-                raise
-            if not await task_group.__aexit__(type(error), error, error.__traceback__):
-                raise
+            await self._runtime.abandon(error)
             return None
         self._leave_context()
-        if task_group is None:
-            return None
-        if exc is not None and not isinstance(exc, anyio.get_cancelled_exc_class()):
-            # Every actor has stopped; let the body's own exception propagate
-            # as itself rather than wrapped in the task group's ExceptionGroup.
-            await task_group.__aexit__(None, None, None)
-            return None
-        return await task_group.__aexit__(exc_type, exc, tb)
+        return await self._runtime.exit(exc_type, exc, tb)
 
     def _leave_context(self) -> None:
         if self._resolver_token is not None:
             ref_resolver.reset(self._resolver_token)
             self._resolver_token = None
-
-    def _cancel_runtime(self) -> None:
-        self.dispatcher.close()
-        if self._runtime_scope is not None:
-            self._runtime_scope.cancel()
 
     async def shutdown(self) -> None:
         """Stop every actor, children before parents, then the system's own tasks.
@@ -295,7 +238,7 @@ class ActorSystem:
         if self.transport is not None:
             with anyio.move_on_after(limit):
                 await self.transport.stop()
-        self._cancel_runtime()
+        self._runtime.cancel()
         self._phase = "closed"
 
     def _check_running(self, operation: str) -> None:

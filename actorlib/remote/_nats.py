@@ -266,18 +266,27 @@ class NatsTransport(NodeTransport):
             node, address, path, uid = self.node.encode_ref(ref)
             await msg.respond(json.dumps([node, address, path, uid]).encode())
 
-    async def lookup(self, path: str) -> ActorRef[Any] | None:
+    async def lookup(self, path: str, *, timeout: float | None = None) -> ActorRef[Any] | None:
         """The ref of the live actor at *path* on any node of the cluster (this one first).
+
+        Args:
+            path: the actor's path, or its top-level name.
+            timeout: seconds to wait for the node that has it (default:
+                the transport's ``lookup_timeout``); a miss always waits it out.
 
         Raises:
             TypeError: *path* is not a str.
+            ValueError: *timeout* is not a positive number.
         """
         if not isinstance(path, str):
             raise TypeError(f"lookup() expects a path string like '/user/name', got {path!r}")
+        wait = self.lookup_timeout if timeout is None else float(timeout)
+        if not wait > 0:
+            raise ValueError(f"lookup() timeout must be a number of seconds > 0, got {timeout!r}")
         assert self._client is not None
         try:
             answer = await self._client.request(
-                f"{self.prefix}.lookup", path.encode(), timeout=self.lookup_timeout
+                f"{self.prefix}.lookup", path.encode(), timeout=wait
             )
         except Exception:
             return None

@@ -20,6 +20,9 @@ from tests.helpers import Probe
 from tests.nats_server import NatsServer
 from tests.remote.conftest import SECRET
 
+# Lookups expected to succeed may wait long on a loaded machine; they return at the answer.
+FOUND = 10.0
+
 pytestmark = pytest.mark.anyio
 
 
@@ -73,7 +76,9 @@ async def test_on_trio_the_nats_transport_refuses_to_start_with_a_clear_error(
 
 
 async def test_named_actors_are_found_from_any_node(nats_server: NatsServer) -> None:
-    transports = [NatsTransport(nats_server.url, secret=SECRET) for _ in range(3)]
+    transports = [
+        NatsTransport(nats_server.url, secret=SECRET, lookup_timeout=FOUND) for _ in range(3)
+    ]
     async with (
         ActorSystem("a", transport=transports[0]),
         ActorSystem("b", transport=transports[1]),
@@ -85,14 +90,18 @@ async def test_named_actors_are_found_from_any_node(nats_server: NatsServer) -> 
         ref.tell("hello")
         assert await ref.ask("get") == ["hello"]
         assert ref.path.endswith("/user/registry-test")
-        assert await transports[1].lookup("nobody-has-this") is None
+        assert await transports[1].lookup("nobody-has-this", timeout=0.2) is None
 
 
 async def test_a_silent_node_is_detected_by_heartbeats_and_terminated_to_watchers(
     nats_server: NatsServer,
 ) -> None:
-    transport_a = NatsTransport(nats_server.url, secret=SECRET, heartbeat=0.05)
-    transport_b = NatsTransport(nats_server.url, secret=SECRET, heartbeat=0.05)
+    transport_a = NatsTransport(
+        nats_server.url, secret=SECRET, heartbeat=0.05, lookup_timeout=FOUND
+    )
+    transport_b = NatsTransport(
+        nats_server.url, secret=SECRET, heartbeat=0.05, lookup_timeout=FOUND
+    )
     probe = Probe()
     async with (
         ActorSystem("a", transport=transport_a) as a,
@@ -115,8 +124,8 @@ async def test_a_silent_node_is_detected_by_heartbeats_and_terminated_to_watcher
 async def test_a_server_restart_loses_nothing_silently_and_the_system_reconnects(
     own_server: NatsServer,
 ) -> None:
-    transport_a = NatsTransport(own_server.url, secret=SECRET, heartbeat=0.05)
-    transport_b = NatsTransport(own_server.url, secret=SECRET, heartbeat=0.05)
+    transport_a = NatsTransport(own_server.url, secret=SECRET, heartbeat=0.05, lookup_timeout=FOUND)
+    transport_b = NatsTransport(own_server.url, secret=SECRET, heartbeat=0.05, lookup_timeout=FOUND)
     async with (
         ActorSystem("a", transport=transport_a) as a,
         ActorSystem("b", transport=transport_b) as b,
@@ -185,7 +194,9 @@ class Squarer(Actor):
 async def test_a_pool_spread_across_nodes_as_a_nats_queue_group(
     nats_server: NatsServer, remote_log: Any
 ) -> None:
-    transports = [NatsTransport(nats_server.url, secret=SECRET) for _ in range(3)]
+    transports = [
+        NatsTransport(nats_server.url, secret=SECRET, lookup_timeout=FOUND) for _ in range(3)
+    ]
     async with (
         ActorSystem("m1", transport=transports[0]) as m1,
         ActorSystem("m2", transport=transports[1]) as m2,

@@ -66,8 +66,8 @@ def make_transports(
     if kind == "nats":
         server: NatsServer = request.getfixturevalue("nats_server")
         return (
-            NatsTransport(server.url, secret=SECRET),
-            NatsTransport(server.url, secret=SECRET),
+            NatsTransport(server.url, secret=SECRET, lookup_timeout=10.0),
+            NatsTransport(server.url, secret=SECRET, lookup_timeout=10.0),
         )
     if kind == "memory":
         network = MemoryNetwork()

@@ -8,7 +8,18 @@ import time
 from collections.abc import Sequence
 from pathlib import Path
 
-from benchmarks import bank, big, chameneos, fanin, fibonacci, pingpong, ring, simulation, spawn
+from benchmarks import (
+    bank,
+    big,
+    chameneos,
+    fanin,
+    fibonacci,
+    forkjoin,
+    pingpong,
+    ring,
+    simulation,
+    spawn,
+)
 from benchmarks._charts import write_charts
 from benchmarks._progress import progress
 from benchmarks._report import format_table, write_json
@@ -20,6 +31,7 @@ SCENARIOS: tuple[Scenario, ...] = (
     *fanin.SCENARIOS,
     *ring.SCENARIOS,
     *spawn.SCENARIOS,
+    *forkjoin.SCENARIOS,
     *fibonacci.SCENARIOS,
     *big.SCENARIOS,
     *chameneos.SCENARIOS,

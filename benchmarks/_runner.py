@@ -231,6 +231,8 @@ def _on_backend(variant: Variant, backend: Backend, isolated: bool) -> _Runnable
 
 
 def _load(peer: Peer) -> object:
+    if peer.unavailable is not None:
+        return peer.unavailable
     try:
         module = importlib.import_module(peer.module)
     except ImportError as exc:
@@ -239,7 +241,7 @@ def _load(peer: Peer) -> object:
 
 
 def _load_async(peer: Peer, backend: Backend, isolated: bool) -> _Runnable | str:
-    if peer.backends is not None and backend.name not in peer.backends:
+    if peer.unavailable is None and peer.backends and backend.name not in peer.backends:
         return f"runs on {' and '.join(peer.backends)} only"
     loaded = _load(peer)
     if isinstance(loaded, str):

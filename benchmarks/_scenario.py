@@ -79,6 +79,8 @@ class Peer:
             runtime (threads, its own scheduler): it runs once, under backend
             ``-``, not on each anyio backend.
         backends: the anyio backends an async variant can run on (None: all).
+        unavailable: why this peer cannot do the scenario at all (it lacks the
+            feature, say); it is then shown as n/a with this reason, never run.
     """
 
     module: str
@@ -86,6 +88,7 @@ class Peer:
     install: str
     own_runtime: bool = attrs.field(default=False, kw_only=True)
     backends: tuple[str, ...] | None = attrs.field(default=None, kw_only=True)
+    unavailable: str | None = attrs.field(default=None, kw_only=True)
 
 
 @attrs.frozen

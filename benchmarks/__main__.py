@@ -19,6 +19,7 @@ from benchmarks import (
     ring,
     simulation,
     spawn,
+    supervision,
 )
 from benchmarks._charts import write_charts
 from benchmarks._progress import progress
@@ -32,6 +33,7 @@ SCENARIOS: tuple[Scenario, ...] = (
     *ring.SCENARIOS,
     *spawn.SCENARIOS,
     *forkjoin.SCENARIOS,
+    *supervision.SCENARIOS,
     *fibonacci.SCENARIOS,
     *big.SCENARIOS,
     *chameneos.SCENARIOS,

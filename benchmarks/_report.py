@@ -59,7 +59,7 @@ def _row(result: Result, run: Run) -> tuple[str, ...]:
         result.scenario.unit,
         run.backend,
         run.system,
-        _cell(run, measure),
+        _cell(run, measure) + _also(result, run),
         "-" if versus is None or run.system == "actorlib" else f"{versus:.2f}x",
         "-" if ratio is None else f"{ratio:.2f}x",
         target,
@@ -80,6 +80,15 @@ def _cell(run: Run, measure: Measure) -> str:
     figures = (_figure(value, measure) for value in (run.median, run.min, run.max))
     median, low, high = figures
     return f"{median} ({low}-{high})" + (" [partial]" if run.error else "")
+
+
+def _also(result: Result, run: Run) -> str:
+    """The median in the scenario's second unit, if it has one: `` = 12.3k restarts/s``."""
+    also = result.scenario.also
+    if also is None or run.median is None:
+        return ""
+    unit, factor = also
+    return f" = {_figure(run.median * factor, result.scenario.measure)} {unit}"
 
 
 def _clip(text: str) -> str:
@@ -154,7 +163,16 @@ def _run_json(result: Result, run: Run) -> dict[str, object]:
         "error": run.error,
         "unavailable": run.unavailable,
         "versus_actorlib": result.versus_actorlib(run),
+        **_also_json(result, run),
     }
+
+
+def _also_json(result: Result, run: Run) -> dict[str, object]:
+    also = result.scenario.also
+    if also is None:
+        return {}
+    unit, factor = also
+    return {"also_unit": unit, "also_median": None if run.median is None else run.median * factor}
 
 
 def _ratio_json(result: Result, backend: str) -> dict[str, object]:

@@ -108,6 +108,8 @@ class Scenario:
         isolated: run every repetition in a fresh interpreter (memory figures must
             not see the heap of earlier runs).
         peers: other systems doing the same work, by the name shown in the table.
+        also: a second unit the figure converts to, and the factor, e.g.
+            ``("restarts/s", 0.1)`` beside msgs/s; shown after the median.
     """
 
     name: str
@@ -120,6 +122,7 @@ class Scenario:
     measure: Measure = Measure.RATE
     isolated: bool = False
     peers: Mapping[str, Peer] = attrs.field(factory=dict, kw_only=True)
+    also: tuple[str, float] | None = attrs.field(default=None, kw_only=True)
 
     def figure(self, size: int, result: float) -> float:
         """Turn a variant's return value for `size` units into the reported figure."""

@@ -15,6 +15,9 @@ import time
 from benchmarks.fanin import SENDERS, YIELD_EVERY
 from benchmarks.forkjoin import WORKERS, YIELD_ROUNDS, Finished, per_worker, work
 from benchmarks.ring import RING_SIZE
+from benchmarks.supervision import WORKERS as SUPERVISED
+from benchmarks.supervision import YIELD_ROUNDS as SUPERVISED_YIELD_ROUNDS
+from benchmarks.supervision import Crash, RawWorker, Tally
 
 
 async def tell(round_trips: int) -> float:
@@ -161,3 +164,34 @@ async def forkjoin(size: int) -> float:
         await finished.done.wait()
         elapsed = time.perf_counter() - start
     return elapsed * size / (WORKERS * n)
+
+
+async def _supervised_worker(inbox: asyncio.Queue[int], tally: Tally) -> None:
+    worker = RawWorker(tally)
+    while True:
+        message = await inbox.get()
+        try:
+            worker.handle(message)
+        except Crash:
+            worker = RawWorker(tally)  # fresh state; the message is not retried
+            tally.restarts += 1
+
+
+async def supervision(size: int) -> float:
+    """A task per worker reads its queue, catching each crash and starting on fresh state."""
+    n = size // SUPERVISED
+    tally = Tally(SUPERVISED * n)
+    inboxes: list[asyncio.Queue[int]] = [asyncio.Queue() for _ in range(SUPERVISED)]
+    async with asyncio.TaskGroup() as tg:
+        tasks = [tg.create_task(_supervised_worker(inbox, tally)) for inbox in inboxes]
+        start = time.perf_counter()
+        for i in range(n):
+            for inbox in inboxes:
+                inbox.put_nowait(i)
+            if i % SUPERVISED_YIELD_ROUNDS == SUPERVISED_YIELD_ROUNDS - 1:
+                await asyncio.sleep(0)
+        await tally.done.wait()
+        elapsed = time.perf_counter() - start
+        for task in tasks:
+            task.cancel()
+    return elapsed * size / (SUPERVISED * n)

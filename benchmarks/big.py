@@ -13,18 +13,19 @@ from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStre
 from actorlib import Actor, ActorRef, ActorSystem
 from benchmarks._raw import drain
 from benchmarks._scenario import Scenario
+from benchmarks.peers import savina_peers
 
 ACTORS = 100
 SEED = 2024
 
 
-def _pings(size: int) -> int:
+def pings_per_actor(size: int) -> int:
     """Pings per actor: `size` counts messages, a ping and its pong each."""
     return max(1, size // (2 * ACTORS))
 
 
 def _describe(size: int) -> str:
-    pings = _pings(size)
+    pings = pings_per_actor(size)
     return (
         f"{ACTORS} actors x {pings:,} pings to random others (seeded), one at a time, "
         f"each answered by a pong: {2 * ACTORS * pings:,} msgs"
@@ -99,7 +100,7 @@ class _Node(Actor):
 
 async def actorlib_big(size: int) -> float:
     """`ACTORS` actors ping random others and pong back; seconds until all have done their pings."""
-    pings = _pings(size)
+    pings = pings_per_actor(size)
     done = anyio.Event()
     async with ActorSystem("bench-big") as system:
         sink = await system.spawn(_Sink, done)
@@ -141,7 +142,7 @@ async def _raw_node(
 
 async def raw_big(size: int) -> float:
     """`ACTORS` tasks, each with its own stream; a ping carries the sender's index for the pong."""
-    pings = _pings(size)
+    pings = pings_per_actor(size)
     streams = [anyio.create_memory_object_stream[int](math.inf) for _ in range(ACTORS)]
     senders = [sender for sender, _ in streams]
     to_sink, finished = anyio.create_memory_object_stream[None](math.inf)
@@ -166,5 +167,6 @@ SCENARIOS = (
         actorlib=actorlib_big,
         raw=raw_big,
         target=None,
+        peers=savina_peers("big"),
     ),
 )

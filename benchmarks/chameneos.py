@@ -12,6 +12,7 @@ from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStre
 from actorlib import Actor, ActorRef, ActorSystem
 from benchmarks._raw import drain
 from benchmarks._scenario import Scenario
+from benchmarks.peers import savina_peers
 
 CHAMENEOS = 100
 BLUE, RED, YELLOW = 0, 1, 2
@@ -185,5 +186,6 @@ SCENARIOS = (
         actorlib=actorlib_chameneos,
         raw=raw_chameneos,
         target=None,
+        peers=savina_peers("chameneos"),
     ),
 )

@@ -13,6 +13,7 @@ from anyio.streams.memory import MemoryObjectSendStream
 from actorlib import Actor, ActorSystem, Terminated
 from benchmarks._raw import drain
 from benchmarks._scenario import Scenario
+from benchmarks.peers import savina_peers
 
 
 def calls(n: int) -> int:
@@ -153,5 +154,6 @@ SCENARIOS = (
         actorlib=actorlib_fibonacci,
         raw=raw_fibonacci,
         target=None,
+        peers=savina_peers("fibonacci"),
     ),
 )

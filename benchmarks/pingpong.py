@@ -151,7 +151,7 @@ SCENARIOS = (
         actorlib=actorlib_tell,
         raw=raw_tell,
         target=RatioAtLeast(0.8),
-        peers=peers("tell"),
+        peers=peers("tell", multiprocess=True),
     ),
     Scenario(
         name="pingpong-ask",
@@ -161,6 +161,6 @@ SCENARIOS = (
         actorlib=actorlib_ask,
         raw=raw_ask,
         target=RatioAtLeast(0.8),
-        peers=peers("ask"),
+        peers=peers("ask", multiprocess=True),
     ),
 )

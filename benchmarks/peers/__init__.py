@@ -10,7 +10,11 @@ from benchmarks._scenario import Peer
 
 
 def peers(
-    function: str, *, unable: Mapping[str, str] | None = None, suite: str = ""
+    function: str,
+    *,
+    unable: Mapping[str, str] | None = None,
+    suite: str = "",
+    multiprocess: bool = False,
 ) -> dict[str, Peer]:
     """Every peer's variant of one scenario, named `function` in each peer's module.
 
@@ -18,13 +22,20 @@ def peers(
     one that is not installed shows as n/a. `unable` names the peers that
     cannot do the scenario at all, with the reason shown in their n/a.
     `suite` picks each peer's module for a group of scenarios: ``"savina"``
-    for ``benchmarks.peers.pykka_savina`` and so on.
+    for ``benchmarks.peers.pykka_savina`` and so on. `multiprocess` adds
+    Thespian on a multiprocess base (ping-pong only: a message between
+    processes costs about half a millisecond).
     """
     unable = unable or {}
-    return {
+    chosen = {
         name: attrs.evolve(peer, unavailable=unable[name]) if name in unable else peer
         for name, peer in _all(function, suite).items()
     }
+    if multiprocess:
+        chosen["thespian-mp"] = Peer(
+            "benchmarks.peers.thespian_mp", function, install="thespian", own_runtime=True
+        )
+    return chosen
 
 
 def savina_peers(function: str) -> dict[str, Peer]:

@@ -50,10 +50,15 @@ def format_table(results: Sequence[Result]) -> str:
 def _row(result: Result, run: Run) -> tuple[str, ...]:
     measure = result.scenario.measure
     versus = result.versus_actorlib(run)
-    # The targets compare actorlib with raw anyio: shown on actorlib's row only.
+    # actorlib's row carries its targets (against raw, or its own figure); a
+    # peer's row carries the mark for that peer (on system/actorlib).
     ratio = result.ratio(run.backend) if run.system == "actorlib" else None
-    met = result.met(run.backend) if run.system == "actorlib" else None
-    target = _target(result, run.backend) if run.system == "actorlib" else "-"
+    if run.system == "actorlib":
+        met, target = result.met(run.backend), _target(result, run.backend)
+    else:
+        peer_target = result.peer_target(run)
+        met = result.peer_met(run)
+        target = "-" if peer_target is None else peer_target.describe()
     return (
         result.scenario.name,
         result.scenario.unit,
@@ -163,8 +168,15 @@ def _run_json(result: Result, run: Run) -> dict[str, object]:
         "error": run.error,
         "unavailable": run.unavailable,
         "versus_actorlib": result.versus_actorlib(run),
+        "peer_target": _peer_target_json(result, run),
+        "peer_target_met": result.peer_met(run),
         **_also_json(result, run),
     }
+
+
+def _peer_target_json(result: Result, run: Run) -> str | None:
+    target = result.peer_target(run)
+    return None if target is None else target.describe()
 
 
 def _also_json(result: Result, run: Run) -> dict[str, object]:

@@ -15,7 +15,7 @@ from typing import TypeVar, TypeVarTuple, cast
 import anyio
 import attrs
 
-from benchmarks._scenario import BlockingVariant, Measure, Peer, Scenario, Variant
+from benchmarks._scenario import Ahead, BlockingVariant, Measure, Peer, Scenario, Variant
 
 T = TypeVar("T")
 Ts = TypeVarTuple("Ts")
@@ -121,6 +121,19 @@ class Result:
         if actorlib is None or raw is None or actorlib.median is None or not raw.median:
             return None
         return actorlib.median / raw.median
+
+    def peer_target(self, run: Run) -> Ahead | None:
+        """The issue's mark for a peer's row, where it applies (asyncio or own runtime)."""
+        if run.backend not in (REFERENCE_BACKEND, OWN_RUNTIME):
+            return None
+        return self.scenario.peer_targets.get(run.system)
+
+    def peer_met(self, run: Run) -> bool | None:
+        """Whether a peer's row meets its mark; None where none applies or it did not run."""
+        target, versus = self.peer_target(run), self.versus_actorlib(run)
+        if target is None or versus is None:
+            return None
+        return target.is_met(versus)
 
     def target_applies(self, backend: str) -> bool:
         # The issue states its targets for the asyncio backend; the others are reported only.

@@ -65,6 +65,59 @@ class ValueBelow:
 
 
 @attrs.frozen
+class ValueAtMost:
+    """actorlib's own figure must not exceed `maximum` (in the scenario's unit)."""
+
+    maximum: float
+    label: str
+
+    def describe(self) -> str:
+        return f"<= {self.label}"
+
+    def is_met(self, actorlib: float, ratio: float) -> bool:
+        return actorlib <= self.maximum
+
+
+@attrs.frozen
+class ValueAtLeast:
+    """actorlib's own figure must reach `minimum` (in the scenario's unit)."""
+
+    minimum: float
+    label: str
+
+    def describe(self) -> str:
+        return f">= {self.label}"
+
+    def is_met(self, actorlib: float, ratio: float) -> bool:
+        return actorlib >= self.minimum
+
+
+@attrs.frozen
+class Ahead:
+    """A peer's pass mark: actorlib must reach `factor` times its figure (1: strictly more).
+
+    Judged on the peer's row, whose figure is shown as peer / actorlib, on the
+    asyncio backend (peers with their own runtime: against actorlib on asyncio).
+    """
+
+    factor: float
+
+    def describe(self) -> str:
+        """The mark on the peer / actorlib column: ``< 1x`` or ``<= 0.2x``."""
+        return "< 1x" if self.factor == 1 else f"<= {1 / self.factor:g}x"
+
+    def is_met(self, versus: float) -> bool:
+        """Whether peer / actorlib = `versus` passes."""
+        return versus < 1 if self.factor == 1 else versus <= 1 / self.factor
+
+
+#: The issue's marks for every scenario: ahead of Thespian's simpleSystemBase.
+AHEAD_OF_THESPIAN = {"thespian": Ahead(1)}
+#: The issue's marks on ping-pong, ring and fan-in: 5x Pykka and xoscar as well.
+FIVE_TIMES = {"pykka": Ahead(5), "xoscar": Ahead(5), **AHEAD_OF_THESPIAN}
+
+
+@attrs.frozen
 class Peer:
     """Another system doing a scenario's work through its own public API.
 
@@ -110,6 +163,7 @@ class Scenario:
         peers: other systems doing the same work, by the name shown in the table.
         also: a second unit the figure converts to, and the factor, e.g.
             ``("restarts/s", 0.1)`` beside msgs/s; shown after the median.
+        peer_targets: the issue's pass marks for peers, by peer name.
     """
 
     name: str
@@ -123,6 +177,9 @@ class Scenario:
     isolated: bool = False
     peers: Mapping[str, Peer] = attrs.field(factory=dict, kw_only=True)
     also: tuple[str, float] | None = attrs.field(default=None, kw_only=True)
+    peer_targets: Mapping[str, Ahead] = attrs.field(
+        factory=lambda: dict(AHEAD_OF_THESPIAN), kw_only=True
+    )
 
     def figure(self, size: int, result: float) -> float:
         """Turn a variant's return value for `size` units into the reported figure."""

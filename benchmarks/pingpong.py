@@ -10,7 +10,7 @@ import attrs
 from anyio.streams.memory import MemoryObjectReceiveStream
 
 from actorlib import Actor, ActorRef, ActorSystem
-from benchmarks._scenario import RatioAtLeast, Scenario
+from benchmarks._scenario import FIVE_TIMES, RatioAtLeast, Scenario
 from benchmarks.peers import peers
 
 # Tell
@@ -151,6 +151,7 @@ SCENARIOS = (
         actorlib=actorlib_tell,
         raw=raw_tell,
         target=RatioAtLeast(0.8),
+        peer_targets=FIVE_TIMES,
         peers=peers("tell", multiprocess=True),
     ),
     Scenario(
@@ -161,6 +162,7 @@ SCENARIOS = (
         actorlib=actorlib_ask,
         raw=raw_ask,
         target=RatioAtLeast(0.8),
+        peer_targets=FIVE_TIMES,
         peers=peers("ask", multiprocess=True),
     ),
 )

@@ -16,6 +16,8 @@ SCENARIOS = (
     "ring",
     "spawn-stop",
     "idle-memory",
+    "forkjoin",
+    "supervision",
     "fibonacci",
     "big",
     "chameneos",
@@ -24,9 +26,23 @@ SCENARIOS = (
     "sim-examples",
     "bank-property",
 )
-#: Scenarios measured on peers too; each peer shows figures, or n/a where it is not installed.
-PEER_SCENARIOS = ("pingpong-tell", "pingpong-ask", "fanin", "ring")
+#: Scenarios measured on peers too; each peer shows figures, or n/a where it is not
+#: installed or cannot do the scenario (the reason is in the run's `unavailable`).
+PEER_SCENARIOS = (
+    "pingpong-tell",
+    "pingpong-ask",
+    "fanin",
+    "ring",
+    "forkjoin",
+    "supervision",
+    "fibonacci",
+    "big",
+    "chameneos",
+    "bank",
+)
 PEERS = ("asyncio-queue", "pykka", "thespian", "xoscar")
+#: Thespian on a multiprocess base runs ping-pong only.
+MULTIPROCESS_SCENARIOS = ("pingpong-tell", "pingpong-ask")
 
 
 def test_quick_benchmarks_print_the_table_and_write_every_sample(tmp_path: Path) -> None:
@@ -52,6 +68,8 @@ def test_quick_benchmarks_print_the_table_and_write_every_sample(tmp_path: Path)
         assert {(name, "actorlib"), (name, "raw")} <= runs
     for name in PEER_SCENARIOS:
         assert {(name, peer) for peer in PEERS} <= runs
+    for name in MULTIPROCESS_SCENARIOS:
+        assert (name, "thespian-mp") in runs
     for run in report["runs"]:
         # A run has samples unless its system could not run here (not installed, trio).
         assert bool(run["samples"]) == (run["unavailable"] is None), run

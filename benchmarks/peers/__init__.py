@@ -40,14 +40,7 @@ def peers(
 
 def savina_peers(function: str) -> dict[str, Peer]:
     """The peers of the Savina scenarios added after the first four, in ``*_savina`` modules."""
-    return peers(
-        function,
-        suite="savina",
-        unable={
-            "asyncio-queue": "raw only: the raw anyio row is this scenario's framework-free "
-            "version; asyncio-queue adds a second one only to the first four scenarios"
-        },
-    )
+    return peers(function, suite="savina")
 
 
 def _all(function: str, suite: str) -> dict[str, Peer]:

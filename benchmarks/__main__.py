@@ -122,6 +122,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                 "workload": scenario.describe(sizes[scenario.name]),
                 "unit": scenario.unit,
                 "isolated": scenario.isolated,
+                "repeat": min(repeat, scenario.max_repeat or repeat),
             }
             for scenario in selected
         },

@@ -58,7 +58,8 @@ def _row(result: Result, run: Run) -> tuple[str, ...]:
     else:
         peer_target = result.peer_target(run)
         met = result.peer_met(run)
-        target = "-" if peer_target is None else peer_target.describe()
+        unjudged = peer_target is None or run.median is None
+        target = "-" if unjudged or peer_target is None else peer_target.describe()
     return (
         result.scenario.name,
         result.scenario.unit,

@@ -153,7 +153,7 @@ def planned_runs(
     scenario: Scenario, backends: Sequence[Backend], *, repeat: int, warmup: bool
 ) -> int:
     """How many times `measure` will call its `on_step` for these arguments."""
-    per_system = repeat + (1 if warmup and not scenario.isolated else 0)
+    per_system = _repeat(scenario, repeat) + (1 if warmup and not scenario.isolated else 0)
     return sum(len(systems) for _, systems in _groups(scenario, backends)) * per_system
 
 
@@ -212,11 +212,15 @@ def _plan(
     plan: list[tuple[str, int, bool]] = []
     if warmup and not scenario.isolated:
         plan += [(system, max(1, size // 20), False) for system in systems]
-    for repetition in range(repeat):
+    for repetition in range(_repeat(scenario, repeat)):
         shift = repetition % max(1, len(systems))
         order = systems[shift:] + systems[:shift]
         plan += [(system, size, True) for system in order]
     return plan
+
+
+def _repeat(scenario: Scenario, repeat: int) -> int:
+    return repeat if scenario.max_repeat is None else min(repeat, scenario.max_repeat)
 
 
 def _groups(

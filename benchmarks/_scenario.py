@@ -164,6 +164,9 @@ class Scenario:
         also: a second unit the figure converts to, and the factor, e.g.
             ``("restarts/s", 0.1)`` beside msgs/s; shown after the median.
         peer_targets: the issue's pass marks for peers, by peer name.
+        max_repeat: run at most this many repetitions, for a figure that comes
+            out the same in every run (RSS per actor, to the byte) and costs a
+            fresh interpreter each time.
     """
 
     name: str
@@ -177,6 +180,7 @@ class Scenario:
     isolated: bool = False
     peers: Mapping[str, Peer] = attrs.field(factory=dict, kw_only=True)
     also: tuple[str, float] | None = attrs.field(default=None, kw_only=True)
+    max_repeat: int | None = attrs.field(default=None, kw_only=True)
     peer_targets: Mapping[str, Ahead] = attrs.field(
         factory=lambda: dict(AHEAD_OF_THESPIAN), kw_only=True
     )

@@ -187,7 +187,7 @@ SCENARIOS = (
     Scenario(
         name="bank",
         unit="transactions/s",
-        size=50_000,
+        size=6_000,
         describe=_describe,
         actorlib=actorlib_bank,
         raw=raw_bank,

@@ -162,7 +162,7 @@ SCENARIOS = (
     Scenario(
         name="big",
         unit="msgs/s",
-        size=400_000,
+        size=80_000,
         describe=_describe,
         actorlib=actorlib_big,
         raw=raw_big,

@@ -181,7 +181,7 @@ SCENARIOS = (
     Scenario(
         name="chameneos",
         unit="meetings/s",
-        size=100_000,
+        size=15_000,
         describe=_describe,
         actorlib=actorlib_chameneos,
         raw=raw_chameneos,

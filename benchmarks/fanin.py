@@ -101,7 +101,7 @@ SCENARIOS = (
     Scenario(
         name="fanin",
         unit="msgs/s",
-        size=1_000_000,
+        size=100_000,
         describe=lambda size: f"{SENDERS} senders x {size // SENDERS:,} tells to 1 actor",
         actorlib=actorlib_fanin,
         raw=raw_fanin,

@@ -165,7 +165,7 @@ SCENARIOS = (
     Scenario(
         name="fibonacci",
         unit="calls/s",
-        size=calls(20),
+        size=calls(14),
         describe=_describe,
         actorlib=actorlib_fibonacci,
         raw=raw_fibonacci,

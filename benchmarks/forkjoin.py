@@ -126,7 +126,7 @@ SCENARIOS = (
     Scenario(
         name="forkjoin",
         unit="msgs/s",
-        size=320_000,
+        size=64_000,
         describe=_describe,
         actorlib=actorlib_forkjoin,
         raw=raw_forkjoin,

@@ -146,7 +146,7 @@ SCENARIOS = (
     Scenario(
         name="pingpong-tell",
         unit="round trips/s",
-        size=200_000,
+        size=20_000,
         describe=lambda size: f"2 actors, {size:,} round trips with tell",
         actorlib=actorlib_tell,
         raw=raw_tell,
@@ -157,7 +157,7 @@ SCENARIOS = (
     Scenario(
         name="pingpong-ask",
         unit="round trips/s",
-        size=100_000,
+        size=30_000,
         describe=lambda size: f"1 task asks 1 actor {size:,} times in turn",
         actorlib=actorlib_ask,
         raw=raw_ask,

@@ -102,7 +102,7 @@ SCENARIOS = (
     Scenario(
         name="ring",
         unit="hops/s",
-        size=200_000,
+        size=40_000,
         describe=lambda size: f"{RING_SIZE:,} actors, {size:,} hops",
         actorlib=actorlib_ring,
         raw=raw_ring,

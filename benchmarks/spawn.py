@@ -123,7 +123,7 @@ SCENARIOS = (
     Scenario(
         name="spawn-stop",
         unit="actors/s",
-        size=10_000,
+        size=5_000,
         describe=lambda size: f"spawn {size:,} actors, then stop each",
         actorlib=actorlib_spawn_stop,
         raw=raw_spawn_stop,

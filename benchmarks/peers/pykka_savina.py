@@ -10,7 +10,7 @@ from __future__ import annotations
 import random
 import threading
 import time
-from typing import Any, cast
+from typing import Any, TypeAlias, cast
 
 import pykka
 
@@ -20,7 +20,7 @@ from benchmarks import chameneos as _chameneos
 from benchmarks import fibonacci as _fibonacci
 from benchmarks.peers.pykka_ import WAIT_SECONDS
 
-Ref = pykka.ActorRef[Any]
+Ref: TypeAlias = "pykka.ActorRef[Any]"
 
 
 def _wait(done: threading.Event) -> None:

@@ -73,6 +73,14 @@ def test_quick_benchmarks_print_the_table_and_write_every_sample(tmp_path: Path)
     for run in report["runs"]:
         # A run has samples unless its system could not run here (not installed, trio).
         assert bool(run["samples"]) == (run["unavailable"] is None), run
+    by_key = {(run["scenario"], run["system"]): run for run in report["runs"]}
+    # A peer without the feature is n/a with the reason, installed or not.
+    assert by_key["supervision", "pykka"]["unavailable"].startswith("no supervision")
+    assert by_key["supervision", "actorlib"]["also_unit"] == "restarts/s"
+    assert " restarts/s" in table
+    # The marks for peers sit on their rows: 5x Pykka and xoscar, ahead of Thespian.
+    assert by_key["ring", "xoscar"]["peer_target"] == "<= 0.2x"
+    assert by_key["ring", "thespian"]["peer_target"] == "< 1x"
     assert report["machine"]
     charts = {path.name for path in tmp_path.glob("*.png")}
     if importlib.util.find_spec("matplotlib") is not None:

@@ -44,7 +44,24 @@ def format_table(results: Sequence[Result]) -> str:
     ]
     if errors:
         lines += ["", "errors:", *(f"  {error}" for error in errors)]
+    reasons = _unavailable(results)
+    if reasons:
+        lines += ["", "n/a, in full:", *(f"  {reason}" for reason in reasons)]
     return "\n".join(line.rstrip() for line in lines)
+
+
+def _unavailable(results: Sequence[Result]) -> list[str]:
+    """Each system's reasons for n/a in full, with the scenarios each applies to."""
+    scenarios: dict[tuple[str, str], list[str]] = {}
+    for result in results:
+        for run in result.runs:
+            if run.unavailable is not None:
+                names = scenarios.setdefault((run.system, run.unavailable), [])
+                if run.scenario not in names:
+                    names.append(run.scenario)
+    return [
+        f"{system} ({', '.join(names)}): {reason}" for (system, reason), names in scenarios.items()
+    ]
 
 
 def _row(result: Result, run: Run) -> tuple[str, ...]:

@@ -7,6 +7,7 @@ import random
 import time
 
 import anyio
+import anyio.lowlevel
 import attrs
 from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStream
 
@@ -172,6 +173,7 @@ async def raw_bank(size: int) -> float:
         for index, (_, inbox) in enumerate(streams):
             tg.start_soon(_raw_account, inbox, balances, index)
         tg.start_soon(_raw_teller, teller_inbox, senders, size, done)
+        await anyio.lowlevel.checkpoint()  # every task waits on its stream before the clock
         start = time.perf_counter()
         for transfer in transfers:
             to_teller.send_nowait(transfer)

@@ -164,9 +164,9 @@ class Scenario:
         also: a second unit the figure converts to, and the factor, e.g.
             ``("restarts/s", 0.1)`` beside msgs/s; shown after the median.
         peer_targets: the issue's pass marks for peers, by peer name.
-        max_repeat: run at most this many repetitions, for a figure that comes
-            out the same in every run (RSS per actor, to the byte) and costs a
-            fresh interpreter each time.
+        max_repeat: run at most this many repetitions, for a figure that barely
+            varies between runs (actorlib's RSS per actor, within bytes) and
+            costs a fresh interpreter of 100k actors each time.
     """
 
     name: str

@@ -134,8 +134,7 @@ SCENARIOS = (
         unit="bytes/actor",
         size=100_000,
         describe=lambda size: (
-            f"RSS delta with {size:,} idle actors alive, a fresh process, "
-            "1 run (the same to the byte every time)"
+            f"RSS delta with {size:,} idle actors alive, a fresh process, 1 run per backend"
         ),
         actorlib=actorlib_idle_memory,
         raw=raw_idle_memory,

@@ -14,16 +14,18 @@ from benchmarks import (
     chameneos,
     fanin,
     fibonacci,
+    forkjoin,
     pingpong,
     remote,
     ring,
     simulation,
     spawn,
+    supervision,
 )
 from benchmarks._charts import write_charts
 from benchmarks._progress import progress
 from benchmarks._report import format_table, write_json
-from benchmarks._runner import BACKENDS, Result, measure, planned_runs
+from benchmarks._runner import BACKENDS, Backend, Result, measure, planned_runs
 from benchmarks._scenario import Scenario
 
 SCENARIOS: tuple[Scenario, ...] = (
@@ -31,6 +33,8 @@ SCENARIOS: tuple[Scenario, ...] = (
     *fanin.SCENARIOS,
     *ring.SCENARIOS,
     *spawn.SCENARIOS,
+    *forkjoin.SCENARIOS,
+    *supervision.SCENARIOS,
     *fibonacci.SCENARIOS,
     *big.SCENARIOS,
     *chameneos.SCENARIOS,
@@ -108,7 +112,33 @@ def main(argv: Sequence[str] | None = None) -> int:
     scale = QUICK_SCALE if args.quick else 1
     sizes = {scenario.name: max(1, scenario.size // scale) for scenario in selected}
 
-    parameters: dict[str, object] = {
+    parameters = _parameters(args, backends, repeat, selected, sizes)
+    print(f"backends: {', '.join(backends)}; repeat: {repeat}; quick: {args.quick}")
+    for scenario in selected:
+        print(f"  {scenario.name}: {scenario.describe(sizes[scenario.name])}")
+    print()
+    results = _run_all(selected, [BACKENDS[name] for name in backends], sizes, repeat, args.timeout)
+    print(format_table(results))
+    write_json(args.json, parameters, results)
+    print(f"\nwrote {args.json}")
+    charts = write_charts(args.json.parent, results)
+    if isinstance(charts, str):
+        print(charts)
+    else:
+        print(f"wrote {len(charts)} charts to {args.json.parent}")
+    failed = any(run.error for result in results for run in result.runs)
+    return 1 if failed else 0
+
+
+def _parameters(
+    args: argparse.Namespace,
+    backends: list[str],
+    repeat: int,
+    selected: list[Scenario],
+    sizes: dict[str, int],
+) -> dict[str, object]:
+    """What the run measured, for the JSON: backends, repeats, every scenario's workload."""
+    return {
         "backends": backends,
         "repeat": repeat,
         "quick": args.quick,
@@ -120,17 +150,22 @@ def main(argv: Sequence[str] | None = None) -> int:
                 "workload": scenario.describe(sizes[scenario.name]),
                 "unit": scenario.unit,
                 "isolated": scenario.isolated,
+                "repeat": min(repeat, scenario.max_repeat or repeat),
             }
             for scenario in selected
         },
         "started": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
     }
-    print(f"backends: {', '.join(backends)}; repeat: {repeat}; quick: {args.quick}")
-    for scenario in selected:
-        print(f"  {scenario.name}: {scenario.describe(sizes[scenario.name])}")
-    print()
 
-    chosen = [BACKENDS[name] for name in backends]
+
+def _run_all(
+    selected: list[Scenario],
+    chosen: list[Backend],
+    sizes: dict[str, int],
+    repeat: int,
+    timeout: float,
+) -> list[Result]:
+    """Measure every selected scenario on the chosen backends, with a progress bar."""
     total = sum(planned_runs(scenario, chosen, repeat=repeat, warmup=True) for scenario in selected)
     results: list[Result] = []
     with progress(total) as bar:
@@ -141,21 +176,12 @@ def main(argv: Sequence[str] | None = None) -> int:
                     chosen,
                     size=sizes[scenario.name],
                     repeat=repeat,
-                    timeout=args.timeout,
+                    timeout=timeout,
                     warmup=True,
                     on_step=bar.step,
                 )
             )
-    print(format_table(results))
-    write_json(args.json, parameters, results)
-    print(f"\nwrote {args.json}")
-    charts = write_charts(args.json.parent, results)
-    if isinstance(charts, str):
-        print(charts)
-    else:
-        print(f"wrote {len(charts)} charts to {args.json.parent}")
-    failed = any(run.error for result in results for run in result.runs)
-    return 1 if failed else 0
+    return results
 
 
 if __name__ == "__main__":

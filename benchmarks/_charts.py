@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import Any
 
 from benchmarks._runner import OWN_RUNTIME, Result, Run
 from benchmarks._scenario import Measure
@@ -47,8 +48,27 @@ def _draw(path: Path, result: Result, runs: Sequence[Run]) -> None:
         axes.set_yscale("log")
     better = "higher" if result.scenario.measure is Measure.RATE else "lower"
     axes.set_ylabel(f"{result.scenario.unit} ({better} is better)")
-    axes.set_title(f"{result.scenario.name}: median, min-max over {len(runs[0].samples)} runs")
+    if result.scenario.also is not None:
+        # The second unit (restarts/s beside msgs/s) on the right-hand axis.
+        unit, factor = result.scenario.also
+        right = axes.secondary_yaxis("right", functions=_scaling(factor))
+        right.set_ylabel(unit)
+    count = max(len(run.samples) for run in runs)
+    over = f"median, min-max over {count} runs" if count > 1 else "1 run each"
+    axes.set_title(f"{result.scenario.name}: {over}")
     axes.tick_params(axis="x", labelsize=8)
     figure.tight_layout()
     figure.savefig(path, dpi=100)
     pyplot.close(figure)
+
+
+def _scaling(factor: float) -> tuple[Callable[[Any], Any], Callable[[Any], Any]]:
+    """The forward and inverse conversions of a secondary axis (arrays or numbers)."""
+
+    def forward(values: Any) -> Any:
+        return values * factor
+
+    def inverse(values: Any) -> Any:
+        return values / factor
+
+    return forward, inverse

@@ -44,22 +44,45 @@ def format_table(results: Sequence[Result]) -> str:
     ]
     if errors:
         lines += ["", "errors:", *(f"  {error}" for error in errors)]
+    reasons = _unavailable(results)
+    if reasons:
+        lines += ["", "n/a, in full:", *(f"  {reason}" for reason in reasons)]
     return "\n".join(line.rstrip() for line in lines)
+
+
+def _unavailable(results: Sequence[Result]) -> list[str]:
+    """Each system's reasons for n/a in full, with the scenarios each applies to."""
+    scenarios: dict[tuple[str, str], list[str]] = {}
+    for result in results:
+        for run in result.runs:
+            if run.unavailable is not None:
+                names = scenarios.setdefault((run.system, run.unavailable), [])
+                if run.scenario not in names:
+                    names.append(run.scenario)
+    return [
+        f"{system} ({', '.join(names)}): {reason}" for (system, reason), names in scenarios.items()
+    ]
 
 
 def _row(result: Result, run: Run) -> tuple[str, ...]:
     measure = result.scenario.measure
     versus = result.versus_actorlib(run)
-    # The issue's targets compare actorlib with raw anyio: shown on actorlib's row only.
+    # actorlib's row carries its targets (against raw, or its own figure); a
+    # peer's row carries the issue's mark for that peer (on system/actorlib).
     ratio = result.ratio(run.backend) if run.system == "actorlib" else None
-    met = result.met(run.backend) if run.system == "actorlib" else None
-    target = _target(result, run.backend) if run.system == "actorlib" else "-"
+    if run.system == "actorlib":
+        met, target = result.met(run.backend), _target(result, run.backend)
+    else:
+        peer_target = result.peer_target(run)
+        met = result.peer_met(run)
+        unjudged = peer_target is None or run.median is None
+        target = "-" if unjudged or peer_target is None else peer_target.describe()
     return (
         result.scenario.name,
         result.scenario.unit,
         run.backend,
         run.system,
-        _cell(run, measure),
+        _cell(run, measure) + _also(result, run),
         "-" if versus is None or run.system == "actorlib" else f"{versus:.2f}x",
         "-" if ratio is None else f"{ratio:.2f}x",
         target,
@@ -80,6 +103,15 @@ def _cell(run: Run, measure: Measure) -> str:
     figures = (_figure(value, measure) for value in (run.median, run.min, run.max))
     median, low, high = figures
     return f"{median} ({low}-{high})" + (" [partial]" if run.error else "")
+
+
+def _also(result: Result, run: Run) -> str:
+    """The median in the scenario's second unit, if it has one: `` = 12.3k restarts/s``."""
+    also = result.scenario.also
+    if also is None or run.median is None:
+        return ""
+    unit, factor = also
+    return f" = {_figure(run.median * factor, result.scenario.measure)} {unit}"
 
 
 def _clip(text: str) -> str:
@@ -154,7 +186,23 @@ def _run_json(result: Result, run: Run) -> dict[str, object]:
         "error": run.error,
         "unavailable": run.unavailable,
         "versus_actorlib": result.versus_actorlib(run),
+        "peer_target": _peer_target_json(result, run),
+        "peer_target_met": result.peer_met(run),
+        **_also_json(result, run),
     }
+
+
+def _peer_target_json(result: Result, run: Run) -> str | None:
+    target = result.peer_target(run)
+    return None if target is None else target.describe()
+
+
+def _also_json(result: Result, run: Run) -> dict[str, object]:
+    also = result.scenario.also
+    if also is None:
+        return {}
+    unit, factor = also
+    return {"also_unit": unit, "also_median": None if run.median is None else run.median * factor}
 
 
 def _ratio_json(result: Result, backend: str) -> dict[str, object]:

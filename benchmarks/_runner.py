@@ -15,7 +15,7 @@ from typing import TypeVar, TypeVarTuple, cast
 import anyio
 import attrs
 
-from benchmarks._scenario import BlockingVariant, Measure, Peer, Scenario, Variant
+from benchmarks._scenario import Ahead, BlockingVariant, Measure, Peer, Scenario, Variant
 
 T = TypeVar("T")
 Ts = TypeVarTuple("Ts")
@@ -122,6 +122,19 @@ class Result:
             return None
         return actorlib.median / raw.median
 
+    def peer_target(self, run: Run) -> Ahead | None:
+        """The issue's mark for a peer's row, where it applies (asyncio or own runtime)."""
+        if run.backend not in (REFERENCE_BACKEND, OWN_RUNTIME):
+            return None
+        return self.scenario.peer_targets.get(run.system)
+
+    def peer_met(self, run: Run) -> bool | None:
+        """Whether a peer's row meets its mark; None where none applies or it did not run."""
+        target, versus = self.peer_target(run), self.versus_actorlib(run)
+        if target is None or versus is None:
+            return None
+        return target.is_met(versus)
+
     def target_applies(self, backend: str) -> bool:
         # The issue states its targets for the asyncio backend; the others are reported only.
         return backend == REFERENCE_BACKEND and self.scenario.target is not None
@@ -140,7 +153,7 @@ def planned_runs(
     scenario: Scenario, backends: Sequence[Backend], *, repeat: int, warmup: bool
 ) -> int:
     """How many times `measure` will call its `on_step` for these arguments."""
-    per_system = repeat + (1 if warmup and not scenario.isolated else 0)
+    per_system = _repeat(scenario, repeat) + (1 if warmup and not scenario.isolated else 0)
     return sum(len(systems) for _, systems in _groups(scenario, backends)) * per_system
 
 
@@ -199,11 +212,15 @@ def _plan(
     plan: list[tuple[str, int, bool]] = []
     if warmup and not scenario.isolated:
         plan += [(system, max(1, size // 20), False) for system in systems]
-    for repetition in range(repeat):
+    for repetition in range(_repeat(scenario, repeat)):
         shift = repetition % max(1, len(systems))
         order = systems[shift:] + systems[:shift]
         plan += [(system, size, True) for system in order]
     return plan
+
+
+def _repeat(scenario: Scenario, repeat: int) -> int:
+    return repeat if scenario.max_repeat is None else min(repeat, scenario.max_repeat)
 
 
 def _groups(
@@ -231,6 +248,8 @@ def _on_backend(variant: Variant, backend: Backend, isolated: bool) -> _Runnable
 
 
 def _load(peer: Peer) -> object:
+    if peer.unavailable is not None:
+        return peer.unavailable
     try:
         module = importlib.import_module(peer.module)
     except ImportError as exc:
@@ -239,7 +258,7 @@ def _load(peer: Peer) -> object:
 
 
 def _load_async(peer: Peer, backend: Backend, isolated: bool) -> _Runnable | str:
-    if peer.backends is not None and backend.name not in peer.backends:
+    if peer.unavailable is None and peer.backends and backend.name not in peer.backends:
         return f"runs on {' and '.join(peer.backends)} only"
     loaded = _load(peer)
     if isinstance(loaded, str):

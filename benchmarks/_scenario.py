@@ -65,6 +65,59 @@ class ValueBelow:
 
 
 @attrs.frozen
+class ValueAtMost:
+    """actorlib's own figure must not exceed `maximum` (in the scenario's unit)."""
+
+    maximum: float
+    label: str
+
+    def describe(self) -> str:
+        return f"<= {self.label}"
+
+    def is_met(self, actorlib: float, ratio: float) -> bool:
+        return actorlib <= self.maximum
+
+
+@attrs.frozen
+class ValueAtLeast:
+    """actorlib's own figure must reach `minimum` (in the scenario's unit)."""
+
+    minimum: float
+    label: str
+
+    def describe(self) -> str:
+        return f">= {self.label}"
+
+    def is_met(self, actorlib: float, ratio: float) -> bool:
+        return actorlib >= self.minimum
+
+
+@attrs.frozen
+class Ahead:
+    """A peer's pass mark: actorlib must reach `factor` times its figure (1: strictly more).
+
+    Judged on the peer's row, whose figure is shown as peer / actorlib, on the
+    asyncio backend (peers with their own runtime: against actorlib on asyncio).
+    """
+
+    factor: float
+
+    def describe(self) -> str:
+        """The mark on the peer / actorlib column: ``< 1x`` or ``<= 0.2x``."""
+        return "< 1x" if self.factor == 1 else f"<= {1 / self.factor:g}x"
+
+    def is_met(self, versus: float) -> bool:
+        """Whether peer / actorlib = `versus` passes."""
+        return versus < 1 if self.factor == 1 else versus <= 1 / self.factor
+
+
+#: The issue's marks for every scenario: ahead of Thespian's simpleSystemBase.
+AHEAD_OF_THESPIAN = {"thespian": Ahead(1)}
+#: The issue's marks on ping-pong, ring and fan-in: 5x Pykka and xoscar as well.
+FIVE_TIMES = {"pykka": Ahead(5), "xoscar": Ahead(5), **AHEAD_OF_THESPIAN}
+
+
+@attrs.frozen
 class Peer:
     """Another system doing a scenario's work through its own public API.
 
@@ -79,6 +132,8 @@ class Peer:
             runtime (threads, its own scheduler): it runs once, under backend
             ``-``, not on each anyio backend.
         backends: the anyio backends an async variant can run on (None: all).
+        unavailable: why this peer cannot do the scenario at all (it lacks the
+            feature, say); it is then shown as n/a with this reason, never run.
     """
 
     module: str
@@ -86,6 +141,7 @@ class Peer:
     install: str
     own_runtime: bool = attrs.field(default=False, kw_only=True)
     backends: tuple[str, ...] | None = attrs.field(default=None, kw_only=True)
+    unavailable: str | None = attrs.field(default=None, kw_only=True)
 
 
 @attrs.frozen
@@ -105,6 +161,12 @@ class Scenario:
         isolated: run every repetition in a fresh interpreter (memory figures must
             not see the heap of earlier runs).
         peers: other systems doing the same work, by the name shown in the table.
+        also: a second unit the figure converts to, and the factor, e.g.
+            ``("restarts/s", 0.1)`` beside msgs/s; shown after the median.
+        peer_targets: the issue's pass marks for peers, by peer name.
+        max_repeat: run at most this many repetitions, for a figure that barely
+            varies between runs (actorlib's RSS per actor, within bytes) and
+            costs a fresh interpreter of 100k actors each time.
     """
 
     name: str
@@ -117,6 +179,11 @@ class Scenario:
     measure: Measure = Measure.RATE
     isolated: bool = False
     peers: Mapping[str, Peer] = attrs.field(factory=dict, kw_only=True)
+    also: tuple[str, float] | None = attrs.field(default=None, kw_only=True)
+    max_repeat: int | None = attrs.field(default=None, kw_only=True)
+    peer_targets: Mapping[str, Ahead] = attrs.field(
+        factory=lambda: dict(AHEAD_OF_THESPIAN), kw_only=True
+    )
 
     def figure(self, size: int, result: float) -> float:
         """Turn a variant's return value for `size` units into the reported figure."""

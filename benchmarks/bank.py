@@ -7,12 +7,14 @@ import random
 import time
 
 import anyio
+import anyio.lowlevel
 import attrs
 from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStream
 
 from actorlib import Actor, ActorRef, ActorSystem
 from benchmarks._raw import drain
 from benchmarks._scenario import Scenario
+from benchmarks.peers import savina_peers
 
 ACCOUNTS = 1000
 INITIAL_BALANCE = 1_000_000
@@ -26,7 +28,7 @@ def _describe(size: int) -> str:
     )
 
 
-def _transfers(size: int) -> list[tuple[int, int, int]]:
+def make_transfers(size: int) -> list[tuple[int, int, int]]:
     """(source, destination, amount) for each transfer, the same for both variants."""
     rng = random.Random(SEED)
     transfers = []
@@ -95,7 +97,7 @@ class _Teller(Actor):
 
 async def actorlib_bank(size: int) -> float:
     """The benchmark tells the teller every transfer; seconds until it has made them all."""
-    transfers = [_Transfer(*transfer) for transfer in _transfers(size)]
+    transfers = [_Transfer(*transfer) for transfer in make_transfers(size)]
     done = anyio.Event()
     async with ActorSystem("bench-bank") as system:
         accounts = [await system.spawn(_Account) for _ in range(ACCOUNTS)]
@@ -161,7 +163,7 @@ async def _raw_teller(
 
 async def raw_bank(size: int) -> float:
     """A teller task does request/reply with account tasks over their streams."""
-    transfers = _transfers(size)
+    transfers = make_transfers(size)
     done = anyio.Event()
     balances = [0] * ACCOUNTS
     streams = [anyio.create_memory_object_stream[_Request](math.inf) for _ in range(ACCOUNTS)]
@@ -171,6 +173,7 @@ async def raw_bank(size: int) -> float:
         for index, (_, inbox) in enumerate(streams):
             tg.start_soon(_raw_account, inbox, balances, index)
         tg.start_soon(_raw_teller, teller_inbox, senders, size, done)
+        await anyio.lowlevel.checkpoint()  # every task waits on its stream before the clock
         start = time.perf_counter()
         for transfer in transfers:
             to_teller.send_nowait(transfer)
@@ -186,10 +189,11 @@ SCENARIOS = (
     Scenario(
         name="bank",
         unit="transactions/s",
-        size=50_000,
+        size=6_000,
         describe=_describe,
         actorlib=actorlib_bank,
         raw=raw_bank,
         target=None,
+        peers=savina_peers("bank"),
     ),
 )

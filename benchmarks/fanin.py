@@ -10,7 +10,7 @@ import anyio.lowlevel
 from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStream
 
 from actorlib import Actor, ActorRef, ActorSystem
-from benchmarks._scenario import RatioAtLeast, Scenario
+from benchmarks._scenario import FIVE_TIMES, Scenario, ValueAtLeast
 from benchmarks.peers import peers
 
 SENDERS = 4
@@ -101,11 +101,12 @@ SCENARIOS = (
     Scenario(
         name="fanin",
         unit="msgs/s",
-        size=1_000_000,
+        size=100_000,
         describe=lambda size: f"{SENDERS} senders x {size // SENDERS:,} tells to 1 actor",
         actorlib=actorlib_fanin,
         raw=raw_fanin,
-        target=RatioAtLeast(0.3),
+        target=ValueAtLeast(1_000_000, "1M msgs/s"),
+        peer_targets=FIVE_TIMES,
         peers=peers("fanin"),
     ),
 )

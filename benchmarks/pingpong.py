@@ -10,7 +10,7 @@ import attrs
 from anyio.streams.memory import MemoryObjectReceiveStream
 
 from actorlib import Actor, ActorRef, ActorSystem
-from benchmarks._scenario import RatioAtLeast, Scenario
+from benchmarks._scenario import FIVE_TIMES, RatioAtLeast, Scenario
 from benchmarks.peers import peers
 
 # Tell
@@ -146,21 +146,23 @@ SCENARIOS = (
     Scenario(
         name="pingpong-tell",
         unit="round trips/s",
-        size=200_000,
+        size=20_000,
         describe=lambda size: f"2 actors, {size:,} round trips with tell",
         actorlib=actorlib_tell,
         raw=raw_tell,
         target=RatioAtLeast(0.8),
-        peers=peers("tell"),
+        peer_targets=FIVE_TIMES,
+        peers=peers("tell", multiprocess=True),
     ),
     Scenario(
         name="pingpong-ask",
         unit="round trips/s",
-        size=100_000,
+        size=30_000,
         describe=lambda size: f"1 task asks 1 actor {size:,} times in turn",
         actorlib=actorlib_ask,
         raw=raw_ask,
         target=RatioAtLeast(0.8),
-        peers=peers("ask"),
+        peer_targets=FIVE_TIMES,
+        peers=peers("ask", multiprocess=True),
     ),
 )

@@ -11,7 +11,7 @@ import attrs
 from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStream
 
 from actorlib import Actor, ActorRef, ActorSystem
-from benchmarks._scenario import RatioAtLeast, Scenario
+from benchmarks._scenario import FIVE_TIMES, RatioAtLeast, Scenario
 from benchmarks.peers import peers
 
 RING_SIZE = 1000
@@ -102,11 +102,12 @@ SCENARIOS = (
     Scenario(
         name="ring",
         unit="hops/s",
-        size=200_000,
+        size=40_000,
         describe=lambda size: f"{RING_SIZE:,} actors, {size:,} hops",
         actorlib=actorlib_ring,
         raw=raw_ring,
         target=RatioAtLeast(0.8),
+        peer_targets=FIVE_TIMES,
         peers=peers("ring"),
     ),
 )

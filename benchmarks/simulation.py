@@ -163,7 +163,7 @@ SCENARIOS = (
     Scenario(
         name="sim-deliveries",
         unit="deliveries/s",
-        size=20_000,
+        size=5_000,
         describe=lambda n: f"{ACTORS} actors, {n:,} deliveries, random schedule (vs plain system)",
         actorlib=simulated_deliveries,
         raw=plain_deliveries,
@@ -172,7 +172,7 @@ SCENARIOS = (
     Scenario(
         name="sim-examples",
         unit="examples/s",
-        size=200,
+        size=100,
         describe=lambda n: f"bank property, {n} hypothesis examples (vs {n} fifo runs)",
         actorlib=hypothesis_examples,
         raw=fifo_examples,

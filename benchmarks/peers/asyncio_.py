@@ -13,7 +13,11 @@ import asyncio
 import time
 
 from benchmarks.fanin import SENDERS, YIELD_EVERY
+from benchmarks.forkjoin import WORKERS, YIELD_ROUNDS, Finished, per_worker, work
 from benchmarks.ring import RING_SIZE
+from benchmarks.supervision import WORKERS as SUPERVISED
+from benchmarks.supervision import YIELD_ROUNDS as SUPERVISED_YIELD_ROUNDS
+from benchmarks.supervision import Crash, RawWorker, Tally
 
 
 async def tell(round_trips: int) -> float:
@@ -125,3 +129,69 @@ async def ring(hops: int) -> float:
         for task in nodes:
             task.cancel()
     return elapsed
+
+
+async def _fork_worker(inbox: asyncio.Queue[int], expected: int, finished: Finished) -> None:
+    count = 0
+    total = 0.0
+    while count < expected:
+        total += work(await inbox.get())  # suspends only while the queue is empty
+        count += 1
+        while count < expected:
+            try:
+                value = inbox.get_nowait()
+            except asyncio.QueueEmpty:
+                break
+            total += work(value)
+            count += 1
+    finished.one_more()
+
+
+async def forkjoin(size: int) -> float:
+    """A task per worker drains its own queue; the sender `put_nowait`s round robin."""
+    n = per_worker(size)
+    finished = Finished()
+    inboxes: list[asyncio.Queue[int]] = [asyncio.Queue() for _ in range(WORKERS)]
+    async with asyncio.TaskGroup() as tg:
+        for inbox in inboxes:
+            tg.create_task(_fork_worker(inbox, n, finished))
+        start = time.perf_counter()
+        for i in range(n):
+            for inbox in inboxes:
+                inbox.put_nowait(i)
+            if i % YIELD_ROUNDS == YIELD_ROUNDS - 1:
+                await asyncio.sleep(0)
+        await finished.done.wait()
+        elapsed = time.perf_counter() - start
+    return elapsed * size / (WORKERS * n)
+
+
+async def _supervised_worker(inbox: asyncio.Queue[int], tally: Tally) -> None:
+    worker = RawWorker(tally)
+    while True:
+        message = await inbox.get()
+        try:
+            worker.handle(message)
+        except Crash:
+            worker = RawWorker(tally)  # fresh state; the message is not retried
+            tally.restarts += 1
+
+
+async def supervision(size: int) -> float:
+    """A task per worker reads its queue, catching each crash and starting on fresh state."""
+    n = size // SUPERVISED
+    tally = Tally(SUPERVISED * n)
+    inboxes: list[asyncio.Queue[int]] = [asyncio.Queue() for _ in range(SUPERVISED)]
+    async with asyncio.TaskGroup() as tg:
+        tasks = [tg.create_task(_supervised_worker(inbox, tally)) for inbox in inboxes]
+        start = time.perf_counter()
+        for i in range(n):
+            for inbox in inboxes:
+                inbox.put_nowait(i)
+            if i % SUPERVISED_YIELD_ROUNDS == SUPERVISED_YIELD_ROUNDS - 1:
+                await asyncio.sleep(0)
+        await tally.done.wait()
+        elapsed = time.perf_counter() - start
+        for task in tasks:
+            task.cancel()
+    return elapsed * size / (SUPERVISED * n)

@@ -16,6 +16,8 @@ from typing import Any, cast
 import pykka
 
 from benchmarks.fanin import SENDERS
+from benchmarks.forkjoin import WORKERS as FORK_WORKERS
+from benchmarks.forkjoin import per_worker, work
 from benchmarks.ring import RING_SIZE
 
 #: Bound on every wait, so a lost message fails the run instead of hanging it.
@@ -171,3 +173,54 @@ def ring(hops: int) -> float:
             node.stop(block=False)
         for node in nodes:
             node.actor_stopped.wait(WAIT_SECONDS)
+
+
+class _ForkWorker(pykka.ThreadingActor):
+    """Does `work` on each message; sets `done` when the last of all workers has finished."""
+
+    def __init__(self, expected: int, finished: _Finished) -> None:
+        super().__init__()
+        self.expected = expected
+        self.finished = finished
+        self.count = 0
+        self.total = 0.0
+
+    def on_receive(self, message: object) -> object:
+        self.total += work(cast(int, message))
+        self.count += 1
+        if self.count == self.expected:
+            self.finished.one_more()
+        return None
+
+
+class _Finished:
+    """Counts finished workers across their threads; `done` is set when all have."""
+
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self.workers = 0
+        self.done = threading.Event()
+
+    def one_more(self) -> None:
+        with self.lock:
+            self.workers += 1
+            if self.workers == FORK_WORKERS:
+                self.done.set()
+
+
+def forkjoin(size: int) -> float:
+    """The calling thread tells each of the worker actors (threads) in turn, round after round."""
+    n = per_worker(size)
+    finished = _Finished()
+    workers = [_ForkWorker.start(n, finished) for _ in range(FORK_WORKERS)]
+    try:
+        start = time.perf_counter()
+        for i in range(n):
+            for worker in workers:
+                worker.tell(i)
+        _wait(finished.done)
+        elapsed = time.perf_counter() - start
+    finally:
+        for worker in workers:
+            worker.stop()
+    return elapsed * size / (FORK_WORKERS * n)

@@ -17,7 +17,9 @@ from typing import Any, cast
 
 from thespian.actors import Actor, ActorSystem
 
-from benchmarks.fanin import SENDERS
+from benchmarks.fanin import SENDERS, YIELD_EVERY
+from benchmarks.forkjoin import WORKERS as FORK_WORKERS
+from benchmarks.forkjoin import YIELD_ROUNDS, per_worker, work
 from benchmarks.ring import RING_SIZE
 
 #: Thespian's ask timeout; simpleSystemBase runs to completion, so it never waits long.
@@ -100,12 +102,23 @@ class _Counter(Actor):
 
 
 class _Sender(Actor):
-    """Sends its given number of messages to the given counter."""
+    """Sends rounds of numbers to its targets, a chunk at a time.
+
+    After each chunk it sends itself the rest, so the targets run between
+    chunks, as actorlib's senders yield to the event loop every so often.
+    Sending everything at once would queue it all first, and
+    simpleSystemBase's queue of pending sends is a list popped from the
+    front, whose cost grows with its length: a handicap, not its speed.
+    """
 
     def receiveMessage(self, message: object, sender: object) -> None:
-        counter, count = cast(tuple[object, int], message)
-        for i in range(count):
-            self.send(counter, i)
+        targets, first, stop, chunk = cast(tuple[list[object], int, int, int], message)
+        end = min(stop, first + chunk)
+        for i in range(first, end):
+            for target in targets:
+                self.send(target, i)
+        if end < stop:
+            self.send(self.myAddress, (targets, end, stop, chunk))
 
 
 def fanin(messages: int) -> float:
@@ -116,7 +129,7 @@ def fanin(messages: int) -> float:
         senders = [system.createActor(_Sender) for _ in range(SENDERS)]
         start = time.perf_counter()
         for sender in senders:
-            system.tell(sender, (counter, per_sender))
+            system.tell(sender, ([counter], 0, per_sender, YIELD_EVERY))
         count = system.ask(counter, "count", WAIT_SECONDS)
         elapsed = time.perf_counter() - start
     if count != per_sender * SENDERS:
@@ -157,3 +170,32 @@ def ring(hops: int) -> float:
     if reply != hops:
         raise RuntimeError(f"ring answered {reply!r}, expected {hops}")
     return elapsed
+
+
+class _ForkWorker(Actor):
+    """Does `work` on each number; answers a ``"count"`` request with the count so far."""
+
+    count = 0
+    total = 0.0
+
+    def receiveMessage(self, message: object, sender: object) -> None:
+        if message == "count":
+            self.send(sender, self.count)
+        else:
+            self.total += work(cast(int, message))
+            self.count += 1
+
+
+def forkjoin(size: int) -> float:
+    """A sender actor sends each worker actor `per_worker(size)` numbers, round robin."""
+    n = per_worker(size)
+    with _system() as system:
+        workers = [system.createActor(_ForkWorker) for _ in range(FORK_WORKERS)]
+        sender = system.createActor(_Sender)
+        start = time.perf_counter()
+        system.tell(sender, (workers, 0, n, YIELD_ROUNDS))
+        counts = [system.ask(worker, "count", WAIT_SECONDS) for worker in workers]
+        elapsed = time.perf_counter() - start
+    if counts != [n] * FORK_WORKERS:
+        raise RuntimeError(f"workers saw {counts!r} messages, expected {n} each")
+    return elapsed * size / (FORK_WORKERS * n)

@@ -31,6 +31,8 @@ from typing import Any
 import xoscar as xo
 
 from benchmarks.fanin import SENDERS
+from benchmarks.forkjoin import WORKERS as FORK_WORKERS
+from benchmarks.forkjoin import Finished, per_worker, work
 from benchmarks.ring import RING_SIZE
 
 #: Bound on every wait, so a lost message fails the run instead of hanging it.
@@ -189,3 +191,39 @@ async def ring(hops: int) -> float:
         await nodes[0].token.tell(0)
         await _wait(done)
         return time.perf_counter() - start
+
+
+class _ForkWorker(xo.Actor):
+    """Does `work` on each number; tells `finished` after `expected` numbers."""
+
+    def __init__(self, expected: int, finished: Finished) -> None:
+        super().__init__()
+        self.expected = expected
+        self.finished = finished
+        self.count = 0
+        self.total = 0.0
+
+    def receive(self, value: int) -> None:
+        self.total += work(value)
+        self.count += 1
+        if self.count == self.expected:
+            self.finished.one_more()
+
+
+async def forkjoin(size: int) -> float:
+    """The benchmark task tells each worker in turn with one-way `ref.method.tell`, round robin.
+
+    Each tell already yields to the event loop, so no extra yields are needed.
+    """
+    n = per_worker(size)
+    finished = Finished()
+    async with _pool() as address:
+        workers = [await _spawn(address, _ForkWorker, n, finished) for _ in range(FORK_WORKERS)]
+        start = time.perf_counter()
+        for i in range(n):
+            for worker in workers:
+                await worker.receive.tell(i)
+        async with asyncio.timeout(WAIT_SECONDS):
+            await finished.done.wait()
+        elapsed = time.perf_counter() - start
+    return elapsed * size / (FORK_WORKERS * n)

@@ -16,6 +16,8 @@ SCENARIOS = (
     "ring",
     "spawn-stop",
     "idle-memory",
+    "forkjoin",
+    "supervision",
     "fibonacci",
     "big",
     "chameneos",
@@ -23,10 +25,29 @@ SCENARIOS = (
     "sim-deliveries",
     "sim-examples",
     "bank-property",
+    "remote-tell",
+    "remote-ask-median",
+    "remote-ask-p99",
+    "remote-askers",
+    "remote-scaling",
 )
-#: Scenarios measured on peers too; each peer shows figures, or n/a where it is not installed.
-PEER_SCENARIOS = ("pingpong-tell", "pingpong-ask", "fanin", "ring")
+#: Scenarios measured on peers too; each peer shows figures, or n/a where it is not
+#: installed or cannot do the scenario (the reason is in the run's `unavailable`).
+PEER_SCENARIOS = (
+    "pingpong-tell",
+    "pingpong-ask",
+    "fanin",
+    "ring",
+    "forkjoin",
+    "supervision",
+    "fibonacci",
+    "big",
+    "chameneos",
+    "bank",
+)
 PEERS = ("asyncio-queue", "pykka", "thespian", "xoscar")
+#: Thespian on a multiprocess base runs ping-pong only.
+MULTIPROCESS_SCENARIOS = ("pingpong-tell", "pingpong-ask")
 
 
 def test_quick_benchmarks_print_the_table_and_write_every_sample(tmp_path: Path) -> None:
@@ -52,9 +73,19 @@ def test_quick_benchmarks_print_the_table_and_write_every_sample(tmp_path: Path)
         assert {(name, "actorlib"), (name, "raw")} <= runs
     for name in PEER_SCENARIOS:
         assert {(name, peer) for peer in PEERS} <= runs
+    for name in MULTIPROCESS_SCENARIOS:
+        assert (name, "thespian-mp") in runs
     for run in report["runs"]:
         # A run has samples unless its system could not run here (not installed, trio).
         assert bool(run["samples"]) == (run["unavailable"] is None), run
+    by_key = {(run["scenario"], run["system"]): run for run in report["runs"]}
+    # A peer without the feature is n/a with the reason, installed or not.
+    assert by_key["supervision", "pykka"]["unavailable"].startswith("no supervision")
+    assert by_key["supervision", "actorlib"]["also_unit"] == "restarts/s"
+    assert " restarts/s" in table
+    # The marks for peers sit on their rows: 5x Pykka and xoscar, ahead of Thespian.
+    assert by_key["ring", "xoscar"]["peer_target"] == "<= 0.2x"
+    assert by_key["ring", "thespian"]["peer_target"] == "< 1x"
     assert report["machine"]
     charts = {path.name for path in tmp_path.glob("*.png")}
     if importlib.util.find_spec("matplotlib") is not None:

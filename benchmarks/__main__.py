@@ -8,7 +8,18 @@ import time
 from collections.abc import Sequence
 from pathlib import Path
 
-from benchmarks import bank, big, chameneos, fanin, fibonacci, pingpong, ring, simulation, spawn
+from benchmarks import (
+    bank,
+    big,
+    chameneos,
+    fanin,
+    fibonacci,
+    jobs,
+    pingpong,
+    ring,
+    simulation,
+    spawn,
+)
 from benchmarks._charts import write_charts
 from benchmarks._progress import progress
 from benchmarks._report import format_table, write_json
@@ -25,6 +36,7 @@ SCENARIOS: tuple[Scenario, ...] = (
     *chameneos.SCENARIOS,
     *bank.SCENARIOS,
     *simulation.SCENARIOS,
+    *jobs.SCENARIOS,
 )
 QUICK_SCALE = 20
 QUICK_REPEAT = 2

@@ -64,6 +64,11 @@ class ValueBelow:
         return actorlib < self.maximum
 
 
+class PeerUnavailableError(Exception):
+    """A peer's module raises it on import when something it needs is missing (a server
+    that is down, say): the peer then shows as n/a with this message, like one not installed."""
+
+
 @attrs.frozen
 class Peer:
     """Another system doing a scenario's work through its own public API.
@@ -101,6 +106,8 @@ class Scenario:
         raw: the baseline: the same work on raw anyio memory object streams (or,
             for the simulator, on a plain ActorSystem).
         target: the issue's pass mark; None where the issue asks for figures only.
+        target_versus: the system the target's ratio is taken against: raw, or a
+            peer where the issue sets the mark against one (the job queue: arq).
         measure: how the variants' return values become figures.
         isolated: run every repetition in a fresh interpreter (memory figures must
             not see the heap of earlier runs).
@@ -117,6 +124,7 @@ class Scenario:
     measure: Measure = Measure.RATE
     isolated: bool = False
     peers: Mapping[str, Peer] = attrs.field(factory=dict, kw_only=True)
+    target_versus: str = attrs.field(default="raw", kw_only=True)
 
     def figure(self, size: int, result: float) -> float:
         """Turn a variant's return value for `size` units into the reported figure."""

@@ -4,9 +4,12 @@ from __future__ import annotations
 
 import importlib.util
 import json
+import socket
 import subprocess
 import sys
 from pathlib import Path
+
+import pytest
 
 ROOT = Path(__file__).resolve().parent.parent.parent
 SCENARIOS = (
@@ -23,10 +26,21 @@ SCENARIOS = (
     "sim-deliveries",
     "sim-examples",
     "bank-property",
+    "jobs",
+    "jobs-sqlite",
+    "jobs-latency",
+    "jobs-latency-p99",
 )
 #: Scenarios measured on peers too; each peer shows figures, or n/a where it is not installed.
 PEER_SCENARIOS = ("pingpong-tell", "pingpong-ask", "fanin", "ring")
 PEERS = ("asyncio-queue", "pykka", "thespian", "xoscar")
+#: The job-queue scenarios' peers: figures, or n/a where not installed or Redis is down.
+JOB_PEERS = {
+    "jobs": ("arq", "dramatiq", "celery"),
+    "jobs-sqlite": ("arq",),
+    "jobs-latency": ("actorlib-sqlite", "arq", "dramatiq", "celery"),
+    "jobs-latency-p99": ("actorlib-sqlite", "arq", "dramatiq", "celery"),
+}
 
 
 def test_quick_benchmarks_print_the_table_and_write_every_sample(tmp_path: Path) -> None:
@@ -52,6 +66,12 @@ def test_quick_benchmarks_print_the_table_and_write_every_sample(tmp_path: Path)
         assert {(name, "actorlib"), (name, "raw")} <= runs
     for name in PEER_SCENARIOS:
         assert {(name, peer) for peer in PEERS} <= runs
+    for name, job_peers in JOB_PEERS.items():
+        assert {(name, peer) for peer in job_peers} <= runs
+    # actorlib's own SQLite store never depends on Redis or on an extra.
+    sqlite_runs = [run for run in report["runs"] if run["system"] == "actorlib-sqlite"]
+    assert sqlite_runs
+    assert all(run["samples"] for run in sqlite_runs)
     for run in report["runs"]:
         # A run has samples unless its system could not run here (not installed, trio).
         assert bool(run["samples"]) == (run["unavailable"] is None), run
@@ -62,3 +82,17 @@ def test_quick_benchmarks_print_the_table_and_write_every_sample(tmp_path: Path)
     else:
         assert not charts
         assert "no charts: matplotlib is not installed" in table
+
+
+def test_a_job_peer_without_redis_is_unavailable_with_the_reason(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from benchmarks._scenario import PeerUnavailableError
+    from benchmarks.jobpeers import _redis
+
+    with socket.socket() as probe:  # a port that was free a moment ago: nothing listens
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    monkeypatch.setattr(_redis, "PORT", port)
+    with pytest.raises(PeerUnavailableError, match=rf"^no Redis at 127\.0\.0\.1:{port}: "):
+        _redis.require()

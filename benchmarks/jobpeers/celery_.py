@@ -4,7 +4,9 @@ The worker runs in this process with a pool of `WORKERS` threads, started by
 ``celery.contrib.testing.worker.start_worker`` (Celery's documented way to
 embed one) once per run and warmed up by one job before the clock starts.
 Results are read with ``AsyncResult.get()``, which the Redis backend answers
-over pub/sub. Prefetching is raised so the worker is never starved by its
+over pub/sub. Every `AsyncResult` is kept until the run ends: one freed
+inside a pub/sub call unsubscribes from its ``__del__``, re-entering the
+pub/sub connection, and hangs. Prefetching is raised so the worker is never starved by its
 own acknowledgements.
 
 Celery 5.7's Redis transport needs redis-py >= 6.1, which arq (< 6) rules
@@ -53,7 +55,8 @@ def _worker() -> Iterator[None]:
     with start_worker(
         app, pool="threads", concurrency=WORKERS, perform_ping_check=False, loglevel="WARNING"
     ):
-        _result(noop.delay())
+        warm_up = noop.delay()
+        _result(warm_up)
         yield
 
 
@@ -68,13 +71,16 @@ def throughput(jobs: int) -> float:
 
 
 def _latencies(jobs: int) -> list[float]:
+    kept = []  # see the module's docstring
     with _worker():
         latencies = []
         for _ in range(jobs):
             start = time.perf_counter()
-            _result(noop.delay())
+            result = noop.delay()
+            _result(result)
             latencies.append(time.perf_counter() - start)
-        return latencies
+            kept.append(result)
+    return latencies
 
 
 def latency_p50(jobs: int) -> float:

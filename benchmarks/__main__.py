@@ -15,6 +15,7 @@ from benchmarks import (
     fanin,
     fibonacci,
     forkjoin,
+    jobs,
     pingpong,
     remote,
     ring,
@@ -41,6 +42,7 @@ SCENARIOS: tuple[Scenario, ...] = (
     *bank.SCENARIOS,
     *simulation.SCENARIOS,
     *remote.SCENARIOS,
+    *jobs.SCENARIOS,
 )
 QUICK_SCALE = 20
 QUICK_REPEAT = 2

@@ -15,7 +15,15 @@ from typing import TypeVar, TypeVarTuple, cast
 import anyio
 import attrs
 
-from benchmarks._scenario import Ahead, BlockingVariant, Measure, Peer, Scenario, Variant
+from benchmarks._scenario import (
+    Ahead,
+    BlockingVariant,
+    Measure,
+    Peer,
+    PeerUnavailableError,
+    Scenario,
+    Variant,
+)
 
 T = TypeVar("T")
 Ts = TypeVarTuple("Ts")
@@ -115,9 +123,9 @@ class Result:
             return None
         return run.median / reference.median
 
-    def ratio(self, backend: str) -> float | None:
-        """actorlib median / raw anyio median on `backend`, in the scenario's unit."""
-        actorlib, raw = self.find(backend, "actorlib"), self.find(backend, "raw")
+    def ratio(self, backend: str, versus: str = "raw") -> float | None:
+        """actorlib median / raw anyio median (or `versus`'s) on `backend`, in its unit."""
+        actorlib, raw = self.find(backend, "actorlib"), self.find(backend, versus)
         if actorlib is None or raw is None or actorlib.median is None or not raw.median:
             return None
         return actorlib.median / raw.median
@@ -142,7 +150,8 @@ class Result:
     def met(self, backend: str) -> bool | None:
         """Whether the target is met; None where it does not apply or cannot be judged."""
         actorlib = self.find(backend, "actorlib")
-        ratio, target = self.ratio(backend), self.scenario.target
+        ratio = self.ratio(backend, self.scenario.target_versus)
+        target = self.scenario.target
         median = None if actorlib is None else actorlib.median
         if not self.target_applies(backend) or target is None or ratio is None or median is None:
             return None
@@ -254,6 +263,8 @@ def _load(peer: Peer) -> object:
         module = importlib.import_module(peer.module)
     except ImportError as exc:
         return f"not installed (pip install {peer.install}): {exc}"
+    except PeerUnavailableError as exc:
+        return str(exc)
     return getattr(module, peer.function)
 
 

@@ -64,6 +64,11 @@ class ValueBelow:
         return actorlib < self.maximum
 
 
+class PeerUnavailableError(Exception):
+    """A peer's module raises it on import when something it needs is missing (a server
+    that is down, say): the peer then shows as n/a with this message, like one not installed."""
+
+
 @attrs.frozen
 class ValueAtMost:
     """actorlib's own figure must not exceed `maximum` (in the scenario's unit)."""
@@ -157,6 +162,8 @@ class Scenario:
         raw: the baseline: the same work on raw anyio memory object streams (or,
             for the simulator, on a plain ActorSystem).
         target: the issue's pass mark; None where the issue asks for figures only.
+        target_versus: the system the target's ratio is taken against: raw, or a
+            peer where the issue sets the mark against one (the job queue: arq).
         measure: how the variants' return values become figures.
         isolated: run every repetition in a fresh interpreter (memory figures must
             not see the heap of earlier runs).
@@ -184,6 +191,7 @@ class Scenario:
     peer_targets: Mapping[str, Ahead] = attrs.field(
         factory=lambda: dict(AHEAD_OF_THESPIAN), kw_only=True
     )
+    target_versus: str = attrs.field(default="raw", kw_only=True)
 
     def figure(self, size: int, result: float) -> float:
         """Turn a variant's return value for `size` units into the reported figure."""

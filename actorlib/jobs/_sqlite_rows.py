@@ -63,18 +63,57 @@ def _unimportable(error: Exception, name: str) -> Callable[..., object]:
     return fail
 
 
-def insert_row(record: JobRecord) -> tuple[object, ...]:
+class Memo:
+    """The encodings most jobs of a queue share, made once: a function stored by
+    import path, a retry policy (frozen), no arguments. A function stored by
+    value is never memoized: each job gets its own unpickled copy."""
+
+    def __init__(self) -> None:
+        self._functions: dict[Callable[..., Any], bytes] = {}
+        self._retries: dict[object, bytes] = {}
+        self._decoded_retries: dict[bytes, Any] = {}
+        self._no_arguments = _codec.encode_arguments(_not_loaded, (), {})
+
+    def function(self, function: Callable[..., Any]) -> bytes:
+        try:
+            return self._functions[function]
+        except (KeyError, TypeError):  # TypeError: an unhashable callable object
+            pass
+        data = _codec.encode_function(function)
+        if data.startswith(b"I"):
+            self._functions[function] = data
+        return data
+
+    def arguments(self, record: JobRecord) -> bytes:
+        if not record.args and not record.kwargs:
+            return self._no_arguments
+        return _codec.encode_arguments(record.function, record.args, record.kwargs)
+
+    def retry(self, record: JobRecord) -> bytes:
+        data = self._retries.get(record.retry)
+        if data is None:
+            data = self._retries[record.retry] = _codec.encode_outcome(record.retry, record.label)
+        return data
+
+    def decode_retry(self, data: bytes) -> Any:
+        retry = self._decoded_retries.get(data)
+        if retry is None:
+            retry = self._decoded_retries[data] = _codec.decode(data)
+        return retry
+
+
+def insert_row(record: JobRecord, memo: Memo) -> tuple[object, ...]:
     """The INSERT parameters of a new job (function and arguments encoded)."""
     return (
         record.id,
         record.key,
         record.name,
-        _codec.encode_function(record.function),
-        _codec.encode_arguments(record.function, record.args, record.kwargs),
+        memo.function(record.function),
+        memo.arguments(record),
         record.executor,
         record.priority,
         record.timeout,
-        _codec.encode_outcome(record.retry, record.label),
+        memo.retry(record),
         record.status.value,
         record.run_at,
         record.created_at,
@@ -104,7 +143,7 @@ Live = dict[str, tuple[Callable[..., Any], tuple[Any, ...], dict[str, Any]]]
 Load = bool | Live
 
 
-def record_of(row: tuple[Any, ...], *, load: Load) -> JobRecord:
+def record_of(row: tuple[Any, ...], *, load: Load, memo: Memo) -> JobRecord:
     """The record of a row selected with COLUMNS."""
     (seq, job_id, key, name, function, arguments, executor, priority, timeout, retry) = row[:10]
     (status, run_at, attempts, result, error, progress, created, started, finished) = row[10:19]
@@ -129,7 +168,7 @@ def record_of(row: tuple[Any, ...], *, load: Load) -> JobRecord:
         executor=executor,
         priority=priority,
         timeout=timeout,
-        retry=_codec.decode(retry),
+        retry=memo.decode_retry(retry),
         key=key,
         created_at=created,
         run_at=run_at,

@@ -4,9 +4,12 @@ from __future__ import annotations
 
 import importlib.util
 import json
+import socket
 import subprocess
 import sys
 from pathlib import Path
+
+import pytest
 
 ROOT = Path(__file__).resolve().parent.parent.parent
 SCENARIOS = (
@@ -30,6 +33,10 @@ SCENARIOS = (
     "remote-ask-p99",
     "remote-askers",
     "remote-scaling",
+    "jobs",
+    "jobs-sqlite",
+    "jobs-latency",
+    "jobs-latency-p99",
 )
 #: Scenarios measured on peers too; each peer shows figures, or n/a where it is not
 #: installed or cannot do the scenario (the reason is in the run's `unavailable`).
@@ -48,6 +55,13 @@ PEER_SCENARIOS = (
 PEERS = ("asyncio-queue", "pykka", "thespian", "xoscar")
 #: Thespian on a multiprocess base runs ping-pong only.
 MULTIPROCESS_SCENARIOS = ("pingpong-tell", "pingpong-ask")
+#: The job-queue scenarios' peers: figures, or n/a where not installed or Redis is down.
+JOB_PEERS = {
+    "jobs": ("arq", "dramatiq", "celery"),
+    "jobs-sqlite": ("arq",),
+    "jobs-latency": ("actorlib-sqlite", "arq", "dramatiq", "celery"),
+    "jobs-latency-p99": ("actorlib-sqlite", "arq", "dramatiq", "celery"),
+}
 
 
 def test_quick_benchmarks_print_the_table_and_write_every_sample(tmp_path: Path) -> None:
@@ -75,6 +89,12 @@ def test_quick_benchmarks_print_the_table_and_write_every_sample(tmp_path: Path)
         assert {(name, peer) for peer in PEERS} <= runs
     for name in MULTIPROCESS_SCENARIOS:
         assert (name, "thespian-mp") in runs
+    for name, job_peers in JOB_PEERS.items():
+        assert {(name, peer) for peer in job_peers} <= runs
+    # actorlib's own SQLite store never depends on Redis or on an extra.
+    sqlite_runs = [run for run in report["runs"] if run["system"] == "actorlib-sqlite"]
+    assert sqlite_runs
+    assert all(run["samples"] for run in sqlite_runs)
     for run in report["runs"]:
         # A run has samples unless its system could not run here (not installed, trio).
         assert bool(run["samples"]) == (run["unavailable"] is None), run
@@ -93,3 +113,17 @@ def test_quick_benchmarks_print_the_table_and_write_every_sample(tmp_path: Path)
     else:
         assert not charts
         assert "no charts: matplotlib is not installed" in table
+
+
+def test_a_job_peer_without_redis_is_unavailable_with_the_reason(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from benchmarks._scenario import PeerUnavailableError
+    from benchmarks.jobpeers import _redis
+
+    with socket.socket() as probe:  # a port that was free a moment ago: nothing listens
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    monkeypatch.setattr(_redis, "PORT", port)
+    with pytest.raises(PeerUnavailableError, match=rf"^no Redis at 127\.0\.0\.1:{port}: "):
+        _redis.require()

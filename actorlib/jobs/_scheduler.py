@@ -107,6 +107,10 @@ class Scheduler(Actor):
         # Outcomes not yet committed. A _Flush message commits them together:
         # the outcomes that arrive before it is handled share one transaction.
         self.unsaved: list[tuple[JobRecord, JobEvent]] = []
+        # Workers whose last job's outcome is in `unsaved`: they get no new job
+        # until it is committed, so the store never shows more than `workers`
+        # jobs running for this queue (what a crash may run again).
+        self.resting: list[ActorRef[Any]] = []
 
     async def on_start(self) -> None:
         core = self.core
@@ -132,7 +136,7 @@ class Scheduler(Actor):
             case _Finished(worker, record, outcome):
                 if self.busy.get(worker) is record:
                     del self.busy[worker]
-                    self.idle_workers.append(worker)
+                    self.resting.append(worker)
                     self._conclude(record, outcome)
                 await self._dispatch()
             case _Flush():
@@ -158,13 +162,15 @@ class Scheduler(Actor):
             self.core.attempts.pop(record.id, None)
             lost = JobLostError(job=record.label, detail="its worker crashed while running it")
             self._conclude(record, Outcome(error=lost))
-        if worker not in self.idle_workers:
+            self.resting.append(worker)
+        elif worker not in self.idle_workers and worker not in self.resting:
             self.idle_workers.append(worker)
         await self._dispatch()
 
     async def _worker_gone(self, worker: ActorRef[Any]) -> None:
-        if worker in self.idle_workers:
-            self.idle_workers.remove(worker)
+        for pool in (self.idle_workers, self.resting):
+            if worker in pool:
+                pool.remove(worker)
         record = self.busy.pop(worker, None)
         if record is not None:
             self.core.attempts.pop(record.id, None)
@@ -269,6 +275,8 @@ class Scheduler(Actor):
             return
         batch, self.unsaved = self.unsaved, []
         await self.core.store.save_many([record for record, _ in batch])
+        self.idle_workers += self.resting
+        self.resting = []
         for record, event in batch:
             self.core.committed(record)
             self.core.publish(event)

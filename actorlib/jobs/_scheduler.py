@@ -92,7 +92,8 @@ class Worker(Actor):
 class Scheduler(Actor):
     """Owns the workers; hands each due job to an idle one, highest priority first.
 
-    Invariant: a worker is either idle or in `busy` with the one job it runs.
+    Invariant: a worker is idle, in `busy` with the one job it runs, or
+    resting until the outcome of its last job is committed.
     """
 
     # A worker only fails on a bug of ours (a job's error is an outcome): restart it.

@@ -308,3 +308,21 @@ async def test_an_attempt_cancelled_before_it_starts_never_calls_the_job(
     assert outcome.cancelled
     assert isinstance(outcome.error, JobCancelledError)
     assert ran == []
+
+
+async def test_the_rate_limit_spaces_a_late_job_from_the_last_start(clock: VirtualClock) -> None:
+    started: list[float] = []
+
+    async def job() -> None:
+        started.append(clock.now())
+
+    async with (
+        ActorSystem("jobs", clock=clock) as system,
+        JobQueue(system, workers=2, rate_limit=2) as queue,
+    ):
+        await (await queue.submit(job)).result()
+        await clock.advance(0.1)
+        await queue.submit(job)  # the queue was idle, but the last start was 0.1 s ago
+        await clock.advance(1)
+        await queue.join()
+    assert started == [0.0, 0.5]

@@ -284,14 +284,32 @@ class NatsTransport(NodeTransport):
         if not wait > 0:
             raise ValueError(f"lookup() timeout must be a number of seconds > 0, got {timeout!r}")
         assert self._client is not None
-        try:
-            answer = await self._client.request(
-                f"{self.prefix}.lookup", path.encode(), timeout=wait
-            )
-        except Exception:
+        answer = await self._ask_around(path, wait)
+        if answer is None:
             return None
         node, address, actor_path, uid = json.loads(answer.data)
         return self.node.decode_ref((str(node), address, str(actor_path), int(uid)))
+
+    async def _ask_around(self, path: str, wait: float) -> Any:
+        """Ask every node for *path*, again if no answer comes, until *wait* runs out.
+
+        Core NATS delivers at most once: a request (or its answer) can be
+        lost, and a lookup is idempotent, so a try that gets no answer within
+        a fraction of *wait* is repeated. A miss takes the whole *wait*.
+        """
+        assert self._client is not None
+        deadline = anyio.current_time() + wait
+        per_try = min(wait, max(0.25, wait / 8))
+        while (remaining := deadline - anyio.current_time()) > 0:
+            try:
+                return await self._client.request(
+                    f"{self.prefix}.lookup", path.encode(), timeout=min(per_try, remaining)
+                )
+            except TimeoutError:
+                continue  # nats-py's timeout is a TimeoutError: ask again
+            except Exception:
+                return None  # no responders, or the connection is gone
+        return None
 
     def _group_name(self, name: object) -> str:
         if not isinstance(name, str) or not name or any(c in name for c in " .*>\t\r\n"):

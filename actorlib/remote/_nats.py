@@ -156,6 +156,8 @@ class NatsTransport(NodeTransport):
         self._client: Client | None = None
         self._system: ActorSystem | None = None
         self._groups: Groups | None = None
+        # Link ids accepted so far: a dialer that lost our answer asks again.
+        self._accepted: set[str] = set()
 
     def __repr__(self) -> str:
         return f"NatsTransport({self.url!r})"
@@ -225,12 +227,23 @@ class NatsTransport(NodeTransport):
         channel = self._channel(link, "d", "a", peer)
         await channel.subscribe()
         hello = json.dumps({"link": link, "from": self.node_id}).encode()
-        try:
-            await self._client.request(f"{self.prefix}.accept.{peer}", hello, timeout=2)
-        except Exception as error:
+        subject = f"{self.prefix}.accept.{peer}"
+        deadline = anyio.current_time() + 2.0
+        # At most once, like all of core NATS: ask again (the same link id, so
+        # the peer accepts it once) until the deadline.
+        while True:
+            remaining = deadline - anyio.current_time()
+            try:
+                await self._client.request(subject, hello, timeout=min(0.5, max(remaining, 0.01)))
+                return channel
+            except TimeoutError as error:
+                if remaining > 0.5:
+                    continue
+                failure: Exception = error
+            except Exception as error:
+                failure = error
             await channel.aclose()
-            raise OSError(f"no node {peer} answers on NATS at {self.url}: {error!r}") from None
-        return channel
+            raise OSError(f"no node {peer} answers on NATS at {self.url}: {failure!r}") from None
 
     async def _on_accept(self, msg: Msg) -> None:
         try:
@@ -241,6 +254,10 @@ class NatsTransport(NodeTransport):
             return
         if not link.isalnum():
             return
+        if link in self._accepted:  # a repeated request: the answer was lost
+            await msg.respond(b"ok")
+            return
+        self._accepted.add(link)
         channel = self._channel(link, "a", "d", peer)
         await channel.subscribe()
         await msg.respond(b"ok")

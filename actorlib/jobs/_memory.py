@@ -118,6 +118,9 @@ class MemoryStore:
             counts[record.status] += 1
         return counts
 
+    async def running(self) -> int:
+        return sum(1 for r in self._jobs.values() if r.status is JobStatus.RUNNING)
+
     async def failed(self, limit: int) -> list[JobRecord]:
         failed = [r for r in self._jobs.values() if r.status is JobStatus.FAILED]
         failed.sort(key=lambda r: r.finished_at or 0.0, reverse=True)

@@ -320,6 +320,14 @@ class SqliteStore:
             counts[JobStatus(status)] = count
         return counts
 
+    async def running(self) -> int:
+        return await self._call(self._running)
+
+    def _running(self) -> int:
+        # Matches the partial index jobs_running: no scan of the kept jobs.
+        (count,) = self.db.execute("SELECT COUNT(*) FROM jobs WHERE status = 'running'").fetchone()
+        return int(count)
+
     async def failed(self, limit: int) -> list[JobRecord]:
         return await self._call(
             self._select, "status = 'failed' ORDER BY finished_at DESC LIMIT ?", (limit,), False

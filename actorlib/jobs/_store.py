@@ -71,6 +71,10 @@ class JobStore(Protocol):
         """How many jobs are in each status."""
         ...
 
+    async def running(self) -> int:
+        """How many jobs run, in every process; cheap: asked whenever a queue runs dry."""
+        ...
+
     async def failed(self, limit: int) -> list[JobRecord]:
         """The most recent jobs that failed for good (the dead letters)."""
         ...

@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Any
 from ._messages import Stop, Unwatch, Watch, as_envelope
 from ._ref import ActorRef
 from ._timers import Timers
+from ._transport import SpawnSpec
 
 if TYPE_CHECKING:
     from ._actor import Actor
@@ -88,13 +89,10 @@ class ActorContext:
             ValueError: an invalid name.
             NameTaken: a sibling already has *name*.
         """
+        spec = SpawnSpec(actor_class, args, kwargs, name, mailbox, supervisor)
         if node is not None:
-            return await self._cell.system._spawn_placed(
-                self._cell, node, actor_class, args, kwargs, name, mailbox, supervisor
-            )
-        return self._cell.system._spawn_under(
-            self._cell, actor_class, args, kwargs, name, mailbox, supervisor
-        )
+            return await self._cell.system._spawn_placed(self._cell, node, spec)
+        return self._cell.system._spawn_under(self._cell, spec)
 
     def watch(self, ref: ActorRef[Any]) -> None:
         """Receive `Terminated(ref, error)` when *ref* stops (at once if it already has).

@@ -4,29 +4,19 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from ._actor import Actor
 from ._cell import Cell
 from ._checks import check_actor_class, check_name
 from ._errors import ActorError, NameTaken
 from ._mailbox import Mailbox
 from ._supervision import SupervisorStrategy
-from ._transport import Placement
+from ._transport import Placement, SpawnSpec
 
 if TYPE_CHECKING:
     from ._ref import ActorRef
     from ._system import ActorSystem
 
 
-def spawn_under(
-    system: ActorSystem,
-    parent: Cell,
-    actor_class: type[Actor],
-    args: tuple[object, ...],
-    kwargs: dict[str, object],
-    name: str | None,
-    mailbox: Mailbox | None,
-    supervisor: SupervisorStrategy | None,
-) -> ActorRef[Any]:
+def spawn_under(system: ActorSystem, parent: Cell, spec: SpawnSpec) -> ActorRef[Any]:
     """Create, register and schedule a child of *parent*; return its ref.
 
     Raises:
@@ -35,6 +25,12 @@ def spawn_under(
         NameTaken: a sibling already has *name*.
         ActorError: *parent* is stopping or stopped.
     """
+    actor_class, name, mailbox, supervisor = (
+        spec.actor_class,
+        spec.name,
+        spec.mailbox,
+        spec.supervisor,
+    )
     check_actor_class(actor_class)
     if mailbox is not None and not isinstance(mailbox, Mailbox):
         raise TypeError(f"mailbox must be a Mailbox(capacity=..., overflow=...), got {mailbox!r}")
@@ -54,7 +50,7 @@ def spawn_under(
         children = parent.children = {}
     elif name in children:
         raise NameTaken(path=f"{parent.path}/{name}")
-    cell = Cell(system, parent, name, (actor_class, args, kwargs), mailbox, supervisor)
+    cell = Cell(system, parent, name, (actor_class, spec.args, spec.kwargs), mailbox, supervisor)
     cell.create_instance()  # raises before anything is registered
     children[name] = cell
     system.register(cell)
@@ -64,15 +60,7 @@ def spawn_under(
 
 
 async def spawn_placed(
-    system: ActorSystem,
-    parent: Cell,
-    node: object,
-    actor_class: type[Actor],
-    args: tuple[object, ...],
-    kwargs: dict[str, object],
-    name: str | None,
-    mailbox: Mailbox | None,
-    supervisor: SupervisorStrategy | None,
+    system: ActorSystem, parent: Cell, node: object, spec: SpawnSpec
 ) -> ActorRef[Any]:
     """``spawn(..., node=...)``: let the placement start the actor elsewhere.
 
@@ -84,17 +72,10 @@ async def spawn_placed(
             f"node must be a placement such as a node from `await system.start_nodes(...)` "
             f"or a connected peer, got {node!r}"
         )
-    check_actor_class(actor_class)
+    check_actor_class(spec.actor_class)
 
-    def spawn_local(
-        cls: type[Actor],
-        a: tuple[object, ...],
-        kw: dict[str, object],
-        n: str | None,
-        m: Mailbox | None,
-        s: SupervisorStrategy | None,
-    ) -> ActorRef[Any]:
+    def spawn_local(local: SpawnSpec) -> ActorRef[Any]:
         system.check_running("spawn an actor")
-        return spawn_under(system, parent, cls, a, kw, n, m, s)
+        return spawn_under(system, parent, local)
 
-    return await node.place(spawn_local, actor_class, args, kwargs, name, mailbox, supervisor)
+    return await node.place(spawn_local, spec)

@@ -30,7 +30,7 @@ from ._registry import DeadTarget, Registry, render_tree
 from ._runtime import Runtime, bind_backend
 from ._spawning import spawn_placed, spawn_under
 from ._supervision import SupervisorStrategy
-from ._transport import Placement, Transport
+from ._transport import Placement, SpawnSpec, Transport
 
 logger = logging.getLogger("actorlib")
 
@@ -284,13 +284,10 @@ class ActorSystem:
         """
         self._check_running("spawn an actor")
         assert self._guardian is not None
+        spec = SpawnSpec(actor_class, args, kwargs, name, mailbox, supervisor)
         if node is not None:
-            return await self._spawn_placed(
-                self._guardian, node, actor_class, args, kwargs, name, mailbox, supervisor
-            )
-        return self._spawn_under(
-            self._guardian, actor_class, args, kwargs, name, mailbox, supervisor
-        )
+            return await self._spawn_placed(self._guardian, node, spec)
+        return self._spawn_under(self._guardian, spec)
 
     async def start_nodes(self, count: int = 1) -> Sequence[Placement]:
         """Start *count* worker nodes through the system's transport.
@@ -314,34 +311,13 @@ class ActorSystem:
             )
         return await self.transport.start_nodes(count)
 
-    def _spawn_under(
-        self,
-        parent: Cell,
-        actor_class: type[Actor],
-        args: tuple[object, ...],
-        kwargs: dict[str, object],
-        name: str | None,
-        mailbox: Mailbox | None,
-        supervisor: SupervisorStrategy | None,
-    ) -> ActorRef[Any]:
+    def _spawn_under(self, parent: Cell, spec: SpawnSpec) -> ActorRef[Any]:
         self._check_running("spawn an actor")
-        return spawn_under(self, parent, actor_class, args, kwargs, name, mailbox, supervisor)
+        return spawn_under(self, parent, spec)
 
-    async def _spawn_placed(
-        self,
-        parent: Cell,
-        node: object,
-        actor_class: type[Actor],
-        args: tuple[object, ...],
-        kwargs: dict[str, object],
-        name: str | None,
-        mailbox: Mailbox | None,
-        supervisor: SupervisorStrategy | None,
-    ) -> ActorRef[Any]:
+    async def _spawn_placed(self, parent: Cell, node: object, spec: SpawnSpec) -> ActorRef[Any]:
         self._check_running("spawn an actor")
-        return await spawn_placed(
-            self, parent, node, actor_class, args, kwargs, name, mailbox, supervisor
-        )
+        return await spawn_placed(self, parent, node, spec)
 
     def next_auto_name(self) -> str:
         """A fresh ``$n`` name for an unnamed actor."""

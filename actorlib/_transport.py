@@ -10,6 +10,8 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
+import attrs
+
 if TYPE_CHECKING:
     from ._actor import Actor
     from ._mailbox import Mailbox
@@ -17,35 +19,29 @@ if TYPE_CHECKING:
     from ._supervision import SupervisorStrategy
     from ._system import ActorSystem
 
+
+@attrs.frozen
+class SpawnSpec:
+    """What a ``spawn(...)`` call asked for, as it travels from the API to where it is done."""
+
+    actor_class: type[Actor]
+    args: tuple[object, ...] = ()
+    kwargs: dict[str, object] = attrs.field(factory=dict)
+    name: str | None = None
+    mailbox: Mailbox | None = None
+    supervisor: SupervisorStrategy | None = None
+
+
 # Spawns an actor where the core would have put it (same parent, name and
-# supervisor override): (actor_class, args, kwargs, name, mailbox, supervisor).
-SpawnLocal = Callable[
-    [
-        "type[Actor]",
-        tuple[object, ...],
-        dict[str, object],
-        "str | None",
-        "Mailbox | None",
-        "SupervisorStrategy | None",
-    ],
-    "ActorRef[Any]",
-]
+# supervisor override).
+SpawnLocal = Callable[[SpawnSpec], "ActorRef[Any]"]
 
 
 @runtime_checkable
 class Placement(Protocol):
     """Where ``spawn(..., node=...)`` puts an actor: another process or machine."""
 
-    async def place(
-        self,
-        spawn_local: SpawnLocal,
-        actor_class: type[Actor],
-        args: tuple[object, ...],
-        kwargs: dict[str, object],
-        name: str | None,
-        mailbox: Mailbox | None,
-        supervisor: SupervisorStrategy | None,
-    ) -> ActorRef[Any]:
+    async def place(self, spawn_local: SpawnLocal, spec: SpawnSpec) -> ActorRef[Any]:
         """Start the actor there and return a ref supervised by the would-be parent."""
         ...
 

@@ -5,10 +5,10 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any
 
+import attrs
+
 from actorlib import Actor, ActorRef, PoisonPill
-from actorlib._mailbox import Mailbox
-from actorlib._supervision import SupervisorStrategy
-from actorlib._transport import SpawnLocal
+from actorlib._transport import SpawnLocal, SpawnSpec
 
 from ._errors import NodeLost
 from ._stub import RemoteChild
@@ -32,16 +32,7 @@ class RemoteHostBase:
         """
         raise NotImplementedError
 
-    async def place(
-        self,
-        spawn_local: SpawnLocal,
-        actor_class: type[Actor],
-        args: tuple[object, ...],
-        kwargs: dict[str, object],
-        name: str | None,
-        mailbox: Mailbox | None,
-        supervisor: SupervisorStrategy | None,
-    ) -> ActorRef[Any]:
+    async def place(self, spawn_local: SpawnLocal, spec: SpawnSpec) -> ActorRef[Any]:
         """Placement protocol: a local `RemoteChild` that starts the actor there.
 
         Raises:
@@ -53,13 +44,14 @@ class RemoteHostBase:
         # spawn() as for a local actor; the stand-in's later incarnations
         # start their own. It takes a fresh name there: its predecessor's
         # name is freed only once that node's guardian has seen it go.
+        actor_class, args, kwargs = spec.actor_class, spec.args, spec.kwargs
         remote = await self.spawn_remote(actor_class, args, kwargs, None)
         first = [remote]
         try:
+            stand_in = (self, actor_class, args, kwargs, None, first)
             return spawn_local(
-                RemoteChild, (self, actor_class, args, kwargs, None, first), {}, name, mailbox,
-                supervisor,
-            )  # fmt: skip
+                attrs.evolve(spec, actor_class=RemoteChild, args=stand_in, kwargs={})
+            )
         except BaseException:
             self.stop_remote(remote)
             raise
@@ -156,16 +148,7 @@ class NodeSet:
     def __repr__(self) -> str:
         return f"NodeSet({self.nodes!r})"
 
-    async def place(
-        self,
-        spawn_local: SpawnLocal,
-        actor_class: type[Actor],
-        args: tuple[object, ...],
-        kwargs: dict[str, object],
-        name: str | None,
-        mailbox: Mailbox | None,
-        supervisor: SupervisorStrategy | None,
-    ) -> ActorRef[Any]:
+    async def place(self, spawn_local: SpawnLocal, spec: SpawnSpec) -> ActorRef[Any]:
         """Placement protocol: place on the next node in turn.
 
         Raises:
@@ -173,4 +156,4 @@ class NodeSet:
         """
         node = self.nodes[self._next % len(self.nodes)]
         self._next += 1
-        return await node.place(spawn_local, actor_class, args, kwargs, name, mailbox, supervisor)
+        return await node.place(spawn_local, spec)

@@ -17,6 +17,7 @@ import anyio
 
 from actorlib import ActorRef, Directive, OneForOne, Terminated
 from actorlib._messages import Envelope, ReplySlot, Stop, Unwatch, Watch
+from actorlib._transport import SpawnSpec
 
 from ._auth import PeerInfo, handshake
 from ._errors import NodeLost, RemoteError, SerializationError
@@ -327,7 +328,7 @@ class Node:
             guardian = self.system._guardian
             assert guardian is not None
             ref = self.system._spawn_under(
-                guardian, actor_class, args, kwargs, name, None, HOSTED_STRATEGY
+                guardian, SpawnSpec(actor_class, args, kwargs, name, None, HOSTED_STRATEGY)
             )
         except Exception as error:
             self._answer(link, request, error, ok=False)

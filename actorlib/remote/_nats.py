@@ -227,23 +227,13 @@ class NatsTransport(NodeTransport):
         channel = self._channel(link, "d", "a", peer)
         await channel.subscribe()
         hello = json.dumps({"link": link, "from": self.node_id}).encode()
-        subject = f"{self.prefix}.accept.{peer}"
-        deadline = anyio.current_time() + 2.0
-        # At most once, like all of core NATS: ask again (the same link id, so
-        # the peer accepts it once) until the deadline.
-        while True:
-            remaining = deadline - anyio.current_time()
-            try:
-                await self._client.request(subject, hello, timeout=min(0.5, max(remaining, 0.01)))
-                return channel
-            except TimeoutError as error:
-                if remaining > 0.5:
-                    continue
-                failure: Exception = error
-            except Exception as error:
-                failure = error
+        try:
+            # The same link id on every try: the peer accepts it once.
+            await self._request(f"{self.prefix}.accept.{peer}", hello, wait=2.0, per_try=0.5)
+        except Exception as error:
             await channel.aclose()
-            raise OSError(f"no node {peer} answers on NATS at {self.url}: {failure!r}") from None
+            raise OSError(f"no node {peer} answers on NATS at {self.url}: {error!r}") from None
+        return channel
 
     async def _on_accept(self, msg: Msg) -> None:
         try:
@@ -301,32 +291,40 @@ class NatsTransport(NodeTransport):
         if not wait > 0:
             raise ValueError(f"lookup() timeout must be a number of seconds > 0, got {timeout!r}")
         assert self._client is not None
-        answer = await self._ask_around(path, wait)
-        if answer is None:
-            return None
+        try:
+            answer = await self._request(
+                f"{self.prefix}.lookup",
+                path.encode(),
+                wait=wait,
+                per_try=min(wait, max(0.25, wait / 8)),
+            )
+        except Exception:
+            return None  # nobody has it (a timeout), or NATS is gone
         node, address, actor_path, uid = json.loads(answer.data)
         return self.node.decode_ref((str(node), address, str(actor_path), int(uid)))
 
-    async def _ask_around(self, path: str, wait: float) -> Any:
-        """Ask every node for *path*, again if no answer comes, until *wait* runs out.
+    async def _request(self, subject: str, payload: bytes, *, wait: float, per_try: float) -> Msg:
+        """NATS request/reply, asked again when a try gets no answer, until *wait* runs out.
 
         Core NATS delivers at most once: a request (or its answer) can be
-        lost, and a lookup is idempotent, so a try that gets no answer within
-        a fraction of *wait* is repeated. A miss takes the whole *wait*.
+        lost. Only idempotent requests come here (lookups; link requests,
+        which the peer accepts once per link id).
+
+        Raises:
+            TimeoutError: no answer within *wait*.
+            Exception: what nats-py raised otherwise (no responders, closed).
         """
         assert self._client is not None
         deadline = anyio.current_time() + wait
-        per_try = min(wait, max(0.25, wait / 8))
-        while (remaining := deadline - anyio.current_time()) > 0:
+        while True:
+            remaining = deadline - anyio.current_time()
             try:
                 return await self._client.request(
-                    f"{self.prefix}.lookup", path.encode(), timeout=min(per_try, remaining)
+                    subject, payload, timeout=max(min(per_try, remaining), 0.01)
                 )
-            except TimeoutError:
-                continue  # nats-py's timeout is a TimeoutError: ask again
-            except Exception:
-                return None  # no responders, or the connection is gone
-        return None
+            except TimeoutError:  # nats-py's timeout is a TimeoutError
+                if remaining <= per_try:
+                    raise
 
     def _group_name(self, name: object) -> str:
         if not isinstance(name, str) or not name or any(c in name for c in " .*>\t\r\n"):

@@ -12,37 +12,35 @@ while its handler awaits.
 from __future__ import annotations
 
 import logging
+from collections.abc import Coroutine
 from itertools import count
 from typing import TYPE_CHECKING, Any, cast
 
 import anyio
 
 from . import _lifecycle as lifecycle
+from . import _system_messages as system_messages
 from ._actor import Actor, constructing
 from ._context import ActorContext, Handler
 from ._errors import ActorStopped, MailboxFull
-from ._lifecycle import State, supervise
+from ._lifecycle import State
 from ._mailbox import Full, Mailbox, MailboxQueue
 from ._messages import (
-    ChildTerminated,
+    PENDING,
     Envelope,
-    Failed,
     Failure,
     InjectedFailure,
     Item,
     PoisonPill,
     ReplySlot,
-    Restart,
-    Resume,
-    Stop,
     Terminated,
     TimerFired,
-    Unwatch,
     Watch,
     as_envelope,
 )
 from ._ref import ActorRef, AskContext, current_sender
 from ._supervision import RestartStats, SupervisorStrategy
+from ._suspension import never_suspends
 from ._timers import Timers
 
 if TYPE_CHECKING:
@@ -56,12 +54,17 @@ _uids = count(1)
 # Messages the loop must look at before the handler does (the slow path).
 _SPECIAL = frozenset({TimerFired, PoisonPill, InjectedFailure})
 
+# A task asking in a loop yields to the event loop at least once per this
+# many direct asks (see `Cell.handle_now`).
+_DIRECT_ASKS_PER_YIELD = 64
+
 
 class Cell:
     """The runtime container of one actor (Akka's ActorCell)."""
 
     __slots__ = (
         "behaviors",
+        "checked_handler",
         "children",
         "closed",
         "context",
@@ -70,6 +73,7 @@ class Cell:
         "factory",
         "failure",
         "handler",
+        "handler_never_suspends",
         "incarnation",
         "instance",
         "mailbox",
@@ -117,6 +121,9 @@ class Cell:
         self.context = ActorContext(self)
         self.instance: Actor | None = None
         self.handler: Handler | None = None
+        # The handler `handle_now` last looked at, and whether it can suspend.
+        self.checked_handler: Handler | None = None
+        self.handler_never_suspends = False
         self.started = False
         self.incarnation = 0
         self.current: Item | None = None
@@ -183,6 +190,75 @@ class Cell:
                     self.system.dispatcher.schedule(self)
                 return
         self.post(Envelope(message, sender))
+
+    def post_ask(self, envelope: Envelope) -> object:
+        """Target protocol: post an ask, or answer it at once in the asker's task.
+
+        It is answered at once when no one could tell the difference: the
+        actor is idle (running, not scheduled, nothing queued), deliveries
+        are not under a test's control, and its handler is an ``async def``
+        without an await. Such a handler runs to its end without any other
+        task running, so running it here rather than on a dispatcher worker
+        changes no order and shares no state, and the ask costs no task
+        switch. Failures, stashes, forwards and `Failure` replies take the
+        same paths as on a worker, through the reply slot.
+
+        Returns:
+            The handler's return value, or `PENDING`: the reply comes
+            through the envelope's slot.
+        """
+        if not self._answers_now(envelope):
+            self.post(envelope)
+            return PENDING
+        self.scheduled = True  # keeps workers off this cell meanwhile
+        token = current_sender.set(self.ref)
+        message = envelope.message
+        self.current = envelope
+        try:
+            # _answers_now checked: the handler is an async def without await.
+            step = cast(Coroutine[object, None, object], cast(Handler, self.handler)(message))
+            try:
+                step.send(None)
+            except StopIteration as returned:
+                result = returned.value
+                if self.current is not envelope or type(result) is Failure:
+                    self._settle(envelope, message, result)
+                    return PENDING
+                self.current = None
+                return result
+            except Exception as error:
+                self._failed(envelope, message, error)
+                return PENDING
+            step.close()  # pragma: no cover - a handler without await cannot suspend
+            raise AssertionError(f"the handler of {self.path} suspended")  # pragma: no cover
+        finally:
+            current_sender.reset(token)
+            mailbox = self.mailbox
+            if mailbox.system is not None or (self.state is State.RUNNING and mailbox.user):
+                self.system.dispatcher.schedule(self)  # it told itself, or failed
+            else:
+                self.scheduled = False
+
+    def _answers_now(self, envelope: Envelope) -> bool:
+        if self.scheduled or self.state is not State.RUNNING:
+            return False
+        mailbox = self.mailbox
+        if mailbox.user or mailbox.system is not None or type(envelope.message) in _SPECIAL:
+            return False
+        handler = self.handler
+        if handler is not self.checked_handler:
+            self.checked_handler = handler
+            self.handler_never_suspends = never_suspends(handler)
+        system = self.system
+        if not self.handler_never_suspends or not system.direct_delivery:
+            return False
+        # An asker that loops over direct asks would never yield to the loop:
+        # every so often one goes through the mailbox, which does.
+        system.direct_asks += 1
+        if system.direct_asks >= _DIRECT_ASKS_PER_YIELD:
+            system.direct_asks = 0
+            return False
+        return True
 
     async def post_wait(self, envelope: Envelope) -> None:
         """Like `post`, but first wait for room in a bounded mailbox."""
@@ -262,7 +338,7 @@ class Cell:
                     # on_start, then on_stop.
                     await lifecycle.start(self)
                 elif mailbox.system is not None:
-                    await self._handle_system(mailbox.pop_system())
+                    await system_messages.handle(self, mailbox.pop_system())
                 elif state is State.RUNNING:
                     user = mailbox.user
                     if handled >= budget or not user:
@@ -272,9 +348,9 @@ class Cell:
                     if mailbox.room_waiters:
                         mailbox.room_freed()
                     if type(item) is not tuple or type(item[0]) in _SPECIAL:
-                        await self._invoke(as_envelope(item))
+                        await self.invoke(as_envelope(item))
                         continue
-                    # The hot path, a plain tell: _invoke without its branches.
+                    # The hot path, a plain tell: invoke() without its branches.
                     message = item[0]
                     self.current = item
                     handler = self.handler
@@ -298,7 +374,8 @@ class Cell:
             self.scheduled = False
         return handled
 
-    async def _invoke(self, envelope: Envelope) -> None:
+    async def invoke(self, envelope: Envelope) -> None:
+        """Handle one user envelope (special messages included) and answer its ask."""
         message = envelope.message
         kind = type(message)
         if kind is TimerFired:
@@ -323,7 +400,11 @@ class Cell:
         except Exception as error:
             self._failed(envelope, message, error)
             return
-        if self.current is envelope:  # not stashed
+        self._settle(envelope, message, result)
+
+    def _settle(self, envelope: Envelope, message: object, result: object) -> None:
+        """The handler returned *result*: answer the ask, unless it stashed or forwarded it."""
+        if self.current is envelope:
             self.current = None
             if result is not None and type(result) is Failure:
                 self._refuse(envelope, message, result.error)
@@ -360,82 +441,6 @@ class Cell:
         if not self.system.delivery.reply(slot, value, error) and error is None:
             # The asker gave up (timeout, cancellation): the reply is a dead letter.
             self.system.dead_letter(value, None, self.ref)
-
-    # ------------------------------------------------------------ system messages
-
-    async def _handle_system(self, message: object) -> None:
-        match message:
-            case Stop(error=error):
-                await lifecycle.begin_stop(self, error)
-            case Terminated():
-                await self._on_terminated(message)
-            case ChildTerminated(child=child, error=error):
-                await self._on_child_terminated(child, error)
-            case Failed(child=child, error=error, incarnation=incarnation):
-                supervise(self, child, error, incarnation)
-            case Watch(watcher=watcher):
-                if self.watchers is None:
-                    self.watchers = set()
-                self.watchers.add(watcher)
-            case Unwatch(watcher=watcher):
-                if self.watchers is not None:
-                    self.watchers.discard(watcher)
-            case Resume(incarnation=incarnation):
-                if incarnation != self.incarnation or self.state is not State.SUSPENDED:
-                    pass  # stale
-                elif self.instance is None or not self.started:
-                    # It failed while starting (__init__ during a restart, or
-                    # on_start): there is nothing to resume, so, as in Akka,
-                    # RESUME becomes a restart.
-                    self.restart_cause = self.failure
-                    await lifecycle.recreate(self)
-                else:
-                    self.state = State.RUNNING
-                    lifecycle.resume_escalated(self)
-            case Restart(error=error, incarnation=incarnation):
-                if incarnation == self.incarnation and not self.closed:
-                    await lifecycle.begin_restart(self, error)
-            case _:  # pragma: no cover - a bug in the runtime, not a user error
-                raise AssertionError(f"unknown system message {message!r}")
-
-    async def _on_terminated(self, notice: Terminated) -> None:
-        watching = self.watching
-        if watching is None or notice.ref not in watching:
-            return  # unwatched before the notice arrived: by promise, not delivered
-        watching.discard(notice.ref)
-        await self._deliver_notice(notice)
-
-    async def _deliver_notice(self, notice: Terminated) -> None:
-        """Hand a Terminated to the handler now, or keep it for after a failure."""
-        if self.state is State.RUNNING:
-            await self._invoke(Envelope(notice))
-        elif self.closed:
-            self.system.dead_letter(notice, self.ref, None)
-        else:
-            self.mailbox.push_front_user([Envelope(notice)])
-
-    async def _on_child_terminated(self, child: Cell, error: BaseException | None) -> None:
-        children = self.children
-        if children is not None and children.get(child.name) is child:
-            del children[child.name]
-        if self.escalated_from is child:
-            self.escalated_from = None
-        if self.state is State.STOPPING:
-            if children:
-                lifecycle.stop_youngest_child(self)
-            else:
-                await lifecycle.finish_stop(self)
-        elif self.state is State.RESTARTING:
-            if children:
-                lifecycle.stop_youngest_child(self)
-            else:
-                await lifecycle.recreate(self)
-        elif self.parent is not None:  # the guardian has no handler to tell
-            if self.watching is not None:
-                self.watching.discard(child.ref)
-            await self._deliver_notice(Terminated(child.ref, error))
-
-    # ------------------------------------------------------------ failure and restart
 
     # ------------------------------------------------------------ stop
 

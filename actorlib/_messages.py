@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Final
 
 import anyio
 import attrs
@@ -87,6 +87,15 @@ _MISSING: Any = object()
 _ABANDONED: Any = object()
 
 
+class _Pending:
+    def __repr__(self) -> str:
+        return "PENDING"
+
+
+# What `Target.post_ask` returns when the answer will come through the slot.
+PENDING: Final = _Pending()
+
+
 class ReplySlot:
     """A one-shot, future-like slot that completes an ``ask``.
 
@@ -144,6 +153,10 @@ class ReplySlot:
         if not self.done:
             self._event = new_event()
             await self._event.wait()
+        return self.result()
+
+    def result(self) -> Any:
+        """The value, or raise the error, of a complete slot."""
         if self._error is not None:
             raise self._error
         return self._value

@@ -10,7 +10,7 @@ from typing import Any, Generic, Protocol, TypeVar
 from ._clock import ExpiryQueue, TimerQueue
 from ._errors import ActorError, AskTimeout
 from ._lowlevel import Waiter
-from ._messages import Envelope, ReplySlot
+from ._messages import PENDING, Envelope, ReplySlot
 
 MsgT = TypeVar("MsgT", contravariant=True)
 
@@ -42,6 +42,10 @@ class Target(Protocol):
 
     def tell(self, message: object, sender: ActorRef[Any] | None) -> None:
         """`post` of a plain message, without building an Envelope when it can."""
+        ...
+
+    def post_ask(self, envelope: Envelope) -> object:
+        """`post` an ask, or answer it at once: the answer, or `PENDING` for the slot."""
         ...
 
     async def post_wait(self, envelope: Envelope) -> None:
@@ -178,10 +182,15 @@ class ActorRef(Generic[MsgT]):
             Exception: whatever the handler raised, with a note naming the actor.
         """
         target = self._target
-        expiry, default, timers, new_event = target.ask_context()
-        limit = default if timeout is DEFAULT_TIMEOUT else check_timeout(timeout)
+        if timeout is not DEFAULT_TIMEOUT:
+            limit = check_timeout(timeout)  # before anything is sent
         slot = ReplySlot(message, self)
-        target.post(Envelope(message, current_sender.get(), slot))
+        answer = target.post_ask(Envelope(message, current_sender.get(), slot))
+        if answer is not PENDING:
+            return answer  # answered in this task, without a task switch
+        expiry, default, timers, new_event = target.ask_context()
+        if timeout is DEFAULT_TIMEOUT:
+            limit = default
         if not slot.done and limit is not None and not math.isinf(limit):
             if timeout is DEFAULT_TIMEOUT and expiry is not None:
                 expiry.add(slot)

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Any
 from ._cell import Cell
 from ._errors import ActorStopped
 from ._lifecycle import State
-from ._messages import Envelope, Terminated, Watch
+from ._messages import PENDING, Envelope, Terminated, Watch
 from ._ref import ActorRef, AskContext
 
 if TYPE_CHECKING:
@@ -78,6 +78,11 @@ class DeadTarget:
                 ActorStopped(path=self.path, message_type=type(envelope.message).__name__)
             )
         self.system.dead_letter(envelope.message, ActorRef(self), envelope.sender)
+
+    def post_ask(self, envelope: Envelope) -> object:
+        """As `post`: the ask fails at once."""
+        self.post(envelope)
+        return PENDING
 
     async def post_wait(self, envelope: Envelope) -> None:
         """As `post`."""

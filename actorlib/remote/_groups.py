@@ -19,7 +19,7 @@ import anyio
 from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStream
 
 from actorlib import ActorRef
-from actorlib._messages import Envelope, ReplySlot
+from actorlib._messages import PENDING, Envelope, ReplySlot
 from actorlib._ref import AskContext
 
 from ._errors import RemoteError
@@ -217,6 +217,11 @@ class GroupTarget:
             slot.set_error(
                 value if isinstance(value, BaseException) else RemoteError(reason=repr(value))
             )
+
+    def post_ask(self, envelope: Envelope) -> object:
+        """As `post`: the members are in other processes."""
+        self.post(envelope)
+        return PENDING
 
     async def post_wait(self, envelope: Envelope) -> None:
         """As a tell: a group has no mailbox of its own to wait for."""

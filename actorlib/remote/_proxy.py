@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from actorlib import ActorRef, Terminated
-from actorlib._messages import Envelope, ReplySlot, Unwatch, Watch
+from actorlib._messages import PENDING, Envelope, ReplySlot, Unwatch, Watch
 from actorlib._ref import AskContext
 
 from ._errors import NodeLost, SerializationError
@@ -96,6 +96,11 @@ class RemoteTarget:
         request = link.request(slot)
         sender = self._sender_id(envelope.sender)
         link.enqueue((ASK, self.local_path, self.uid, sender, payload, request), len(payload))
+
+    def post_ask(self, envelope: Envelope) -> object:
+        """As `post`: the actor is in another process."""
+        self.post(envelope)
+        return PENDING
 
     async def post_wait(self, envelope: Envelope) -> None:
         """Send, waiting for room on the link and in the remote mailbox.

@@ -45,7 +45,7 @@ SCENARIOS: tuple[Scenario, ...] = (
     *jobs.SCENARIOS,
 )
 QUICK_SCALE = 20
-QUICK_REPEAT = 2
+QUICK_REPEAT = 1
 DEFAULT_REPEAT = 5
 DEFAULT_JSON = Path(__file__).resolve().parent / "results" / "results.json"
 
@@ -78,7 +78,8 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--quick",
         action="store_true",
-        help=f"scale every size down {QUICK_SCALE}x and repeat {QUICK_REPEAT} times",
+        help=f"a smoke run: scale every size down {QUICK_SCALE}x, repeat {QUICK_REPEAT} time, "
+        "no warm-up run",
     )
     parser.add_argument(
         "--json",
@@ -119,7 +120,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     for scenario in selected:
         print(f"  {scenario.name}: {scenario.describe(sizes[scenario.name])}")
     print()
-    results = _run_all(selected, [BACKENDS[name] for name in backends], sizes, repeat, args.timeout)
+    results = _run_all(
+        selected, [BACKENDS[name] for name in backends], sizes, repeat, args.timeout, not args.quick
+    )
     print(format_table(results))
     write_json(args.json, parameters, results)
     print(f"\nwrote {args.json}")
@@ -144,7 +147,9 @@ def _parameters(
         "backends": backends,
         "repeat": repeat,
         "quick": args.quick,
-        "warmup": "one untimed run of each variant at 1/20 size (not for isolated runs)",
+        "warmup": "none (--quick)"
+        if args.quick
+        else "one untimed run of each variant at 1/20 size (not for isolated runs)",
         "timeout_seconds": args.timeout,
         "scenarios": {
             scenario.name: {
@@ -166,9 +171,12 @@ def _run_all(
     sizes: dict[str, int],
     repeat: int,
     timeout: float,
+    warmup: bool,
 ) -> list[Result]:
     """Measure every selected scenario on the chosen backends, with a progress bar."""
-    total = sum(planned_runs(scenario, chosen, repeat=repeat, warmup=True) for scenario in selected)
+    total = sum(
+        planned_runs(scenario, chosen, repeat=repeat, warmup=warmup) for scenario in selected
+    )
     results: list[Result] = []
     with progress(total) as bar:
         for scenario in selected:
@@ -179,7 +187,7 @@ def _run_all(
                     size=sizes[scenario.name],
                     repeat=repeat,
                     timeout=timeout,
-                    warmup=True,
+                    warmup=warmup,
                     on_step=bar.step,
                 )
             )

@@ -10,7 +10,7 @@ import attrs
 from anyio.streams.memory import MemoryObjectReceiveStream
 
 from actorlib import Actor, ActorRef, ActorSystem
-from benchmarks._scenario import FIVE_TIMES, RatioAtLeast, Scenario
+from benchmarks._scenario import FIVE_TIMES, Peer, RatioAtLeast, Scenario
 from benchmarks.peers import peers
 
 # Tell
@@ -108,6 +108,32 @@ async def actorlib_ask(requests: int) -> float:
         return time.perf_counter() - start
 
 
+async def _nothing() -> None:
+    return None
+
+
+class _AwaitingEcho(Actor):
+    """`_Echo` behind an await that never suspends: its asks go through the mailbox."""
+
+    async def receive(self, message: object) -> object:
+        await _nothing()
+        return message
+
+
+async def actorlib_ask_through_mailbox(requests: int) -> float:
+    """As `actorlib_ask`, but every ask is queued and run by a dispatcher worker.
+
+    `_Echo` has no await, so its asks are answered in the asking task (a direct
+    ask); a handler that awaits cannot be, and this row is what it costs.
+    """
+    async with ActorSystem("bench-ask-mailbox") as system:
+        echo = await system.spawn(_AwaitingEcho)
+        start = time.perf_counter()
+        for i in range(requests):
+            await echo.ask(i)
+        return time.perf_counter() - start
+
+
 @attrs.define
 class _ReplySlot:
     """Where the server puts one answer; the asker waits on `ready`."""
@@ -163,6 +189,11 @@ SCENARIOS = (
         raw=raw_ask,
         target=RatioAtLeast(0.8),
         peer_targets=FIVE_TIMES,
-        peers=peers("ask", multiprocess=True),
+        peers={
+            "actorlib-mailbox": Peer(
+                "benchmarks.pingpong", "actorlib_ask_through_mailbox", install=""
+            ),
+            **peers("ask", multiprocess=True),
+        },
     ),
 )

@@ -49,7 +49,9 @@ def _worker() -> Iterator[_Send]:
         return lambda: message.get_result(backend=backend, block=True, timeout=_WAIT_MS)
 
     broker.client.flushdb()
-    worker = dramatiq.Worker(broker, worker_threads=WORKERS)
+    # worker_timeout is how often an idle consumer wakes up: it bounds how
+    # long stop() waits (1 s by default), never how fast jobs are taken.
+    worker = dramatiq.Worker(broker, worker_threads=WORKERS, worker_timeout=100)
     # Dramatiq logs every worker start and stop at INFO; the table is the output here.
     logging.getLogger("dramatiq").setLevel(logging.WARNING)
     worker.start()

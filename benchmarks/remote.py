@@ -13,7 +13,6 @@ from __future__ import annotations
 import os
 import shutil
 import socket
-import statistics
 import sys
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -27,6 +26,7 @@ import attrs
 
 from actorlib import Actor, ActorRef, ActorSystem
 from actorlib.remote import NatsTransport, SocketTransport
+from benchmarks._percentiles import median_keeping, percentile, take_kept
 from benchmarks._scenario import Measure, Peer, Scenario, ValueBelow
 
 _SECRET = "benchmark-secret-0123456789"
@@ -152,13 +152,22 @@ async def _latencies(refs: list[ActorRef[Any]], asks: int) -> list[float]:
     return latencies
 
 
-async def _median(refs: list[ActorRef[Any]], asks: int) -> float:
-    return statistics.median(await _latencies(refs, asks)) * 1e6
+def _median(transport: str) -> Callable[[list[ActorRef[Any]], int], Awaitable[float]]:
+    async def median(refs: list[ActorRef[Any]], asks: int) -> float:
+        return median_keeping(transport, asks, await _latencies(refs, asks)) * 1e6
+
+    return median
 
 
-async def _p99(refs: list[ActorRef[Any]], asks: int) -> float:
-    latencies = sorted(await _latencies(refs, asks))
-    return latencies[min(len(latencies) - 1, int(len(latencies) * 0.99))] * 1e6
+def _p99(transport: str, setup: Callable[[], Any]) -> Callable[[int], Awaitable[float]]:
+    async def run(asks: int) -> float:
+        latencies = take_kept(transport, asks)
+        if latencies is None:  # no median run to read: start the nodes and ask
+            async with setup() as refs:
+                latencies = await _latencies(refs, asks)
+        return percentile(latencies, 0.99) * 1e6
+
+    return run
 
 
 async def _askers(refs: list[ActorRef[Any]], asks: int) -> float:
@@ -207,14 +216,14 @@ tell_unix = _variant(lambda: _workers(None), _tell)
 tell_tcp = _variant(lambda: _workers("tcp://127.0.0.1:0"), _tell)
 tell_nats = _variant(_nats, _tell)
 tell_local = _variant(_local, _tell)
-median_unix = _variant(lambda: _workers(None), _median)
-median_tcp = _variant(lambda: _workers("tcp://127.0.0.1:0"), _median)
-median_nats = _variant(_nats, _median)
-median_local = _variant(_local, _median)
-p99_unix = _variant(lambda: _workers(None), _p99)
-p99_tcp = _variant(lambda: _workers("tcp://127.0.0.1:0"), _p99)
-p99_nats = _variant(_nats, _p99)
-p99_local = _variant(_local, _p99)
+median_unix = _variant(lambda: _workers(None), _median("unix"))
+median_tcp = _variant(lambda: _workers("tcp://127.0.0.1:0"), _median("tcp"))
+median_nats = _variant(_nats, _median("nats"))
+median_local = _variant(_local, _median("local"))
+p99_unix = _p99("unix", lambda: _workers(None))
+p99_tcp = _p99("tcp", lambda: _workers("tcp://127.0.0.1:0"))
+p99_nats = _p99("nats", _nats)
+p99_local = _p99("local", _local)
 askers_unix = _variant(lambda: _workers(None), _askers)
 askers_tcp = _variant(lambda: _workers("tcp://127.0.0.1:0"), _askers)
 askers_nats = _variant(_nats, _askers)

@@ -71,12 +71,16 @@ async def actorlib_idle_memory(actors: int) -> float:
     async with ActorSystem("bench-memory") as system:
         # Warm up every code path once so its one-off allocations are not counted.
         warm = await system.spawn(_Idle)
+        warm.tell(None)
         await warm.ask(None)
         await system.stop(warm)
         before = _rss()
         refs = [await system.spawn(_Idle) for _ in range(actors)]
         for ref in refs:
-            # Each actor has started and handled a message: it is idle, not new.
+            # Each actor has started and handled a tell and an ask: it is idle,
+            # not new. (An ask alone is answered in this task, without ever
+            # creating the mailbox's user lane: about 750 bytes less.)
+            ref.tell(None)
             await ref.ask(None)
         after = _rss()
         return (after - before) / actors

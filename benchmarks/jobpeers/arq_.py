@@ -28,8 +28,9 @@ from arq import ArqRedis, create_pool
 from arq.connections import RedisSettings
 from arq.jobs import Job
 
+from benchmarks._percentiles import take_kept
 from benchmarks.jobpeers import _redis
-from benchmarks.jobs import WORKERS, percentile_ms
+from benchmarks.jobs import WORKERS, median_ms, p99_ms
 
 _redis.require()
 
@@ -111,9 +112,9 @@ async def _latencies(jobs: int) -> list[float]:
 
 async def latency_p50(jobs: int) -> float:
     """Median ms from enqueue to result, one job at a time."""
-    return percentile_ms(await _latencies(jobs), 0.5)
+    return median_ms("arq", jobs, await _latencies(jobs))
 
 
 async def latency_p99(jobs: int) -> float:
     """p99 ms from enqueue to result, one job at a time."""
-    return percentile_ms(await _latencies(jobs), 0.99)
+    return p99_ms(take_kept("arq", jobs) or await _latencies(jobs))

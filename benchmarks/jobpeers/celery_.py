@@ -24,8 +24,9 @@ from celery import Celery
 from celery.contrib.testing.worker import start_worker
 from celery.result import AsyncResult
 
+from benchmarks._percentiles import take_kept
 from benchmarks.jobpeers import _redis
-from benchmarks.jobs import WORKERS, percentile_ms
+from benchmarks.jobs import WORKERS, median_ms, p99_ms
 
 _redis.require()
 
@@ -85,9 +86,9 @@ def _latencies(jobs: int) -> list[float]:
 
 def latency_p50(jobs: int) -> float:
     """Median ms from delay() to result, one job at a time."""
-    return percentile_ms(_latencies(jobs), 0.5)
+    return median_ms("celery", jobs, _latencies(jobs))
 
 
 def latency_p99(jobs: int) -> float:
     """p99 ms from delay() to result, one job at a time."""
-    return percentile_ms(_latencies(jobs), 0.99)
+    return p99_ms(take_kept("celery", jobs) or _latencies(jobs))

@@ -22,8 +22,9 @@ from dramatiq.brokers.redis import RedisBroker
 from dramatiq.results import Results
 from dramatiq.results.backends import RedisBackend
 
+from benchmarks._percentiles import take_kept
 from benchmarks.jobpeers import _redis
-from benchmarks.jobs import WORKERS, percentile_ms
+from benchmarks.jobs import WORKERS, median_ms, p99_ms
 
 _redis.require()
 
@@ -86,9 +87,9 @@ def _latencies(jobs: int) -> list[float]:
 
 def latency_p50(jobs: int) -> float:
     """Median ms from send to result, one job at a time."""
-    return percentile_ms(_latencies(jobs), 0.5)
+    return median_ms("dramatiq", jobs, _latencies(jobs))
 
 
 def latency_p99(jobs: int) -> float:
     """p99 ms from send to result, one job at a time."""
-    return percentile_ms(_latencies(jobs), 0.99)
+    return p99_ms(take_kept("dramatiq", jobs) or _latencies(jobs))

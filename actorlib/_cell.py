@@ -1,25 +1,24 @@
-"""The Cell: one actor's runtime (mailbox boundary, message loop, system messages).
+"""The Cell: one actor's runtime state and its mailbox boundary (the Target protocol).
 
 A cell holds everything about one actor: its mailbox, instance, children,
 watchers, timers and restart history. Messages come in through the Target
-protocol (tell, post, post_system); the loop (`run`) handles them; the state
-transitions they trigger (start, fail, restart, stop) live in _lifecycle.
-A cell runs only on a dispatcher worker, and only one worker at a time (the
-`scheduled` flag), which is what makes an actor's state single-threaded even
-while its handler awaits.
+protocol (tell, post, post_ask, post_system); the loop in _loop handles them,
+system messages are read in _system_messages, and the state transitions they
+trigger (start, fail, restart, stop) live in _lifecycle. A cell runs on one
+dispatcher worker at a time (the `scheduled` flag), or, for a direct ask, in
+the asker's task while that flag is set, which is what makes an actor's state
+single-threaded even while its handler awaits.
 """
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Coroutine
 from itertools import count
 from typing import TYPE_CHECKING, Any, cast
 
 import anyio
 
-from . import _lifecycle as lifecycle
-from . import _system_messages as system_messages
+from . import _loop as loop
 from ._actor import Actor, constructing
 from ._context import ActorContext, Handler
 from ._errors import ActorStopped, MailboxFull
@@ -29,10 +28,7 @@ from ._messages import (
     PENDING,
     Envelope,
     Failure,
-    InjectedFailure,
     Item,
-    PoisonPill,
-    ReplySlot,
     Terminated,
     TimerFired,
     Watch,
@@ -46,16 +42,10 @@ from ._timers import Timers
 if TYPE_CHECKING:
     from ._system import ActorSystem
 
-logger = logging.getLogger("actorlib")
-
 _uids = count(1)
 
-
-# Messages the loop must look at before the handler does (the slow path).
-_SPECIAL = frozenset({TimerFired, PoisonPill, InjectedFailure})
-
 # A task asking in a loop yields to the event loop at least once per this
-# many direct asks (see `Cell.handle_now`).
+# many direct asks (see `Cell.post_ask`).
 _DIRECT_ASKS_PER_YIELD = 64
 
 
@@ -121,7 +111,7 @@ class Cell:
         self.context = ActorContext(self)
         self.instance: Actor | None = None
         self.handler: Handler | None = None
-        # The handler `handle_now` last looked at, and whether it can suspend.
+        # The handler `post_ask` last looked at, and whether it can suspend.
         self.checked_handler: Handler | None = None
         self.handler_never_suspends = False
         self.started = False
@@ -222,12 +212,12 @@ class Cell:
             except StopIteration as returned:
                 result = returned.value
                 if self.current is not envelope or type(result) is Failure:
-                    self._settle(envelope, message, result)
+                    loop.settle(self, envelope, message, result)
                     return PENDING
                 self.current = None
                 return result
             except Exception as error:
-                self._failed(envelope, message, error)
+                loop.failed(self, envelope, message, error)
                 return PENDING
             step.close()  # pragma: no cover - a handler without await cannot suspend
             raise AssertionError(f"the handler of {self.path} suspended")  # pragma: no cover
@@ -243,7 +233,7 @@ class Cell:
         if self.scheduled or self.state is not State.RUNNING:
             return False
         mailbox = self.mailbox
-        if mailbox.user or mailbox.system is not None or type(envelope.message) in _SPECIAL:
+        if mailbox.user or mailbox.system is not None or type(envelope.message) in loop.SPECIAL:
             return False
         handler = self.handler
         if handler is not self.checked_handler:
@@ -322,125 +312,15 @@ class Cell:
         elif type(message) is Terminated:
             self.system.dead_letter(message, self.ref, None)
 
-    # ------------------------------------------------------------ the loop
+    # ------------------------------------------------------------ the loop (in _loop)
 
     async def run(self, budget: int) -> int:
         """Runnable protocol: system messages first, then up to *budget* user messages."""
-        token = current_sender.set(self.ref)
-        mailbox = self.mailbox
-        handled = 0
-        try:
-            while True:
-                state = self.state
-                if state is State.STARTING:
-                    # Creation comes first, as if it were the first system
-                    # message: a stop sent right after spawn still sees
-                    # on_start, then on_stop.
-                    await lifecycle.start(self)
-                elif mailbox.system is not None:
-                    await system_messages.handle(self, mailbox.pop_system())
-                elif state is State.RUNNING:
-                    user = mailbox.user
-                    if handled >= budget or not user:
-                        break
-                    handled += 1
-                    item = user.popleft()
-                    if mailbox.room_waiters:
-                        mailbox.room_freed()
-                    if type(item) is not tuple or type(item[0]) in _SPECIAL:
-                        await self.invoke(as_envelope(item))
-                        continue
-                    # The hot path, a plain tell: invoke() without its branches.
-                    message = item[0]
-                    self.current = item
-                    handler = self.handler
-                    assert handler is not None
-                    try:
-                        result = await handler(message)
-                    except Exception as error:
-                        self._failed(item, message, error)
-                    else:
-                        if self.current is item:  # not stashed
-                            self.current = None
-                        if result is not None and type(result) is Failure:
-                            self._refuse(None, message, result.error)
-                else:
-                    break
-        finally:
-            current_sender.reset(token)
-        if mailbox.system is not None or (self.state is State.RUNNING and mailbox.user):
-            self.system.dispatcher.requeue(self)
-        else:
-            self.scheduled = False
-        return handled
+        return await loop.run(self, budget)
 
     async def invoke(self, envelope: Envelope) -> None:
         """Handle one user envelope (special messages included) and answer its ask."""
-        message = envelope.message
-        kind = type(message)
-        if kind is TimerFired:
-            fired = cast(TimerFired, message)
-            if self.timers is None or not self.timers.claim(fired):
-                return  # cancelled after it fired: by promise, never delivered
-            message = fired.message
-        elif kind is PoisonPill:
-            if envelope.reply is not None:
-                self.system.delivery.reply(envelope.reply, None, None)
-            await lifecycle.begin_stop(self, None)
-            return
-        self.current = envelope
-        handler = self.handler
-        assert handler is not None
-        try:
-            if kind is InjectedFailure:
-                injected = cast(InjectedFailure, message)
-                message = injected.message  # the note names the real message
-                raise injected.error
-            result = await handler(message)
-        except Exception as error:
-            self._failed(envelope, message, error)
-            return
-        self._settle(envelope, message, result)
-
-    def _settle(self, envelope: Envelope, message: object, result: object) -> None:
-        """The handler returned *result*: answer the ask, unless it stashed or forwarded it."""
-        if self.current is envelope:
-            self.current = None
-            if result is not None and type(result) is Failure:
-                self._refuse(envelope, message, result.error)
-            elif envelope.reply is not None:
-                self._answer(envelope.reply, result, None)
-
-    def _refuse(self, envelope: Envelope | None, message: object, error: BaseException) -> None:
-        """The handler returned a Failure: the asker gets the error; the actor carries on."""
-        error.add_note(f"refused by actor {self.path} for {_short(message)}")
-        if envelope is not None and envelope.reply is not None:
-            self._answer(envelope.reply, None, error)
-        else:
-            logger.warning(
-                "actor %s refused %s, with no asker to tell: %r", self.path, _short(message), error
-            )
-
-    def _failed(self, item: Item, message: object, error: Exception) -> None:
-        """The handler raised: answer the asker, and suspend for the parent's directive."""
-        if self._stashed_itself(item):
-            # It stashed itself, then failed: a failing message is not retried.
-            assert self.stash is not None
-            self.stash.pop()
-        self.current = None
-        error.add_note(f"raised by actor {self.path} while handling {_short(message)}")
-        if type(item) is Envelope and item.reply is not None:
-            self._answer(item.reply, None, error)
-        lifecycle.fail(self, error)
-
-    def _stashed_itself(self, item: Item) -> bool:
-        stash = self.stash
-        return self.current is not item and stash is not None and bool(stash) and stash[-1] is item
-
-    def _answer(self, slot: ReplySlot, value: object, error: BaseException | None) -> None:
-        if not self.system.delivery.reply(slot, value, error) and error is None:
-            # The asker gave up (timeout, cancellation): the reply is a dead letter.
-            self.system.dead_letter(value, None, self.ref)
+        await loop.invoke(self, envelope)
 
     # ------------------------------------------------------------ stop
 
@@ -457,8 +337,3 @@ class Cell:
     def restart_count(self) -> int:
         """How many times this actor was restarted."""
         return 0 if self.restarts is None else self.restarts.total
-
-
-def _short(message: object, limit: int = 200) -> str:
-    text = repr(message)
-    return text if len(text) <= limit else text[: limit - 3] + "..."

@@ -4,7 +4,7 @@ A coroutine frame can give control back to the event loop only at a
 ``YIELD_VALUE`` instruction: every ``await``, ``async with`` and ``async for``
 compiles to one (behind ``SEND``). An ``async def`` whose own code holds none
 runs from its first step to its return without letting any other task run, so
-the runtime may run it wherever it likes (see `Cell.handle_now`). Nested
+the runtime may run it wherever it likes (see `Cell.post_ask`). Nested
 functions and lambdas are separate code objects; they do not run as part of
 this frame's awaits, so they do not count.
 """

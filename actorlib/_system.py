@@ -123,7 +123,7 @@ class ActorSystem:
         self.delivery: Delivery = delivery if delivery is not None else DirectDelivery()
         # Lets the tell hot path skip the seam's indirection in production.
         self.direct_delivery = type(self.delivery) is DirectDelivery
-        self.direct_asks = 0  # counts asks run in the asker's task (Cell.handle_now)
+        self.direct_asks = 0  # counts asks run in the asker's task (Cell.post_ask)
         self.random = random.Random(random_seed)
         self.events = EventStream(on_undelivered=self._event_undelivered)
         self.timer_queue = TimerQueue(self.clock)

@@ -13,6 +13,7 @@ from __future__ import annotations
 from ._errors import (
     JobCancelledError,
     JobError,
+    JobExitError,
     JobLostError,
     JobQueueClosedError,
     JobSerializationError,
@@ -41,6 +42,7 @@ __all__ = [
     "JobCancelledError",
     "JobError",
     "JobEvent",
+    "JobExitError",
     "JobFailed",
     "JobHandle",
     "JobInfo",

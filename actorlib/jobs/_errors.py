@@ -4,6 +4,7 @@
     └── JobError                    base of every error the job queue raises
         ├── JobTimeoutError         also a TimeoutError: an attempt ran past its timeout
         ├── JobCancelledError       the job was cancelled before it finished
+        ├── JobExitError            the job called sys.exit(): a failure, not the worker's exit
         ├── JobLostError            the job's outcome could not be kept (unpicklable result)
         ├── JobQueueClosedError     also a RuntimeError: the queue is not accepting work
         └── JobSerializationError   also a TypeError: a function or argument cannot be pickled
@@ -55,6 +56,28 @@ class JobCancelledError(JobError):
 
     def __str__(self) -> str:
         return f"job {self.job} was cancelled"
+
+
+@attrs.define(auto_exc=True, str=False, repr=False, slots=False)
+class JobExitError(JobError):
+    """The job called ``sys.exit()`` (raised `SystemExit`): its attempt failed.
+
+    A job cannot stop the worker that runs it, whatever executor it runs in;
+    the exit counts as an error of that attempt, retried like any other.
+
+    Attributes:
+        job: the job's name and id.
+        code: the exit code it passed (None for a bare ``sys.exit()``).
+    """
+
+    job: str = ""
+    code: object = None
+
+    def __str__(self) -> str:
+        return (
+            f"job {self.job} called sys.exit({self.code!r}); a job cannot stop its worker: "
+            f"raise an exception to fail it, or return to succeed"
+        )
 
 
 @attrs.define(auto_exc=True, str=False, repr=False, slots=False)

@@ -16,7 +16,7 @@ import attrs
 
 from .._clock import TimerQueue
 from . import _codec
-from ._errors import JobCancelledError, JobTimeoutError
+from ._errors import JobCancelledError, JobExitError, JobTimeoutError
 from ._model import JobRecord, Progress, check_progress
 
 
@@ -81,6 +81,11 @@ class Attempt:
             if self.timed_out or self.cancel_requested:
                 return self._interrupted(error)
             return Outcome(error=error)
+        except SystemExit as exit_:
+            # From the loop, a thread or a process alike: never the worker's exit.
+            exited = JobExitError(job=record.label, code=exit_.code)
+            exited.__cause__ = exit_
+            return Outcome(error=exited)
         finally:
             self.ended = True
             if timer is not None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 from collections import deque
 from collections.abc import AsyncIterator, Callable
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Generic, TypeVar, cast
 
 import anyio
 import attrs
@@ -19,6 +19,8 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger("actorlib")
 
+ResultT = TypeVar("ResultT", covariant=True)
+
 
 class JobState:
     """The last committed state of one job, shared by all its handles in this process."""
@@ -27,7 +29,7 @@ class JobState:
         self.info = info
         self.closed_reason: str | None = None
         self._done: anyio.Event | None = None  # made when someone waits
-        self._callbacks: list[tuple[JobHandle, Callable[[JobHandle], object]]] = []
+        self._callbacks: list[tuple[JobHandle[Any], Callable[[Any], object]]] = []
         self._listeners: list[_Listener] = []
 
     @property
@@ -65,7 +67,7 @@ class JobState:
                 self._done = anyio.Event()
             await self._done.wait()
 
-    def add_callback(self, handle: JobHandle, callback: Callable[[JobHandle], object]) -> None:
+    def add_callback(self, handle: JobHandle[Any], callback: Callable[[Any], object]) -> None:
         if self.settled:
             _call(callback, handle)
         else:
@@ -80,7 +82,7 @@ class JobState:
         self._listeners.remove(listener)
 
 
-def _call(callback: Callable[[JobHandle], object], handle: JobHandle) -> None:
+def _call(callback: Callable[[Any], object], handle: JobHandle[Any]) -> None:
     try:
         callback(handle)
     except Exception:
@@ -105,11 +107,14 @@ class _Listener:
         self._event = anyio.Event()
 
 
-class JobHandle:
+class JobHandle(Generic[ResultT]):
     """What `JobQueue.submit` returns: follow one job and get its outcome.
 
     Handles are cheap views; several handles of one job (e.g. from a second
-    submit with the same key) see the same state.
+    submit with the same key) see the same state. The type parameter is what
+    the job function returns (awaited, for an async function), so
+    ``await handle.result()`` is typed; `JobQueue.get` returns a
+    ``JobHandle[Any]``, since a job found by id may have run anything.
     """
 
     __slots__ = ("_queue", "_state")
@@ -148,7 +153,7 @@ class JobHandle:
         """True once the job is in a final state."""
         return self._state.info.status.final
 
-    async def result(self, *, timeout: float | None = None) -> Any:
+    async def result(self, *, timeout: float | None = None) -> ResultT:
         """Wait for the job to end and return its result.
 
         Args:
@@ -164,7 +169,7 @@ class JobHandle:
         limit = check_timeout(timeout)
         if not self._state.settled:
             await self._queue._wait(self._state, limit)
-        return self._outcome()
+        return cast(ResultT, self._outcome())
 
     def _outcome(self) -> Any:
         state = self._state
@@ -182,7 +187,7 @@ class JobHandle:
             operation=f"wait for job {self.name}[{self.id}] ({state.closed_reason})"
         )
 
-    def add_done_callback(self, callback: Callable[[JobHandle], object]) -> None:
+    def add_done_callback(self, callback: Callable[[JobHandle[ResultT]], object]) -> None:
         """Call ``callback(handle)`` once the job is final (at once if it already is).
 
         A callback that raises is logged to the ``actorlib`` logger.

@@ -5,9 +5,9 @@ from __future__ import annotations
 import datetime
 import math
 import uuid
-from collections.abc import Callable, Iterable
+from collections.abc import Awaitable, Callable, Iterable
 from types import TracebackType
-from typing import Any
+from typing import Any, TypeVar, overload
 
 import anyio
 import attrs
@@ -22,6 +22,8 @@ from ._options import check_queue_options
 from ._records import check_args, record_maker
 from ._scheduler import Close, Scheduler, Started
 from ._store import JobStore, open_store
+
+T = TypeVar("T")
 
 
 @attrs.frozen
@@ -216,6 +218,40 @@ class JobQueue:
 
     # ------------------------------------------------------------ jobs
 
+    # The function's return type (awaited, if it is a coroutine) is the
+    # handle's: an async function matches the first overload.
+    @overload
+    async def submit(
+        self,
+        function: Callable[..., Awaitable[T]],
+        /,
+        *args: Any,
+        retry: Retry | None = ...,
+        timeout: float | None = ...,
+        priority: int = ...,
+        delay: float | datetime.timedelta | None = ...,
+        at: datetime.datetime | None = ...,
+        key: str | None = ...,
+        executor: str | None = ...,
+        **kwargs: Any,
+    ) -> JobHandle[T]: ...
+
+    @overload
+    async def submit(
+        self,
+        function: Callable[..., T],
+        /,
+        *args: Any,
+        retry: Retry | None = ...,
+        timeout: float | None = ...,
+        priority: int = ...,
+        delay: float | datetime.timedelta | None = ...,
+        at: datetime.datetime | None = ...,
+        key: str | None = ...,
+        executor: str | None = ...,
+        **kwargs: Any,
+    ) -> JobHandle[T]: ...
+
     async def submit(
         self,
         function: Callable[..., Any],
@@ -229,7 +265,7 @@ class JobQueue:
         key: str | None = None,
         executor: str | None = None,
         **kwargs: Any,
-    ) -> JobHandle:
+    ) -> JobHandle[Any]:
         """Queue ``function(*args, **kwargs)`` and return at once with its handle.
 
         The job is committed to the store before this returns. Async
@@ -267,6 +303,38 @@ class JobQueue:
         record, created = await core.store.add(make(args, kwargs, key))
         return self._accepted(core, record, created)
 
+    @overload
+    async def submit_many(
+        self,
+        function: Callable[..., Awaitable[T]],
+        arguments: Iterable[tuple[Any, ...]],
+        /,
+        *,
+        retry: Retry | None = ...,
+        timeout: float | None = ...,
+        priority: int = ...,
+        delay: float | datetime.timedelta | None = ...,
+        at: datetime.datetime | None = ...,
+        keys: Iterable[str | None] | None = ...,
+        executor: str | None = ...,
+    ) -> list[JobHandle[T]]: ...
+
+    @overload
+    async def submit_many(
+        self,
+        function: Callable[..., T],
+        arguments: Iterable[tuple[Any, ...]],
+        /,
+        *,
+        retry: Retry | None = ...,
+        timeout: float | None = ...,
+        priority: int = ...,
+        delay: float | datetime.timedelta | None = ...,
+        at: datetime.datetime | None = ...,
+        keys: Iterable[str | None] | None = ...,
+        executor: str | None = ...,
+    ) -> list[JobHandle[T]]: ...
+
     async def submit_many(
         self,
         function: Callable[..., Any],
@@ -280,7 +348,7 @@ class JobQueue:
         at: datetime.datetime | None = None,
         keys: Iterable[str | None] | None = None,
         executor: str | None = None,
-    ) -> list[JobHandle]:
+    ) -> list[JobHandle[Any]]:
         """Queue ``function(*args)`` for each ``args`` tuple, all in one commit.
 
         The options are those of `submit`, shared by every job, except
@@ -308,14 +376,14 @@ class JobQueue:
         added = await core.store.add_many(records) if records else []
         return [self._accepted(core, record, created) for record, created in added]
 
-    def _accepted(self, core: QueueCore, record: JobRecord, created: bool) -> JobHandle:
+    def _accepted(self, core: QueueCore, record: JobRecord, created: bool) -> JobHandle[Any]:
         state = core.state_of(record)
         if created:
             core.publish(JobQueued(core.name, record.id, record.name))
             core.kick()
         return JobHandle(self, state)
 
-    async def get(self, job_id: str) -> JobHandle | None:
+    async def get(self, job_id: str) -> JobHandle[Any] | None:
         """The handle of a kept job by id (from this or an earlier process), or None."""
         core = self._running_core("look up a job")
         record = await core.store.get(job_id)

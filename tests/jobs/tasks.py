@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import sqlite3
+import sys
 import time
 
 import anyio
@@ -54,3 +55,13 @@ def record_once(db_path: str, key: str, pause: float = 0.0) -> str:
 async def sleep_for(seconds: float) -> float:
     await anyio.sleep(seconds)
     return seconds
+
+
+async def exit_async(code: int | None) -> None:
+    """Calls sys.exit() on the event loop."""
+    sys.exit(code)
+
+
+def exit_sync(code: int | None) -> None:
+    """Calls sys.exit() in a thread, or in a process."""
+    sys.exit(code)

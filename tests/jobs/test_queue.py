@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import os
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
+from typing import Any, assert_type
 
 import anyio
 import pytest
@@ -11,6 +12,7 @@ import pytest
 from actorlib import ActorSystem
 from actorlib.jobs import (
     JobCancelledError,
+    JobExitError,
     JobHandle,
     JobQueue,
     JobQueueClosedError,
@@ -99,12 +101,44 @@ async def test_a_failed_job_reraises_its_own_error_with_a_note_naming_the_job(
     assert [info.id for info in dead] == [handle.id]
 
 
+@pytest.mark.parametrize(
+    ("function", "executor"),
+    [(tasks.exit_async, None), (tasks.exit_sync, "thread"), (tasks.exit_sync, "process")],
+    ids=["loop", "thread", "process"],
+)
+async def test_a_job_calling_sys_exit_fails_and_the_queue_carries_on(
+    queue: JobQueue, function: Callable[[int], object], executor: str | None
+) -> None:
+    handle = await queue.submit(function, 3, executor=executor)
+    with pytest.raises(JobExitError, match=r"called sys\.exit\(3\); a job cannot stop") as caught:
+        await handle.result()
+    assert caught.value.code == 3
+    assert handle.status() is JobStatus.FAILED
+    assert await (await queue.submit(tasks.add, 2, 3)).result() == 5
+
+
+async def test_a_handle_is_typed_by_what_its_function_returns(queue: JobQueue) -> None:
+    # assert_type is checked by mypy (CI runs it on the tests), not at run time.
+    added = await queue.submit(tasks.add, 2, 3)  # async def -> int: awaited
+    product = await queue.submit(tasks.multiply, 2, 3)  # plain def -> int
+    batch = await queue.submit_many(tasks.add, [(1, 1), (2, 2)])
+    assert_type(added, JobHandle[int])
+    assert_type(product, JobHandle[int])
+    assert_type(batch, list[JobHandle[int]])
+    total: int = await added.result()
+    assert (total, await product.result()) == (5, 6)
+    assert [await handle.result() for handle in batch] == [2, 4]
+    found = await queue.get(added.id)
+    assert found is not None
+    assert_type(found, JobHandle[Any])
+
+
 async def test_done_callbacks_get_the_handle_once_even_when_added_after_the_end(
     queue: JobQueue,
 ) -> None:
     seen: list[tuple[str, JobStatus]] = []
 
-    def note(h: JobHandle) -> None:
+    def note(h: JobHandle[Any]) -> None:
         seen.append((h.id, h.status()))
 
     handle = await queue.submit(tasks.add, 1, 2)
@@ -119,7 +153,7 @@ async def test_a_raising_callback_is_logged_and_the_others_still_run(
 ) -> None:
     seen: list[str] = []
 
-    def broken(h: JobHandle) -> None:
+    def broken(h: JobHandle[Any]) -> None:
         raise RuntimeError("callback bug")
 
     handle = await queue.submit(tasks.add, 1, 2)

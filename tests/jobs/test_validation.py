@@ -38,7 +38,7 @@ async def test_invalid_submit_options_raise_and_queue_nothing(
 ) -> None:
     async with ActorSystem("jobs") as system, JobQueue(system) as queue:
         with pytest.raises(error, match=match):
-            await queue.submit(tasks.add, 1, 2, **options)  # type: ignore[arg-type]
+            await queue.submit(tasks.add, 1, 2, **options)  # type: ignore[call-overload]
         stats = await queue.statistics()
         assert (stats.queued, stats.running, stats.succeeded) == (0, 0, 0)
 
@@ -46,7 +46,7 @@ async def test_invalid_submit_options_raise_and_queue_nothing(
 async def test_a_non_callable_job_is_refused() -> None:
     async with ActorSystem("jobs") as system, JobQueue(system) as queue:
         with pytest.raises(TypeError, match=r"submit\(\) expects a callable job function, got 42"):
-            await queue.submit(42)  # type: ignore[arg-type]
+            await queue.submit(42)  # type: ignore[call-overload]
 
 
 @pytest.mark.parametrize(

@@ -13,6 +13,7 @@ Time is virtual: retries wait exactly 1 s (no jitter), delays are whole seconds.
 from __future__ import annotations
 
 import functools
+from typing import Any
 
 import anyio
 import anyio.lowlevel
@@ -25,7 +26,7 @@ from actorlib.testing import VirtualClock
 from tests.properties.strategies import BACKENDS, JobMix, job_mixes
 
 
-def note_ending(endings: list[JobStatus], handle: JobHandle) -> None:
+def note_ending(endings: list[JobStatus], handle: JobHandle[Any]) -> None:
     endings.append(handle.status())
 
 
@@ -44,7 +45,7 @@ class Model:
     def rank(self, index: int) -> tuple[int, int]:
         return (-self.mix.jobs[index].priority, index)
 
-    def started(self, index: int, handles: list[JobHandle]) -> None:
+    def started(self, index: int, handles: list[JobHandle[Any]]) -> None:
         if index in self.running:
             self.violations.append(f"job {index} started while already running")
         self.running.add(index)
@@ -72,7 +73,7 @@ class Model:
 async def run_mix(mix: JobMix) -> None:
     clock = VirtualClock()
     model = Model(mix, clock)
-    handles: list[JobHandle] = []
+    handles: list[JobHandle[Any]] = []
     endings: dict[int, list[JobStatus]] = {i: [] for i in range(len(mix.jobs))}
     cancelled_in_time: set[int] = set()
     gate = anyio.Event()

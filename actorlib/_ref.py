@@ -169,6 +169,8 @@ class ActorRef(Generic[MsgT]):
 
         The reply is typed `Any`: what a handler returns depends on the
         message, not on the ref's type, so the caller states what it expects.
+        An idle local actor whose handler has no ``await`` answers in the
+        calling task, without a task switch; the outcome is the same.
 
         Args:
             message: the message.

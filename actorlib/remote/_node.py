@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 import anyio
 
 from actorlib import ActorRef, Directive, OneForOne, Terminated
-from actorlib._messages import Envelope, ReplySlot, Stop, Unwatch, Watch
+from actorlib._messages import PENDING, Envelope, ReplySlot, Stop, Unwatch, Watch
 from actorlib._transport import SpawnSpec
 
 from ._auth import PeerInfo, handshake
@@ -298,9 +298,14 @@ class Node:
         ref = self.system.resolve(path, uid)
         slot = LinkReplySlot(message, ref, link, request)
         try:
-            ref._target.post(Envelope(message, self._sender(sender), slot))
+            # An idle actor whose handler never awaits answers right here, in
+            # the link's reader: the reply is queued without a worker's turn.
+            answer = ref._target.post_ask(Envelope(message, self._sender(sender), slot))
         except Exception as error:
             slot.set_error(error)
+        else:
+            if answer is not PENDING:
+                slot.set_result(answer)
 
     def _sender(self, sender: RefId | None) -> ActorRef[Any] | None:
         return None if sender is None else self.decode_ref(sender)

@@ -51,7 +51,8 @@ class Worker(Actor):
         print(f"  {self.ref.path} restarted after {error!r} (fresh state)")
 
     async def on_stop(self) -> None:
-        print(f"  {self.ref.path} stopped after {self.handled} jobs")
+        jobs = "job" if self.handled == 1 else "jobs"
+        print(f"  {self.ref.path} stopped after {self.handled} {jobs}")
 
     async def receive(self, message: object) -> object:
         if not isinstance(message, int):

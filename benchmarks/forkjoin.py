@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 import math
-import time
 
 import anyio
 import anyio.lowlevel
 from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStream
 
 from actorlib import Actor, ActorRef, ActorSystem
-from benchmarks._raw import drain
+from benchmarks._raw import drain, send_round_robin
 from benchmarks._scenario import Scenario
 from benchmarks.peers import peers
 
@@ -78,14 +77,8 @@ async def actorlib_forkjoin(size: int) -> float:
         workers: list[ActorRef[int]] = [
             await system.spawn(_Worker, n, finished) for _ in range(WORKERS)
         ]
-        start = time.perf_counter()
-        for i in range(n):
-            for worker in workers:
-                worker.tell(i)
-            if i % YIELD_ROUNDS == YIELD_ROUNDS - 1:
-                await anyio.lowlevel.checkpoint()
-        await finished.done.wait()
-        elapsed = time.perf_counter() - start
+        sends = [worker.tell for worker in workers]
+        elapsed = await send_round_robin(sends, n, YIELD_ROUNDS, finished.done)
     return elapsed * size / (WORKERS * n)
 
 
@@ -109,14 +102,8 @@ async def raw_forkjoin(size: int) -> float:
     async with anyio.create_task_group() as tg:
         for _, inbox in streams:
             tg.start_soon(_raw_worker, inbox, n, finished)
-        start = time.perf_counter()
-        for i in range(n):
-            for sender in senders:
-                sender.send_nowait(i)
-            if i % YIELD_ROUNDS == YIELD_ROUNDS - 1:
-                await anyio.lowlevel.checkpoint()
-        await finished.done.wait()
-        elapsed = time.perf_counter() - start
+        sends = [sender.send_nowait for sender in senders]
+        elapsed = await send_round_robin(sends, n, YIELD_ROUNDS, finished.done)
         for sender in senders:
             sender.close()
     return elapsed * size / (WORKERS * n)

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import logging
 import math
-import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import cast
@@ -14,7 +13,7 @@ import anyio.lowlevel
 from anyio.streams.memory import MemoryObjectReceiveStream
 
 from actorlib import Actor, ActorRef, ActorSystem, OneForOne
-from benchmarks._raw import drain
+from benchmarks._raw import drain, send_round_robin
 from benchmarks._scenario import Scenario
 from benchmarks.peers import peers
 
@@ -105,14 +104,8 @@ async def actorlib_supervision(size: int) -> float:
         async with ActorSystem("bench-supervision") as system:
             parent = await system.spawn(_Parent, tally)
             workers = cast(list[ActorRef[int]], await parent.ask("workers"))
-            start = time.perf_counter()
-            for i in range(n):
-                for worker in workers:
-                    worker.tell(i)
-                if i % YIELD_ROUNDS == YIELD_ROUNDS - 1:
-                    await anyio.lowlevel.checkpoint()
-            await tally.done.wait()
-            elapsed = time.perf_counter() - start
+            sends = [worker.tell for worker in workers]
+            elapsed = await send_round_robin(sends, n, YIELD_ROUNDS, tally.done)
     assert tally.restarts >= tally.expected // CRASH_EVERY - WORKERS, tally.restarts
     return elapsed * size / (WORKERS * n)
 
@@ -151,14 +144,8 @@ async def raw_supervision(size: int) -> float:
     async with anyio.create_task_group() as tg:
         for _, inbox in streams:
             tg.start_soon(_raw_worker, inbox, tally)
-        start = time.perf_counter()
-        for i in range(n):
-            for sender, _ in streams:
-                sender.send_nowait(i)
-            if i % YIELD_ROUNDS == YIELD_ROUNDS - 1:
-                await anyio.lowlevel.checkpoint()
-        await tally.done.wait()
-        elapsed = time.perf_counter() - start
+        sends = [sender.send_nowait for sender, _ in streams]
+        elapsed = await send_round_robin(sends, n, YIELD_ROUNDS, tally.done)
         for sender, _ in streams:
             sender.close()
     return elapsed * size / (WORKERS * n)

@@ -85,9 +85,11 @@ class Serializer(Protocol):
         ...
 
 
-class _CloudRefPickler(cloudpickle.Pickler):  # type: ignore[misc]
+class _RefPickling:
+    """A pickler that writes each ActorRef as its ref id (mixed into both picklers)."""
+
     def __init__(self, file: io.BytesIO, refs: RefCodec) -> None:
-        super().__init__(file, protocol=_PROTOCOL)
+        super().__init__(file, protocol=_PROTOCOL)  # type: ignore[call-arg]
         self._refs = refs
 
     def persistent_id(self, obj: object) -> RefId | None:
@@ -96,15 +98,12 @@ class _CloudRefPickler(cloudpickle.Pickler):  # type: ignore[misc]
         return None
 
 
-class _PlainRefPickler(pickle.Pickler):
-    def __init__(self, file: io.BytesIO, refs: RefCodec) -> None:
-        super().__init__(file, protocol=_PROTOCOL)
-        self._refs = refs
+class _CloudRefPickler(_RefPickling, cloudpickle.Pickler):  # type: ignore[misc]
+    pass
 
-    def persistent_id(self, obj: object) -> RefId | None:
-        if type(obj) is ActorRef:
-            return self._refs.encode_ref(obj)
-        return None
+
+class _PlainRefPickler(_RefPickling, pickle.Pickler):
+    pass
 
 
 class _RefUnpickler(pickle.Unpickler):

@@ -1,10 +1,12 @@
-"""Shared test helpers: a probe that actors report to and tests wait on."""
+"""Shared test helpers: a probe that actors report to and tests wait on, a collecting actor."""
 
 from __future__ import annotations
 
 from collections.abc import Callable
 
 import anyio
+
+from actorlib import Actor
 
 
 class Probe:
@@ -37,3 +39,16 @@ class Probe:
     def count(self, item: object) -> int:
         """How many times *item* was reported."""
         return self.items.count(item)
+
+
+class Collector(Actor):
+    """Records what it receives; answers "get" with the list."""
+
+    def __init__(self) -> None:
+        self.seen: list[object] = []
+
+    async def receive(self, message: object) -> object:
+        if message == "get":
+            return list(self.seen)
+        self.seen.append(message)
+        return None

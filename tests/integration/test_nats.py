@@ -16,7 +16,7 @@ import pytest
 
 from actorlib import Actor, ActorSystem, DeadLetter, Terminated
 from actorlib.remote import NatsTransport, NodeLost, RemoteError
-from tests.helpers import Probe
+from tests.helpers import Collector, Probe
 from tests.nats_server import NatsServer
 from tests.remote.conftest import SECRET
 
@@ -40,17 +40,6 @@ def own_server(tmp_path: Path) -> Iterator[NatsServer]:
         yield server
     finally:
         server.stop()
-
-
-class Collector(Actor):
-    def __init__(self) -> None:
-        self.seen: list[object] = []
-
-    async def receive(self, message: object) -> object:
-        if message == "get":
-            return list(self.seen)
-        self.seen.append(message)
-        return None
 
 
 class Watcher(Actor):

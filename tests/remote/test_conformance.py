@@ -33,7 +33,7 @@ from actorlib.remote import (
     Peer,
     SocketTransport,
 )
-from tests.helpers import Probe
+from tests.helpers import Collector, Probe
 from tests.nats_server import NatsServer
 
 from .conftest import SECRET
@@ -89,19 +89,6 @@ async def pair(request: pytest.FixtureRequest) -> AsyncIterator[Pair]:
     ):
         peer = await transport_a.connect(transport_b.address or "")
         yield Pair(a, b, transport_b, peer)
-
-
-class Collector(Actor):
-    """Records what it receives; answers "get" with the list."""
-
-    def __init__(self) -> None:
-        self.seen: list[object] = []
-
-    async def receive(self, message: object) -> object:
-        if message == "get":
-            return list(self.seen)
-        self.seen.append(message)
-        return None
 
 
 class Calculator(Actor):

@@ -9,23 +9,22 @@ heartbeats turn a silent node into `NodeLost`. nats-py runs on asyncio only.
 
 from __future__ import annotations
 
+import asyncio
 import functools
 import json
 import logging
-import math
 import secrets
 from typing import TYPE_CHECKING, Any
 
 import anyio
-import sniffio
-from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStream
 
 from actorlib import ActorRef
 
 from ._base import NodeTransport
-from ._errors import AuthenticationError, FrameTooLarge
+from ._errors import AuthenticationError
 from ._framing import DEFAULT_MAX_FRAME, FrameChannel
 from ._groups import Groups, GroupTarget
+from ._nats_frames import NatsFrames
 from ._serializer import Serializer
 
 if TYPE_CHECKING:
@@ -35,77 +34,6 @@ if TYPE_CHECKING:
     from actorlib import ActorSystem
 
 logger = logging.getLogger("actorlib.remote")
-
-_EOF = b""  # frames are never empty: an empty message ends a link's direction
-
-
-class NatsFrames:
-    """One end of a link over NATS: publish to the peer's subject, read our own."""
-
-    def __init__(self, client: Client, inbound: str, outbound: str, peer: str, max_frame: int):
-        self.client = client
-        self.inbound = inbound
-        self.outbound = outbound
-        self.peer = peer
-        self.max_frame = max_frame
-        channel: tuple[MemoryObjectSendStream[bytes], MemoryObjectReceiveStream[bytes]]
-        channel = anyio.create_memory_object_stream[bytes](math.inf)
-        self._send, self._receive = channel
-        self._subscription: Any = None
-
-    async def subscribe(self) -> None:
-        """Start receiving (before the peer is told where to send)."""
-
-        async def deliver(msg: Msg) -> None:
-            try:
-                self._send.send_nowait(msg.data)
-            except (anyio.ClosedResourceError, anyio.BrokenResourceError):
-                pass  # this end is closed: nothing reads any more
-
-        self._subscription = await self.client.subscribe(self.inbound, cb=deliver)
-
-    async def send_frame(self, frame: bytes) -> None:
-        """Publish one frame to the peer.
-
-        Raises:
-            FrameTooLarge: over the limit (the server's max_payload at most).
-        """
-        if len(frame) > self.max_frame:
-            raise FrameTooLarge(size=len(frame), limit=self.max_frame, peer=self.peer)
-        await self._publish(frame)
-
-    async def _publish(self, frame: bytes) -> None:
-        try:
-            await self.client.publish(self.outbound, frame)
-        except Exception as error:  # nats-py's errors: the connection is closed or draining
-            raise anyio.BrokenResourceError(f"NATS publish failed: {error!r}") from error
-
-    async def receive_frame(self) -> bytes:
-        """The next frame.
-
-        Raises:
-            anyio.EndOfStream: the peer ended the link.
-        """
-        frame = await self._receive.receive()
-        if frame == _EOF:
-            raise anyio.EndOfStream
-        return frame
-
-    async def send_eof(self) -> None:
-        """Tell the peer this direction is over."""
-        if not self.client.is_closed:
-            await self._publish(_EOF)
-
-    async def aclose(self) -> None:
-        """Stop receiving."""
-        self._send.close()
-        self._receive.close()
-        subscription, self._subscription = self._subscription, None
-        if subscription is not None and not self.client.is_closed:
-            try:
-                await subscription.unsubscribe()
-            except Exception:  # the connection is closing: nothing to undo
-                logger.debug("unsubscribe from %s failed", self.inbound, exc_info=True)
 
 
 class NatsTransport(NodeTransport):
@@ -169,7 +97,7 @@ class NatsTransport(NodeTransport):
             RuntimeError: not on asyncio, or nats-py is not installed.
             OSError: the server cannot be reached.
         """
-        if sniffio.current_async_library() != "asyncio":
+        if not _on_asyncio():
             raise RuntimeError(
                 "NatsTransport needs the asyncio backend: nats-py runs on asyncio only; "
                 "run the system with actorlib.run(main, backend='asyncio') (or use "
@@ -387,3 +315,12 @@ class NatsTransport(NodeTransport):
                 logger.info(
                     "draining the NATS connection of %s failed", self._node_id, exc_info=True
                 )
+
+
+def _on_asyncio() -> bool:
+    # The standard library's own test: anyio no longer depends on sniffio.
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        return False
+    return True

@@ -5,7 +5,8 @@ becomes a node: it can start worker processes (``await system.start_nodes(n)``)
 and spawn actors there (``await system.spawn(Cls, node=worker)``), link with
 nodes by address (``await transport.connect("tcp://127.0.0.1:7000")``), and
 pass refs in messages from node to node. Every link is authenticated with a
-shared secret before anything is unpickled.
+shared secret before anything is unpickled, and every frame after that is
+numbered and sealed with the link's own keys (encrypted on NATS).
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from ._base import NodeTransport
 from ._errors import (
     AuthenticationError,
     FrameTooLarge,
+    IntegrityError,
     NodeLost,
     RemoteError,
     SerializationError,
@@ -29,6 +31,7 @@ from ._workers import WorkerNode
 __all__ = [
     "AuthenticationError",
     "FrameTooLarge",
+    "IntegrityError",
     "MemoryNetwork",
     "MemoryTransport",
     "NatsTransport",

@@ -3,6 +3,7 @@
     ActorError (actorlib)
     └── RemoteError                 base of every error of actorlib.remote
         ├── AuthenticationError     a peer failed the shared-secret handshake
+        │   └── IntegrityError      a frame after it was forged, replayed or lost
         ├── FrameTooLarge           a frame over the link's size limit
         ├── SerializationError      a message that cannot be pickled, or is refused
         └── NodeLost                the node hosting an actor went away
@@ -38,6 +39,21 @@ class AuthenticationError(RemoteError):
 
     def __str__(self) -> str:
         return f"refused the link with {self.peer}: {self.problem}{self.hint}"
+
+
+@attrs.define(auto_exc=True, str=False, repr=False, slots=False)
+class IntegrityError(AuthenticationError):
+    """A frame on an authenticated link failed its check: forged, altered, replayed or lost.
+
+    The link it arrived on is closed; nothing in the frame was decoded.
+
+    Attributes:
+        peer: the other end of the link.
+        problem: what was wrong with the frame.
+    """
+
+    def __str__(self) -> str:
+        return f"closed the link with {self.peer}: {self.problem}{self.hint}"
 
 
 @attrs.define(auto_exc=True, str=False, repr=False, slots=False)

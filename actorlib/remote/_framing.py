@@ -29,12 +29,12 @@ class FrameChannel(Protocol):
         """
         ...
 
-    async def receive_frame(self) -> bytes:
-        """The next frame.
+    async def receive_frame(self, limit: int | None = None) -> bytes:
+        """The next frame, refused if over *limit* (default `max_frame`).
 
         Raises:
             anyio.EndOfStream: the other end closed the channel.
-            FrameTooLarge: the peer announced a frame over `max_frame`.
+            FrameTooLarge: the peer announced a frame over the limit.
         """
         ...
 
@@ -87,8 +87,8 @@ class StreamFrames:
         async with self._send_lock:
             await self.stream.send(_HEADER.pack(len(frame)) + frame)
 
-    async def receive_frame(self) -> bytes:
-        """The next frame.
+    async def receive_frame(self, limit: int | None = None) -> bytes:
+        """The next frame, refused from its length prefix if over *limit* (default `max_frame`).
 
         Raises:
             anyio.EndOfStream: the peer closed the connection.
@@ -96,8 +96,9 @@ class StreamFrames:
             FrameTooLarge: it announced a frame over the limit.
         """
         (size,) = _HEADER.unpack(await self._reader.receive_exactly(_HEADER.size))
-        if size > self.max_frame:
-            raise FrameTooLarge(size=size, limit=self.max_frame, peer=self.peer)
+        limit = self.max_frame if limit is None else limit
+        if size > limit:
+            raise FrameTooLarge(size=size, limit=limit, peer=self.peer)
         return await self._reader.receive_exactly(size) if size else b""
 
     async def send_eof(self) -> None:

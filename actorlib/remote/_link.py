@@ -19,12 +19,13 @@ from actorlib import ActorRef, Terminated
 from actorlib._lowlevel import Waiter
 from actorlib._messages import ReplySlot
 
-from ._errors import FrameTooLarge, NodeLost, RemoteError, SerializationError
+from ._errors import FrameTooLarge, IntegrityError, NodeLost, RemoteError, SerializationError
 from ._framing import FrameChannel
 from ._wire import FRAME, ITEM_OVERHEAD, Item, decode_frame, encode_frame
 
 if TYPE_CHECKING:
     from ._node import Node
+    from ._sealed import SealedFrames
 
 logger = logging.getLogger("actorlib.remote")
 
@@ -52,7 +53,8 @@ class Link:
         self.node = node
         self.peer = peer
         self.address = address
-        self.channel: FrameChannel | None = None
+        # Set once the handshake has sealed the channel; None while dialing.
+        self.channel: SealedFrames | None = None
         # (item, size, message, recipient): message and recipient (a Target)
         # make an unsent tell a dead letter if the link dies.
         self.outbox: deque[tuple[Item, int, object, Any]] = deque()
@@ -137,9 +139,15 @@ class Link:
 
     # ------------------------------------------------------------ running
 
-    async def run(self, channel: FrameChannel) -> None:
-        """Write and read until the channel fails or the link is closed."""
-        self.channel = channel
+    @property
+    def heartbeat(self) -> float | None:
+        """Seconds between frames on this link when idle, as both ends agreed (None: none)."""
+        return None if self.channel is None else self.channel.session.heartbeat
+
+    async def run(self) -> None:
+        """Write and read on the sealed channel until it fails or the link is closed."""
+        channel = self.channel
+        assert channel is not None, "a link runs once its channel is sealed"
         try:
             async with anyio.create_task_group() as group:
                 self._scope = group.cancel_scope
@@ -158,6 +166,10 @@ class Link:
             await loop(channel)
         except _DISCONNECTS:
             pass
+        except IntegrityError as error:
+            # An attack or a corrupted stream, not a bug here: one line, no traceback.
+            logger.warning("%s", error)
+            self.error = self.error or error
         except (FrameTooLarge, SerializationError) as error:
             logger.error("refused a frame from %s and closed the link: %s", self.peer, error)
             self.error = self.error or error
@@ -169,7 +181,7 @@ class Link:
 
     async def _read_all(self, channel: FrameChannel) -> None:
         dispatch = self.node.dispatch
-        heartbeat = self.node.heartbeat
+        heartbeat = self.heartbeat
         dead_after = math.inf if heartbeat is None else HEARTBEATS_MISSED * heartbeat
         unacked = self.unacked
         frame: bytes | None
@@ -221,7 +233,7 @@ class Link:
     async def _write_all(self, channel: FrameChannel) -> None:
         outbox = self.outbox
         limit = self.node.max_frame
-        heartbeat = self.node.heartbeat
+        heartbeat = self.heartbeat
         new_event = self.node.system.ask_context[3]
         while True:
             if self.closed:

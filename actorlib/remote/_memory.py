@@ -45,13 +45,18 @@ class MemoryFrames:
             raise FrameTooLarge(size=len(frame), limit=self.max_frame, peer=self.peer)
         await self._send.send(frame)
 
-    async def receive_frame(self) -> bytes:
-        """The next frame.
+    async def receive_frame(self, limit: int | None = None) -> bytes:
+        """The next frame, refused if over *limit* (default `max_frame`).
 
         Raises:
             anyio.EndOfStream: the other end closed.
+            FrameTooLarge: the frame is over the limit.
         """
-        return await self._receive.receive()
+        frame = await self._receive.receive()
+        limit = self.max_frame if limit is None else limit
+        if len(frame) > limit:
+            raise FrameTooLarge(size=len(frame), limit=limit, peer=self.peer)
+        return frame
 
     async def send_eof(self) -> None:
         """Send no more frames."""
@@ -130,7 +135,7 @@ class MemoryTransport(NodeTransport):
             link = await self.node.attach(channel, initiator=False)
         except AuthenticationError:
             return
-        await link.run(channel)
+        await link.run()
 
     async def stop(self) -> None:
         """Transport protocol: leave the network, close links."""

@@ -188,7 +188,7 @@ class NatsTransport(NodeTransport):
         except AuthenticationError as error:
             logger.warning("%s", error)
             return
-        await link.run(channel)
+        await link.run()
 
     async def _on_lookup(self, msg: Msg) -> None:
         if self._system is None or not msg.reply:

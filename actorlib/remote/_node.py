@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import functools
 import logging
+import re
 import secrets
 import struct
 from collections.abc import Awaitable, Callable
@@ -19,11 +20,12 @@ from actorlib import ActorRef, Directive, OneForOne, Terminated
 from actorlib._messages import PENDING, Envelope, ReplySlot, Stop, Unwatch, Watch
 from actorlib._transport import SpawnSpec
 
-from ._auth import PeerInfo, handshake
+from ._auth import PeerInfo, Session, handshake
 from ._errors import NodeLost, RemoteError, SerializationError
 from ._framing import FrameChannel
 from ._link import Link
 from ._proxy import SCHEME, LinkReplySlot, RemoteTarget
+from ._sealed import SealedFrames
 from ._serializer import PLAIN_DECODE, RefId, Serializer
 from ._wire import ASK, LOOKUP, NOTICE, REPLY, SEND, SPAWN, STOP, TELL, UNWATCH, WATCH, Item
 
@@ -31,6 +33,8 @@ if TYPE_CHECKING:
     from actorlib import ActorSystem
 
 logger = logging.getLogger("actorlib.remote")
+
+_NOT_IN_NODE_ID = re.compile(r"[^A-Za-z0-9_.\-]")
 
 Dial = Callable[[str], Awaitable[FrameChannel]]
 
@@ -41,8 +45,11 @@ HOSTED_STRATEGY = OneForOne(max_restarts=0, decider=lambda error: Directive.STOP
 
 
 def new_node_id(name: str) -> str:
-    """A node id unique across restarts: the system's name and a random suffix."""
-    return f"{name}-{secrets.token_hex(4)}"
+    """A node id unique across restarts: the system's name and a random suffix.
+
+    Characters a node id may not hold (see `check_node_id`) become '-'.
+    """
+    return f"{_NOT_IN_NODE_ID.sub('-', name)[:100]}-{secrets.token_hex(4)}"
 
 
 class Node:
@@ -109,20 +116,30 @@ class Node:
     # ------------------------------------------------------------ links
 
     async def attach(self, channel: FrameChannel, *, initiator: bool) -> Link:
-        """Authenticate *channel* and register its link; the caller runs it.
+        """Authenticate *channel*, seal it, and register its link; the caller runs it.
 
         Raises:
             AuthenticationError: the handshake failed (the channel is closed).
         """
         try:
-            peer = await handshake(
-                channel, self.secret, self.node_id, self.address, initiator=initiator
-            )
+            session = await self._handshake(channel, initiator=initiator)
         except BaseException:
             with anyio.CancelScope(shield=True):
                 await channel.aclose()
             raise
-        return self._register(peer)
+        link = self._register(session.peer)
+        link.channel = SealedFrames(channel, session)
+        return link
+
+    async def _handshake(self, channel: FrameChannel, *, initiator: bool) -> Session:
+        return await handshake(
+            channel,
+            self.secret,
+            self.node_id,
+            self.address,
+            initiator=initiator,
+            heartbeat=self.heartbeat,
+        )
 
     async def connect(self, channel: FrameChannel) -> Link:
         """Authenticate a channel this node opened and run its link in the runtime.
@@ -131,7 +148,7 @@ class Node:
             AuthenticationError: the handshake failed (the channel is closed).
         """
         link = await self.attach(channel, initiator=True)
-        self.system.start_runtime_task(functools.partial(link.run, channel))
+        self.system.start_runtime_task(link.run)
         return link
 
     def _register(self, peer: PeerInfo) -> Link:
@@ -171,17 +188,18 @@ class Node:
         assert self.dial is not None
         try:
             channel = await self.dial(address)
-            peer = await handshake(channel, self.secret, self.node_id, self.address, initiator=True)
+            session = await self._handshake(channel, initiator=True)
         except (OSError, RemoteError) as error:
             logger.warning("cannot reach node %s at %s: %s", link.peer, address, error)
             link.close(error)
             return
-        if peer.node != link.peer:
-            logger.warning("%s answered as node %s, not %s", address, peer.node, link.peer)
+        if session.peer.node != link.peer:
+            logger.warning("%s answered as node %s, not %s", address, session.peer.node, link.peer)
             link.close(NodeLost(node=link.peer))
             await channel.aclose()
             return
-        await link.run(channel)
+        link.channel = SealedFrames(channel, session)
+        await link.run()
 
     def link_closed(self, link: Link) -> None:
         """Forget a closed link; stop the actors hosted for that peer."""

@@ -170,7 +170,7 @@ class SocketTransport(NodeTransport):
         except Exception:
             logger.exception("failed to accept a link from %s", peer)
             return
-        await link.run(channel)
+        await link.run()
 
     async def _dial(self, address: str) -> FrameChannel:
         kind, host, port = parse_address(address)

@@ -15,6 +15,7 @@ from actorlib import Actor, ActorSystem
 from actorlib.remote import AuthenticationError, FrameTooLarge, Peer, SocketTransport
 from actorlib.remote._auth import handshake, secret_from_env
 from actorlib.remote._framing import StreamFrames
+from actorlib.remote._sealed import SealedFrames
 from actorlib.remote._socket import parse_address
 
 from .conftest import SECRET, LogProbe
@@ -78,8 +79,9 @@ async def test_a_garbage_frame_after_the_handshake_closes_only_that_link(
 ) -> None:
     async with server_and_client() as (server, peer):
         raw = await raw_stream(server.address or "")
-        await handshake(raw, SECRET, "raw-client", None, initiator=True)
-        await raw.send_frame(b"\x80\x05garbage that is not a pickle")
+        # A peer that knows the secret, so its frames are sealed, but sends garbage.
+        sealed = SealedFrames(raw, await handshake(raw, SECRET, "raw-client", None, initiator=True))
+        await sealed.send_frame(b"\x80\x05garbage that is not a pickle")
         await remote_log.wait_for("it is garbage")
         await raw.aclose()
         await assert_still_works(peer)
@@ -90,8 +92,8 @@ async def test_a_frame_that_smuggles_a_global_is_refused(remote_log: LogProbe) -
 
     async with server_and_client() as (server, peer):
         raw = await raw_stream(server.address or "")
-        await handshake(raw, SECRET, "raw-client", None, initiator=True)
-        await raw.send_frame(pickle.dumps([(0, os.system)]))
+        sealed = SealedFrames(raw, await handshake(raw, SECRET, "raw-client", None, initiator=True))
+        await sealed.send_frame(pickle.dumps([(0, os.system)]))
         await remote_log.wait_for("a frame may hold only tuples of plain values")
         await raw.aclose()
         await assert_still_works(peer)
@@ -102,7 +104,7 @@ async def test_an_oversized_frame_is_refused_before_it_is_read(remote_log: LogPr
         raw = await raw_stream(server.address or "")
         await handshake(raw, SECRET, "raw-client", None, initiator=True)
         await raw.stream.send(struct.pack(">I", 1 << 30))
-        await remote_log.wait_for("over the limit of 4096 bytes")
+        await remote_log.wait_for("a frame of 1073741824 bytes")
         await raw.aclose()
         await assert_still_works(peer)
 
@@ -207,3 +209,39 @@ async def test_a_peer_that_goes_silent_is_dropped_by_heartbeats(remote_log: LogP
         # Authenticated, then silent: no frame, no heartbeat, no end of stream.
         await remote_log.wait_for("no heartbeat from raw-client")
         await raw.aclose()
+
+
+async def test_an_oversized_hello_is_refused_from_its_length_prefix(remote_log: LogProbe) -> None:
+    async with server_and_client() as (server, peer):
+        raw = await raw_stream(server.address or "")
+        # Announce 16 MiB and send none of it: the node must not wait to buffer it.
+        await raw.stream.send(struct.pack(">I", 16 << 20) + b"{")
+        await remote_log.wait_for("announced a frame of 16777216 bytes during the handshake")
+        await raw.aclose()
+        await assert_still_works(peer)
+
+
+async def test_a_hello_cannot_forge_log_lines(remote_log: LogProbe) -> None:
+    import json
+
+    async with server_and_client() as (server, peer):
+        raw = await raw_stream(server.address or "")
+        forged = "x\nCRITICAL actorlib: node root linked with admin"
+        hello = {"protocol": "actorlib/2", "node": forged, "address": None, "nonce": "00" * 32}
+        await raw.send_frame(json.dumps(hello).encode())
+        await remote_log.wait_for("malformed node id")
+        await raw.aclose()
+        await assert_still_works(peer)
+        assert not any("linked with admin" in line for line in remote_log.lines)
+
+
+async def test_a_peer_of_the_old_protocol_is_told_what_is_wrong(remote_log: LogProbe) -> None:
+    import json
+
+    async with server_and_client() as (server, peer):
+        raw = await raw_stream(server.address or "")
+        hello = {"protocol": "actorlib/1", "node": "old", "address": None, "nonce": "00" * 32}
+        await raw.send_frame(json.dumps(hello).encode())
+        await remote_log.wait_for("it does not speak actorlib/2")
+        await raw.aclose()
+        await assert_still_works(peer)

@@ -25,6 +25,7 @@ from ._errors import AuthenticationError
 from ._framing import DEFAULT_MAX_FRAME, FrameChannel
 from ._groups import Groups, GroupTarget
 from ._nats_frames import NatsFrames
+from ._sealed import SEAL_OVERHEAD
 from ._serializer import Serializer
 
 if TYPE_CHECKING:
@@ -126,7 +127,8 @@ class NatsTransport(NodeTransport):
         except Exception as error:
             raise OSError(f"cannot connect to NATS at {self.url}: {error}") from error
         self._client = client
-        self.max_frame = min(self.max_frame, client.max_payload)
+        # A sealed frame is bigger than its body: keep it within one NATS message.
+        self.max_frame = min(self.max_frame, client.max_payload - SEAL_OVERHEAD)
         node = self._make_node(system, f"nats:{node_id}")
         node.heartbeat = self.heartbeat
         await client.subscribe(f"{self.prefix}.accept.{node_id}", cb=self._on_accept)

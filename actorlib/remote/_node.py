@@ -188,10 +188,16 @@ class Node:
         # Items queue on the link while it connects; a failure fails them.
         assert self.dial is not None
         logger.debug("node %s dials %s at %s", self.node_id, loggable(link.peer), loggable(address))
+        channel: FrameChannel | None = None
         try:
             channel = await self.dial(address)
             peer = await handshake(channel, self.secret, self.node_id, self.address, initiator=True)
-        except (OSError, RemoteError) as error:
+        except BaseException as error:
+            if channel is not None:
+                with anyio.CancelScope(shield=True):
+                    await channel.aclose()
+            if not isinstance(error, OSError | RemoteError):
+                raise
             wait = self._dial_failed(link.peer)
             logger.warning(
                 "cannot reach node %s at %s: %s; messages to it fail for the next %g s",

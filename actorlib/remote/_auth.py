@@ -137,7 +137,7 @@ def _parse_hello(peer: str, frame: bytes) -> tuple[str, str | None, bytes]:
         raise AuthenticationError(peer=peer, problem=f"a hello of {len(frame)} bytes is too long")
     try:
         hello = json.loads(frame)
-    except ValueError:
+    except (ValueError, RecursionError):  # RecursionError: "[[[[..." nested deeply
         raise AuthenticationError(
             peer=peer, problem="its hello is not JSON: not an actorlib node"
         ) from None

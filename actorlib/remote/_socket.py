@@ -20,7 +20,7 @@ from anyio.abc import SocketAttribute
 from anyio.streams.tls import TLSStream
 
 from ._base import NodeTransport
-from ._errors import AuthenticationError
+from ._errors import AuthenticationError, RemoteError
 from ._framing import DEFAULT_MAX_FRAME, FrameChannel, StreamFrames
 from ._link import Link
 from ._logsafe import loggable
@@ -352,6 +352,9 @@ class SocketTransport(NodeTransport):
             link = await self.node.attach(channel, initiator=False)
         except AuthenticationError as error:
             self._refused(peer, str(error), whole=True)
+            return None
+        except RemoteError as error:  # an oversized hello: refused as well
+            self._refused(peer, str(error))
             return None
         except Exception:
             logger.exception("failed to accept a link from %s", loggable(peer))

@@ -142,6 +142,21 @@ async def test_a_refused_connection_is_one_warning_without_a_traceback(
     assert refusals[0].exc_info is None
 
 
+async def test_a_deeply_nested_hello_is_refused_without_a_traceback(
+    remote_log: LogProbe,
+) -> None:
+    # Found by test_fuzz_node, where hypothesis's raised recursion limit hides
+    # it: json.loads raises RecursionError, not ValueError, past ~1000 levels.
+    server = SocketTransport(secret=SECRET)
+    async with ActorSystem("server", transport=server):
+        stream = await connect(server.address or "")
+        await StreamFrames(stream, "the node").send_frame(b"[" * 2000 + b"]" * 2000)
+        assert await hangs_up(stream)
+        await stream.aclose()
+        await remote_log.wait_for("refused the link")
+    assert [r for r in remote_log.records if r.levelno >= logging.ERROR or r.exc_info] == []
+
+
 async def test_a_hello_with_newlines_and_escapes_cannot_forge_log_lines(
     remote_log: LogProbe,
 ) -> None:

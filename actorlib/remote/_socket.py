@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-import errno
 import functools
 import ipaddress
 import logging
-import math
 import os
 import shutil
 import ssl
@@ -22,6 +20,7 @@ from anyio.streams.tls import TLSStream
 from ._base import NodeTransport
 from ._errors import AuthenticationError, RemoteError
 from ._framing import DEFAULT_MAX_FRAME, FrameChannel, StreamFrames
+from ._gate import REFUSALS_LOGGED_PER_SECOND, Throttle, accept_all
 from ._link import Link
 from ._logsafe import loggable
 from ._serializer import Serializer
@@ -30,19 +29,6 @@ if TYPE_CHECKING:
     from actorlib import ActorSystem
 
 logger = logging.getLogger("actorlib.remote")
-
-# accept() failing with these means "out of descriptors or kernel memory" (a
-# flood of connections, or a low RLIMIT_NOFILE): the listener waits, from
-# ACCEPT_BACKOFF_MIN doubling to ACCEPT_BACKOFF_MAX seconds, and tries again.
-_EXHAUSTED = frozenset({errno.EMFILE, errno.ENFILE, errno.ENOBUFS, errno.ENOMEM})
-# accept() failing with these means that one connection died before it was
-# accepted: the next one is accepted at once (as trio's own listener does).
-_GONE = frozenset({errno.ECONNABORTED, errno.ECONNRESET, errno.EPROTO, errno.EPERM})
-ACCEPT_BACKOFF_MIN = 0.01
-ACCEPT_BACKOFF_MAX = 1.0
-# Refused connections are logged one line each, but at most this many lines
-# per second: a flood of bad hellos must not become a flood of log lines.
-REFUSALS_LOGGED_PER_SECOND = 10
 
 
 def parse_address(address: object) -> tuple[str, str, int]:
@@ -85,31 +71,6 @@ class _Handshake:
 
     scope: anyio.CancelScope
     evicted: bool = False
-
-
-@attrs.define
-class _Throttle:
-    """At most *burst* log lines per second; counts the lines it held back."""
-
-    burst: int
-    _second: float = -math.inf
-    _lines: int = 0
-    held: int = 0
-
-    def allow(self, now: float) -> bool:
-        """Whether a line may be logged at *now* (else it is counted in `held`)."""
-        if now - self._second >= 1.0:
-            self._second, self._lines = now, 0
-        if self._lines >= self.burst:
-            self.held += 1
-            return False
-        self._lines += 1
-        return True
-
-    def take_held(self) -> str:
-        """`` (N more held back)`` for the next line that is logged, once."""
-        held, self.held = self.held, 0
-        return f" ({held} more since were not logged)" if held else ""
 
 
 class SocketTransport(NodeTransport):
@@ -200,7 +161,7 @@ class SocketTransport(NodeTransport):
         # Invariant: at most max_handshakes entries.
         self._handshakes: dict[int, _Handshake] = {}
         self._accepted = 0
-        self._refusals = _Throttle(REFUSALS_LOGGED_PER_SECOND)
+        self._refusals = Throttle(REFUSALS_LOGGED_PER_SECOND)
 
     def __repr__(self) -> str:
         return f"SocketTransport(listen={self.listen!r})"
@@ -242,57 +203,17 @@ class SocketTransport(NodeTransport):
                     # A TCP listener on "localhost" is one per address family.
                     for one in getattr(listener, "listeners", [listener]):
                         assert isinstance(one, anyio.abc.SocketListener)
-                        group.start_soon(self._accept_all, one, group)
+                        admit = functools.partial(self._admit, group=group)
+                        group.start_soon(
+                            accept_all, one, admit, self.node.system.clock, self.node_id
+                        )
             except* (anyio.ClosedResourceError, anyio.BrokenResourceError, OSError):
                 logger.exception("node %s stopped listening", self.node_id)
             finally:
                 with anyio.CancelScope(shield=True):
                     await listener.aclose()
 
-    async def _accept_all(
-        self, listener: anyio.abc.SocketListener, group: anyio.abc.TaskGroup
-    ) -> None:
-        """Accept connections until cancelled; out of descriptors, wait and retry.
-
-        Raises:
-            OSError: accept() failed for another reason than exhaustion
-                (anyio.BrokenResourceError on trio and on Unix sockets).
-        """
-        clock = self.node.system.clock
-        delay = 0.0
-        failed = 0
-        while True:
-            try:
-                stream = await listener.accept()
-            except (OSError, anyio.BrokenResourceError) as error:
-                cause = error if isinstance(error, OSError) else error.__cause__
-                code = cause.errno if isinstance(cause, OSError) else None
-                if code in _GONE:
-                    continue
-                if code not in _EXHAUSTED:
-                    raise
-                if not failed:
-                    # One line for the whole flood, and one when it ends.
-                    logger.warning(
-                        "node %s cannot accept connections: %s; it keeps listening and "
-                        "retries every %g s at most until descriptors are free (a flood "
-                        "of connections, or raise the limit: ulimit -n)",
-                        self.node_id,
-                        os.strerror(code),
-                        ACCEPT_BACKOFF_MAX,
-                    )
-                failed += 1
-                delay = min(max(2 * delay, ACCEPT_BACKOFF_MIN), ACCEPT_BACKOFF_MAX)
-                await clock.sleep_until(clock.now() + delay)
-                continue
-            if failed:
-                logger.info(
-                    "node %s accepts connections again (%d accepts failed)", self.node_id, failed
-                )
-                failed, delay = 0, 0.0
-            self._admit(stream, group)
-
-    def _admit(self, stream: anyio.abc.ByteStream, group: anyio.abc.TaskGroup) -> None:
+    def _admit(self, stream: anyio.abc.SocketStream, *, group: anyio.abc.TaskGroup) -> None:
         if len(self._handshakes) >= self.max_handshakes:
             # The oldest handshake makes room: a real peer authenticates in
             # milliseconds, so the oldest is the likeliest to be idle, and

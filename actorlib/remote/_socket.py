@@ -229,7 +229,7 @@ class SocketTransport(NodeTransport):
 
     async def _accept(self, stream: anyio.abc.ByteStream, key: int, handshake: _Handshake) -> None:
         peer = _describe(stream)
-        result: tuple[anyio.abc.ByteStream, StreamFrames, Link] | None = None
+        result: tuple[StreamFrames, Link] | None = None
         try:
             with handshake.scope:
                 handshake.scope.deadline = anyio.current_time() + self.handshake_timeout
@@ -250,12 +250,12 @@ class SocketTransport(NodeTransport):
             elif handshake.scope.cancelled_caught:
                 self._refused(peer, f"no handshake within {self.handshake_timeout:g} s")
             return
-        _, channel, link = result
+        channel, link = result
         await link.run(channel)
 
     async def _authenticate(
         self, stream: anyio.abc.ByteStream, peer: str
-    ) -> tuple[anyio.abc.ByteStream, StreamFrames, Link] | None:
+    ) -> tuple[StreamFrames, Link] | None:
         """TLS (if configured) and the handshake; None: refused (and logged)."""
         if self.tls is not None:
             try:
@@ -272,7 +272,8 @@ class SocketTransport(NodeTransport):
         try:
             link = await self.node.attach(channel, initiator=False)
         except AuthenticationError as error:
-            self._refused(peer, str(error), whole=True)
+            # Its peer may hold the node id of the hello: escaped, as is the problem.
+            self._refused(error.peer, error.problem, error.hint)
             return None
         except RemoteError as error:  # an oversized hello: refused as well
             self._refused(peer, str(error))
@@ -280,13 +281,18 @@ class SocketTransport(NodeTransport):
         except Exception:
             logger.exception("failed to accept a link from %s", loggable(peer))
             return None
-        return stream, channel, link
+        return channel, link
 
-    def _refused(self, peer: str, problem: str, *, whole: bool = False) -> None:
+    def _refused(self, peer: str, problem: str, hint: str = "") -> None:
         """Log one refused connection: one line, escaped, no traceback, throttled."""
         if self._refusals.allow(anyio.current_time()):
-            line = problem if whole else f"refused the link with {peer}: {problem}"
-            logger.warning("%s%s", loggable(line), self._refusals.take_held())
+            logger.warning(
+                "refused the link with %s: %s%s%s",
+                loggable(peer),
+                loggable(problem),
+                loggable(hint),
+                self._refusals.take_held(),
+            )
 
     async def _dial(self, address: str) -> FrameChannel:
         kind, host, port = parse_address(address)

@@ -15,10 +15,12 @@ class LogProbe(logging.Handler):
     def __init__(self) -> None:
         super().__init__(logging.DEBUG)
         self.lines: list[str] = []
+        self.records: list[logging.LogRecord] = []  # with their levels and tracebacks
         self._changed: anyio.Event | None = None
 
     def emit(self, record: logging.LogRecord) -> None:
         self.lines.append(record.getMessage())
+        self.records.append(record)
         if self._changed is not None:
             self._changed.set()
 

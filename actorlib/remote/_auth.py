@@ -221,7 +221,7 @@ async def _exchange(
 def _parse_hello(peer: str, frame: bytes) -> tuple[PeerInfo, float | None]:
     try:
         hello = json.loads(frame)
-    except ValueError:
+    except (ValueError, RecursionError):  # RecursionError: "[[[[..." nested deeply
         raise AuthenticationError(
             peer=peer, problem="its hello is not JSON: not an actorlib node"
         ) from None

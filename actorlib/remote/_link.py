@@ -21,6 +21,7 @@ from actorlib._messages import ReplySlot
 
 from ._errors import FrameTooLarge, IntegrityError, NodeLost, RemoteError, SerializationError
 from ._framing import FrameChannel
+from ._logsafe import loggable
 from ._wire import FRAME, ITEM_OVERHEAD, Item, decode_frame, encode_frame
 
 if TYPE_CHECKING:
@@ -162,19 +163,26 @@ class Link:
     async def _guard(self, loop: Any, channel: FrameChannel) -> None:
         # Whatever ends the reader or the writer ends the link; only the first
         # error is kept, and nothing escapes into the runtime's task group.
+        # Levels: a peer that hangs up is news (debug here, info when the node
+        # forgets the link); a refused frame is the peer's fault (a warning, no
+        # traceback); anything else is a bug of ours (an error, with one).
         try:
             await loop(channel)
-        except _DISCONNECTS:
-            pass
+        except _DISCONNECTS as error:
+            logger.debug("the link to %s ended: %s", loggable(self.peer), type(error).__name__)
         except IntegrityError as error:
             # An attack or a corrupted stream, not a bug here: one line, no traceback.
-            logger.warning("%s", error)
+            logger.warning("%s", loggable(error))
             self.error = self.error or error
         except (FrameTooLarge, SerializationError) as error:
-            logger.error("refused a frame from %s and closed the link: %s", self.peer, error)
+            logger.warning(
+                "refused a frame from %s and closed the link: %s",
+                loggable(self.peer),
+                loggable(error),
+            )
             self.error = self.error or error
         except Exception as error:
-            logger.exception("the link to %s failed", self.peer)
+            logger.exception("the link to %s failed", loggable(self.peer))
             self.error = self.error or error
         if self._scope is not None:
             self._scope.cancel()

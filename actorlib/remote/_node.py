@@ -24,6 +24,7 @@ from ._auth import PeerInfo, Session, handshake
 from ._errors import NodeLost, RemoteError, SerializationError
 from ._framing import FrameChannel
 from ._link import Link
+from ._logsafe import loggable
 from ._proxy import SCHEME, LinkReplySlot, RemoteTarget
 from ._sealed import SealedFrames
 from ._serializer import PLAIN_DECODE, RefId, Serializer
@@ -42,6 +43,14 @@ Dial = Callable[[str], Awaitable[FrameChannel]]
 # failure travels to the stand-in on their owner's node (its Terminated), and
 # the owner's parent applies its own strategy there.
 HOSTED_STRATEGY = OneForOne(max_restarts=0, decider=lambda error: Directive.STOP)
+
+# A node that could not be dialed is not dialed again for a while: until
+# then, asks to it fail with NodeLost at once and tells become dead letters,
+# rather than one dial (and one warning) per message. The wait starts at
+# DIAL_BACKOFF_MIN seconds and doubles with each failed dial, up to
+# DIAL_BACKOFF_MAX; a link with the node (either way) forgets it.
+DIAL_BACKOFF_MIN = 1.0
+DIAL_BACKOFF_MAX = 30.0
 
 
 def new_node_id(name: str) -> str:
@@ -82,6 +91,8 @@ class Node:
         # Local targets by (path, uid), for items that arrive: a cell that has
         # stopped since still dead-letters what it is told, so keeping it is safe.
         self._locals: dict[tuple[str, int], Any] = {}
+        # node id -> (when it may be dialed again, the wait that led there)
+        self._unreachable: dict[str, tuple[float, float]] = {}
         self.closing = False
 
     # ------------------------------------------------------------ refs (RefCodec)
@@ -173,11 +184,18 @@ class Node:
         return link
 
     def link_for(self, node: str, address: str | None) -> Link | None:
-        """The link to *node*, dialing *address* if there is none yet (None: unreachable)."""
+        """The link to *node*, dialing *address* if there is none yet.
+
+        None: unreachable (no address, or a dial failed a moment ago: see
+        `DIAL_BACKOFF_MIN`).
+        """
         link = self.links.get(node)
         if link is not None and not link.closed:
             return link
         if address is None or self.dial is None or self.closing:
+            return None
+        failed = self._unreachable.get(node)
+        if failed is not None and self.system.clock.now() < failed[0]:
             return None
         link = self.links[node] = Link(self, node, address)
         self.system.start_runtime_task(functools.partial(self._dial, link, address))
@@ -186,27 +204,75 @@ class Node:
     async def _dial(self, link: Link, address: str) -> None:
         # Items queue on the link while it connects; a failure fails them.
         assert self.dial is not None
+        logger.debug("node %s dials %s at %s", self.node_id, loggable(link.peer), loggable(address))
+        channel: FrameChannel | None = None
         try:
             channel = await self.dial(address)
             session = await self._handshake(channel, initiator=True)
-        except (OSError, RemoteError) as error:
-            logger.warning("cannot reach node %s at %s: %s", link.peer, address, error)
+        except BaseException as error:
+            if channel is not None:
+                with anyio.CancelScope(shield=True):
+                    await channel.aclose()
+            if not isinstance(error, OSError | RemoteError):
+                raise
+            wait = self._dial_failed(link.peer)
+            logger.warning(
+                "cannot reach node %s at %s: %s; messages to it fail for the next %g s",
+                loggable(link.peer),
+                loggable(address),
+                loggable(error),
+                wait,
+            )
             link.close(error)
             return
         if session.peer.node != link.peer:
-            logger.warning("%s answered as node %s, not %s", address, session.peer.node, link.peer)
+            wait = self._dial_failed(link.peer)
+            logger.warning(
+                "%s answered as node %s, not %s; messages to %s fail for the next %g s",
+                loggable(address),
+                loggable(session.peer.node),
+                loggable(link.peer),
+                loggable(link.peer),
+                wait,
+            )
             link.close(NodeLost(node=link.peer))
             await channel.aclose()
             return
+        self._unreachable.pop(link.peer, None)
         link.channel = SealedFrames(channel, session)
         await link.run()
 
+    def _dial_failed(self, node: str) -> float:
+        """Remember that *node* could not be dialed; the seconds until it may be again."""
+        unreachable = self._unreachable
+        previous = unreachable.get(node)
+        wait = DIAL_BACKOFF_MIN if previous is None else min(2 * previous[1], DIAL_BACKOFF_MAX)
+        now = self.system.clock.now()
+        if len(unreachable) >= 10_000:  # bounded: forget the ones whose wait is over
+            for gone in [n for n, (until, _) in unreachable.items() if until <= now]:
+                del unreachable[gone]
+        unreachable[node] = (now + wait, wait)
+        return wait
+
     def link_closed(self, link: Link) -> None:
         """Forget a closed link; stop the actors hosted for that peer."""
+        if link.channel is not None:  # it was connected: the node is reachable
+            self._unreachable.pop(link.peer, None)
         if self.links.get(link.peer) is link:
             del self.links[link.peer]
-            log = logger.info if self.closing else logger.warning
-            log("node %s lost its link with %s", self.node_id, link.peer)
+            if link.channel is not None:  # else it never connected: _dial said why
+                # A peer that closes its end (its process stopped, or died) is
+                # news, not a fault here; an error that ended the link is one.
+                error = link.error
+                if error is None or self.closing:
+                    logger.info("node %s lost its link with %s", self.node_id, loggable(link.peer))
+                else:
+                    logger.warning(
+                        "node %s lost its link with %s: %s",
+                        self.node_id,
+                        loggable(link.peer),
+                        loggable(error),
+                    )
         for ref in self.hosted.pop(link.peer, ()):
             ref._target.post_system(Stop(None))
 

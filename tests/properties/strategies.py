@@ -1,10 +1,16 @@
-"""Hypothesis strategies for the property tests: sender plans, supervision trees, failure times.
+"""Hypothesis strategies for the property tests: sender plans, supervision trees, failure times,
+remote messages, and attacks on a listening node.
 
 Sizes stay small on purpose: every example runs a real ActorSystem on each backend.
 """
 
 from __future__ import annotations
 
+import json
+import os
+import pickle
+import struct
+import tempfile
 from dataclasses import dataclass
 from typing import Literal
 
@@ -244,3 +250,88 @@ remote_messages = st.recursive(
     ),
     max_leaves=12,
 )
+
+
+# ------------------------------------------------------------ attacks on a node's listener
+
+
+@dataclass(frozen=True)
+class Attack:
+    """What an outsider without the secret does on one connection to a node.
+
+    It reads the node's hello first (or not), sends *chunks* as they are,
+    then half-closes and waits for the node to hang up.
+    """
+
+    read_hello: bool
+    chunks: tuple[bytes, ...]
+
+
+#: Where a pickle among the attacks would make a directory, were it ever loaded.
+PWNED = os.path.join(tempfile.gettempdir(), f"actorlib-fuzz-pwned-{os.getpid()}")
+
+
+class _Payload:
+    """Unpickled, it makes the PWNED directory: proof that the node ran a peer's code."""
+
+    def __reduce__(self) -> tuple[object, ...]:
+        return (os.mkdir, (PWNED,))
+
+
+def frame(payload: bytes) -> bytes:
+    """*payload* with its 4-byte length prefix, as a node reads frames."""
+    return struct.pack(">I", len(payload)) + payload
+
+
+_hostile_text = st.one_of(
+    st.text(max_size=40),
+    st.sampled_from(
+        ["evil\nERROR actorlib.remote forged", "\x1b[2J\x1b[31m", "\u202eevil", "x" * 5000]
+    ),
+)
+_json = st.recursive(
+    st.one_of(st.none(), st.booleans(), st.integers(), st.floats(), _hostile_text),
+    lambda children: (
+        st.lists(children, max_size=3) | st.dictionaries(st.text(max_size=8), children, max_size=3)
+    ),
+    max_leaves=6,
+)
+_hello_fields = st.fixed_dictionaries(
+    {},
+    optional={
+        "protocol": st.sampled_from(["actorlib/1", "actorlib/0"]) | _json,
+        "node": _hostile_text | _json,
+        "address": _hostile_text | _json,
+        "nonce": st.sampled_from(["ab" * 32, "zz" * 32, "ab"]) | _json,
+        "extra": _json,
+    },
+)
+_pickles = st.sampled_from(
+    [pickle.dumps(_Payload(), protocol) for protocol in (2, 5)]
+    + [pickle.dumps([(0, os.system)]), pickle.dumps((1, 0, 0))]
+)
+# A hello that passes every check of its form, then a proof that cannot be right.
+_plausible_hello = st.builds(
+    lambda node, nonce: json.dumps(
+        {"protocol": "actorlib/1", "node": node, "address": None, "nonce": nonce.hex()}
+    ).encode(),
+    st.text(alphabet="abcdefghijklmnopqrstuvwxyz0123456789-", min_size=1, max_size=20),
+    st.binary(min_size=32, max_size=32),
+)
+_chunks = st.one_of(
+    st.binary(max_size=300),  # random bytes
+    st.binary(max_size=300).map(frame),  # random frames
+    st.binary(min_size=1, max_size=64).flatmap(  # a frame cut short
+        lambda payload: st.integers(0, len(payload) + 3).map(lambda cut: frame(payload)[:cut])
+    ),
+    st.integers(4097, 2**32 - 1).map(lambda size: struct.pack(">I", size)),  # oversized
+    _hello_fields.map(lambda hello: frame(json.dumps(hello).encode())),  # bad hellos
+    st.integers(1, 4000).map(lambda depth: frame(b"[" * depth + b"]" * depth)),  # deep JSON
+    _pickles.map(frame),  # a pickle where the hello goes
+    st.tuples(_plausible_hello, st.binary(min_size=32, max_size=32), _pickles).map(
+        lambda steps: b"".join(frame(step) for step in steps)  # a pickle after a hello
+    ),
+)
+
+#: One outsider's connection: up to four of the chunks above.
+attacks = st.builds(Attack, st.booleans(), st.lists(_chunks, max_size=4).map(tuple))

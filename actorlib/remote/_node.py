@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 import anyio
 
-from actorlib import ActorRef, Directive, OneForOne, Terminated
+from actorlib import ActorRef, Directive, MailboxFull, OneForOne, Terminated
 from actorlib._messages import PENDING, Envelope, ReplySlot, Stop, Unwatch, Watch
 from actorlib._transport import SpawnSpec
 
@@ -244,7 +244,13 @@ class Node:
             target = self._locals.get((path, uid))
             if target is None:
                 target = self._local(path, uid)
-            target.tell(message, None if sender is None else self.decode_ref(sender))
+            from_ref = None if sender is None else self.decode_ref(sender)
+            try:
+                target.tell(message, from_ref)
+            except MailboxFull:
+                # The teller is on another node: the tell fails alone, as a
+                # dead letter here (never the link that carried it).
+                self.system.dead_letter(message, ActorRef(target), from_ref)
         elif kind == ASK:
             self._ask(link, item)
         elif kind == REPLY:

@@ -1,0 +1,154 @@
+"""A problem with one message stays with that message (issue 11), on every transport.
+
+A full mailbox, an oversized reply, a refused type: each fails that one
+message (a dead letter, or an error to its asker), never the link that
+carried it, so an unrelated ask on the same link still gets its answer.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import AsyncIterator, Callable
+from typing import Any
+
+import anyio
+import anyio.lowlevel
+import attrs
+import pytest
+
+from actorlib import Actor, ActorRef, ActorSystem, DeadLetter, Mailbox, Overflow
+from actorlib.remote import (
+    MemoryNetwork,
+    MemoryTransport,
+    NatsTransport,
+    NodeTransport,
+    Peer,
+    SocketTransport,
+)
+from tests.helpers import Collector
+from tests.nats_server import NatsServer
+
+from .conftest import SECRET
+
+pytestmark = pytest.mark.anyio
+
+TRANSPORTS = ["memory", "unix", "tcp", "nats"]
+
+
+@attrs.define
+class Pair:
+    """Node A (where the test talks from) and node B (where the actors live)."""
+
+    a: ActorSystem
+    b: ActorSystem
+    peer: Peer
+
+    async def spawn_on_b(
+        self, cls: type[Actor], *args: object, name: str, mailbox: Mailbox | None = None
+    ) -> ActorRef[Any]:
+        """Spawn *cls* on B, and return A's ref to it."""
+        await self.b.spawn(cls, *args, name=name, mailbox=mailbox)
+        ref = await self.peer.lookup(name)
+        assert ref is not None
+        return ref
+
+
+PairFactory = Callable[..., Any]
+
+
+def _transport(kind: str, request: pytest.FixtureRequest, **options: Any) -> NodeTransport:
+    if kind == "nats":
+        server: NatsServer = request.getfixturevalue("nats_server")
+        return NatsTransport(server.url, secret=SECRET, lookup_timeout=10.0, **options)
+    if kind == "memory":
+        network = request.node.stash.setdefault(_NETWORK, MemoryNetwork())
+        return MemoryTransport(network, secret=SECRET, **options)
+    if kind == "unix":
+        return SocketTransport(secret=SECRET, **options)
+    return SocketTransport("tcp://127.0.0.1:0", secret=SECRET, **options)
+
+
+_NETWORK = pytest.StashKey[MemoryNetwork]()
+
+
+@pytest.fixture(params=TRANSPORTS)
+def transport(request: pytest.FixtureRequest) -> str:
+    """The kind of transport under test."""
+    return str(request.param)
+
+
+@pytest.fixture
+async def make_pair(
+    transport: str, request: pytest.FixtureRequest
+) -> AsyncIterator[Callable[..., Any]]:
+    """Start two linked nodes with per-node transport options; stop them at the end."""
+    async with contextlib.AsyncExitStack() as stack:
+
+        async def make(a: dict[str, Any] | None = None, b: dict[str, Any] | None = None) -> Pair:
+            transport_b = _transport(transport, request, **(b or {}))
+            transport_a = _transport(transport, request, **(a or {}))
+            system_b = await stack.enter_async_context(ActorSystem("b", transport=transport_b))
+            system_a = await stack.enter_async_context(ActorSystem("a", transport=transport_a))
+            peer = await transport_a.connect(transport_b.address or "")
+            return Pair(system_a, system_b, peer)
+
+        yield make
+
+
+class Gate(Actor):
+    """Waits on its gate for "wait"; echoes anything else."""
+
+    def __init__(self, gate: anyio.Event) -> None:
+        self.gate = gate
+
+    async def receive(self, message: object) -> object:
+        if message == "wait":
+            await self.gate.wait()
+        return message
+
+
+class Echo(Actor):
+    """Answers every message with itself, or with what its "make" names."""
+
+    async def receive(self, message: object) -> object:
+        match message:
+            case ("bytes", int(size)):
+                return bytes(size)
+        return message
+
+
+async def eventually(check: Callable[[], bool]) -> None:
+    """Wait (5 s at most), letting the event loop run, until check() is true."""
+    with anyio.fail_after(5):
+        while not check():
+            await anyio.lowlevel.checkpoint()
+
+
+async def test_a_remote_tell_into_a_full_mailbox_is_a_dead_letter_there_not_a_lost_link(
+    make_pair: Callable[..., Any],
+) -> None:
+    pair: Pair = await make_pair()
+    gate = anyio.Event()
+    full = await pair.spawn_on_b(
+        Gate, gate, name="full", mailbox=Mailbox(capacity=1, overflow=Overflow.FAIL)
+    )
+    echo = await pair.spawn_on_b(Echo, name="echo")
+    letters = await pair.b.spawn(Collector, name="letters")
+    pair.b.events.subscribe(letters, DeadLetter)
+    local = pair.b.lookup("full")
+    assert local is not None
+    cell: Any = local._target
+    try:
+        full.tell("wait")  # taken: the handler waits on the gate
+        await eventually(lambda: cell.current is not None)
+        full.tell("queued")  # fills the one place
+        full.tell("overflow")  # no room: a dead letter on B
+        with anyio.fail_after(5):
+            while not [x for x in await letters.ask("get") if x.message == "overflow"]:
+                await anyio.lowlevel.checkpoint()
+        (letter,) = [x for x in await letters.ask("get") if x.message == "overflow"]
+        assert letter.recipient == local
+        assert await echo.ask("still linked") == "still linked"
+    finally:
+        gate.set()
+    assert await full.ask("after") == "after"

@@ -18,6 +18,7 @@ import pytest
 
 from actorlib import Actor, ActorRef, ActorSystem, DeadLetter, Mailbox, Overflow
 from actorlib.remote import (
+    FrameTooLarge,
     MemoryNetwork,
     MemoryTransport,
     NatsTransport,
@@ -152,3 +153,23 @@ async def test_a_remote_tell_into_a_full_mailbox_is_a_dead_letter_there_not_a_lo
     finally:
         gate.set()
     assert await full.ask("after") == "after"
+
+
+LIMIT = 64 * 1024
+
+
+async def test_a_reply_over_the_frame_limit_fails_that_ask_with_frame_too_large(
+    make_pair: Callable[..., Any],
+) -> None:
+    pair: Pair = await make_pair(a={"max_frame": LIMIT}, b={"max_frame": LIMIT})
+    echo = await pair.spawn_on_b(Echo, name="echo")
+    bystander = await pair.spawn_on_b(Collector, name="bystander")
+    bystander.tell("before")
+    with pytest.raises(FrameTooLarge, match=rf"over the limit of {LIMIT} bytes") as caught:
+        await echo.ask(("bytes", 2 * LIMIT), timeout=5)
+    assert caught.value.size > 2 * LIMIT
+    assert caught.value.limit == LIMIT
+    assert any("reply of /user/echo" in note for note in caught.value.__notes__)
+    assert await echo.ask(("bytes", 10)) == bytes(10)  # the link lives on
+    bystander.tell("after")
+    assert await bystander.ask("get") == ["before", "after"]

@@ -200,11 +200,13 @@ def _default_allowed() -> set[tuple[str, str]]:
         if isinstance(value, type) and issubclass(value, Exception)
     }
     allowed |= {("collections", "OrderedDict"), ("collections", "deque")}
-    for module in (actorlib, _errors):
-        for name in getattr(module, "__all__", ()):
-            value = getattr(module, name)
-            if isinstance(value, type) and issubclass(value, Exception | actorlib.Terminated):
-                allowed.add((value.__module__, value.__qualname__))
+    # actorlib's errors and actorlib.remote's: what a handler or a node may
+    # answer an ask with must reach a restricted asker as itself.
+    errors = [getattr(actorlib, name) for name in actorlib.__all__]
+    errors += vars(_errors).values()
+    for value in errors:
+        if isinstance(value, type) and issubclass(value, Exception):
+            allowed.add((value.__module__, value.__qualname__))
     for message in (actorlib.Terminated, actorlib.PoisonPill, actorlib.DeadLetter):
         allowed.add((message.__module__, message.__qualname__))
     return allowed

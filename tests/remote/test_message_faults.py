@@ -16,14 +16,17 @@ import anyio.lowlevel
 import attrs
 import pytest
 
-from actorlib import Actor, ActorRef, ActorSystem, DeadLetter, Mailbox, Overflow
+from actorlib import Actor, ActorRef, ActorSystem, DeadLetter, Mailbox, MailboxFull, Overflow
 from actorlib.remote import (
     FrameTooLarge,
     MemoryNetwork,
     MemoryTransport,
     NatsTransport,
+    NodeLost,
     NodeTransport,
     Peer,
+    RestrictedSerializer,
+    SerializationError,
     SocketTransport,
 )
 from tests.helpers import Collector
@@ -108,13 +111,24 @@ class Gate(Actor):
         return message
 
 
+@attrs.frozen
+class Unregistered:
+    """A type that no restricted serializer in these tests accepts."""
+
+    text: str
+
+
 class Echo(Actor):
-    """Answers every message with itself, or with what its "make" names."""
+    """Answers every message with itself, or with what it is asked to make or raise."""
 
     async def receive(self, message: object) -> object:
         match message:
             case ("bytes", int(size)):
                 return bytes(size)
+            case ("unregistered", str(text)):
+                return Unregistered(text)
+            case ("raise", BaseException() as error):
+                raise error
         return message
 
 
@@ -173,3 +187,64 @@ async def test_a_reply_over_the_frame_limit_fails_that_ask_with_frame_too_large(
     assert await echo.ask(("bytes", 10)) == bytes(10)  # the link lives on
     bystander.tell("after")
     assert await bystander.ask("get") == ["before", "after"]
+
+
+async def test_a_reply_the_restricted_asker_refuses_fails_the_ask_even_without_timeout(
+    make_pair: Callable[..., Any],
+) -> None:
+    restricted = {"serializer": RestrictedSerializer()}
+    pair: Pair = await make_pair(a=restricted, b=restricted)
+    echo = await pair.spawn_on_b(Echo, name="echo")
+    with anyio.fail_after(5), pytest.raises(SerializationError, match="Unregistered"):
+        await echo.ask(("unregistered", "x"), timeout=None)
+    assert await echo.ask("still linked") == "still linked"
+
+
+async def test_remote_errors_and_actorlib_errors_pass_a_restricted_serializer(
+    make_pair: Callable[..., Any],
+) -> None:
+    restricted = {"serializer": RestrictedSerializer()}
+    pair: Pair = await make_pair(a=restricted, b=restricted)
+    echo = await pair.spawn_on_b(Echo, name="echo")
+    errors = [
+        NodeLost(node="n", path="/user/x"),
+        FrameTooLarge(size=2, limit=1, peer="p"),
+        SerializationError(what="w", problem="p"),
+        MailboxFull(path="/user/x", capacity=3),
+    ]
+    for error in errors:
+        with anyio.fail_after(5), pytest.raises(type(error)) as caught:
+            await echo.ask(("raise", error))
+        assert str(caught.value) == str(error)
+
+
+async def test_send_to_a_node_that_refuses_the_message_raises_serialization_error(
+    make_pair: Callable[..., Any],
+) -> None:
+    pair: Pair = await make_pair(b={"serializer": RestrictedSerializer()})
+    echo = await pair.spawn_on_b(Echo, name="echo")
+    with anyio.fail_after(5), pytest.raises(SerializationError, match="Unregistered"):
+        await echo.send(Unregistered("x"))
+    await echo.send("fine")
+    assert await echo.ask("still linked") == "still linked"
+
+
+async def test_a_tell_the_receiver_refuses_is_a_dead_letter_on_the_sending_node(
+    make_pair: Callable[..., Any],
+) -> None:
+    pair: Pair = await make_pair(b={"serializer": RestrictedSerializer()})
+    collector = await pair.spawn_on_b(Collector, name="collector")
+    letters = await pair.a.spawn(Collector, name="letters")
+    pair.a.events.subscribe(letters, DeadLetter)
+    refused = Unregistered("refused")
+    collector.tell("before")
+    collector.tell(refused)
+    collector.tell("after")
+    assert await collector.ask("get") == ["before", "after"]
+    with anyio.fail_after(5):
+        while not (found := await letters.ask("get")):
+            await anyio.lowlevel.checkpoint()
+    assert [(x.message, x.recipient) for x in found] == [(refused, collector)]
+    node: Any = pair.a.transport.node  # type: ignore[union-attr]
+    link = node.links[pair.peer.node_id]
+    await eventually(lambda: not link.unacked)  # the refused letter is not kept

@@ -211,7 +211,7 @@ class Link:
             try:
                 dispatch(self, item)
             except RemoteError as error:
-                logger.error("dropped an item from %s: %s", self.peer, error)
+                logger.error("dropped an item from %s: %.300s", self.peer, error)
                 if item[0] == TELL:
                     # The sender makes it a dead letter (it holds the message).
                     reason = str(error)[:REASON_LIMIT]

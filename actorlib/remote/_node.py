@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 import anyio
 
 from actorlib import ActorRef, Directive, MailboxFull, OneForOne, Terminated
+from actorlib._deadletters import brief
 from actorlib._messages import PENDING, Envelope, ReplySlot, Stop, Unwatch, Watch
 from actorlib._transport import SpawnSpec
 
@@ -291,7 +292,7 @@ class Node:
         elif kind == REFUSED:
             self._refused(link, item)
         else:
-            raise RemoteError(reason=f"unknown item kind {kind!r} from {link.peer}")
+            raise RemoteError(reason=f"unknown item kind {brief(kind)} from {link.peer}")
 
     def _local(self, path: str, uid: int) -> Any:
         if len(self._locals) > 10_000:
@@ -351,7 +352,7 @@ class Node:
         elif isinstance(value, BaseException):
             slot.set_error(value)
         else:
-            slot.set_error(RemoteError(reason=f"{link.peer} answered with an error {value!r}"))
+            slot.set_error(RemoteError(reason=f"{link.peer} answered with an error {brief(value)}"))
 
     def _spawn(self, link: Link, item: Item) -> None:
         _, request, payload = item

@@ -19,6 +19,7 @@ import cloudpickle
 
 import actorlib
 from actorlib import ActorRef
+from actorlib._deadletters import brief
 from actorlib._ref import RefResolver, ref_resolver
 
 from . import _errors
@@ -118,7 +119,7 @@ class _RefUnpickler(pickle.Unpickler):
             or not all(isinstance(part, str) for part in (pid[0], pid[2]))
             or not isinstance(pid[3], int)
         ):
-            raise SerializationError(what=f"a ref id {pid!r}", problem="malformed")
+            raise SerializationError(what=f"a ref id {brief(pid)}", problem="malformed")
         return self._refs.decode_ref(pid)
 
 
@@ -238,7 +239,7 @@ class RestrictedSerializer:
             def find_class(self, module: str, name: str) -> Any:
                 if (module, name) not in allowed:
                     raise SerializationError(
-                        what=f"{module}.{name}",
+                        what=f"{module}.{name}"[:200],  # names come from the peer
                         problem="it is not a registered message type and this link is "
                         "restricted; register it with RestrictedSerializer(types=[...])",
                     )

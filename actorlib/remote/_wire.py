@@ -38,7 +38,7 @@ ITEM_OVERHEAD = 256
 class _NoGlobals(pickle.Unpickler):
     def find_class(self, module: str, name: str) -> Any:
         raise SerializationError(
-            what=f"{module}.{name}", problem="a frame may hold only tuples of plain values"
+            what=f"{module}.{name}"[:200], problem="a frame may hold only tuples of plain values"
         )
 
 

@@ -196,7 +196,11 @@ class Link:
             raise SerializationError(what="a frame", problem="it has no header")
         if header[1] != self.received_seq + 1:
             # A frame went missing (a NATS server restart): what follows
-            # would break the order, so the link ends here.
+            # would break the order, so the link ends here. Its ack still
+            # holds (the peer did receive those frames): their tells must
+            # not become dead letters as well.
+            while unacked and unacked[0][0] <= header[2]:
+                unacked.popleft()
             logger.warning(
                 "frames from %s were lost in transit (got %d after %d)",
                 self.peer,

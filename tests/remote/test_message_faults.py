@@ -29,6 +29,7 @@ from actorlib.remote import (
     SerializationError,
     SocketTransport,
 )
+from actorlib.remote._wire import FRAME, encode_frame
 from tests.helpers import Collector
 from tests.nats_server import NatsServer
 
@@ -248,3 +249,38 @@ async def test_a_tell_the_receiver_refuses_is_a_dead_letter_on_the_sending_node(
     node: Any = pair.a.transport.node  # type: ignore[union-attr]
     link = node.links[pair.peer.node_id]
     await eventually(lambda: not link.unacked)  # the refused letter is not kept
+
+
+async def test_after_a_remote_ask_whose_handler_raised_the_next_ask_is_answered(
+    make_pair: Callable[..., Any],
+) -> None:
+    pair: Pair = await make_pair()
+    echo = await pair.spawn_on_b(Echo, name="echo")
+    for _ in range(3):  # within the default strategy's 3 restarts
+        with pytest.raises(ValueError, match="on purpose"):
+            await echo.ask(("raise", ValueError("on purpose")))
+        assert await echo.ask("next") == "next"  # restarted by B's own supervisor
+    stand_in = await pair.a.spawn(Echo, node=pair.peer, name="hosted")
+    with pytest.raises(ValueError, match="on purpose"):
+        await stand_in.ask(("raise", ValueError("on purpose")))
+    assert await stand_in.ask("next") == "next"  # its owner's strategy restarted it
+
+
+async def test_the_ack_in_a_frame_after_a_gap_still_spares_the_tells_it_acknowledges(
+    make_pair: Callable[..., Any],
+) -> None:
+    pair: Pair = await make_pair()
+    collector = await pair.spawn_on_b(Collector, name="collector")
+    node: Any = pair.a.transport.node  # type: ignore[union-attr]
+    link = node.links[pair.peer.node_id]
+    letters = await pair.a.spawn(Collector, name="letters")
+    pair.a.events.subscribe(letters, DeadLetter)
+    for i in range(10):
+        collector.tell(i)
+    await eventually(lambda: bool(link.unacked))  # sent, not yet acknowledged
+    # B's next frame went missing; the one after it acknowledges all A sent.
+    gap = encode_frame([(FRAME, link.received_seq + 2, link.sent_seq)])
+    assert not link._take(gap, node.dispatch, link.unacked)
+    assert not link.unacked
+    link.close()
+    assert [x for x in await letters.ask("get") if x.recipient == collector] == []

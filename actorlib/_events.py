@@ -6,6 +6,7 @@ import logging
 from collections.abc import Callable
 from typing import Any
 
+from ._deadletters import brief
 from ._errors import MailboxFull
 from ._ref import ActorRef
 
@@ -64,7 +65,9 @@ class EventStream:
                 try:
                     ref.tell(event)
                 except MailboxFull:
-                    logger.warning("event %r not delivered to %s: mailbox full", event, ref.path)
+                    logger.warning(
+                        "event %s not delivered to %s: mailbox full", brief(event), ref.path
+                    )
                     if self._on_undelivered is not None:
                         self._on_undelivered(event, ref)
                 else:

@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, cast
 
 from . import _lifecycle as lifecycle
 from . import _system_messages as system_messages
+from ._deadletters import brief
 from ._lifecycle import State
 from ._messages import (
     Envelope,
@@ -160,6 +161,5 @@ def _answer(cell: Cell, slot: ReplySlot, value: object, error: BaseException | N
         cell.system.dead_letter(value, None, cell.ref)
 
 
-def _short(message: object, limit: int = 200) -> str:
-    text = repr(message)
-    return text if len(text) <= limit else text[: limit - 3] + "..."
+def _short(message: object) -> str:
+    return brief(message)  # bounded: the message may be huge, or a peer's

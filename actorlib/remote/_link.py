@@ -22,7 +22,7 @@ from actorlib._messages import ReplySlot
 from ._errors import FrameTooLarge, IntegrityError, NodeLost, RemoteError, SerializationError
 from ._framing import FrameChannel
 from ._logsafe import loggable
-from ._wire import FRAME, ITEM_OVERHEAD, Item, decode_frame, encode_frame
+from ._wire import FRAME, ITEM_OVERHEAD, REFUSED, TELL, Item, decode_frame, encode_frame
 
 if TYPE_CHECKING:
     from ._node import Node
@@ -38,6 +38,8 @@ ACK_EVERY = 8
 HEARTBEATS_MISSED = 4
 # `send` waits while more items than this are queued on the link.
 HIGH_WATER = 8192
+# The longest reason a REFUSED item carries back to the sender.
+REASON_LIMIT = 300
 _DISCONNECTS = (
     anyio.EndOfStream,
     anyio.IncompleteRead,
@@ -214,7 +216,11 @@ class Link:
             raise SerializationError(what="a frame", problem="it has no header")
         if header[1] != self.received_seq + 1:
             # A frame went missing (a NATS server restart): what follows
-            # would break the order, so the link ends here.
+            # would break the order, so the link ends here. Its ack still
+            # holds (the peer did receive those frames): their tells must
+            # not become dead letters as well.
+            while unacked and unacked[0][0] <= header[2]:
+                unacked.popleft()
             logger.warning(
                 "frames from %s were lost in transit (got %d after %d)",
                 self.peer,
@@ -222,18 +228,28 @@ class Link:
                 self.received_seq,
             )
             return False
-        self.received_seq, acked = header[1], header[2]
-        while unacked and unacked[0][0] <= acked:
-            unacked.popleft()
+        self.received_seq = seq = header[1]
+        tells = 0  # TELL items so far: the peer keeps one letter per TELL, in order
         for index in range(1, len(items)):
+            item = items[index]
             try:
-                dispatch(self, items[index])
+                dispatch(self, item)
             except RemoteError as error:
-                logger.error("dropped an item from %s: %s", self.peer, error)
+                logger.error("dropped an item from %s: %.300s", self.peer, error)
+                if item[0] == TELL:
+                    # The sender makes it a dead letter (it holds the message).
+                    reason = str(error)[:REASON_LIMIT]
+                    self.enqueue((REFUSED, seq, tells, reason), len(reason))
             except (TypeError, ValueError, IndexError, KeyError) as error:
                 raise SerializationError(
                     what="a frame", problem=f"a malformed item ({type(error).__name__}: {error})"
                 ) from None
+            if item[0] == TELL:
+                tells += 1
+        # After the items: a REFUSED among them still finds its tell's letter.
+        acked = header[2]
+        while unacked and unacked[0][0] <= acked:
+            unacked.popleft()
         if self.received_seq - self.acked_to_peer >= ACK_EVERY:
             self._poke()
         return True
@@ -299,7 +315,8 @@ class Link:
         system = self.node.system
         while self.unacked:
             for message, recipient in self.unacked.popleft()[1]:
-                system.dead_letter(message, ActorRef(recipient), None)
+                if recipient is not None:  # None: refused, a dead letter already
+                    system.dead_letter(message, ActorRef(recipient), None)
         while self.outbox:
             _, _, unsent, to = self.outbox.popleft()
             if to is not None:

@@ -16,7 +16,8 @@ from typing import TYPE_CHECKING, Any
 
 import anyio
 
-from actorlib import ActorRef, Directive, OneForOne, Terminated
+from actorlib import ActorRef, Directive, MailboxFull, OneForOne, Terminated
+from actorlib._deadletters import brief
 from actorlib._messages import PENDING, Envelope, ReplySlot, Stop, Unwatch, Watch
 from actorlib._transport import SpawnSpec
 
@@ -28,7 +29,20 @@ from ._logsafe import loggable
 from ._proxy import SCHEME, LinkReplySlot, RemoteTarget
 from ._sealed import SealedFrames
 from ._serializer import PLAIN_DECODE, RefId, Serializer
-from ._wire import ASK, LOOKUP, NOTICE, REPLY, SEND, SPAWN, STOP, TELL, UNWATCH, WATCH, Item
+from ._wire import (
+    ASK,
+    LOOKUP,
+    NOTICE,
+    REFUSED,
+    REPLY,
+    SEND,
+    SPAWN,
+    STOP,
+    TELL,
+    UNWATCH,
+    WATCH,
+    Item,
+)
 
 if TYPE_CHECKING:
     from actorlib import ActorSystem
@@ -328,7 +342,13 @@ class Node:
             target = self._locals.get((path, uid))
             if target is None:
                 target = self._local(path, uid)
-            target.tell(message, None if sender is None else self.decode_ref(sender))
+            from_ref = None if sender is None else self.decode_ref(sender)
+            try:
+                target.tell(message, from_ref)
+            except MailboxFull:
+                # The teller is on another node: the tell fails alone, as a
+                # dead letter here (never the link that carried it).
+                self.system.dead_letter(message, ActorRef(target), from_ref)
         elif kind == ASK:
             self._ask(link, item)
         elif kind == REPLY:
@@ -353,8 +373,10 @@ class Node:
             self._answer(link, request, self.system.lookup(path))
         elif kind == SEND:
             self._send(link, item)
+        elif kind == REFUSED:
+            self._refused(link, item)
         else:
-            raise RemoteError(reason=f"unknown item kind {kind!r} from {link.peer}")
+            raise RemoteError(reason=f"unknown item kind {brief(kind)} from {link.peer}")
 
     def _local(self, path: str, uid: int) -> Any:
         if len(self._locals) > 10_000:
@@ -397,7 +419,16 @@ class Node:
     def _reply(self, link: Link, item: Item) -> None:
         _, request, ok, payload = item
         slot = link.pending.pop(request, None)
-        value = self.serializer.loads(payload, self)
+        try:
+            value = self.serializer.loads(payload, self)
+        except RemoteError as error:
+            if slot is None or slot.done:
+                raise
+            # Refused here (a restricted serializer): the asker learns why
+            # now, rather than waiting for a reply that never comes.
+            error.add_note(f"(the reply from {link.peer} to an ask of {slot.recipient.path})")
+            slot.set_error(error)
+            return
         if slot is None or slot.done:
             self.system.dead_letter(value, None, None)
         elif ok:
@@ -405,7 +436,7 @@ class Node:
         elif isinstance(value, BaseException):
             slot.set_error(value)
         else:
-            slot.set_error(RemoteError(reason=f"{link.peer} answered with an error {value!r}"))
+            slot.set_error(RemoteError(reason=f"{link.peer} answered with an error {brief(value)}"))
 
     def _spawn(self, link: Link, item: Item) -> None:
         _, request, payload = item
@@ -445,7 +476,11 @@ class Node:
 
     def _send(self, link: Link, item: Item) -> None:
         _, path, uid, sender, payload, request = item
-        message = self.serializer.loads(payload, self)
+        try:
+            message = self.serializer.loads(payload, self)
+        except RemoteError as error:
+            self._answer(link, request, error, ok=False)  # the sender's send() raises it
+            return
         target = self.system.resolve(path, uid)._target
         envelope = Envelope(message, self._sender(sender))
 
@@ -458,3 +493,20 @@ class Node:
                 self._answer(link, request, None)
 
         self.system.start_runtime_task(post_then_ack)
+
+    def _refused(self, link: Link, item: Item) -> None:
+        # The peer refused one of our tells: it is a dead letter here, where
+        # it was sent. Its letter is still in `unacked` (this frame's ack is
+        # applied after its items) and is blanked so that a close cannot
+        # dead-letter it a second time.
+        _, seq, tell, reason = item
+        for sent, letters in link.unacked:
+            if sent == seq:
+                if 0 <= tell < len(letters) and letters[tell][1] is not None:
+                    message, recipient = letters[tell]
+                    letters[tell] = (None, None)
+                    logger.warning(
+                        "node %s refused a tell to %s: %.300s", link.peer, recipient.path, reason
+                    )
+                    self.system.dead_letter(message, ActorRef(recipient), None)
+                return

@@ -8,7 +8,7 @@ from actorlib import ActorRef, Terminated
 from actorlib._messages import PENDING, Envelope, ReplySlot, Unwatch, Watch
 from actorlib._ref import AskContext
 
-from ._errors import NodeLost, SerializationError
+from ._errors import FrameTooLarge, NodeLost, SerializationError
 from ._serializer import PLAIN_ENCODE, RefId
 from ._wire import ASK, NOTICE, REPLY, SEND, STOP, TELL, UNWATCH, WATCH
 
@@ -175,11 +175,19 @@ class LinkReplySlot(ReplySlot):
 
     def _completed(self) -> None:
         super()._completed()
+        link = self.link
+        if link.closed:
+            return
         ok = self._error is None
-        node = self.link.node
+        node = link.node
         try:
             payload = node.serializer.dumps(self._value if ok else self._error, node)
-        except SerializationError as error:
+            if len(payload) > link.max_payload:
+                link.check_size(len(payload))
+        except (SerializationError, FrameTooLarge) as error:
+            # The reply cannot travel: the asker gets why, never a link
+            # killed by a frame over its limit (nor a wait without end).
+            what = type(self.message).__name__
+            error.add_note(f"the reply of {self.recipient.path} to a {what} ask cannot travel")
             ok, payload = False, node.serializer.dumps(error, node)
-        if not self.link.closed:
-            self.link.enqueue((REPLY, self.request, ok, payload), len(payload))
+        link.enqueue((REPLY, self.request, ok, payload), len(payload))

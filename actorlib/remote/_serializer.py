@@ -9,8 +9,10 @@ is also installed as the core's `ref_resolver` while loading.
 from __future__ import annotations
 
 import builtins
+import collections
 import io
 import pickle
+import pickletools
 import struct
 from collections.abc import Callable, Iterable
 from typing import Any, Protocol
@@ -19,6 +21,7 @@ import cloudpickle
 
 import actorlib
 from actorlib import ActorRef
+from actorlib._deadletters import brief
 from actorlib._ref import RefResolver, ref_resolver
 
 from . import _errors
@@ -118,7 +121,7 @@ class _RefUnpickler(pickle.Unpickler):
             or not all(isinstance(part, str) for part in (pid[0], pid[2]))
             or not isinstance(pid[3], int)
         ):
-            raise SerializationError(what=f"a ref id {pid!r}", problem="malformed")
+            raise SerializationError(what=f"a ref id {brief(pid)}", problem="malformed")
         return self._refs.decode_ref(pid)
 
 
@@ -200,14 +203,119 @@ def _default_allowed() -> set[tuple[str, str]]:
         if isinstance(value, type) and issubclass(value, Exception)
     }
     allowed |= {("collections", "OrderedDict"), ("collections", "deque")}
-    for module in (actorlib, _errors):
-        for name in getattr(module, "__all__", ()):
-            value = getattr(module, name)
-            if isinstance(value, type) and issubclass(value, Exception | actorlib.Terminated):
-                allowed.add((value.__module__, value.__qualname__))
+    # actorlib's errors and actorlib.remote's: what a handler or a node may
+    # answer an ask with must reach a restricted asker as itself.
+    errors = [getattr(actorlib, name) for name in actorlib.__all__]
+    errors += vars(_errors).values()
+    for value in errors:
+        if isinstance(value, type) and issubclass(value, Exception):
+            allowed.add((value.__module__, value.__qualname__))
     for message in (actorlib.Terminated, actorlib.PoisonPill, actorlib.DeadLetter):
         allowed.add((message.__module__, message.__qualname__))
     return allowed
+
+
+def _opcode_table() -> list[tuple[int, int, bool] | None]:
+    # Per opcode byte: (fixed arg bytes, or -lines for newline-ended args,
+    # or 0; count-prefix bytes, 0 if none; whether the count is signed).
+    table: list[tuple[int, int, bool] | None] = [None] * 256
+    for op in pickletools.opcodes:
+        arg = op.arg
+        code = ord(op.code.encode("latin-1"))
+        if arg is None:
+            table[code] = (0, 0, False)
+        elif arg.n >= 0:
+            table[code] = (arg.n, 0, False)
+        elif arg.n == pickletools.UP_TO_NEWLINE:
+            table[code] = (-2 if arg.name.endswith("_pair") else -1, 0, False)
+        else:
+            prefix = {
+                pickletools.TAKEN_FROM_ARGUMENT1: 1,
+                pickletools.TAKEN_FROM_ARGUMENT4: 4,
+                pickletools.TAKEN_FROM_ARGUMENT4U: 4,
+                pickletools.TAKEN_FROM_ARGUMENT8U: 8,
+            }[arg.n]
+            table[code] = (0, prefix, arg.n == pickletools.TAKEN_FROM_ARGUMENT4)
+    return table
+
+
+_OPCODES = _opcode_table()
+# The opcodes whose count the C unpickler allocates before reading the data.
+_PREALLOCATING = (b"B", b"\x8e", b"\x96")
+
+
+def _check_counts(data: bytes, pos: int) -> None:
+    """Refuse a pickle whose counted data claims more bytes than it holds.
+
+    The C unpickler allocates BINBYTES, BINBYTES8 and BYTEARRAY8 data at
+    their stated size before reading it: 15 bytes could make it reserve
+    8 GiB. Only a pickle holding one of those opcode bytes is walked.
+    """
+    if not any(byte in data for byte in _PREALLOCATING):
+        return
+    end = len(data)
+    while pos < end:
+        entry = _OPCODES[data[pos]]
+        pos += 1
+        if entry is None:
+            return  # not an opcode: the unpickler refuses it itself
+        fixed, prefix, signed = entry
+        if fixed > 0:
+            pos += fixed
+        elif fixed < 0:
+            for _ in range(-fixed):
+                pos = data.find(b"\n", pos) + 1
+                if pos == 0:
+                    return  # truncated: the unpickler refuses it
+        elif prefix:
+            count = int.from_bytes(data[pos : pos + prefix], "little", signed=signed)
+            pos += prefix
+            if count > end - pos:
+                raise SerializationError(
+                    what="a received message",
+                    problem=f"it claims {count} bytes of data but holds {end - pos}",
+                )
+            pos += max(count, 0)
+
+
+class _Budget:
+    """What constructor calls in one payload may still allocate (elements or bytes)."""
+
+    __slots__ = ("left",)
+
+    def __init__(self, size: int) -> None:
+        # A legitimate pickle passes these constructors only data it holds
+        # itself (protocol 5 even writes sets, bytearrays and deques inline).
+        self.left = 4096 + 4 * size
+
+    def sized(self, cls: Callable[..., object]) -> Callable[..., object]:
+        """*cls*, charging its first argument's size to this budget."""
+
+        def construct(*args: object) -> object:
+            if args:
+                first = args[0]
+                if isinstance(first, int):  # bytearray(n): n bytes from a few
+                    raise SerializationError(
+                        what=f"{cls.__name__}({brief(first)})",
+                        problem="a size given as a number is refused on a restricted link",
+                    )
+                try:
+                    cost = len(first)  # type: ignore[arg-type]
+                except (TypeError, OverflowError):
+                    cost = self.left + 1  # unsized, or a range past sys.maxsize
+                self.left -= cost
+                if self.left < 0:
+                    raise SerializationError(
+                        what=f"a {cls.__name__} of {brief(first)}",
+                        problem="the payload builds far more than its own size",
+                    )
+            return cls(*args)
+
+        return construct
+
+
+# The allowed globals that allocate from their first argument.
+_SIZED = {bytearray, set, frozenset, collections.deque, collections.OrderedDict}
 
 
 class RestrictedSerializer:
@@ -233,14 +341,19 @@ class RestrictedSerializer:
         allowed = self.allowed
 
         class Unpickler(_RefUnpickler):
+            def __init__(self, data: bytes, refs: RefCodec) -> None:
+                super().__init__(data, refs)
+                self._budget = _Budget(len(data))
+
             def find_class(self, module: str, name: str) -> Any:
                 if (module, name) not in allowed:
                     raise SerializationError(
-                        what=f"{module}.{name}",
+                        what=f"{module}.{name}"[:200],  # names come from the peer
                         problem="it is not a registered message type and this link is "
                         "restricted; register it with RestrictedSerializer(types=[...])",
                     )
-                return super().find_class(module, name)
+                found = super().find_class(module, name)
+                return self._budget.sized(found) if found in _SIZED else found
 
         self._unpickler = Unpickler
 
@@ -261,4 +374,6 @@ class RestrictedSerializer:
         Raises:
             SerializationError: a type that is not registered, or corrupt data.
         """
+        if data[:1] == _OBJECT:
+            _check_counts(data, 1)
         return _loads(self._unpickler, data, refs)

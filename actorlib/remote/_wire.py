@@ -25,6 +25,9 @@ STOP = 7  # (STOP, path, uid, request): answered once the actor has terminated
 LOOKUP = 8  # (LOOKUP, request, path)
 SEND = 9  # (SEND, path, uid, sender_id | None, payload, request): tell, acked when queued
 FRAME = 10  # (FRAME, seq, ack): the first item of every frame; ack = last seq received
+# (REFUSED, seq, tell, reason): the receiver refused the tell-th TELL (from 0) of
+# frame seq (its payload, or its target); the sender makes it a dead letter.
+REFUSED = 11
 
 Item = tuple[Any, ...]
 
@@ -35,7 +38,7 @@ ITEM_OVERHEAD = 256
 class _NoGlobals(pickle.Unpickler):
     def find_class(self, module: str, name: str) -> Any:
         raise SerializationError(
-            what=f"{module}.{name}", problem="a frame may hold only tuples of plain values"
+            what=f"{module}.{name}"[:200], problem="a frame may hold only tuples of plain values"
         )
 
 

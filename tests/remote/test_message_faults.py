@@ -1,0 +1,286 @@
+"""A problem with one message stays with that message (issue 11), on every transport.
+
+A full mailbox, an oversized reply, a refused type: each fails that one
+message (a dead letter, or an error to its asker), never the link that
+carried it, so an unrelated ask on the same link still gets its answer.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import AsyncIterator, Callable
+from typing import Any
+
+import anyio
+import anyio.lowlevel
+import attrs
+import pytest
+
+from actorlib import Actor, ActorRef, ActorSystem, DeadLetter, Mailbox, MailboxFull, Overflow
+from actorlib.remote import (
+    FrameTooLarge,
+    MemoryNetwork,
+    MemoryTransport,
+    NatsTransport,
+    NodeLost,
+    NodeTransport,
+    Peer,
+    RestrictedSerializer,
+    SerializationError,
+    SocketTransport,
+)
+from actorlib.remote._wire import FRAME, encode_frame
+from tests.helpers import Collector
+from tests.nats_server import NatsServer
+
+from .conftest import SECRET
+
+pytestmark = pytest.mark.anyio
+
+TRANSPORTS = ["memory", "unix", "tcp", "nats"]
+
+
+@attrs.define
+class Pair:
+    """Node A (where the test talks from) and node B (where the actors live)."""
+
+    a: ActorSystem
+    b: ActorSystem
+    peer: Peer
+
+    async def spawn_on_b(
+        self, cls: type[Actor], *args: object, name: str, mailbox: Mailbox | None = None
+    ) -> ActorRef[Any]:
+        """Spawn *cls* on B, and return A's ref to it."""
+        await self.b.spawn(cls, *args, name=name, mailbox=mailbox)
+        ref = await self.peer.lookup(name)
+        assert ref is not None
+        return ref
+
+
+PairFactory = Callable[..., Any]
+
+
+def _transport(kind: str, request: pytest.FixtureRequest, **options: Any) -> NodeTransport:
+    if kind == "nats":
+        server: NatsServer = request.getfixturevalue("nats_server")
+        return NatsTransport(server.url, secret=SECRET, lookup_timeout=10.0, **options)
+    if kind == "memory":
+        network = request.node.stash.setdefault(_NETWORK, MemoryNetwork())
+        return MemoryTransport(network, secret=SECRET, **options)
+    if kind == "unix":
+        return SocketTransport(secret=SECRET, **options)
+    return SocketTransport("tcp://127.0.0.1:0", secret=SECRET, **options)
+
+
+_NETWORK = pytest.StashKey[MemoryNetwork]()
+
+
+@pytest.fixture(params=TRANSPORTS)
+def transport(request: pytest.FixtureRequest) -> str:
+    """The kind of transport under test."""
+    return str(request.param)
+
+
+@pytest.fixture
+async def make_pair(
+    transport: str, request: pytest.FixtureRequest
+) -> AsyncIterator[Callable[..., Any]]:
+    """Start two linked nodes with per-node transport options; stop them at the end."""
+    async with contextlib.AsyncExitStack() as stack:
+
+        async def make(a: dict[str, Any] | None = None, b: dict[str, Any] | None = None) -> Pair:
+            transport_b = _transport(transport, request, **(b or {}))
+            transport_a = _transport(transport, request, **(a or {}))
+            system_b = await stack.enter_async_context(ActorSystem("b", transport=transport_b))
+            system_a = await stack.enter_async_context(ActorSystem("a", transport=transport_a))
+            peer = await transport_a.connect(transport_b.address or "")
+            return Pair(system_a, system_b, peer)
+
+        yield make
+
+
+class Gate(Actor):
+    """Waits on its gate for "wait"; echoes anything else."""
+
+    def __init__(self, gate: anyio.Event) -> None:
+        self.gate = gate
+
+    async def receive(self, message: object) -> object:
+        if message == "wait":
+            await self.gate.wait()
+        return message
+
+
+@attrs.frozen
+class Unregistered:
+    """A type that no restricted serializer in these tests accepts."""
+
+    text: str
+
+
+class Echo(Actor):
+    """Answers every message with itself, or with what it is asked to make or raise."""
+
+    async def receive(self, message: object) -> object:
+        match message:
+            case ("bytes", int(size)):
+                return bytes(size)
+            case ("unregistered", str(text)):
+                return Unregistered(text)
+            case ("raise", BaseException() as error):
+                raise error
+        return message
+
+
+async def eventually(check: Callable[[], bool]) -> None:
+    """Wait (5 s at most), letting the event loop run, until check() is true."""
+    with anyio.fail_after(5):
+        while not check():
+            await anyio.lowlevel.checkpoint()
+
+
+async def test_a_remote_tell_into_a_full_mailbox_is_a_dead_letter_there_not_a_lost_link(
+    make_pair: Callable[..., Any],
+) -> None:
+    pair: Pair = await make_pair()
+    gate = anyio.Event()
+    full = await pair.spawn_on_b(
+        Gate, gate, name="full", mailbox=Mailbox(capacity=1, overflow=Overflow.FAIL)
+    )
+    echo = await pair.spawn_on_b(Echo, name="echo")
+    letters = await pair.b.spawn(Collector, name="letters")
+    pair.b.events.subscribe(letters, DeadLetter)
+    local = pair.b.lookup("full")
+    assert local is not None
+    cell: Any = local._target
+    try:
+        full.tell("wait")  # taken: the handler waits on the gate
+        await eventually(lambda: cell.current is not None)
+        full.tell("queued")  # fills the one place
+        full.tell("overflow")  # no room: a dead letter on B
+        with anyio.fail_after(5):
+            while not [x for x in await letters.ask("get") if x.message == "overflow"]:
+                await anyio.lowlevel.checkpoint()
+        (letter,) = [x for x in await letters.ask("get") if x.message == "overflow"]
+        assert letter.recipient == local
+        assert await echo.ask("still linked") == "still linked"
+    finally:
+        gate.set()
+    assert await full.ask("after") == "after"
+
+
+LIMIT = 64 * 1024
+
+
+async def test_a_reply_over_the_frame_limit_fails_that_ask_with_frame_too_large(
+    make_pair: Callable[..., Any],
+) -> None:
+    pair: Pair = await make_pair(a={"max_frame": LIMIT}, b={"max_frame": LIMIT})
+    echo = await pair.spawn_on_b(Echo, name="echo")
+    bystander = await pair.spawn_on_b(Collector, name="bystander")
+    bystander.tell("before")
+    with pytest.raises(FrameTooLarge, match=rf"over the limit of {LIMIT} bytes") as caught:
+        await echo.ask(("bytes", 2 * LIMIT), timeout=5)
+    assert caught.value.size > 2 * LIMIT
+    assert caught.value.limit == LIMIT
+    assert any("reply of /user/echo" in note for note in caught.value.__notes__)
+    assert await echo.ask(("bytes", 10)) == bytes(10)  # the link lives on
+    bystander.tell("after")
+    assert await bystander.ask("get") == ["before", "after"]
+
+
+async def test_a_reply_the_restricted_asker_refuses_fails_the_ask_even_without_timeout(
+    make_pair: Callable[..., Any],
+) -> None:
+    restricted = {"serializer": RestrictedSerializer()}
+    pair: Pair = await make_pair(a=restricted, b=restricted)
+    echo = await pair.spawn_on_b(Echo, name="echo")
+    with anyio.fail_after(5), pytest.raises(SerializationError, match="Unregistered"):
+        await echo.ask(("unregistered", "x"), timeout=None)
+    assert await echo.ask("still linked") == "still linked"
+
+
+async def test_remote_errors_and_actorlib_errors_pass_a_restricted_serializer(
+    make_pair: Callable[..., Any],
+) -> None:
+    restricted = {"serializer": RestrictedSerializer()}
+    pair: Pair = await make_pair(a=restricted, b=restricted)
+    echo = await pair.spawn_on_b(Echo, name="echo")
+    errors = [
+        NodeLost(node="n", path="/user/x"),
+        FrameTooLarge(size=2, limit=1, peer="p"),
+        SerializationError(what="w", problem="p"),
+        MailboxFull(path="/user/x", capacity=3),
+    ]
+    for error in errors:
+        with anyio.fail_after(5), pytest.raises(type(error)) as caught:
+            await echo.ask(("raise", error))
+        assert str(caught.value) == str(error)
+
+
+async def test_send_to_a_node_that_refuses_the_message_raises_serialization_error(
+    make_pair: Callable[..., Any],
+) -> None:
+    pair: Pair = await make_pair(b={"serializer": RestrictedSerializer()})
+    echo = await pair.spawn_on_b(Echo, name="echo")
+    with anyio.fail_after(5), pytest.raises(SerializationError, match="Unregistered"):
+        await echo.send(Unregistered("x"))
+    await echo.send("fine")
+    assert await echo.ask("still linked") == "still linked"
+
+
+async def test_a_tell_the_receiver_refuses_is_a_dead_letter_on_the_sending_node(
+    make_pair: Callable[..., Any],
+) -> None:
+    pair: Pair = await make_pair(b={"serializer": RestrictedSerializer()})
+    collector = await pair.spawn_on_b(Collector, name="collector")
+    letters = await pair.a.spawn(Collector, name="letters")
+    pair.a.events.subscribe(letters, DeadLetter)
+    refused = Unregistered("refused")
+    collector.tell("before")
+    collector.tell(refused)
+    collector.tell("after")
+    assert await collector.ask("get") == ["before", "after"]
+    with anyio.fail_after(5):
+        while not (found := await letters.ask("get")):
+            await anyio.lowlevel.checkpoint()
+    assert [(x.message, x.recipient) for x in found] == [(refused, collector)]
+    node: Any = pair.a.transport.node  # type: ignore[union-attr]
+    link = node.links[pair.peer.node_id]
+    await eventually(lambda: not link.unacked)  # the refused letter is not kept
+
+
+async def test_after_a_remote_ask_whose_handler_raised_the_next_ask_is_answered(
+    make_pair: Callable[..., Any],
+) -> None:
+    pair: Pair = await make_pair()
+    echo = await pair.spawn_on_b(Echo, name="echo")
+    for _ in range(3):  # within the default strategy's 3 restarts
+        with pytest.raises(ValueError, match="on purpose"):
+            await echo.ask(("raise", ValueError("on purpose")))
+        assert await echo.ask("next") == "next"  # restarted by B's own supervisor
+    stand_in = await pair.a.spawn(Echo, node=pair.peer, name="hosted")
+    with pytest.raises(ValueError, match="on purpose"):
+        await stand_in.ask(("raise", ValueError("on purpose")))
+    assert await stand_in.ask("next") == "next"  # its owner's strategy restarted it
+
+
+async def test_the_ack_in_a_frame_after_a_gap_still_spares_the_tells_it_acknowledges(
+    make_pair: Callable[..., Any],
+) -> None:
+    pair: Pair = await make_pair()
+    collector = await pair.spawn_on_b(Collector, name="collector")
+    node: Any = pair.a.transport.node  # type: ignore[union-attr]
+    link = node.links[pair.peer.node_id]
+    letters = await pair.a.spawn(Collector, name="letters")
+    pair.a.events.subscribe(letters, DeadLetter)
+    for i in range(10):
+        collector.tell(i)
+    await eventually(lambda: bool(link.unacked))  # sent, not yet acknowledged
+    # B's next frame went missing; the one after it acknowledges all A sent.
+    gap = encode_frame([(FRAME, link.received_seq + 2, link.sent_seq)])
+    assert not link._take(gap, node.dispatch, link.unacked)
+    assert not link.unacked
+    link.close()
+    assert [x for x in await letters.ask("get") if x.recipient == collector] == []

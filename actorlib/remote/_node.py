@@ -10,37 +10,25 @@ import functools
 import logging
 import re
 import secrets
-import struct
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any
 
 import anyio
 
-from actorlib import ActorRef, Directive, MailboxFull, OneForOne, Terminated
-from actorlib._deadletters import brief
-from actorlib._messages import PENDING, Envelope, ReplySlot, Stop, Unwatch, Watch
-from actorlib._transport import SpawnSpec
+from actorlib import ActorRef
+from actorlib._messages import ReplySlot, Stop
 
 from ._auth import PeerInfo, Session, handshake
-from ._errors import NodeLost, RemoteError, SerializationError
+from ._errors import NodeLost, RemoteError
 from ._framing import FrameChannel
+from ._inbound import InboundItems
 from ._link import Link
 from ._logsafe import loggable
-from ._proxy import SCHEME, LinkReplySlot, RemoteTarget
+from ._proxy import SCHEME, RemoteTarget
 from ._sealed import SealedFrames
-from ._serializer import PLAIN_DECODE, RefId, Serializer
+from ._serializer import RefId, Serializer
 from ._wire import (
-    ASK,
-    LOOKUP,
-    NOTICE,
-    REFUSED,
-    REPLY,
-    SEND,
     SPAWN,
-    STOP,
-    TELL,
-    UNWATCH,
-    WATCH,
     Item,
 )
 
@@ -52,11 +40,6 @@ logger = logging.getLogger("actorlib.remote")
 _NOT_IN_NODE_ID = re.compile(r"[^A-Za-z0-9_.\-]")
 
 Dial = Callable[[str], Awaitable[FrameChannel]]
-
-# Actors spawned here for another node are stopped when they fail: the
-# failure travels to the stand-in on their owner's node (its Terminated), and
-# the owner's parent applies its own strategy there.
-HOSTED_STRATEGY = OneForOne(max_restarts=0, decider=lambda error: Directive.STOP)
 
 # A node that could not be dialed is not dialed again for a while: until
 # then, asks to it fail with NodeLost at once and tells become dead letters,
@@ -75,7 +58,7 @@ def new_node_id(name: str) -> str:
     return f"{_NOT_IN_NODE_ID.sub('-', name)[:100]}-{secrets.token_hex(4)}"
 
 
-class Node:
+class Node(InboundItems):
     """The links of one system to its peers, and what arrives over them."""
 
     def __init__(
@@ -323,190 +306,3 @@ class Node:
         link.check_size(len(payload))
         ref: ActorRef[Any] = await self.request(link, lambda r: (SPAWN, r, payload), actor_class)
         return ref
-
-    # ------------------------------------------------------------ items from peers
-
-    def dispatch(self, link: Link, item: Item) -> None:
-        """Handle one item that arrived on *link*."""
-        kind = item[0]
-        if kind == TELL:
-            _, path, uid, sender, payload = item
-            decode = PLAIN_DECODE.get(payload[0]) if payload else None
-            if decode is not None and type(payload) is bytes:
-                try:
-                    message = decode(payload)
-                except (ValueError, struct.error) as error:
-                    raise SerializationError(what="a plain value", problem=str(error)) from None
-            else:
-                message = self.serializer.loads(payload, self)
-            target = self._locals.get((path, uid))
-            if target is None:
-                target = self._local(path, uid)
-            from_ref = None if sender is None else self.decode_ref(sender)
-            try:
-                target.tell(message, from_ref)
-            except MailboxFull:
-                # The teller is on another node: the tell fails alone, as a
-                # dead letter here (never the link that carried it).
-                self.system.dead_letter(message, ActorRef(target), from_ref)
-        elif kind == ASK:
-            self._ask(link, item)
-        elif kind == REPLY:
-            self._reply(link, item)
-        elif kind in (WATCH, UNWATCH):
-            _, path, uid, watcher = item
-            message = Watch if kind == WATCH else Unwatch
-            self.system.resolve(path, uid)._target.post_system(message(self.decode_ref(watcher)))
-        elif kind == NOTICE:
-            _, path, uid, payload = item
-            notice = self.serializer.loads(payload, self)
-            if isinstance(notice, Terminated):
-                watcher = self.system.resolve(path, uid)
-                link.watches.discard((watcher, notice.ref))
-                watcher._target.post_system(notice)
-        elif kind == SPAWN:
-            self._spawn(link, item)
-        elif kind == STOP:
-            self._stop(link, item)
-        elif kind == LOOKUP:
-            _, request, path = item
-            self._answer(link, request, self.system.lookup(path))
-        elif kind == SEND:
-            self._send(link, item)
-        elif kind == REFUSED:
-            self._refused(link, item)
-        else:
-            raise RemoteError(reason=f"unknown item kind {brief(kind)} from {link.peer}")
-
-    def _local(self, path: str, uid: int) -> Any:
-        if len(self._locals) > 10_000:
-            self._locals.clear()
-        target = self._locals[(path, uid)] = self.system.resolve(path, uid)._target
-        return target
-
-    def _answer(self, link: Link, request: int, value: object, *, ok: bool = True) -> None:
-        slot = LinkReplySlot(
-            None, ActorRef(RemoteTarget(self, (link.peer, None, "/", 0))), link, request
-        )
-        if ok:
-            slot.set_result(value)
-        else:
-            assert isinstance(value, BaseException)
-            slot.set_error(value)
-
-    def _ask(self, link: Link, item: Item) -> None:
-        _, path, uid, sender, payload, request = item
-        try:
-            message = self.serializer.loads(payload, self)
-        except RemoteError as error:
-            self._answer(link, request, error, ok=False)
-            return
-        ref = self.system.resolve(path, uid)
-        slot = LinkReplySlot(message, ref, link, request)
-        try:
-            # An idle actor whose handler never awaits answers right here, in
-            # the link's reader: the reply is queued without a worker's turn.
-            answer = ref._target.post_ask(Envelope(message, self._sender(sender), slot))
-        except Exception as error:
-            slot.set_error(error)
-        else:
-            if answer is not PENDING:
-                slot.set_result(answer)
-
-    def _sender(self, sender: RefId | None) -> ActorRef[Any] | None:
-        return None if sender is None else self.decode_ref(sender)
-
-    def _reply(self, link: Link, item: Item) -> None:
-        _, request, ok, payload = item
-        slot = link.pending.pop(request, None)
-        try:
-            value = self.serializer.loads(payload, self)
-        except RemoteError as error:
-            if slot is None or slot.done:
-                raise
-            # Refused here (a restricted serializer): the asker learns why
-            # now, rather than waiting for a reply that never comes.
-            error.add_note(f"(the reply from {link.peer} to an ask of {slot.recipient.path})")
-            slot.set_error(error)
-            return
-        if slot is None or slot.done:
-            self.system.dead_letter(value, None, None)
-        elif ok:
-            slot.set_result(value)
-        elif isinstance(value, BaseException):
-            slot.set_error(value)
-        else:
-            slot.set_error(RemoteError(reason=f"{link.peer} answered with an error {brief(value)}"))
-
-    def _spawn(self, link: Link, item: Item) -> None:
-        _, request, payload = item
-        try:
-            spec = self.serializer.loads(payload, self)
-            if not (isinstance(spec, tuple) and len(spec) == 4):
-                raise RemoteError(reason=f"{link.peer} sent a malformed spawn request")
-            actor_class, args, kwargs, name = spec
-            guardian = self.system._guardian
-            assert guardian is not None
-            ref = self.system._spawn_under(
-                guardian, SpawnSpec(actor_class, args, kwargs, name, None, HOSTED_STRATEGY)
-            )
-        except Exception as error:
-            self._answer(link, request, error, ok=False)
-            return
-        hosted = self.hosted.setdefault(link.peer, set())
-        if len(hosted) >= 1024:  # forget the ones that have stopped since
-            hosted.difference_update([r for r in hosted if self.system.lookup(r.path) != r])
-        hosted.add(ref)
-        self._answer(link, request, ref)
-
-    def _stop(self, link: Link, item: Item) -> None:
-        _, path, uid, request = item
-        target = self.system.resolve(path, uid)._target
-        wait_stopped = getattr(target, "wait_stopped", None)
-        if wait_stopped is None or target is self.system._guardian:
-            self._answer(link, request, None)  # gone already (or never stoppable from afar)
-            return
-        target.post_system(Stop(None))
-
-        async def answer_when_stopped() -> None:
-            await wait_stopped()
-            self._answer(link, request, None)
-
-        self.system.start_runtime_task(answer_when_stopped)
-
-    def _send(self, link: Link, item: Item) -> None:
-        _, path, uid, sender, payload, request = item
-        try:
-            message = self.serializer.loads(payload, self)
-        except RemoteError as error:
-            self._answer(link, request, error, ok=False)  # the sender's send() raises it
-            return
-        target = self.system.resolve(path, uid)._target
-        envelope = Envelope(message, self._sender(sender))
-
-        async def post_then_ack() -> None:
-            try:
-                await target.post_wait(envelope)
-            except Exception as error:
-                self._answer(link, request, error, ok=False)
-            else:
-                self._answer(link, request, None)
-
-        self.system.start_runtime_task(post_then_ack)
-
-    def _refused(self, link: Link, item: Item) -> None:
-        # The peer refused one of our tells: it is a dead letter here, where
-        # it was sent. Its letter is still in `unacked` (this frame's ack is
-        # applied after its items) and is blanked so that a close cannot
-        # dead-letter it a second time.
-        _, seq, tell, reason = item
-        for sent, letters in link.unacked:
-            if sent == seq:
-                if 0 <= tell < len(letters) and letters[tell][1] is not None:
-                    message, recipient = letters[tell]
-                    letters[tell] = (None, None)
-                    logger.warning(
-                        "node %s refused a tell to %s: %.300s", link.peer, recipient.path, reason
-                    )
-                    self.system.dead_letter(message, ActorRef(recipient), None)
-                return

@@ -25,6 +25,8 @@ from ._wire import (
     NOTICE,
     REFUSED,
     REPLY,
+    RESUME,
+    RESUME_ASK,
     SEND,
     SPAWN,
     STOP,
@@ -37,6 +39,7 @@ from ._wire import (
 if TYPE_CHECKING:
     from actorlib import ActorSystem
 
+    from ._doubts import Doubts
     from ._link import Link
 
 logger = logging.getLogger("actorlib.remote")
@@ -52,6 +55,7 @@ class InboundItems:
 
     system: ActorSystem
     serializer: Serializer
+    doubts: Doubts
     hosted: dict[str, set[ActorRef[Any]]]
     _locals: dict[tuple[str, int], Any]
 
@@ -108,6 +112,10 @@ class InboundItems:
             self._answer(link, request, self.system.lookup(path))
         elif kind == SEND:
             self._send(link, item)
+        elif kind == RESUME_ASK:
+            self.doubts.answer(link, item)
+        elif kind == RESUME:
+            self.doubts.resume(link, item)
         elif kind == REFUSED:
             self._refused(link, item)
         else:

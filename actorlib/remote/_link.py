@@ -151,6 +151,7 @@ class Link:
         """Write and read on the sealed channel until it fails or the link is closed."""
         channel = self.channel
         assert channel is not None, "a link runs once its channel is sealed"
+        self.node.doubts.link_started(self)
         try:
             async with anyio.create_task_group() as group:
                 self._scope = group.cancel_scope
@@ -210,6 +211,10 @@ class Link:
 
     def _take(self, frame: bytes, dispatch: Any, unacked: Any) -> bool:
         """Handle one frame; False if the link must end (a frame went missing)."""
+        if self.closed:
+            # Closed on this side: what it received so far is final (the
+            # peer may ask, see _doubts), so nothing more is delivered.
+            return False
         items = decode_frame(frame)
         header = items[0] if items else None
         if header is None or header[0] != FRAME or len(header) != 3:
@@ -313,10 +318,15 @@ class Link:
             watcher._target.post_system(Terminated(remote, NodeLost(node=self.peer)))
         self.watches.clear()
         system = self.node.system
-        while self.unacked:
-            for message, recipient in self.unacked.popleft()[1]:
-                if recipient is not None:  # None: refused, a dead letter already
-                    system.dead_letter(message, ActorRef(recipient), None)
+        # Tells in frames the peer has not acknowledged may have arrived:
+        # the node asks the peer before it makes them dead letters.
+        in_doubt = [
+            (seq, message, recipient)
+            for seq, letters in self.unacked
+            for message, recipient in letters
+            if recipient is not None  # None: refused, a dead letter already
+        ]
+        self.unacked.clear()
         while self.outbox:
             _, _, unsent, to = self.outbox.popleft()
             if to is not None:
@@ -325,3 +335,4 @@ class Link:
             if wake is not None:
                 wake.set()
         self.node.link_closed(self)
+        self.node.doubts.link_ended(self, in_doubt)

@@ -19,6 +19,7 @@ from actorlib import ActorRef
 from actorlib._messages import ReplySlot, Stop
 
 from ._auth import PeerInfo, Session, handshake
+from ._doubts import Doubts
 from ._errors import NodeLost, RemoteError
 from ._framing import FrameChannel
 from ._inbound import InboundItems
@@ -91,6 +92,7 @@ class Node(InboundItems):
         # node id -> (when it may be dialed again, the wait that led there)
         self._unreachable: dict[str, tuple[float, float]] = {}
         self.closing = False
+        self.doubts = Doubts(self)
 
     # ------------------------------------------------------------ refs (RefCodec)
 

@@ -28,6 +28,10 @@ FRAME = 10  # (FRAME, seq, ack): the first item of every frame; ack = last seq r
 # (REFUSED, seq, tell, reason): the receiver refused the tell-th TELL (from 0) of
 # frame seq (its payload, or its target); the sender makes it a dead letter.
 REFUSED = 11
+# (RESUME_ASK, link_id): "that link between us ended on my side: what did you
+# receive on it?"; answered with (RESUME, link_id, last frame received there).
+RESUME_ASK = 12
+RESUME = 13
 
 Item = tuple[Any, ...]
 

@@ -140,6 +140,13 @@ async def eventually(check: Callable[[], bool]) -> None:
             await anyio.lowlevel.checkpoint()
 
 
+async def eventually_async(read: Callable[[], Any], check: Callable[[Any], bool]) -> None:
+    """Wait (5 s at most) until check(await read()) is true."""
+    with anyio.fail_after(5):
+        while not check(await read()):
+            await anyio.lowlevel.checkpoint()
+
+
 async def test_a_remote_tell_into_a_full_mailbox_is_a_dead_letter_there_not_a_lost_link(
     make_pair: Callable[..., Any],
 ) -> None:
@@ -284,3 +291,48 @@ async def test_the_ack_in_a_frame_after_a_gap_still_spares_the_tells_it_acknowle
     assert not link.unacked
     link.close()
     assert [x for x in await letters.ask("get") if x.recipient == collector] == []
+
+
+async def test_tells_a_lost_link_delivered_are_not_dead_letters_too(
+    make_pair: Callable[..., Any],
+) -> None:
+    pair: Pair = await make_pair()
+    await pair.b.spawn(Collector, name="collector")
+    on_b = pair.b.lookup("/user/collector")
+    assert on_b is not None
+    collector = await pair.peer.lookup("collector")
+    assert collector is not None
+    node: Any = pair.a.transport.node  # type: ignore[union-attr]
+    link = node.links[pair.peer.node_id]
+    letters = await pair.a.spawn(Collector, name="letters")
+    pair.a.events.subscribe(letters, DeadLetter)
+    for i in range(50):
+        collector.tell(i)
+    # B has every tell, and A has not heard so yet: then the link is lost.
+    await eventually_async(lambda: on_b.ask("get"), lambda seen: len(seen) == 50)
+    assert link.unacked
+    link.close()
+    # A links again and asks B what it received: nothing is in doubt.
+    await eventually(lambda: not node.doubts._held)
+    assert await letters.ask("get") == []
+    assert await collector.ask("get") == list(range(50))
+
+
+async def test_tells_in_doubt_that_never_arrived_are_dead_letters_once(
+    make_pair: Callable[..., Any],
+) -> None:
+    pair: Pair = await make_pair()
+    collector = await pair.spawn_on_b(Collector, name="collector")
+    node: Any = pair.a.transport.node  # type: ignore[union-attr]
+    link = node.links[pair.peer.node_id]
+    letters = await pair.a.spawn(Collector, name="letters")
+    pair.a.events.subscribe(letters, DeadLetter)
+    delivered_before = await collector.ask("get")
+    assert delivered_before == []
+    # Frames the peer never received: held as if sent, then the link is lost.
+    link.unacked.append((link.sent_seq + 1, [("never-sent", collector._target)]))
+    link.close()
+    await eventually(lambda: not node.doubts._held)
+    found = await letters.ask("get")
+    assert [x.message for x in found] == ["never-sent"]
+    assert await collector.ask("get") == []

@@ -41,7 +41,10 @@ stray='(^|/)(\.venv[^/]*|__pycache__|\.[a-z_]+_cache|\.hypothesis|\.coverage[^/]
 if grep -E "$stray" "$work/sdist.txt"; then
     fail "the sdist holds the files above, from a developer's machine"
 fi
-"$python" -m zipfile -l "$wheel" | grep -q '^actorlib/py\.typed ' || fail "the wheel lacks actorlib/py.typed"
+# Listed to a file first: grep -q stops reading at the first match, and the
+# lister's broken pipe would fail the pipeline (pipefail).
+"$python" -m zipfile -l "$wheel" >"$work/wheel.txt"
+grep -q '^actorlib/py\.typed ' "$work/wheel.txt" || fail "the wheel lacks actorlib/py.typed"
 
 echo "-- install the wheel, no extras, into a fresh virtualenv"
 "$python" -m venv "$work/venv"

@@ -14,8 +14,6 @@ import asyncio
 import math
 from collections import defaultdict, deque
 
-import sniffio
-
 # Samples a median run kept, by (system, event loop, size), oldest first.
 _kept: dict[tuple[str, str, int], deque[list[float]]] = defaultdict(deque)
 
@@ -39,10 +37,13 @@ def take_kept(system: str, size: int) -> list[float] | None:
 
 
 def _event_loop() -> str:
+    # asyncio's and trio's own checks: anyio no longer depends on sniffio.
     try:
-        library = sniffio.current_async_library()
-    except sniffio.AsyncLibraryNotFoundError:
-        return "-"  # a peer with its own runtime
-    if library == "asyncio":
         return type(asyncio.get_running_loop()).__module__  # asyncio, or uvloop
-    return library
+    except RuntimeError:
+        pass
+    try:
+        import trio
+    except ImportError:
+        return "-"
+    return "trio" if trio.lowlevel.in_trio_run() else "-"  # "-": a peer with its own runtime

@@ -6,7 +6,7 @@ import asyncio
 import sys
 
 import pytest
-import sniffio
+import trio
 
 import actorlib
 from actorlib import Actor, ActorSystem
@@ -32,10 +32,16 @@ async def count_to(start: int, increments: int) -> tuple[int, str]:
         for _ in range(increments):
             counter.tell("incr")
         count = await counter.ask("get")
-    library = sniffio.current_async_library()
-    if library == "asyncio":
-        library = type(asyncio.get_running_loop()).__module__.split(".")[0]
-    return count, library
+    return count, _event_loop()
+
+
+def _event_loop() -> str:
+    """The library running this task: asyncio, uvloop or trio."""
+    try:
+        loop = asyncio.get_running_loop()
+    except RuntimeError:
+        return "trio" if trio.lowlevel.in_trio_run() else "unknown"
+    return type(loop).__module__.split(".")[0]
 
 
 def test_run_defaults_to_asyncio_and_returns_the_result() -> None:

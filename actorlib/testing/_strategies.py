@@ -1,4 +1,4 @@
-"""Hypothesis strategies for schedules and faults (hypothesis is imported lazily)."""
+"""Hypothesis strategies for schedules and faults; hypothesis, an extra, is imported lazily."""
 
 from __future__ import annotations
 
@@ -22,7 +22,11 @@ def schedules(*, max_steps: int = 64, max_choice: int = 7) -> SearchStrategy[Sch
     Args:
         max_steps: how many steps may deviate from the natural order.
         max_choice: the largest choice drawn.
+
+    Raises:
+        RuntimeError: hypothesis is not installed; the message names the extra.
     """
+    _require_hypothesis("schedules()")
     from hypothesis import strategies as st
 
     return st.lists(st.integers(0, max_choice), max_size=max_steps).map(Schedule.replay)
@@ -44,7 +48,12 @@ def faults(
         max_faults: the most faults in one list.
         max_nth: the latest message (1-based) a fault may hit.
         max_delay: the longest `Delay`, in virtual seconds.
+
+    Raises:
+        RuntimeError: hypothesis is not installed; the message names the extra.
+        ValueError: *actors* is empty, or *kinds* names no fault class.
     """
+    _require_hypothesis("faults()")
     from hypothesis import strategies as st
 
     if not actors:
@@ -64,3 +73,11 @@ def faults(
     if not options:
         raise ValueError(f"kinds must name fault classes such as Crash, got {kinds!r}")
     return st.lists(st.one_of(options), max_size=max_faults)
+
+
+def _require_hypothesis(caller: str) -> None:
+    # hypothesis is an extra, not a runtime dependency: say which one installs it.
+    try:
+        import hypothesis  # noqa: F401
+    except ImportError:
+        raise RuntimeError(f'{caller} needs hypothesis: pip install "actorlib[testing]"') from None

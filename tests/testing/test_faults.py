@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from typing import Any
 
 import anyio
@@ -216,6 +217,20 @@ def test_the_faults_strategy_needs_actors_and_kinds() -> None:
         faults([])
     with pytest.raises(ValueError, match=r"^kinds must name fault classes such as Crash"):
         faults(["a"], kinds=())
+
+
+def test_the_strategies_without_hypothesis_name_the_extra_that_installs_it(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setitem(sys.modules, "hypothesis", None)  # makes `import hypothesis` fail
+    with pytest.raises(
+        RuntimeError, match=r'^schedules\(\) needs hypothesis: pip install "actorlib\[testing\]"$'
+    ):
+        schedules()
+    with pytest.raises(
+        RuntimeError, match=r'^faults\(\) needs hypothesis: pip install "actorlib\[testing\]"$'
+    ):
+        faults(["a"])
 
 
 @attrs.frozen

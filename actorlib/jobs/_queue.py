@@ -17,6 +17,7 @@ from ._core import QueueCore
 from ._errors import JobQueueClosedError
 from ._events import JobCancelled, JobQueued
 from ._handle import JobHandle, JobState
+from ._mainguard import check_main_guard
 from ._model import NO_RETRY, JobInfo, JobRecord, JobStatus, Retry
 from ._options import check_queue_options
 from ._records import check_args, record_maker
@@ -71,6 +72,9 @@ class JobQueue:
 
     Raises:
         TypeError, ValueError: an invalid option (the message names it).
+        JobMainGuardError: made by the top-level code of a main script that a
+            process job's worker process runs again (the script lacks
+            ``if __name__ == "__main__":``).
     """
 
     def __init__(
@@ -89,6 +93,7 @@ class JobQueue:
     ) -> None:
         if not isinstance(system, ActorSystem):
             raise TypeError(f"JobQueue() expects an ActorSystem, got {system!r}")
+        check_main_guard()
         check_queue_options(
             workers=workers,
             name=name,

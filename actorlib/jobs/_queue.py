@@ -405,6 +405,7 @@ class JobQueue:
         if record is not None:
             core.committed(record)
             core.publish(JobCancelled(core.name, record.id, record.name))
+            core.kick()  # the scheduler keeps the ended job for keep_results, then purges it
             return True
         state = core.states.get(job_id)
         attempt = core.attempts.get(job_id)

@@ -415,23 +415,28 @@ class JobQueue:
                 state = core.state_of(attempt.record)
         if state is None:
             return False  # not known here as waiting or running: it has ended (or is elsewhere)
-        await state.wait()
+        with core.time_may_pass():
+            await state.wait()
         return state.info.status is JobStatus.CANCELLED
 
     async def join(self) -> None:
         """Wait until no job waits or runs (delayed and retrying jobs included)."""
         core = self._running_core("join the queue", closing_ok=True)
-        while not core.idle:
-            if core.stopped:
-                raise JobQueueClosedError(operation="join the queue (its actors were stopped)")
-            await core.wait_changed()
+        with core.time_may_pass():
+            while not core.idle:
+                if core.stopped:
+                    raise JobQueueClosedError(operation="join the queue (its actors were stopped)")
+                await core.wait_changed()
 
     async def _wait(self, state: JobState, timeout: float | None) -> None:
+        core = self._core
+        if core is None:
+            raise JobQueueClosedError(operation="wait for a job")
         if timeout is None or math.isinf(timeout):
-            await state.wait()
+            with core.time_may_pass():
+                await state.wait()
             return
-        core = self._running_core("wait for a job", closing_ok=True)
-        with anyio.CancelScope() as scope:
+        with anyio.CancelScope() as scope, core.time_may_pass():
             timer = core.system.timer_queue.call_later(timeout, scope.cancel)
             try:
                 await state.wait()

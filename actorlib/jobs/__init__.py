@@ -34,13 +34,14 @@ from ._execute import current_job_id, report_progress
 from ._handle import JobHandle
 from ._memory import MemoryStore
 from ._model import JobInfo, JobRecord, JobStatus, Progress, Retry
-from ._queue import JobQueue, JobQueueStatistics
+from ._queue import JobCounts, JobQueue, JobQueueStatistics
 from ._sqlite import SqliteStore
 from ._store import JobStore
 
 __all__ = [
     "JobCancelled",
     "JobCancelledError",
+    "JobCounts",
     "JobError",
     "JobEvent",
     "JobExitError",

@@ -14,7 +14,7 @@ import anyio
 from .._run import run
 from .._system import ActorSystem
 from ._model import JobStatus
-from ._queue import JobQueue, JobQueueStatistics
+from ._queue import JobCounts, JobQueue
 from ._sqlite import SqliteStore
 from ._store import open_store
 
@@ -90,7 +90,7 @@ async def _work(options: argparse.Namespace) -> int:
 
                 tg.start_soon(stop_on_signal)
                 while True:
-                    stats = await queue.statistics()
+                    stats = await queue.counts()
                     if display is not None:
                         display.show(stats)
                     if options.burst and not (stats.queued + stats.running + stats.retrying):
@@ -124,7 +124,7 @@ class _LineDisplay:
         self.stream = stream
         self.last = ""
 
-    def show(self, stats: JobQueueStatistics) -> None:
+    def show(self, stats: JobCounts) -> None:
         line = (
             f"queued {stats.queued + stats.retrying} | running {stats.running} | "
             f"done {stats.succeeded} | failed {stats.failed} | cancelled {stats.cancelled}"
@@ -151,7 +151,7 @@ class _TqdmDisplay:
 
         self.bar = tqdm(total=0, unit="job", file=stream, desc="jobs")
 
-    def show(self, stats: JobQueueStatistics) -> None:
+    def show(self, stats: JobCounts) -> None:
         done = stats.succeeded + stats.failed + stats.cancelled
         self.bar.total = done + stats.queued + stats.retrying + stats.running
         self.bar.n = done

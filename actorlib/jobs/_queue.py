@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime
 import math
 import uuid
-from collections.abc import Awaitable, Callable, Iterable
+from collections.abc import Awaitable, Callable, Generator, Iterable
 from types import TracebackType
 from typing import Any, TypeVar, overload
 
@@ -28,14 +28,13 @@ T = TypeVar("T")
 
 
 @attrs.frozen
-class JobQueueStatistics:
-    """How many jobs of the store are in each status, and the queue's own counts.
+class JobCounts:
+    """How many jobs of the store are in each status: what `JobQueue.counts` returns.
+
+    With a durable store these are the store's: other processes' jobs included.
 
     Attributes:
-        queued, running, retrying, succeeded, failed, cancelled: jobs per status
-            (in the whole store: other processes' jobs included).
-        workers: this queue's workers.
-        running_here: attempts running in this process.
+        queued, running, retrying, succeeded, failed, cancelled: jobs per status.
     """
 
     queued: int
@@ -44,8 +43,93 @@ class JobQueueStatistics:
     succeeded: int
     failed: int
     cancelled: int
+
+    @property
+    def waiting(self) -> int:
+        """Jobs that will run: queued and retrying."""
+        return self.queued + self.retrying
+
+    @property
+    def finished(self) -> int:
+        """Jobs in a final state: succeeded, failed and cancelled."""
+        return self.succeeded + self.failed + self.cancelled
+
+
+@attrs.frozen
+class _CountsAndStatistics(JobCounts):
+    """What ``await queue.statistics()`` returned before it was sync (kept for old callers)."""
+
+    workers: int = 0
+    running_here: int = 0
+
+
+@attrs.frozen
+class JobQueueStatistics:
+    """A snapshot of what a queue knows in this process, without asking its store.
+
+    `JobQueue.statistics` returns it (sync, like `ActorSystem.statistics`);
+    the store's counts per status come from ``await queue.counts()``.
+
+    Attributes:
+        name: the queue's name.
+        state: ``"new"``, ``"open"``, ``"closing"`` or ``"closed"``.
+        workers: this queue's workers (how many jobs run at once here).
+        running_here: attempts running in this process now.
+        followed: unfinished jobs that a handle or callback follows here.
+        idle: True when no job of this queue waits or runs (as `JobQueue.join` sees it).
+    """
+
+    name: str
+    state: str
     workers: int
     running_here: int
+    followed: int
+    idle: bool
+
+
+@attrs.frozen(eq=False, repr=False)
+class _AwaitableStatistics(JobQueueStatistics):
+    """What `JobQueue.statistics` returns: the snapshot, also awaitable for old callers.
+
+    ``await queue.statistics()`` was the API before `statistics` became sync;
+    it still returns the store's counts with ``workers`` and ``running_here``.
+    Deprecated: use ``await queue.counts()``.
+    """
+
+    counts: Callable[[], Awaitable[JobCounts]] | None = attrs.field(
+        default=None, repr=False, eq=False
+    )
+
+    def __await__(self) -> Generator[Any, None, _CountsAndStatistics]:
+        return self._legacy().__await__()
+
+    async def _legacy(self) -> _CountsAndStatistics:
+        if self.counts is None:
+            raise JobQueueClosedError(operation="count jobs")
+        counts = await self.counts()
+        return _CountsAndStatistics(
+            **attrs.asdict(counts), workers=self.workers, running_here=self.running_here
+        )
+
+    # Everywhere but `await`, it is the plain snapshot: equal, shown and pickled as one.
+    def plain(self) -> JobQueueStatistics:
+        """The snapshot as a plain `JobQueueStatistics`."""
+        fields = attrs.fields(JobQueueStatistics)
+        return JobQueueStatistics(**{f.name: getattr(self, f.name) for f in fields})
+
+    def __eq__(self, other: object) -> bool:
+        if isinstance(other, _AwaitableStatistics):
+            other = other.plain()
+        return self.plain() == other
+
+    def __hash__(self) -> int:
+        return hash(self.plain())
+
+    def __repr__(self) -> str:
+        return repr(self.plain())
+
+    def __reduce__(self) -> str | tuple[Any, ...]:
+        return self.plain().__reduce__()
 
 
 class JobQueue:
@@ -449,19 +533,43 @@ class JobQueue:
                 f"(it is {info.status.value}; it goes on)"
             )
 
-    async def statistics(self) -> JobQueueStatistics:
-        """Counts of jobs per status in the store, and this queue's workers."""
-        core = self._running_core("read statistics")
+    def statistics(self) -> JobQueueStatistics:
+        """A snapshot of the queue in this process: its state, workers and running jobs.
+
+        Sync and cheap: it reads what the queue holds in memory, never the
+        store (for the store's counts per status, ``await queue.counts()``).
+        Works in every state of the queue, closed included.
+
+        ``await queue.statistics()``, the API before it was sync, still works
+        (deprecated): it returns the store's counts with ``workers`` and
+        ``running_here``.
+        """
+        core = self._core
+        return _AwaitableStatistics(
+            name=self.name,
+            state=self._phase,
+            workers=int(self._options["workers"]),
+            running_here=0 if core is None else len(core.attempts),
+            followed=0 if core is None else len(core.states),
+            idle=True if core is None else core.idle or core.stopped,
+            counts=self.counts if self._phase in ("open", "closing") else None,
+        )
+
+    async def counts(self) -> JobCounts:
+        """How many jobs of the store are in each status (a store query).
+
+        Raises:
+            JobQueueClosedError: the queue is not open.
+        """
+        core = self._running_core("count jobs", closing_ok=True)
         counts = await core.store.counts()
-        return JobQueueStatistics(
+        return JobCounts(
             queued=counts[JobStatus.QUEUED],
             running=counts[JobStatus.RUNNING],
             retrying=counts[JobStatus.RETRYING],
             succeeded=counts[JobStatus.SUCCEEDED],
             failed=counts[JobStatus.FAILED],
             cancelled=counts[JobStatus.CANCELLED],
-            workers=core.workers,
-            running_here=len(core.attempts),
         )
 
     async def dead_letters(self, limit: int = 100) -> list[JobInfo]:

@@ -12,6 +12,7 @@ from .._actor import Actor
 from .._messages import Terminated
 from .._ref import ActorRef
 from .._supervision import OneForOne
+from . import _joblog as joblog
 from ._core import Kick, QueueCore
 from ._errors import JobLostError
 from ._events import (
@@ -225,6 +226,7 @@ class Scheduler(Actor):
         core.attempts[record.id] = attempt
         core.committed(record)
         core.publish(JobStarted(core.name, record.id, record.name, record.attempts))
+        joblog.started(core.name, record)
         worker.tell(_Run(attempt))
 
     async def _no_due_jobs(self) -> None:
@@ -284,6 +286,7 @@ class Scheduler(Actor):
         for record, event in batch:
             self.core.committed(record)
             self.core.publish(event)
+            joblog.ended(record, event)
         self._check_drained()
         await self._purge_on_time()
 

@@ -34,8 +34,9 @@ from ._execute import current_job_id, report_progress
 from ._handle import JobHandle
 from ._memory import MemoryStore
 from ._model import JobInfo, JobRecord, JobStatus, Progress, Retry
-from ._queue import JobCounts, JobQueue, JobQueueStatistics
+from ._queue import JobQueue
 from ._sqlite import SqliteStore
+from ._statistics import JobCounts, JobQueueStatistics
 from ._store import JobStore
 
 __all__ = [

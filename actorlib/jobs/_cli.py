@@ -17,8 +17,9 @@ from .._run import run
 from .._system import ActorSystem
 from ._joblog import short_error
 from ._model import JobInfo, JobStatus
-from ._queue import JobCounts, JobQueue
+from ._queue import JobQueue
 from ._sqlite import SqliteStore
+from ._statistics import JobCounts
 from ._store import open_store
 
 

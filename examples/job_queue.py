@@ -74,7 +74,7 @@ async def main() -> None:
                 print("renders:", ", ".join(f"#{seed}={value}" for seed, value in checksums))
                 for job in uploads:
                     print(f"  {await job.result()} (attempts: {job.info().attempts})")
-                stats = await queue.statistics()
+                stats = await queue.counts()
                 print(f"succeeded {stats.succeeded}, failed {stats.failed}")
     print("done")
 

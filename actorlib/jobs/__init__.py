@@ -15,6 +15,7 @@ from ._errors import (
     JobError,
     JobExitError,
     JobLostError,
+    JobMainGuardError,
     JobQueueClosedError,
     JobSerializationError,
     JobTimeoutError,
@@ -33,13 +34,15 @@ from ._execute import current_job_id, report_progress
 from ._handle import JobHandle
 from ._memory import MemoryStore
 from ._model import JobInfo, JobRecord, JobStatus, Progress, Retry
-from ._queue import JobQueue, JobQueueStatistics
+from ._queue import JobQueue
 from ._sqlite import SqliteStore
+from ._statistics import JobCounts, JobQueueStatistics
 from ._store import JobStore
 
 __all__ = [
     "JobCancelled",
     "JobCancelledError",
+    "JobCounts",
     "JobError",
     "JobEvent",
     "JobExitError",
@@ -47,6 +50,7 @@ __all__ = [
     "JobHandle",
     "JobInfo",
     "JobLostError",
+    "JobMainGuardError",
     "JobProgress",
     "JobQueue",
     "JobQueueClosedError",

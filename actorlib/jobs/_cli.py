@@ -3,19 +3,23 @@
 from __future__ import annotations
 
 import argparse
+import datetime
 import importlib
 import signal
 import sqlite3
 import sys
+import time
 from typing import TextIO
 
 import anyio
 
 from .._run import run
 from .._system import ActorSystem
-from ._model import JobStatus
-from ._queue import JobQueue, JobQueueStatistics
+from ._joblog import short_error
+from ._model import JobInfo, JobStatus
+from ._queue import JobQueue
 from ._sqlite import SqliteStore
+from ._statistics import JobCounts
 from ._store import open_store
 
 
@@ -70,6 +74,7 @@ def _parser() -> argparse.ArgumentParser:
 
 async def _work(options: argparse.Namespace) -> int:
     display = None if options.no_progress else _display(sys.stderr)
+    since = time.time()  # a durable store's clock: wall-clock seconds
     async with (
         ActorSystem("jobs-worker") as system,
         JobQueue(
@@ -89,8 +94,14 @@ async def _work(options: argparse.Namespace) -> int:
                         return
 
                 tg.start_soon(stop_on_signal)
+                failures = _Failures(queue, since)
                 while True:
-                    stats = await queue.statistics()
+                    stats = await queue.counts()
+                    for line in await failures.new(stats.failed):
+                        if display is None:
+                            print(line, file=sys.stderr)
+                        else:
+                            display.note(line)
                     if display is not None:
                         display.show(stats)
                     if options.burst and not (stats.queued + stats.running + stats.retrying):
@@ -99,6 +110,48 @@ async def _work(options: argparse.Namespace) -> int:
     if display is not None:
         display.close()
     return 0
+
+
+class _Failures:
+    """The jobs that failed for good since the worker started: each shown once, newest last."""
+
+    def __init__(self, queue: JobQueue, since: float, limit: int = 10) -> None:
+        self.queue = queue
+        self.since = since  # earlier failures are `status`'s to list
+        self.limit = limit
+        self.failed: int | None = None  # the store's count when last looked
+        self.seen: set[str] = set()
+
+    async def new(self, failed: int) -> list[str]:
+        """Lines for the failures not shown yet (asks the store only when the count moved)."""
+        if failed == self.failed:
+            return []
+        self.failed = failed
+        recent = await self.queue.dead_letters(self.limit)
+        fresh = [
+            info
+            for info in reversed(recent)
+            if info.id not in self.seen and (info.finished_at or 0.0) >= self.since
+        ]
+        self.seen.update(info.id for info in recent)
+        return [failure_line(info) for info in fresh]
+
+
+def failure_line(info: JobInfo) -> str:
+    """``failed <id> <name> at <when> attempts=<n>: <Type: message>`` (the message cut short)."""
+    return (
+        f"failed {info.id} {info.name} at {_when(info.finished_at)} "
+        f"attempts={info.attempts}: {short_error(info.error)}"
+    )
+
+
+def _when(seconds: float | None) -> str:
+    if seconds is None:
+        return "?"
+    if seconds > 1e9:  # a durable store's wall-clock time
+        stamp = datetime.datetime.fromtimestamp(seconds).astimezone()
+        return stamp.isoformat(timespec="seconds")
+    return f"t={seconds:.3f}"  # the memory store's Clock
 
 
 async def _status(options: argparse.Namespace) -> int:
@@ -110,8 +163,7 @@ async def _status(options: argparse.Namespace) -> int:
         counts = await store.counts()
         print(" ".join(f"{status.value}={counts[status]}" for status in JobStatus))
         for record in await store.failed(options.failed):
-            error = f"{type(record.error).__name__}: {record.error}" if record.error else "?"
-            print(f"failed {record.id} {record.name} attempts={record.attempts} {error}")
+            print(failure_line(record.info()))
     finally:
         await store.close()
     return 0
@@ -124,7 +176,7 @@ class _LineDisplay:
         self.stream = stream
         self.last = ""
 
-    def show(self, stats: JobQueueStatistics) -> None:
+    def show(self, stats: JobCounts) -> None:
         line = (
             f"queued {stats.queued + stats.retrying} | running {stats.running} | "
             f"done {stats.succeeded} | failed {stats.failed} | cancelled {stats.cancelled}"
@@ -136,6 +188,13 @@ class _LineDisplay:
             self.stream.write("\r" + line + "\x1b[K")
         else:
             self.stream.write(line + "\n")
+        self.stream.flush()
+
+    def note(self, line: str) -> None:
+        """Print *line* above the counts."""
+        prefix = "\r\x1b[K" if self.stream.isatty() else ""
+        self.stream.write(prefix + line + "\n")
+        self.last = ""  # show the counts again below it
         self.stream.flush()
 
     def close(self) -> None:
@@ -151,13 +210,17 @@ class _TqdmDisplay:
 
         self.bar = tqdm(total=0, unit="job", file=stream, desc="jobs")
 
-    def show(self, stats: JobQueueStatistics) -> None:
+    def show(self, stats: JobCounts) -> None:
         done = stats.succeeded + stats.failed + stats.cancelled
         self.bar.total = done + stats.queued + stats.retrying + stats.running
         self.bar.n = done
         self.bar.set_postfix(
             queued=stats.queued + stats.retrying, running=stats.running, failed=stats.failed
         )
+
+    def note(self, line: str) -> None:
+        """Print *line* above the bar."""
+        self.bar.write(line, file=self.bar.fp)
 
     def close(self) -> None:
         self.bar.close()

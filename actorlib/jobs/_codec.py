@@ -126,7 +126,7 @@ def encode_outcome(value: object, label: str) -> bytes:
     except Exception as error:
         lost = JobLostError(
             job=label,
-            detail=f"{type(value).__name__} {value!r:.200} cannot be pickled "
+            detail=f"{type(value).__name__} {value!r:.200} cannot be pickled into the store "
             f"({type(error).__name__}: {error})",
         )
         return _pickle(lost)
@@ -137,16 +137,50 @@ def decode(data: bytes | None) -> Any:
     return None if data is None else pickle.loads(data)
 
 
+class ProcessExit(Exception):
+    """A process job called ``sys.exit()``: carried back to the parent, which fails the attempt.
+
+    Raised in the worker process instead of `SystemExit`, which would end the
+    worker process after it answered (and the next job would find it dead).
+    """
+
+    @property
+    def code(self) -> object:
+        """The exit code the job passed."""
+        return self.args[0] if self.args else None
+
+
 def run_pickled_call(payload: bytes) -> Any:
-    """Run a cloudpickled call in a worker process (async functions get their own loop)."""
+    """Run a cloudpickled call in a worker process (async functions get their own loop).
+
+    Whatever the job raises goes back to the parent as its error, and the
+    process lives on for the next job. SIGINT is ignored while the job runs:
+    Ctrl+C reaches every process of the terminal, and stopping is the
+    parent's to decide (it kills the process of a job it interrupts).
+
+    Raises:
+        ProcessExit: the job called ``sys.exit()``.
+        JobMainGuardError: this worker re-ran an unguarded main script.
+    """
     import asyncio
     import inspect
+    import signal
 
-    function, args, kwargs = pickle.loads(payload)
-    result = function(*args, **kwargs)
-    if inspect.isawaitable(result):
-        result = asyncio.run(_await(result))
-    return result
+    from ._mainguard import check_main_guard
+
+    check_main_guard()
+    previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
+    try:
+        function, args, kwargs = pickle.loads(payload)
+        result = function(*args, **kwargs)
+        if inspect.isawaitable(result):
+            result = asyncio.run(_await(result))
+        return result
+    except SystemExit as exit_:
+        raise ProcessExit(exit_.code) from None
+    finally:
+        if previous is not None:
+            signal.signal(signal.SIGINT, previous)
 
 
 async def _await(awaitable: Any) -> Any:

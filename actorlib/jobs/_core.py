@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
 
 import anyio
@@ -94,6 +96,36 @@ class QueueCore:
         if self._changed is not None:
             self._changed.set()
             self._changed = None
+
+    @contextlib.contextmanager
+    def time_may_pass(self) -> Iterator[None]:
+        """A context in which the caller waits for jobs, as a test's ``ask`` waits for a reply.
+
+        In a simulated system (``actorlib.testing``), whose Delivery offers
+        ``waiting()``, virtual time may then jump to the next deadline (a
+        retry's backoff, a delay) once everything else is idle; if the
+        simulation declares a deadlock meanwhile, the wait ends with it.
+        Elsewhere this does nothing.
+
+        Raises:
+            Exception: the simulation's deadlock error.
+        """
+        waiting = getattr(self.system.delivery, "waiting", None)
+        if not callable(waiting):
+            yield
+            return
+        deadlock: BaseException | None = None
+        with anyio.CancelScope() as scope:
+
+            def on_deadlock(error: BaseException) -> None:
+                nonlocal deadlock
+                deadlock = error
+                scope.cancel()
+
+            with waiting(on_deadlock):
+                yield
+        if deadlock is not None:
+            raise deadlock
 
     async def wait_changed(self) -> None:
         if self._changed is None:

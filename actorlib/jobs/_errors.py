@@ -5,7 +5,10 @@
         ├── JobTimeoutError         also a TimeoutError: an attempt ran past its timeout
         ├── JobCancelledError       the job was cancelled before it finished
         ├── JobExitError            the job called sys.exit(): a failure, not the worker's exit
-        ├── JobLostError            the job's outcome could not be kept (unpicklable result)
+        ├── JobLostError            the job's outcome could not be kept (crashed worker, killed
+        │                           process, unpicklable result)
+        ├── JobMainGuardError       also a RuntimeError: a process job's worker re-ran an
+        │                           unguarded main script
         ├── JobQueueClosedError     also a RuntimeError: the queue is not accepting work
         └── JobSerializationError   also a TypeError: a function or argument cannot be pickled
 
@@ -82,18 +85,43 @@ class JobExitError(JobError):
 
 @attrs.define(auto_exc=True, str=False, repr=False, slots=False)
 class JobLostError(JobError):
-    """The job ended but its outcome could not be kept in the store.
+    """The attempt's outcome was lost: its worker crashed or its process died under it,
+    or what it returned cannot be kept in the store. Retried like any error.
 
     Attributes:
         job: the job's name and id.
-        detail: what could not be kept, and why.
+        detail: what was lost, and why.
     """
 
     job: str = ""
     detail: str = ""
 
     def __str__(self) -> str:
-        return f"the outcome of job {self.job} could not be stored: {self.detail}"
+        return f"the outcome of job {self.job} was lost: {self.detail}"
+
+
+@attrs.define(auto_exc=True, str=False, repr=False, slots=False)
+class JobMainGuardError(JobError, RuntimeError):
+    """A process job's worker process re-ran the main script, and the script started a queue.
+
+    Worker processes run the parent's main script again (as ``__mp_main__``,
+    like multiprocessing's spawn start method) to find functions defined in
+    it; a script that is not guarded by ``if __name__ == "__main__":`` would
+    start its whole program again in every worker.
+
+    Attributes:
+        script: the path of the main script.
+    """
+
+    script: str = ""
+
+    def __str__(self) -> str:
+        return (
+            f"a process job's worker process ran the main script {self.script!r} again and it "
+            f"started a JobQueue: worker processes import the main module (as multiprocessing's "
+            f'spawn does); guard the script\'s entry point with `if __name__ == "__main__":`, '
+            f"or define the job functions in a module the script imports"
+        )
 
 
 @attrs.define(auto_exc=True, str=False, repr=False, slots=False)

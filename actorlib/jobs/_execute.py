@@ -13,10 +13,18 @@ import anyio.from_thread
 import anyio.to_process
 import anyio.to_thread
 import attrs
+from anyio import BrokenWorkerProcess
 
 from .._clock import TimerQueue
 from . import _codec
-from ._errors import JobCancelledError, JobExitError, JobTimeoutError
+from ._errors import (
+    JobCancelledError,
+    JobError,
+    JobExitError,
+    JobLostError,
+    JobMainGuardError,
+    JobTimeoutError,
+)
 from ._model import JobRecord, Progress, check_progress
 
 
@@ -77,20 +85,33 @@ class Attempt:
             with self._scope:
                 return Outcome(value=await _invoke(record))
             return self._interrupted(None)
-        except Exception as error:
-            if self.timed_out or self.cancel_requested:
-                return self._interrupted(error)
-            return Outcome(error=error)
+        except anyio.get_cancelled_exc_class():
+            raise  # not our scope's (that one stops above): the worker itself is stopping
         except SystemExit as exit_:
             # From the loop, a thread or a process alike: never the worker's exit.
             exited = JobExitError(job=record.label, code=exit_.code)
             exited.__cause__ = exit_
             return Outcome(error=exited)
+        except KeyboardInterrupt as interrupt:
+            if record.executor == "async":
+                raise  # Ctrl+C lands on the loop's thread: the program is stopping
+            # A thread never gets Ctrl+C, and worker processes ignore it: the job raised it.
+            return self._failed(interrupt)
+        except BaseException as error:
+            # Any other exception, BaseException subclasses (GeneratorExit,
+            # a library's own) included, is the attempt's outcome: never the
+            # worker's failure, which would stop the actor system.
+            return self._failed(error)
         finally:
             self.ended = True
             if timer is not None:
                 timer.cancel()
             _current_attempt.reset(token)
+
+    def _failed(self, error: BaseException) -> Outcome:
+        if self.timed_out or self.cancel_requested:
+            return self._interrupted(error)
+        return Outcome(error=error)
 
     def _interrupted(self, cause: BaseException | None) -> Outcome:
         if self.cancel_requested:
@@ -111,12 +132,45 @@ async def _invoke(record: JobRecord) -> object:
         # and whatever it returns later is dropped.
         return await anyio.to_thread.run_sync(call, abandon_on_cancel=True)
     if record.executor == "process":
-        payload = _codec.dumps_call(function, args, kwargs, hint="")
-        return await anyio.to_process.run_sync(_codec.run_pickled_call, payload, cancellable=True)
+        return await _invoke_in_process(record)
     result = function(*args, **kwargs)
     if inspect.isawaitable(result):
         result = await result
     return result
+
+
+async def _invoke_in_process(record: JobRecord) -> object:
+    payload = _codec.dumps_call(record.function, record.args, record.kwargs, hint="")
+    try:
+        return await anyio.to_process.run_sync(_codec.run_pickled_call, payload, cancellable=True)
+    except _codec.ProcessExit as exit_:
+        raise SystemExit(exit_.code) from None  # as if on the loop or in a thread
+    except BrokenWorkerProcess as broken:
+        # anyio dropped the dead process from its pool: the next job gets a new one.
+        raise _process_lost(record, broken) from broken
+
+
+def _process_lost(record: JobRecord, broken: BrokenWorkerProcess) -> JobError:
+    guard = _guard_error(broken.__cause__)
+    if guard is not None:  # the worker re-ran the script as it started, and it started a queue
+        return JobMainGuardError(script=guard.script)
+    return JobLostError(
+        job=record.label,
+        detail="its worker process died while running it (killed by a signal, out of "
+        "memory, or os._exit()); the process pool starts a new one",
+    )
+
+
+def _guard_error(error: BaseException | None) -> JobMainGuardError | None:
+    """The `JobMainGuardError` in *error*, its causes or its groups, if any."""
+    if error is None or isinstance(error, JobMainGuardError):
+        return error
+    if isinstance(error, BaseExceptionGroup):
+        for inner in error.exceptions:
+            found = _guard_error(inner)
+            if found is not None:
+                return found
+    return _guard_error(error.__cause__ or error.__context__)
 
 
 _current_attempt: ContextVar[Attempt | None] = ContextVar("actorlib_job", default=None)

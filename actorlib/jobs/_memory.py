@@ -14,8 +14,10 @@ class MemoryStore:
     clock drives delays and retries in tests.
 
     Two heaps hold waiting jobs: *ready* by (priority, order) and *delayed* by
-    due time. Entries are never removed in place: a popped entry whose job is
-    no longer waiting, or not yet due, is stale and skipped.
+    due time; a third, *finished*, holds final jobs by the time they ended, so
+    that a purge deletes the expired ones without looking at the others.
+    Entries are never removed in place: a popped entry whose job is no longer
+    waiting, or not yet due, is stale and skipped.
     """
 
     durable = False
@@ -27,6 +29,7 @@ class MemoryStore:
         self._keys: dict[str, str] = {}
         self._ready: list[tuple[int, int, str]] = []
         self._delayed: list[tuple[float, int, str]] = []
+        self._finished: list[tuple[float, int, str]] = []
         self._order = itertools.count(1)
 
     async def open(self, owner: str) -> None:
@@ -79,6 +82,12 @@ class MemoryStore:
         self._jobs[record.id] = record
         if record.status in WAITING:
             self._push(record)
+        elif record.status.final:
+            self._ended(record)
+
+    def _ended(self, record: JobRecord) -> None:
+        assert record.finished_at is not None
+        heapq.heappush(self._finished, (record.finished_at, record.seq, record.id))
 
     async def save_many(self, records: list[JobRecord]) -> None:
         for record in records:
@@ -90,6 +99,7 @@ class MemoryStore:
             return None
         record.status = JobStatus.CANCELLED
         record.finished_at = self.now()
+        self._ended(record)
         return record
 
     async def get(self, job_id: str) -> JobRecord | None:
@@ -147,14 +157,25 @@ class MemoryStore:
         return 0
 
     async def purge(self, older_than: float) -> int:
+        """Delete the final jobs that ended *older_than* seconds ago or earlier."""
         horizon = self.now() - older_than
-        old = [
-            r
-            for r in self._jobs.values()
-            if r.status.final and r.finished_at is not None and r.finished_at < horizon
-        ]
-        for record in old:
-            del self._jobs[record.id]
-            if record.key is not None:
-                self._keys.pop(record.key, None)
-        return len(old)
+        purged = 0
+        while self._finished and self._finished[0][0] <= horizon:
+            _, _, job_id = heapq.heappop(self._finished)
+            record = self._jobs.get(job_id)
+            if record is None or not record.status.final:
+                continue  # stale
+            del self._jobs[job_id]
+            if record.key is not None and self._keys.get(record.key) == job_id:
+                del self._keys[record.key]
+            purged += 1
+        return purged
+
+    def next_expiry(self, older_than: float) -> float | None:
+        """When `purge` (*older_than*) will next have a job to delete; None: no final job."""
+        while self._finished:
+            finished_at, _, job_id = self._finished[0]
+            if job_id in self._jobs:
+                return finished_at + older_than
+            heapq.heappop(self._finished)  # stale: purged already
+        return None

@@ -10,41 +10,21 @@ from types import TracebackType
 from typing import Any, TypeVar, overload
 
 import anyio
-import attrs
 
 from .._system import ActorSystem
 from ._core import QueueCore
 from ._errors import JobQueueClosedError
 from ._events import JobCancelled, JobQueued
 from ._handle import JobHandle, JobState
+from ._mainguard import check_main_guard
 from ._model import NO_RETRY, JobInfo, JobRecord, JobStatus, Retry
 from ._options import check_queue_options
 from ._records import check_args, record_maker
 from ._scheduler import Close, Scheduler, Started
+from ._statistics import AwaitableStatistics, JobCounts, JobQueueStatistics
 from ._store import JobStore, open_store
 
 T = TypeVar("T")
-
-
-@attrs.frozen
-class JobQueueStatistics:
-    """How many jobs of the store are in each status, and the queue's own counts.
-
-    Attributes:
-        queued, running, retrying, succeeded, failed, cancelled: jobs per status
-            (in the whole store: other processes' jobs included).
-        workers: this queue's workers.
-        running_here: attempts running in this process.
-    """
-
-    queued: int
-    running: int
-    retrying: int
-    succeeded: int
-    failed: int
-    cancelled: int
-    workers: int
-    running_here: int
 
 
 class JobQueue:
@@ -71,6 +51,9 @@ class JobQueue:
 
     Raises:
         TypeError, ValueError: an invalid option (the message names it).
+        JobMainGuardError: made by the top-level code of a main script that a
+            process job's worker process runs again (the script lacks
+            ``if __name__ == "__main__":``).
     """
 
     def __init__(
@@ -89,6 +72,7 @@ class JobQueue:
     ) -> None:
         if not isinstance(system, ActorSystem):
             raise TypeError(f"JobQueue() expects an ActorSystem, got {system!r}")
+        check_main_guard()
         check_queue_options(
             workers=workers,
             name=name,
@@ -400,6 +384,7 @@ class JobQueue:
         if record is not None:
             core.committed(record)
             core.publish(JobCancelled(core.name, record.id, record.name))
+            core.kick()  # the scheduler keeps the ended job for keep_results, then purges it
             return True
         state = core.states.get(job_id)
         attempt = core.attempts.get(job_id)
@@ -409,23 +394,28 @@ class JobQueue:
                 state = core.state_of(attempt.record)
         if state is None:
             return False  # not known here as waiting or running: it has ended (or is elsewhere)
-        await state.wait()
+        with core.time_may_pass():
+            await state.wait()
         return state.info.status is JobStatus.CANCELLED
 
     async def join(self) -> None:
         """Wait until no job waits or runs (delayed and retrying jobs included)."""
         core = self._running_core("join the queue", closing_ok=True)
-        while not core.idle:
-            if core.stopped:
-                raise JobQueueClosedError(operation="join the queue (its actors were stopped)")
-            await core.wait_changed()
+        with core.time_may_pass():
+            while not core.idle:
+                if core.stopped:
+                    raise JobQueueClosedError(operation="join the queue (its actors were stopped)")
+                await core.wait_changed()
 
     async def _wait(self, state: JobState, timeout: float | None) -> None:
+        core = self._core
+        if core is None:
+            raise JobQueueClosedError(operation="wait for a job")
         if timeout is None or math.isinf(timeout):
-            await state.wait()
+            with core.time_may_pass():
+                await state.wait()
             return
-        core = self._running_core("wait for a job", closing_ok=True)
-        with anyio.CancelScope() as scope:
+        with anyio.CancelScope() as scope, core.time_may_pass():
             timer = core.system.timer_queue.call_later(timeout, scope.cancel)
             try:
                 await state.wait()
@@ -438,19 +428,43 @@ class JobQueue:
                 f"(it is {info.status.value}; it goes on)"
             )
 
-    async def statistics(self) -> JobQueueStatistics:
-        """Counts of jobs per status in the store, and this queue's workers."""
-        core = self._running_core("read statistics")
+    def statistics(self) -> JobQueueStatistics:
+        """A snapshot of the queue in this process: its state, workers and running jobs.
+
+        Sync and cheap: it reads what the queue holds in memory, never the
+        store (for the store's counts per status, ``await queue.counts()``).
+        Works in every state of the queue, closed included.
+
+        ``await queue.statistics()``, the API before it was sync, still works
+        (deprecated): it returns the store's counts with ``workers`` and
+        ``running_here``.
+        """
+        core = self._core
+        return AwaitableStatistics(
+            name=self.name,
+            state=self._phase,
+            workers=int(self._options["workers"]),
+            running_here=0 if core is None else len(core.attempts),
+            followed=0 if core is None else len(core.states),
+            idle=True if core is None else core.idle or core.stopped,
+            counts=self.counts if self._phase in ("open", "closing") else None,
+        )
+
+    async def counts(self) -> JobCounts:
+        """How many jobs of the store are in each status (a store query).
+
+        Raises:
+            JobQueueClosedError: the queue is not open.
+        """
+        core = self._running_core("count jobs", closing_ok=True)
         counts = await core.store.counts()
-        return JobQueueStatistics(
+        return JobCounts(
             queued=counts[JobStatus.QUEUED],
             running=counts[JobStatus.RUNNING],
             retrying=counts[JobStatus.RETRYING],
             succeeded=counts[JobStatus.SUCCEEDED],
             failed=counts[JobStatus.FAILED],
             cancelled=counts[JobStatus.CANCELLED],
-            workers=core.workers,
-            running_here=len(core.attempts),
         )
 
     async def dead_letters(self, limit: int = 100) -> list[JobInfo]:

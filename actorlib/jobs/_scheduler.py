@@ -12,6 +12,7 @@ from .._actor import Actor
 from .._messages import Terminated
 from .._ref import ActorRef
 from .._supervision import OneForOne
+from . import _joblog as joblog
 from ._core import Kick, QueueCore
 from ._errors import JobLostError
 from ._events import (
@@ -23,6 +24,7 @@ from ._events import (
     JobSucceeded,
 )
 from ._execute import Attempt, Outcome
+from ._memory import MemoryStore
 from ._model import JobRecord, JobStatus
 
 logger = logging.getLogger("actorlib")
@@ -53,6 +55,11 @@ class _Flush:
 @attrs.frozen
 class Poll:
     """Periodic: renew leases, reclaim expired ones, purge old results, look for new jobs."""
+
+
+@attrs.frozen
+class _Purge:
+    """Memory store: the oldest kept result has reached keep_results; delete what expired."""
 
 
 @attrs.frozen
@@ -104,7 +111,7 @@ class Scheduler(Actor):
         self.idle_workers: list[ActorRef[Any]] = []
         self.busy: dict[ActorRef[Any], JobRecord] = {}
         self.next_start = -math.inf  # rate limit: the earliest time the next job may start
-        self.last_purge = -math.inf
+        self.purge_at: float | None = None  # memory store: when the purge timer fires
         # Outcomes not yet committed. A _Flush message commits them together:
         # the outcomes that arrive before it is handled share one transaction.
         self.unsaved: list[tuple[JobRecord, JobEvent]] = []
@@ -147,6 +154,9 @@ class Scheduler(Actor):
                 await self._worker_ready(worker)
             case Poll():
                 await self._poll()
+            case _Purge():
+                self.purge_at = None
+                await self._purge_on_time()
             case Started():
                 pass
             case Close():
@@ -216,6 +226,7 @@ class Scheduler(Actor):
         core.attempts[record.id] = attempt
         core.committed(record)
         core.publish(JobStarted(core.name, record.id, record.name, record.attempts))
+        joblog.started(core.name, record)
         worker.tell(_Run(attempt))
 
     async def _no_due_jobs(self) -> None:
@@ -227,9 +238,7 @@ class Scheduler(Actor):
         elif not self.busy and not self.unsaved and not (store.durable and await store.running()):
             core.idle = True
             core.notify()
-        if not store.durable and store.now() - self.last_purge > core.keep_results / 10:
-            self.last_purge = store.now()
-            await store.purge(core.keep_results)
+        await self._purge_on_time()
 
     # ------------------------------------------------------------ ending jobs
 
@@ -277,7 +286,28 @@ class Scheduler(Actor):
         for record, event in batch:
             self.core.committed(record)
             self.core.publish(event)
+            joblog.ended(record, event)
         self._check_drained()
+        await self._purge_on_time()
+
+    async def _purge_on_time(self) -> None:
+        """Memory store: delete expired results now, and set a timer for the next to expire.
+
+        A durable store is purged by `Poll`. The memory store has no poll: a
+        timer on the Clock fires when the oldest kept job expires, so results
+        and idempotency keys go on time even while no job runs.
+        """
+        store, keep = self.core.store, self.core.keep_results
+        if not isinstance(store, MemoryStore):
+            return
+        await store.purge(keep)
+        expiry = store.next_expiry(keep)
+        if expiry != self.purge_at:
+            self.purge_at = expiry
+            if expiry is None:
+                self.context.timers.cancel("purge")
+            else:
+                self.context.timers.start_single("purge", _Purge(), max(expiry - store.now(), 0.0))
 
     def _check_drained(self) -> None:
         if self.core.closing and not self.busy and not self.unsaved:

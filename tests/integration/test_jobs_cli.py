@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import datetime
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -51,10 +53,18 @@ def test_a_worker_runs_what_other_processes_queued_and_status_reports_it(
     worker = cli("worker", "--store", store, "--import", "tests.jobs.tasks", "--burst")
     assert worker.returncode == 0, worker.stderr
     assert "done 20 | failed 1" in worker.stderr  # the progress display, not a terminal
+    # The worker shows each failure as it happens: id, name, when, error.
+    shown = re.search(
+        rf"^failed {failing} tests\.jobs\.tasks\.fail at (\S+) attempts=1: "
+        r"ValueError: row 3 is broken$",
+        worker.stderr,
+        re.MULTILINE,
+    )
+    assert shown is not None, worker.stderr
+    assert datetime.datetime.fromisoformat(shown[1]).tzinfo is not None
     after = cli("status", "--store", store).stdout.splitlines()
     assert after[0] == "queued=0 running=0 retrying=0 succeeded=20 failed=1 cancelled=0"
-    assert after[1].startswith(f"failed {failing} tests.jobs.tasks.fail attempts=1 ValueError")
-    assert "row 3 is broken" in after[1]
+    assert after[1] == shown[0]
 
 
 def test_a_worker_with_a_missing_import_says_which_module(tmp_path: Path) -> None:

@@ -65,3 +65,32 @@ async def exit_async(code: int | None) -> None:
 def exit_sync(code: int | None) -> None:
     """Calls sys.exit() in a thread, or in a process."""
     sys.exit(code)
+
+
+class Halt(BaseException):
+    """A library's own BaseException (not an Exception): a job may still raise it."""
+
+
+async def halt_async(message: str) -> None:
+    """Raises a BaseException subclass on the event loop."""
+    raise Halt(message)
+
+
+def halt_sync(message: str) -> None:
+    """Raises a BaseException subclass in a thread, or in a process."""
+    raise Halt(message)
+
+
+def interrupt_sync() -> None:
+    """Raises KeyboardInterrupt in a thread, or in a process."""
+    raise KeyboardInterrupt
+
+
+async def generator_exit_async() -> None:
+    """Raises GeneratorExit on the event loop."""
+    raise GeneratorExit
+
+
+def kill_own_process() -> None:
+    """SIGKILLs the process it runs in (a process job's worker)."""
+    os.kill(os.getpid(), 9)

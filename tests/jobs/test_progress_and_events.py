@@ -180,3 +180,28 @@ async def test_kept_results_expire_after_keep_results_and_free_the_key() -> None
         again = await queue.submit(job, key="k")
         assert again.id != first.id
         assert await queue.get(first.id) is None
+
+
+async def test_an_idle_memory_queue_forgets_results_and_keys_exactly_at_keep_results() -> None:
+    clock = VirtualClock()
+
+    async def job() -> str:
+        return "v"
+
+    async with (
+        ActorSystem("jobs", clock=clock) as system,
+        JobQueue(system, keep_results=60) as queue,
+    ):
+        first = await queue.submit(job, key="k")
+        await first.result()
+        cancelled = await queue.submit(job, key="c", delay=10)
+        assert await cancelled.cancel()
+        await clock.advance(59.5)  # nothing runs meanwhile: no job wakes the scheduler
+        assert await queue.get(first.id) is not None
+        assert (await queue.submit(job, key="k")).id == first.id
+        await clock.advance(0.5)
+        assert await queue.get(first.id) is None
+        assert await queue.get(cancelled.id) is None
+        again = await queue.submit(job, key="k")
+        assert again.id != first.id
+        assert await again.result() == "v"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import pickle
 from collections.abc import AsyncIterator, Callable
 from typing import Any, assert_type
 
@@ -12,10 +13,12 @@ import pytest
 from actorlib import ActorSystem
 from actorlib.jobs import (
     JobCancelledError,
+    JobCounts,
     JobExitError,
     JobHandle,
     JobQueue,
     JobQueueClosedError,
+    JobQueueStatistics,
     JobSerializationError,
     JobStatus,
     current_job_id,
@@ -85,7 +88,7 @@ async def test_an_unpicklable_function_fails_at_submit_naming_the_function(
 
     with pytest.raises(JobSerializationError, match=r"cannot pickle job .*uses_lock: .*"):
         await queue.submit(uses_lock, executor="process")
-    assert (await queue.statistics()).queued == 0
+    assert (await queue.counts()).queued == 0
 
 
 async def test_a_failed_job_reraises_its_own_error_with_a_note_naming_the_job(
@@ -168,7 +171,7 @@ async def test_join_waits_for_every_accepted_job(queue: JobQueue) -> None:
     handles = [await queue.submit(tasks.add, i, i) for i in range(50)]
     await queue.join()
     assert all(h.status() is JobStatus.SUCCEEDED for h in handles)
-    stats = await queue.statistics()
+    stats = await queue.counts()
     assert (stats.succeeded, stats.queued, stats.running) == (50, 0, 0)
 
 
@@ -323,4 +326,47 @@ async def test_a_bad_batch_queues_none_of_its_jobs(
 ) -> None:
     with pytest.raises(error, match=match):
         await queue.submit_many(tasks.add, arguments, keys=keys)  # type: ignore[arg-type]
-    assert (await queue.statistics()).queued == 0
+    assert (await queue.counts()).queued == 0
+
+
+async def test_statistics_is_a_sync_snapshot_and_counts_asks_the_store() -> None:
+    gate = anyio.Event()
+
+    async def gated() -> str:
+        await gate.wait()
+        return "done"
+
+    async with ActorSystem("jobs") as system:
+        queue = JobQueue(system, workers=3, name="stats")
+        assert queue.statistics() == JobQueueStatistics(
+            name="stats", state="new", workers=3, running_here=0, followed=0, idle=True
+        )
+        async with queue:
+            handle = await queue.submit(gated)
+            await (await queue.submit(tasks.add, 1, 1)).result()
+            while queue.statistics().running_here == 0:  # the worker picks the job up
+                await anyio.wait_all_tasks_blocked()
+            stats = queue.statistics()
+            assert (stats.state, stats.running_here, stats.followed, stats.idle) == (
+                "open",
+                1,
+                1,
+                False,
+            )
+            assert pickle.loads(pickle.dumps(stats)) == stats  # plain data
+            assert await queue.counts() == JobCounts(
+                queued=0, running=1, retrying=0, succeeded=1, failed=0, cancelled=0
+            )
+            # The API before statistics() was sync still works: the store's counts.
+            legacy = await queue.statistics()  # type: ignore[misc]
+            assert (legacy.running, legacy.succeeded, legacy.workers) == (1, 1, 3)
+            gate.set()
+            await handle.result()
+            await queue.join()
+            assert queue.statistics().idle
+            assert (await queue.counts()).finished == 2
+        assert queue.statistics().state == "closed"
+        with pytest.raises(
+            JobQueueClosedError, match=r"cannot count jobs: the job queue is closed"
+        ):
+            await queue.counts()

@@ -213,7 +213,7 @@ async def test_workers_bound_how_many_jobs_run_at_once(clock: VirtualClock) -> N
             for _ in range(10):
                 await queue.submit(job)
             await anyio.wait_all_tasks_blocked()
-            assert (await queue.statistics()).running == 3
+            assert (await queue.counts()).running == 3
             release.set()
         assert peak == 3
 

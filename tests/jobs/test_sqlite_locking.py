@@ -44,4 +44,4 @@ async def test_a_cancelled_submit_that_found_the_lock_taken_adds_nothing(tmp_pat
             scope.cancel()
             await queue.submit(tasks.add, 1, 2)
         assert scope.cancelled_caught
-        assert (await queue.statistics()).queued == 0
+        assert (await queue.counts()).queued == 0

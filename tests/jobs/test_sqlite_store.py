@@ -161,7 +161,7 @@ async def test_closures_are_stored_by_value_and_unpicklable_ones_fail_at_submit(
             await queue.submit(tasks.add, lock, 1)
         with pytest.raises(JobSerializationError, match=r"define it at module level"):
             await queue.submit(lambda: lock.locked())
-        assert (await queue.statistics()).queued == 0
+        assert (await queue.counts()).queued == 0
 
 
 async def test_failures_and_dead_letters_persist_with_their_errors(tmp_path: Path) -> None:

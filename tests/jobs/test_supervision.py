@@ -43,3 +43,33 @@ async def test_a_crash_on_the_last_attempt_fails_the_job_with_job_lost_error() -
             assert lost.status() is JobStatus.FAILED
             after = await queue.submit(tasks.add, 2, 2)
             assert await after.result() == 4  # the restarted worker serves on
+
+
+async def test_awaiting_a_job_in_a_simulation_lets_virtual_time_reach_its_retry() -> None:
+    runs: list[float] = []
+
+    async def flaky() -> str:
+        runs.append(system.virtual_clock.now())
+        if len(runs) == 1:
+            raise ConnectionError("dropped")
+        return "sent"
+
+    # fail_after: before the fix, result() waited for a backoff that never came.
+    with anyio.fail_after(10):
+        async with (
+            SimulatedSystem("jobs") as system,
+            JobQueue(system, workers=1) as queue,
+        ):
+            retry = Retry(2, Backoff(min=30.0, max=30.0))
+            handle = await queue.submit(flaky, retry=retry)
+            assert await handle.result() == "sent"  # no clock.advance: waiting moves time
+            assert runs == [0.0, 30.0]
+            later = await queue.submit(flaky, delay=60)
+            await queue.join()
+            assert later.status() is JobStatus.SUCCEEDED
+            assert runs == [0.0, 30.0, 90.0]
+            delayed = await queue.submit(flaky, delay=60)
+            assert await delayed.cancel()
+            with pytest.raises(TimeoutError, match=r"did not end within 5 s"):
+                await (await queue.submit(flaky, delay=60)).result(timeout=5)
+            assert system.virtual_clock.now() == 95.0

@@ -39,7 +39,7 @@ async def test_invalid_submit_options_raise_and_queue_nothing(
     async with ActorSystem("jobs") as system, JobQueue(system) as queue:
         with pytest.raises(error, match=match):
             await queue.submit(tasks.add, 1, 2, **options)  # type: ignore[call-overload]
-        stats = await queue.statistics()
+        stats = await queue.counts()
         assert (stats.queued, stats.running, stats.succeeded) == (0, 0, 0)
 
 

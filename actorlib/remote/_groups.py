@@ -56,7 +56,8 @@ CLAIM_TRY = 0.5
 # claimed. Beyond it, the oldest unclaimed one is forgotten (and will be
 # refused): at most once, never twice.
 ISSUED_CAPACITY = 65_536
-# The most messages a member holds while it claims them from one sender.
+# The most messages a member holds while it claims them from one sender;
+# beyond, it waits for claims before it reads more.
 HELD_CAPACITY = 10_000
 
 
@@ -74,6 +75,14 @@ class _Held:
     member: ActorRef[Any]
     payload: bytes
     reply: str
+
+
+def _replay(sender: str) -> Refused:
+    return Refused(
+        f"a replay: its sender, node {sender}, refused the claim "
+        f"(already granted to another member, or stale)",
+        "replay",
+    )
 
 
 class Groups:
@@ -94,6 +103,7 @@ class Groups:
         self._issued: dict[bytes, _Issued] = {}
         self._held: dict[str, list[_Held]] = {}
         self._claiming: set[str] = set()
+        self._claimed = anyio.Event()  # set (and replaced) after each claim
         outbox: tuple[
             MemoryObjectSendStream[tuple[str, bytes, str]], MemoryObjectReceiveStream[Any]
         ]
@@ -194,7 +204,10 @@ class Groups:
             for i in range(0, len(body), _CLAIM_ENTRY)
         )
         _, data = self.claims.seal("claim answer", msg.reply, granted, answers=opened.id)
-        self._queue(msg.reply, data)
+        try:
+            await self.client.publish(msg.reply, data)
+        except Exception as error:  # the connection is closing: the claimer will give up
+            logger.info("could not answer a claim: %r", error)
 
     # ------------------------------------------------------------ the member's side
 
@@ -203,12 +216,12 @@ class Groups:
         subject = self.subject(name)
 
         async def receive(msg: Msg) -> None:
-            self._receive(subject, member, msg)
+            await self._receive(subject, member, msg)
 
         await self.client.subscribe(subject, queue=name, cb=receive)
         await self.client.flush()
 
-    def _receive(self, subject: str, member: ActorRef[Any], msg: Msg) -> None:
+    async def _receive(self, subject: str, member: ActorRef[Any], msg: Msg) -> None:
         reply = msg.reply or ""
         try:
             opened = self.sealer.open(
@@ -217,17 +230,21 @@ class Groups:
             sender, _, payload = opened.body.partition(b"\n")
             if not _NODE_ID.fullmatch(sender):
                 raise Refused("its sender is not a node id")
-            held = self._held.setdefault(sender.decode(), [])
-            if len(held) >= HELD_CAPACITY:
-                raise Refused(f"{HELD_CAPACITY} messages from its sender wait for their claim")
         except Refused as error:
             self.refusals.refuse(subject, error)
             return
+        node = sender.decode()
+        # Backpressure on a burst: this subscription waits (nats-py buffers
+        # what follows, within its pending limits) while claims catch up.
+        while len(self._held.get(node, ())) >= HELD_CAPACITY:
+            await self._claimed.wait()
         token = secrets.token_bytes(ID_BYTES)
-        held.append(_Held(opened.id, token, subject, member, payload, reply))
-        if sender.decode() not in self._claiming:
-            self._claiming.add(sender.decode())
-            self.node.system.start_runtime_task(functools.partial(self._claim_all, sender.decode()))
+        self._held.setdefault(node, []).append(
+            _Held(opened.id, token, subject, member, payload, reply)
+        )
+        if node not in self._claiming:
+            self._claiming.add(node)
+            self.node.system.start_runtime_task(functools.partial(self._claim_all, node))
 
     async def _claim_all(self, sender: str) -> None:
         try:
@@ -235,15 +252,13 @@ class Groups:
                 for start in range(0, len(held), CLAIM_BATCH):
                     batch = held[start : start + CLAIM_BATCH]
                     granted = await self._claim(sender, batch)
+                    self._claimed.set()
+                    self._claimed = anyio.Event()
                     for message, ok in zip(batch, granted, strict=True):
                         if ok:
                             self._deliver(message)
                         else:
-                            self.refusals.refuse(
-                                message.subject,
-                                f"a replay: its sender, node {sender}, refused the claim "
-                                f"(already granted to another member, or stale)",
-                            )
+                            self.refusals.refuse(message.subject, _replay(sender))
         finally:
             self._claiming.discard(sender)
 

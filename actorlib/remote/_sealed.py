@@ -50,9 +50,16 @@ WARN_INTERVAL = 5.0
 
 @attrs.define(auto_exc=True, str=False, slots=False)
 class Refused(Exception):
-    """A NATS message that did not pass: *reason* says why (never its content)."""
+    """A NATS message that did not pass: *reason* says why (never its content).
+
+    Attributes:
+        reason: why, for the log.
+        rule: which rule it broke (``forged``, ``size``, ``stale``, ``replay``,
+            ``capacity``, ``malformed``): warnings are rate-limited per rule.
+    """
 
     reason: str
+    rule: str = "malformed"
 
     def __str__(self) -> str:
         return self.reason
@@ -165,22 +172,26 @@ class Sealer:
                 kind, reply and request, or outside the freshness window.
         """
         if len(data) > limit + OVERHEAD:
-            raise Refused(f"too large ({len(data)} bytes, at most {limit + OVERHEAD} expected)")
+            raise Refused(
+                f"too large ({len(data)} bytes, at most {limit + OVERHEAD} expected)", "size"
+            )
         if len(data) < OVERHEAD or data[0] != VERSION:
-            raise Refused("not a sealed actorlib message (too short or another version)")
+            raise Refused("not a sealed actorlib message (too short or another version)", "forged")
         nonce, sealed = data[1 : 1 + AEAD_NONCE_BYTES], data[1 + AEAD_NONCE_BYTES :]
         plaintext = self._aead.open(nonce, sealed, _aad(kind, subject, reply, answers))
         if plaintext is None:
             raise Refused(
                 "it does not open with the cluster's key (forged, altered, sealed for "
-                "another subject or request, or the nodes do not share the secret)"
+                "another subject or request, or the nodes do not share the secret)",
+                "forged",
             )
         timestamp, message_id = _HEADER.unpack_from(plaintext)
         skew = self.wall() - timestamp
         if not abs(skew) <= self.freshness:  # NaN is refused too
             raise Refused(
                 f"stale: sealed {skew:.1f} s before this machine's clock, outside the "
-                f"{self.freshness:g} s freshness window (a replay, or clocks out of sync)"
+                f"{self.freshness:g} s freshness window (a replay, or clocks out of sync)",
+                "stale",
             )
         return Opened(message_id, timestamp, plaintext[_HEADER.size :])
 
@@ -221,11 +232,12 @@ class ReplayCache:
         while expiries and expiries[0][0] < now:
             self._ids.discard(heapq.heappop(expiries)[1])
         if opened.id in self._ids:
-            raise Refused("a replay (its id was seen within the freshness window)")
+            raise Refused("a replay (its id was seen within the freshness window)", "replay")
         if len(self._ids) >= self.capacity:
             raise Refused(
                 f"too many messages within the freshness window (the replay cache holds "
-                f"{self.capacity} ids); refused rather than risk accepting a replay"
+                f"{self.capacity} ids); refused rather than risk accepting a replay",
+                "capacity",
             )
         self._ids.add(opened.id)
         heapq.heappush(expiries, (opened.timestamp + sealer.freshness, opened.id))
@@ -235,30 +247,34 @@ class RefusalLog:
     """Warnings about refused NATS messages: one line each, at most one per kind per interval.
 
     An attacker can publish as fast as the server lets it; each kind of
-    refusal is logged at once the first time, then at most once per
-    *interval* with a count of the ones left unlogged since.
+    refusal (a rule broken on a subject) is logged at once the first time,
+    then at most once per *interval* with a count of the ones left unlogged
+    since: a flood of forgeries does not hide a clock out of sync.
     """
 
-    __slots__ = ("_next", "_suppressed", "interval", "node")
+    __slots__ = ("_next", "_suppressed", "count", "interval", "node")
 
     def __init__(self, node: str, interval: float = WARN_INTERVAL) -> None:
         self.node = node
         self.interval = interval
+        self.count = 0  # messages refused so far, logged or not
         self._next: dict[str, float] = {}
         self._suppressed: dict[str, int] = {}
 
     def refuse(self, where: str, error: Refused | str) -> None:
         """Log the refusal of a message on *where* (a subject of ours, never the attacker's)."""
+        self.count += 1
+        key = f"{where} {error.rule if isinstance(error, Refused) else 'other'}"
         now = anyio.current_time()
-        if now < self._next.get(where, -float("inf")):
-            self._suppressed[where] = self._suppressed.get(where, 0) + 1
+        if now < self._next.get(key, -float("inf")):
+            self._suppressed[key] = self._suppressed.get(key, 0) + 1
             return
-        self._next[where] = now + self.interval
-        more = self._suppressed.pop(where, 0)
+        self._next[key] = now + self.interval
+        more = self._suppressed.pop(key, 0)
         logger.warning(
             "node %s refused a message on %s: %s%s",
             self.node,
             where,
             error,
-            f" ({more} more refused there in the last {self.interval:g} s)" if more else "",
+            f" ({more} more like it in the last {self.interval:g} s)" if more else "",
         )

@@ -20,6 +20,8 @@ import secrets
 import ssl
 from typing import TYPE_CHECKING, Any
 
+import anyio
+
 from actorlib import ActorRef
 
 from ._base import NodeTransport
@@ -176,7 +178,7 @@ class NatsTransport(NodeTransport):
                 "SocketTransport, which runs on trio too)"
             )
         try:
-            import nats
+            from nats.aio.client import Client as NatsClient
         except ImportError:
             raise RuntimeError(
                 'NatsTransport needs nats-py: pip install "actorlib[nats]"'
@@ -184,22 +186,7 @@ class NatsTransport(NodeTransport):
         self._system = system
         node_id = self._node_id or f"{system.name}-{secrets.token_hex(4)}"
         self._node_id = node_id
-        try:
-            client = await nats.connect(
-                self.url,
-                **{
-                    "name": node_id,
-                    "reconnect_time_wait": 0.1,
-                    "max_reconnect_attempts": -1,
-                    "connect_timeout": 5,
-                    "disconnected_cb": functools.partial(self._log, "disconnected from"),
-                    "reconnected_cb": functools.partial(self._log, "reconnected to"),
-                    "error_cb": self._error,
-                    **self._options,
-                },
-            )
-        except Exception as error:
-            raise OSError(f"cannot connect to NATS at {self.url}: {error!r}") from error
+        client = await self._connect(NatsClient(), node_id)
         self._client = client
         self.max_frame = min(self.max_frame, client.max_payload)
         node = self._make_node(system, f"nats:{node_id}")
@@ -215,6 +202,59 @@ class NatsTransport(NodeTransport):
 
     def _accept_subject(self, node_id: str) -> str:
         return f"{self.prefix}.accept.{node_id}"
+
+    async def _connect(self, client: Client, node_id: str) -> Client:
+        """*client*, connected; once connected, it reconnects by itself, forever.
+
+        nats-py would retry a first connection forever too (a wrong password,
+        an untrusted certificate, no server): here the first try (and one
+        more, for a server that is just starting) fails or not.
+
+        Raises:
+            OSError: the first try failed; the message names the url and the cause.
+        """
+        connected = False
+        first_errors: list[Exception] = []
+
+        async def on_error(error: Exception) -> None:
+            if connected:
+                await self._error(error)
+            else:  # the first try's error is raised instead
+                first_errors.append(error)
+
+        async def on_disconnect() -> None:
+            if connected:
+                await self._log("disconnected from")
+
+        options: dict[str, Any] = {
+            "name": node_id,
+            "reconnect_time_wait": 0.1,
+            "connect_timeout": 5,
+            "disconnected_cb": on_disconnect,
+            "reconnected_cb": functools.partial(self._log, "reconnected to"),
+            "error_cb": on_error,
+            **self._options,
+            # For the first try only: raise instead of retrying.
+            "allow_reconnect": False,
+            "max_reconnect_attempts": 1,
+        }
+        try:
+            await client.connect(self.url, **options)
+        except Exception as raised:
+            # nats-py's close() may hang after a failed TLS upgrade: bounded.
+            with anyio.move_on_after(1, shield=True):
+                await client.close()
+            error = first_errors[-1] if first_errors else raised  # the cause, not "no servers"
+            raise OSError(
+                f"cannot connect to NATS at {self.url}: {error!r}; check the url, the "
+                f"server's credentials (user/password, token, nkeys_seed, user_credentials) "
+                f"and tls"
+            ) from error
+        connected = True
+        # nats-py reads these options whenever the connection drops.
+        client.options["allow_reconnect"] = self._options.get("allow_reconnect", True)
+        client.options["max_reconnect_attempts"] = self._options.get("max_reconnect_attempts", -1)
+        return client
 
     async def _log(self, what: str) -> None:
         logger.warning("node %s %s NATS at %s", self._node_id, what, self.url)

@@ -4,7 +4,9 @@ Each node subscribes to its own subjects (``<prefix>.accept.<node>`` to be
 linked with, ``<prefix>.lookup`` to answer for its named actors). A link is
 a pair of subjects private to two nodes, carrying the same authenticated,
 numbered, batched frames as a socket; NATS keeps per-publisher order, and
-heartbeats turn a silent node into `NodeLost`. nats-py runs on asyncio only.
+heartbeats turn a silent node into `NodeLost`. Every other message (link
+requests, lookups, group messages and their answers) is sealed: encrypted,
+authenticated, fresh and accepted once (`_nats_sealed`). nats-py runs on asyncio only.
 """
 
 from __future__ import annotations
@@ -13,7 +15,9 @@ import asyncio
 import functools
 import json
 import logging
+import re
 import secrets
+import ssl
 from typing import TYPE_CHECKING, Any
 
 import anyio
@@ -25,6 +29,16 @@ from ._errors import AuthenticationError
 from ._framing import DEFAULT_MAX_FRAME, FrameChannel
 from ._groups import Groups, GroupTarget
 from ._nats_frames import NatsFrames
+from ._nats_inbox import Inbox, answer
+from ._nats_sealed import (
+    FRESHNESS,
+    Opened,
+    RefusalLog,
+    Refused,
+    ReplayCache,
+    Sealer,
+    check_freshness,
+)
 from ._sealed import SEAL_OVERHEAD
 from ._serializer import Serializer
 
@@ -35,6 +49,26 @@ if TYPE_CHECKING:
     from actorlib import ActorSystem
 
 logger = logging.getLogger("actorlib.remote")
+
+# The largest link request or lookup accepted: both are tiny (a path is
+# short); anything larger is refused before it is decrypted.
+_MAX_REQUEST = 2048
+_LINK_ID = re.compile(r"[0-9a-f]{16,64}")
+_NODE_ID = re.compile(r"[A-Za-z0-9_.\-]{1,200}")
+# Link handshakes in progress, started from link requests; beyond: refused.
+MAX_HANDSHAKES = 64
+# Link ids remembered (within the freshness window) to answer a repeated request.
+MAX_ACCEPTED = 4096
+# What NatsTransport passes to nats.connect, and the types it accepts.
+_CONNECT_OPTIONS: dict[str, type | tuple[type, ...]] = {
+    "user": str,
+    "password": str,
+    "token": str,
+    "nkeys_seed": str,
+    "user_credentials": str,
+    "tls": ssl.SSLContext,
+    "tls_hostname": str,
+}
 
 
 class NatsTransport(NodeTransport):
@@ -51,9 +85,29 @@ class NatsTransport(NodeTransport):
         heartbeat: seconds between frames on an idle link; a link silent for
             four of them is lost (its watchers get `Terminated` with `NodeLost`).
         lookup_timeout: how long `lookup` waits for the node that has the actor.
+        freshness: how far, in seconds, the timestamp of a NATS message
+            (a link request, a lookup, a group message) may be from this
+            machine's wall clock: the clock margin between machines, plus
+            transit. Older (or later) messages are refused as replays.
+        user, password: NATS user/password authentication.
+        token: NATS token authentication.
+        nkeys_seed: the path of an NKEY seed file.
+        user_credentials: the path of a ``.creds`` file (JWT and NKEY).
+        tls: an `ssl.SSLContext` for a TLS connection to the server (with a
+            ``tls://`` url, or a server that requires TLS).
+        tls_hostname: the server name to check its certificate against.
+        options: any other keyword arguments of ``nats.connect``.
+
+    Everything this transport sends is authenticated and, outside the links'
+    own frames, encrypted with keys derived from *secret*, whatever the
+    server lets through; the server's own authentication and TLS (the
+    arguments above) keep strangers off the server, and only they can stop
+    a client of the server from dropping messages (by joining a queue group).
 
     Raises:
-        ValueError: a bad prefix, heartbeat or timeout (see `NodeTransport` too).
+        ValueError: a bad prefix, heartbeat, timeout or freshness (see
+            `NodeTransport` too).
+        TypeError: a NATS option of the wrong type.
     """
 
     def __init__(
@@ -67,6 +121,15 @@ class NatsTransport(NodeTransport):
         prefix: str = "actorlib",
         heartbeat: float = 0.2,
         lookup_timeout: float = 0.5,
+        freshness: float = FRESHNESS,
+        user: str | None = None,
+        password: str | None = None,
+        token: str | None = None,
+        nkeys_seed: str | None = None,
+        user_credentials: str | None = None,
+        tls: ssl.SSLContext | None = None,
+        tls_hostname: str | None = None,
+        options: dict[str, Any] | None = None,
     ) -> None:
         super().__init__(secret=secret, serializer=serializer, max_frame=max_frame, node_id=node_id)
         if not isinstance(url, str) or not url.startswith(("nats://", "tls://")):
@@ -82,11 +145,30 @@ class NatsTransport(NodeTransport):
         self.prefix = prefix
         self.heartbeat = float(heartbeat)
         self.lookup_timeout = float(lookup_timeout)
+        self.freshness = check_freshness(freshness)
+        self._options = _connect_options(
+            options,
+            user=user,
+            password=password,
+            token=token,
+            nkeys_seed=nkeys_seed,
+            user_credentials=user_credentials,
+            tls=tls,
+            tls_hostname=tls_hostname,
+        )
         self._client: Client | None = None
         self._system: ActorSystem | None = None
         self._groups: Groups | None = None
-        # Link ids accepted so far: a dialer that lost our answer asks again.
-        self._accepted: set[str] = set()
+        self._inbox: Inbox | None = None
+        self._links = Sealer(self.secret, prefix, "link request", freshness=self.freshness)
+        self._lookups = Sealer(self.secret, prefix, "lookup", freshness=self.freshness)
+        self._seen_links = ReplayCache()
+        self._seen_lookups = ReplayCache()
+        self._refusals = RefusalLog("?")
+        # Link ids accepted within the freshness window, with when to forget
+        # them: a dialer that lost our answer asks again (with the same id).
+        self._accepted: dict[str, float] = {}
+        self._handshakes = 0
 
     def __repr__(self) -> str:
         return f"NatsTransport({self.url!r})"
@@ -105,7 +187,7 @@ class NatsTransport(NodeTransport):
                 "SocketTransport, which runs on trio too)"
             )
         try:
-            import nats
+            from nats.aio.client import Client as NatsClient
         except ImportError:
             raise RuntimeError(
                 'NatsTransport needs nats-py: pip install "actorlib[nats]"'
@@ -113,28 +195,76 @@ class NatsTransport(NodeTransport):
         self._system = system
         node_id = self._node_id or f"{system.name}-{secrets.token_hex(4)}"
         self._node_id = node_id
-        try:
-            client = await nats.connect(
-                self.url,
-                name=node_id,
-                reconnect_time_wait=0.1,
-                max_reconnect_attempts=-1,
-                connect_timeout=5,
-                disconnected_cb=functools.partial(self._log, "disconnected from"),
-                reconnected_cb=functools.partial(self._log, "reconnected to"),
-                error_cb=self._error,
-            )
-        except Exception as error:
-            raise OSError(f"cannot connect to NATS at {self.url}: {error}") from error
+        client = await self._connect(NatsClient(), node_id)
         self._client = client
         # A sealed frame is bigger than its body: keep it within one NATS message.
         self.max_frame = min(self.max_frame, client.max_payload - SEAL_OVERHEAD)
         node = self._make_node(system, f"nats:{node_id}")
         node.heartbeat = self.heartbeat
-        await client.subscribe(f"{self.prefix}.accept.{node_id}", cb=self._on_accept)
+        self._refusals = RefusalLog(node_id)
+        self._inbox = inbox = Inbox(client, self._refusals)
+        await inbox.start()
+        await client.subscribe(self._accept_subject(node_id), cb=self._on_accept)
         await client.subscribe(f"{self.prefix}.lookup", cb=self._on_lookup)
+        self._groups = Groups(node, client, self.prefix, inbox, freshness=self.freshness)
+        await self._groups.start()
         await client.flush()
-        self._groups = Groups(node, client, self.prefix)
+
+    def _accept_subject(self, node_id: str) -> str:
+        return f"{self.prefix}.accept.{node_id}"
+
+    async def _connect(self, client: Client, node_id: str) -> Client:
+        """*client*, connected; once connected, it reconnects by itself, forever.
+
+        nats-py would retry a first connection forever too (a wrong password,
+        an untrusted certificate, no server): here the first try (and one
+        more, for a server that is just starting) fails or not.
+
+        Raises:
+            OSError: the first try failed; the message names the url and the cause.
+        """
+        connected = False
+        first_errors: list[Exception] = []
+
+        async def on_error(error: Exception) -> None:
+            if connected:
+                await self._error(error)
+            else:  # the first try's error is raised instead
+                first_errors.append(error)
+
+        async def on_disconnect() -> None:
+            if connected:
+                await self._log("disconnected from")
+
+        options: dict[str, Any] = {
+            "name": node_id,
+            "reconnect_time_wait": 0.1,
+            "connect_timeout": 5,
+            "disconnected_cb": on_disconnect,
+            "reconnected_cb": functools.partial(self._log, "reconnected to"),
+            "error_cb": on_error,
+            **self._options,
+            # For the first try only: raise instead of retrying.
+            "allow_reconnect": False,
+            "max_reconnect_attempts": 1,
+        }
+        try:
+            await client.connect(self.url, **options)
+        except Exception as raised:
+            # nats-py's close() may hang after a failed TLS upgrade: bounded.
+            with anyio.move_on_after(1, shield=True):
+                await client.close()
+            error = first_errors[-1] if first_errors else raised  # the cause, not "no servers"
+            raise OSError(
+                f"cannot connect to NATS at {self.url}: {error!r}; check the url, the "
+                f"server's credentials (user/password, token, nkeys_seed, user_credentials) "
+                f"and tls"
+            ) from error
+        connected = True
+        # nats-py reads these options whenever the connection drops.
+        client.options["allow_reconnect"] = self._options.get("allow_reconnect", True)
+        client.options["max_reconnect_attempts"] = self._options.get("max_reconnect_attempts", -1)
+        return client
 
     async def _log(self, what: str) -> None:
         logger.warning("node %s %s NATS at %s", self._node_id, what, self.url)
@@ -150,58 +280,112 @@ class NatsTransport(NodeTransport):
         )
 
     async def _dial(self, address: str) -> FrameChannel:
-        if not address.startswith("nats:") or self._client is None:
+        if not address.startswith("nats:") or self._client is None or self._inbox is None:
             raise OSError(f"NatsTransport reaches nodes at 'nats:<node id>', got {address!r}")
         peer = address[5:]
+        if not _NODE_ID.fullmatch(peer):
+            raise OSError(f"NatsTransport reaches nodes at 'nats:<node id>', got {address!r}")
         link = secrets.token_hex(8)
         channel = self._channel(link, "d", "a", peer)
         await channel.subscribe()
         hello = json.dumps({"link": link, "from": self.node_id}).encode()
         try:
-            # The same link id on every try: the peer accepts it once.
-            await self._request(f"{self.prefix}.accept.{peer}", hello, wait=2.0, per_try=0.5)
+            # The same link id on every try (each sealed anew): the peer accepts it once.
+            await self._inbox.request(
+                self._accept_subject(peer),
+                self._links,
+                "link request",
+                hello,
+                limit=16,
+                wait=2.0,
+                per_try=0.5,
+            )
         except Exception as error:
             await channel.aclose()
             raise OSError(f"no node {peer} answers on NATS at {self.url}: {error!r}") from None
         return channel
 
-    async def _on_accept(self, msg: Msg) -> None:
+    def _open(
+        self, sealer: Sealer, kind: str, subject: str, msg: Msg, seen: ReplayCache
+    ) -> Opened | None:
+        """The authentic, fresh, first-seen request in *msg* (None: refused and logged)."""
         try:
-            hello = json.loads(msg.data)
-            link, peer = str(hello["link"]), str(hello["from"])
+            if not msg.reply:
+                raise Refused("no reply subject to answer on")
+            opened = sealer.open(kind, subject, msg.data, limit=_MAX_REQUEST, reply=msg.reply)
+            seen.admit(opened, sealer)
+        except Refused as error:
+            self._refusals.refuse(subject, error)
+            return None
+        return opened
+
+    async def _on_accept(self, msg: Msg) -> None:
+        subject = self._accept_subject(self.node_id)
+        opened = self._open(self._links, "link request", subject, msg, self._seen_links)
+        if opened is None:
+            return
+        try:
+            hello = json.loads(opened.body)
+            link, peer = hello["link"], hello["from"]
+            if not (
+                isinstance(link, str)
+                and _LINK_ID.fullmatch(link)
+                and isinstance(peer, str)
+                and _NODE_ID.fullmatch(peer)
+            ):
+                raise ValueError
         except (ValueError, KeyError, TypeError):
-            logger.warning("node %s ignored a malformed link request on NATS", self._node_id)
+            # Authentic, so from a node of the cluster: a bug, or another version.
+            self._refusals.refuse(subject, "a malformed link request")
             return
-        if not link.isalnum():
-            return
-        if link in self._accepted:  # a repeated request: the answer was lost
-            await msg.respond(b"ok")
-            return
-        self._accepted.add(link)
-        channel = self._channel(link, "a", "d", peer)
-        await channel.subscribe()
-        await msg.respond(b"ok")
-        assert self._system is not None
-        self._system.start_runtime_task(functools.partial(self._accept, channel))
+        now = self._links.wall()
+        for old in [old for old, until in self._accepted.items() if until < now]:
+            del self._accepted[old]
+        if link not in self._accepted:  # else a repeated request: the answer was lost
+            if len(self._accepted) >= MAX_ACCEPTED or self._handshakes >= MAX_HANDSHAKES:
+                self._refusals.refuse(
+                    subject,
+                    f"too many link requests at once ({self._handshakes} handshakes in "
+                    f"progress, {len(self._accepted)} links requested within "
+                    f"{self.freshness:g} s); the requester will ask again",
+                )
+                return
+            self._accepted[link] = now + self.freshness
+            channel = self._channel(link, "a", "d", peer)
+            await channel.subscribe()
+            assert self._system is not None
+            self._handshakes += 1
+            self._system.start_runtime_task(functools.partial(self._accept, channel))
+        assert self._client is not None
+        await answer(self._client, self._links, "link request", opened, msg.reply or "", b"ok")
 
     async def _accept(self, channel: NatsFrames) -> None:
         try:
+            # attach() closes the channel if the handshake fails (or times out).
             link = await self.node.attach(channel, initiator=False)
         except AuthenticationError as error:
             logger.warning("%s", error)
             return
+        finally:
+            self._handshakes -= 1
         await link.run()
 
     async def _on_lookup(self, msg: Msg) -> None:
-        if self._system is None or not msg.reply:
+        if self._system is None or self._client is None:
+            return
+        subject = f"{self.prefix}.lookup"
+        opened = self._open(self._lookups, "lookup", subject, msg, self._seen_lookups)
+        if opened is None:
             return
         try:
-            ref = self._system.lookup(msg.data.decode())
-        except (TypeError, UnicodeDecodeError):
+            ref = self._system.lookup(opened.body.decode())
+        except (TypeError, ValueError):  # not UTF-8, or not a path: from a node of ours
+            self._refusals.refuse(subject, "a lookup of something that is not a path")
             return
-        if ref is not None:  # nodes without it keep quiet: the first answer wins
+        if ref is not None and msg.reply:  # nodes without it keep quiet: the first answer wins
             node, address, path, uid = self.node.encode_ref(ref)
-            await msg.respond(json.dumps([node, address, path, uid]).encode())
+            found = json.dumps([node, address, path, uid]).encode()
+            await answer(self._client, self._lookups, "lookup", opened, msg.reply, found)
 
     async def lookup(self, path: str, *, timeout: float | None = None) -> ActorRef[Any] | None:
         """The ref of the live actor at *path* on any node of the cluster (this one first).
@@ -213,48 +397,38 @@ class NatsTransport(NodeTransport):
 
         Raises:
             TypeError: *path* is not a str.
-            ValueError: *timeout* is not a positive number.
+            ValueError: *timeout* is not a positive number, or *path* is too long.
         """
         if not isinstance(path, str):
             raise TypeError(f"lookup() expects a path string like '/user/name', got {path!r}")
         wait = self.lookup_timeout if timeout is None else float(timeout)
         if not wait > 0:
             raise ValueError(f"lookup() timeout must be a number of seconds > 0, got {timeout!r}")
-        assert self._client is not None
+        body = path.encode()
+        if len(body) > _MAX_REQUEST:
+            raise ValueError(
+                f"lookup() paths are at most {_MAX_REQUEST} bytes in UTF-8, got {len(body)}"
+            )
+        assert self._inbox is not None
         try:
-            answer = await self._request(
+            # Lookups are idempotent: a try without an answer is asked again.
+            found = await self._inbox.request(
                 f"{self.prefix}.lookup",
-                path.encode(),
+                self._lookups,
+                "lookup",
+                body,
+                limit=_MAX_REQUEST,
                 wait=wait,
                 per_try=min(wait, max(0.25, wait / 8)),
             )
         except Exception:
             return None  # nobody has it (a timeout), or NATS is gone
-        node, address, actor_path, uid = json.loads(answer.data)
-        return self.node.decode_ref((str(node), address, str(actor_path), int(uid)))
-
-    async def _request(self, subject: str, payload: bytes, *, wait: float, per_try: float) -> Msg:
-        """NATS request/reply, asked again when a try gets no answer, until *wait* runs out.
-
-        Core NATS delivers at most once: a request (or its answer) can be
-        lost. Only idempotent requests come here (lookups; link requests,
-        which the peer accepts once per link id).
-
-        Raises:
-            TimeoutError: no answer within *wait*.
-            Exception: what nats-py raised otherwise (no responders, closed).
-        """
-        assert self._client is not None
-        deadline = anyio.current_time() + wait
-        while True:
-            remaining = deadline - anyio.current_time()
-            try:
-                return await self._client.request(
-                    subject, payload, timeout=max(min(per_try, remaining), 0.01)
-                )
-            except TimeoutError:  # nats-py's timeout is a TimeoutError
-                if remaining <= per_try:
-                    raise
+        try:
+            node, address, actor_path, uid = json.loads(found.body)
+            return self.node.decode_ref((str(node), address, str(actor_path), int(uid)))
+        except (ValueError, TypeError) as error:  # authentic: a node of another version
+            logger.warning("node %s got a malformed lookup answer: %r", self.node_id, error)
+            return None
 
     def _group_name(self, name: object) -> str:
         if not isinstance(name, str) or not name or any(c in name for c in " .*>\t\r\n"):
@@ -326,3 +500,25 @@ def _on_asyncio() -> bool:
     except RuntimeError:
         return False
     return True
+
+
+def _connect_options(options: dict[str, Any] | None, **given: object) -> dict[str, Any]:
+    """The NATS security options, checked, merged with *options* for ``nats.connect``.
+
+    Raises:
+        TypeError: an option of the wrong type, or *options* not a dict.
+    """
+    if options is not None and not isinstance(options, dict):
+        raise TypeError(
+            f"options must be a dict of nats.connect() keyword arguments, got {options!r}"
+        )
+    merged = dict(options or {})
+    for name, value in given.items():
+        if value is None:
+            continue
+        expected = _CONNECT_OPTIONS[name]
+        if not isinstance(value, expected):
+            wanted = getattr(expected, "__name__", str(expected))
+            raise TypeError(f"{name} must be a {wanted}, got {type(value).__name__}")
+        merged[name] = value
+    return merged

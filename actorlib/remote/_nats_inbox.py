@@ -1,0 +1,149 @@
+"""Sealed requests over NATS: one inbox per node, and the first authentic answer wins.
+
+nats-py's own request() takes the first message that reaches the inbox,
+which anyone who saw the request's reply subject can publish to. Here each
+request waits for an answer that opens under its key, bound to its id; a
+forged answer is refused and logged, and the request keeps waiting.
+"""
+
+from __future__ import annotations
+
+import secrets
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+
+import anyio
+import attrs
+
+from ._nats_sealed import Opened, RefusalLog, Refused, Sealer
+
+if TYPE_CHECKING:
+    from nats.aio.client import Client
+    from nats.aio.msg import Msg
+
+_NO_RESPONDERS = "503"  # the status of the server's answer when nobody listens
+
+
+class NoResponders(LookupError):
+    """Nobody subscribes to the subject a request went to."""
+
+
+@attrs.define
+class _Waiting:
+    sealer: Sealer
+    kind: str
+    reply: str
+    request: bytes
+    limit: int
+    done: anyio.Event = attrs.Factory(anyio.Event)
+    answer: Opened | None = None
+    no_responders: bool = False
+
+
+class Inbox:
+    """This node's inbox for answers to its sealed requests.
+
+    Args:
+        client: the node's NATS connection.
+        refusals: where refused answers are logged.
+    """
+
+    def __init__(self, client: Client, refusals: RefusalLog) -> None:
+        self.client = client
+        self.refusals = refusals
+        self.prefix = client.new_inbox()
+        self._waiting: dict[str, _Waiting] = {}
+        self._subscription: Any = None
+
+    async def start(self) -> None:
+        """Subscribe to the inbox."""
+        self._subscription = await self.client.subscribe(f"{self.prefix}.*", cb=self._on_answer)
+
+    async def _on_answer(self, msg: Msg) -> None:
+        token = msg.subject[len(self.prefix) + 1 :]
+        waiting = self._waiting.get(token)
+        if waiting is None or waiting.done.is_set():
+            return  # a late answer (another node's, or to a try given up), or noise
+        if msg.headers and msg.headers.get("Status") == _NO_RESPONDERS:
+            waiting.no_responders = True
+            waiting.done.set()
+            return
+        try:
+            waiting.answer = waiting.sealer.open(
+                waiting.kind,
+                waiting.reply,
+                msg.data,
+                limit=waiting.limit,
+                answers=waiting.request,
+            )
+        except Refused as error:
+            self.refusals.refuse("this node's inbox", error)
+            return
+        waiting.done.set()
+
+    async def request(
+        self,
+        subject: str,
+        sealer: Sealer,
+        kind: str,
+        body: bytes,
+        *,
+        limit: int,
+        wait: float,
+        per_try: float | None = None,
+        sealed: Callable[[bytes], None] | None = None,
+    ) -> Opened:
+        """Publish a sealed request of *kind*; the authentic answer (``kind + " answer"``).
+
+        Core NATS delivers at most once: a request or its answer can be
+        lost, so a try without an answer within *per_try* is sealed anew
+        (a new id: receivers refuse replays) and published again, until
+        *wait* runs out. Only idempotent requests are tried more than once.
+
+        Args:
+            subject: where the request goes.
+            sealer: the key of this kind of request and its answers.
+            kind: the kind of request.
+            body: what it carries.
+            limit: the largest answer body expected.
+            wait: seconds to wait for an answer in all.
+            per_try: seconds per try (default: *wait*, a single try).
+            sealed: called with each try's message id before it is published.
+
+        Raises:
+            TimeoutError: no authentic answer within *wait*.
+            NoResponders: nobody subscribes to *subject*.
+            Exception: what nats-py raised otherwise (the connection is closed).
+        """
+        deadline = anyio.current_time() + wait
+        per_try = wait if per_try is None else per_try
+        while True:
+            token = secrets.token_hex(8)
+            reply = f"{self.prefix}.{token}"
+            request, data = sealer.seal(kind, subject, body, reply=reply)
+            if sealed is not None:
+                sealed(request)
+            waiting = self._waiting[token] = _Waiting(
+                sealer, kind + " answer", reply, request, limit
+            )
+            try:
+                await self.client.publish(subject, data, reply=reply)
+                remaining = deadline - anyio.current_time()
+                with anyio.move_on_after(max(min(per_try, remaining), 0.01)):
+                    await waiting.done.wait()
+            finally:
+                del self._waiting[token]
+            if waiting.answer is not None:
+                return waiting.answer
+            if waiting.no_responders:
+                raise NoResponders(subject)
+            if remaining <= per_try:
+                raise TimeoutError(f"no answer on {subject} within {wait:g} s")
+
+
+def answer(
+    client: Client, sealer: Sealer, kind: str, request: Opened, reply: str, body: bytes
+) -> Any:
+    """The coroutine publishing the sealed answer to *request* (of *kind*) on *reply*."""
+    _, data = sealer.seal(kind + " answer", reply, body, answers=request.id)
+    return client.publish(reply, data)

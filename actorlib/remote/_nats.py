@@ -11,7 +11,6 @@ authenticated, fresh and accepted once (`_nats_sealed`). nats-py runs on asyncio
 
 from __future__ import annotations
 
-import asyncio
 import functools
 import json
 import logging
@@ -20,14 +19,13 @@ import secrets
 import ssl
 from typing import TYPE_CHECKING, Any
 
-import anyio
-
 from actorlib import ActorRef
 
 from ._base import NodeTransport
 from ._errors import AuthenticationError
 from ._framing import DEFAULT_MAX_FRAME, FrameChannel
 from ._groups import Groups, GroupTarget
+from ._nats_connect import connect_client, connect_options, on_asyncio
 from ._nats_frames import NatsFrames
 from ._nats_inbox import Inbox, answer
 from ._nats_sealed import (
@@ -59,16 +57,6 @@ _NODE_ID = re.compile(r"[A-Za-z0-9_.\-]{1,200}")
 MAX_HANDSHAKES = 64
 # Link ids remembered (within the freshness window) to answer a repeated request.
 MAX_ACCEPTED = 4096
-# What NatsTransport passes to nats.connect, and the types it accepts.
-_CONNECT_OPTIONS: dict[str, type | tuple[type, ...]] = {
-    "user": str,
-    "password": str,
-    "token": str,
-    "nkeys_seed": str,
-    "user_credentials": str,
-    "tls": ssl.SSLContext,
-    "tls_hostname": str,
-}
 
 
 class NatsTransport(NodeTransport):
@@ -146,7 +134,7 @@ class NatsTransport(NodeTransport):
         self.heartbeat = float(heartbeat)
         self.lookup_timeout = float(lookup_timeout)
         self.freshness = check_freshness(freshness)
-        self._options = _connect_options(
+        self._options = connect_options(
             options,
             user=user,
             password=password,
@@ -180,7 +168,7 @@ class NatsTransport(NodeTransport):
             RuntimeError: not on asyncio, or nats-py is not installed.
             OSError: the server cannot be reached.
         """
-        if not _on_asyncio():
+        if not on_asyncio():
             raise RuntimeError(
                 "NatsTransport needs the asyncio backend: nats-py runs on asyncio only; "
                 "run the system with actorlib.run(main, backend='asyncio') (or use "
@@ -214,57 +202,14 @@ class NatsTransport(NodeTransport):
         return f"{self.prefix}.accept.{node_id}"
 
     async def _connect(self, client: Client, node_id: str) -> Client:
-        """*client*, connected; once connected, it reconnects by itself, forever.
-
-        nats-py would retry a first connection forever too (a wrong password,
-        an untrusted certificate, no server): here the first try (and one
-        more, for a server that is just starting) fails or not.
-
-        Raises:
-            OSError: the first try failed; the message names the url and the cause.
-        """
-        connected = False
-        first_errors: list[Exception] = []
-
-        async def on_error(error: Exception) -> None:
-            if connected:
-                await self._error(error)
-            else:  # the first try's error is raised instead
-                first_errors.append(error)
-
-        async def on_disconnect() -> None:
-            if connected:
-                await self._log("disconnected from")
-
-        options: dict[str, Any] = {
-            "name": node_id,
-            "reconnect_time_wait": 0.1,
-            "connect_timeout": 5,
-            "disconnected_cb": on_disconnect,
-            "reconnected_cb": functools.partial(self._log, "reconnected to"),
-            "error_cb": on_error,
-            **self._options,
-            # For the first try only: raise instead of retrying.
-            "allow_reconnect": False,
-            "max_reconnect_attempts": 1,
-        }
-        try:
-            await client.connect(self.url, **options)
-        except Exception as raised:
-            # nats-py's close() may hang after a failed TLS upgrade: bounded.
-            with anyio.move_on_after(1, shield=True):
-                await client.close()
-            error = first_errors[-1] if first_errors else raised  # the cause, not "no servers"
-            raise OSError(
-                f"cannot connect to NATS at {self.url}: {error!r}; check the url, the "
-                f"server's credentials (user/password, token, nkeys_seed, user_credentials) "
-                f"and tls"
-            ) from error
-        connected = True
-        # nats-py reads these options whenever the connection drops.
-        client.options["allow_reconnect"] = self._options.get("allow_reconnect", True)
-        client.options["max_reconnect_attempts"] = self._options.get("max_reconnect_attempts", -1)
-        return client
+        return await connect_client(
+            client,
+            self.url,
+            node_id,
+            self._options,
+            on_error=self._error,
+            on_news=self._log,
+        )
 
     async def _log(self, what: str) -> None:
         logger.warning("node %s %s NATS at %s", self._node_id, what, self.url)
@@ -491,34 +436,3 @@ class NatsTransport(NodeTransport):
                 logger.info(
                     "draining the NATS connection of %s failed", self._node_id, exc_info=True
                 )
-
-
-def _on_asyncio() -> bool:
-    # The standard library's own test: anyio no longer depends on sniffio.
-    try:
-        asyncio.get_running_loop()
-    except RuntimeError:
-        return False
-    return True
-
-
-def _connect_options(options: dict[str, Any] | None, **given: object) -> dict[str, Any]:
-    """The NATS security options, checked, merged with *options* for ``nats.connect``.
-
-    Raises:
-        TypeError: an option of the wrong type, or *options* not a dict.
-    """
-    if options is not None and not isinstance(options, dict):
-        raise TypeError(
-            f"options must be a dict of nats.connect() keyword arguments, got {options!r}"
-        )
-    merged = dict(options or {})
-    for name, value in given.items():
-        if value is None:
-            continue
-        expected = _CONNECT_OPTIONS[name]
-        if not isinstance(value, expected):
-            wanted = getattr(expected, "__name__", str(expected))
-            raise TypeError(f"{name} must be a {wanted}, got {type(value).__name__}")
-        merged[name] = value
-    return merged

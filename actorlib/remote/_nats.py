@@ -24,7 +24,8 @@ from actorlib import ActorRef
 from ._base import NodeTransport
 from ._errors import AuthenticationError
 from ._framing import DEFAULT_MAX_FRAME, FrameChannel
-from ._groups import Groups, GroupTarget
+from ._group_target import GroupTarget
+from ._groups import Groups
 from ._nats_connect import connect_client, connect_options, on_asyncio
 from ._nats_frames import NatsFrames
 from ._nats_inbox import Inbox, answer

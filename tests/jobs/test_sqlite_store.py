@@ -197,8 +197,12 @@ async def test_progress_and_results_of_thread_jobs_on_sqlite(tmp_path: Path) -> 
     [
         ("sqlite://", ValueError, r"a sqlite store URL needs a file path"),
         ("sqlite://relative.db", ValueError, r"a sqlite store URL needs a file path"),
-        ("redis://localhost", ValueError, r"store must be 'memory' or 'sqlite:///path.db'"),
-        (42, TypeError, r"store must be 'memory' or 'sqlite:///path.db' \(or a JobStore\)"),
+        (
+            "redis://localhost",
+            ValueError,
+            r"store must be 'memory', 'sqlite:///path.db' or 'postgre",
+        ),
+        (42, TypeError, r"or 'postgresql://user@host/db' \(or a JobStore\)"),
     ],
 )
 async def test_bad_store_urls_are_refused_with_the_right_spelling(

@@ -99,6 +99,7 @@ class PostgresStore:
         self._size = connections
         self._table = f"{quoted(schema)}.jobs"
         self._channel = f"actorlib_jobs.{schema}"
+        self._name = f"actorlib.jobs {schema}"
         self._idle: list[Link | None] = []
         self._free: anyio.Semaphore | None = None
         self._listener: Link | None = None
@@ -151,7 +152,11 @@ class PostgresStore:
     async def _connect(self) -> Link:
         link = await connect(
             self._conninfo,
-            [Statement("SET default_transaction_isolation = 'read committed'")],
+            [
+                Statement("SET default_transaction_isolation = 'read committed'"),
+                # Names the connection in pg_stat_activity.
+                Statement("SELECT set_config('application_name', %s, false)", (self._name,)),
+            ],
         )
         self._own_pids.add(link.backend_pid)
         return link
@@ -172,6 +177,10 @@ class PostgresStore:
             [
                 # This session's life is the lock's: never time it out, and let
                 # the server notice a dead peer within seconds (notes: 2 s/1 s/3).
+                Statement(
+                    "SELECT set_config('application_name', %s, false)",
+                    (f"{self._name} listener",),
+                ),
                 Statement("SET idle_session_timeout = 0"),
                 Statement("SET tcp_keepalives_idle = 5"),
                 Statement("SET tcp_keepalives_interval = 1"),

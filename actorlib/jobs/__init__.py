@@ -5,7 +5,7 @@ A `JobQueue` takes jobs (functions and their arguments) and returns a
 priority, with delays, timeouts, retries with backoff, progress and events.
 With ``store="sqlite:///jobs.db"`` every job is committed before `submit`
 returns, and a queue reopening the file resumes whatever a killed process
-left unfinished.
+left unfinished; ``store="postgresql://..."`` shares the jobs between hosts.
 """
 
 from __future__ import annotations
@@ -34,6 +34,7 @@ from ._execute import current_job_id, report_progress
 from ._handle import JobHandle
 from ._memory import MemoryStore
 from ._model import JobInfo, JobRecord, JobStatus, Progress, Retry
+from ._postgres import PostgresStore
 from ._queue import JobQueue
 from ._sqlite import SqliteStore
 from ._statistics import JobCounts, JobQueueStatistics
@@ -65,6 +66,7 @@ __all__ = [
     "JobSucceeded",
     "JobTimeoutError",
     "MemoryStore",
+    "PostgresStore",
     "Progress",
     "Retry",
     "SqliteStore",

@@ -79,6 +79,9 @@ class MemoryStore:
         return claimed
 
     async def save(self, record: JobRecord) -> None:
+        kept = self._jobs.get(record.id)
+        if kept is not None and kept.status.final:
+            return  # never overwrite a final state, as the durable stores promise
         self._jobs[record.id] = record
         if record.status in WAITING:
             self._push(record)

@@ -35,8 +35,9 @@ class JobQueue:
 
     Args:
         system: the running actor system that hosts the queue's actors.
-        store: ``"memory"`` (default), ``"sqlite:///path.db"`` (durable), or
-            a `JobStore` object.
+        store: ``"memory"`` (default), ``"sqlite:///path.db"`` (durable, one
+            host), ``"postgresql://user@host:5432/db"`` (durable, many hosts;
+            needs ``actorlib[postgres]``), or a `JobStore` object.
         workers: how many jobs run at once in this process (the pool size).
         name: the queue's name: its actor's name, and in its events.
         rate_limit: at most this many job starts per second (None: no limit).
@@ -45,7 +46,8 @@ class JobQueue:
         lease: seconds a durable store lets a running job belong to this
             process without news from it (renewed while it runs).
         poll_interval: seconds between looks at a durable store for jobs
-            other processes submitted, and for expired leases.
+            other processes submitted (a PostgreSQL store is woken at once
+            by NOTIFY instead), and for expired leases.
         default_retry: the `Retry` of jobs submitted without one.
         default_timeout: the timeout of jobs submitted without one.
 
@@ -88,7 +90,8 @@ class JobQueue:
         missing = [m for m in _STORE_METHODS if not callable(getattr(store, m, None))]
         if not isinstance(store, str) and missing:
             raise TypeError(
-                f"store must be 'memory' or 'sqlite:///path.db' (or a JobStore), got {store!r} "
+                f"store must be 'memory', 'sqlite:///path.db' or 'postgresql://user@host/db' "
+                f"(or a JobStore), got {store!r} "
                 f"(it lacks {', '.join(missing)})"
             )
         self._options: dict[str, Any] = {

@@ -6,6 +6,7 @@ import logging
 import math
 from typing import Any
 
+import anyio
 import attrs
 
 from .._actor import Actor
@@ -119,6 +120,8 @@ class Scheduler(Actor):
         # until it is committed, so the store never shows more than `workers`
         # jobs running for this queue (what a crash may run again).
         self.resting: list[ActorRef[Any]] = []
+        # The task that runs the store's `watch` (stores with NOTIFY), and its end.
+        self.watching: tuple[anyio.CancelScope, anyio.Event] | None = None
 
     async def on_start(self) -> None:
         core = self.core
@@ -128,8 +131,13 @@ class Scheduler(Actor):
             await self.context.spawn(Worker, core, name=f"worker-{number}")
         if core.store.durable:
             self.context.timers.start_periodic("poll", Poll(), core.poll_interval)
+        self._watch()
 
     async def on_stop(self) -> None:
+        if self.watching is not None:
+            scope, ended = self.watching
+            scope.cancel()
+            await ended.wait()
         await self._flush()
         self.core.stopped = True
         self.core.close_states("the queue was closed before the job ended")
@@ -313,7 +321,35 @@ class Scheduler(Actor):
         if self.core.closing and not self.busy and not self.unsaved:
             self.core.drained.set()
 
+    def _watch(self) -> None:
+        """Let the store wake the queue when other processes add jobs, if it can
+        (`WatchingStore`); started again at the next poll if it ends."""
+        watch = getattr(self.core.store, "watch", None)
+        if watch is None or self.watching is not None:
+            return
+        scope, ended = anyio.CancelScope(), anyio.Event()
+        self.watching = (scope, ended)
+        name = self.core.name
+
+        async def run() -> None:
+            try:
+                with scope:
+                    await watch(self.core.kick)
+            except Exception:
+                logger.warning(
+                    "job queue %r stopped listening to its store; polling until it listens again",
+                    name,
+                    exc_info=True,
+                )
+            finally:
+                if self.watching == (scope, ended):
+                    self.watching = None
+                ended.set()
+
+        self.context.system.start_runtime_task(run)
+
     async def _poll(self) -> None:
+        self._watch()
         core, store = self.core, self.core.store
         await store.renew(core.owner, [r.id for r in self.busy.values()], core.lease)
         reclaimed = await store.reclaim_expired()

@@ -100,13 +100,33 @@ class JobStore(Protocol):
         ...
 
 
+class WatchingStore(JobStore, Protocol):
+    """A store that can tell when another process may have made a job due.
+
+    Optional: a queue looks for ``watch`` on its store and, where it is
+    missing (memory, SQLite), finds other processes' jobs by polling.
+    """
+
+    async def watch(self, wake: Callable[[], None]) -> None:
+        """Call *wake* whenever another process may have made a job due; until cancelled.
+
+        Raises:
+            Exception: the store lost its way of knowing; the queue calls
+                `watch` again at its next poll.
+        """
+        ...
+
+
 def open_store(url: str, clock_now: Callable[[], float]) -> JobStore:
-    """Make the store a URL names: ``memory`` or ``sqlite:///path/to/jobs.db``.
+    """Make the store a URL names: ``memory``, ``sqlite:///path/to/jobs.db`` or
+    ``postgresql://user@host:5432/db`` (``postgres://`` too; ``?schema=name``).
 
     Raises:
-        ValueError: an unknown scheme, or a sqlite URL without a path.
+        ValueError: an unknown scheme, a sqlite URL without a path, or a bad
+            PostgreSQL schema name.
     """
     from ._memory import MemoryStore
+    from ._postgres import PostgresStore
     from ._sqlite import SqliteStore
 
     if url in ("memory", "memory://"):
@@ -121,7 +141,10 @@ def open_store(url: str, clock_now: Callable[[], float]) -> JobStore:
                 f"'sqlite:////var/lib/app/jobs.db' (absolute), got {url!r}"
             )
         return SqliteStore(path)
+    if url.startswith(("postgresql://", "postgres://")):
+        return PostgresStore(url)
     raise ValueError(
-        f"store must be 'memory' or 'sqlite:///path.db', got {url!r}; "
+        f"store must be 'memory', 'sqlite:///path.db' or 'postgresql://user@host/db', "
+        f"got {url!r}; "
         f"other stores plug in as objects implementing actorlib.jobs.JobStore"
     )

@@ -94,3 +94,26 @@ async def generator_exit_async() -> None:
 def kill_own_process() -> None:
     """SIGKILLs the process it runs in (a process job's worker)."""
     os.kill(os.getpid(), 9)
+
+
+class Gate:
+    """Holds `gated` jobs until a test opens it; logs the order they started in."""
+
+    def __init__(self) -> None:
+        self.opened = anyio.Event()
+        self.started = anyio.Event()
+        self.log: list[int] = []
+
+
+#: The gates of `gated` jobs by name: module state, so a job stored by import
+#: path (a durable store) finds the test's gate, as a closure would not.
+GATES: dict[str, Gate] = {}
+
+
+async def gated(gate: str, n: int) -> int:
+    """Log *n*, wait for the gate *gate* to open, return n * 10."""
+    waiting = GATES[gate]
+    waiting.log.append(n)
+    waiting.started.set()
+    await waiting.opened.wait()
+    return n * 10

@@ -1,0 +1,259 @@
+"""One PostgreSQL connection and how a store's plans run on it; knows SQL, not jobs.
+
+The store writes each operation once, as a *plan*: a generator that yields
+`Statement` objects and receives each one's rows. A `Link` runs plans on one
+psycopg connection, in one of two ways (the connection-runner seam):
+
+- `AsyncLink`, on asyncio: psycopg's ``AsyncConnection`` on the event loop.
+- `ThreadLink`, on trio (psycopg's async connection needs an asyncio loop):
+  the same package's blocking connection, driven in ``anyio.to_thread``.
+
+So the SQL and the logic between statements exist once, and only the few
+lines that wait for the server differ.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import functools
+import sys
+from collections.abc import Generator, Sequence
+from typing import TYPE_CHECKING, Any, Protocol, TypeVar
+
+import anyio
+import anyio.lowlevel
+import anyio.to_thread
+import attrs
+
+if TYPE_CHECKING:
+    import psycopg
+
+T = TypeVar("T")
+
+Row = tuple[Any, ...]
+
+
+@attrs.frozen
+class Statement:
+    """One SQL statement of a plan: run with *params*, or once per entry of *many*
+    (pipelined, one round trip), whose rows then come back concatenated."""
+
+    query: str
+    params: Sequence[object] | None = None
+    many: Sequence[Sequence[object]] | None = None
+
+
+#: A store operation: yields statements, receives each one's rows, returns its answer.
+Plan = Generator[Statement, list[Row], T]
+
+#: How long a blocking wait for notifications lasts before it looks for cancellation.
+_THREAD_NOTIFY_WAIT = 0.1
+
+
+class Link(Protocol):
+    """One connection, used by one plan at a time."""
+
+    backend_pid: int
+
+    @property
+    def broken(self) -> bool:
+        """True once the connection was lost: the link is of no further use."""
+        ...
+
+    async def run(self, plan: Plan[T], *, atomic: bool) -> T:
+        """Run *plan* to its end, in one transaction if *atomic*, else each
+        statement committing on its own; never interrupted once it started."""
+        ...
+
+    async def wait_notifies(self) -> list[int]:
+        """Wait for notifications on the channels this connection listens to;
+        return the backend pids of their senders (at least one)."""
+        ...
+
+    async def close(self) -> None:
+        """Close the connection."""
+        ...
+
+
+def driver() -> Any:
+    """The psycopg module.
+
+    Raises:
+        ImportError: psycopg 3 is not installed; the message names the extra.
+    """
+    try:
+        import psycopg
+    except ImportError as error:
+        raise ImportError(
+            "the PostgreSQL job store needs the psycopg 3 driver, which is not installed; "
+            "install the extra: pip install 'actorlib[postgres]'"
+        ) from error
+    return psycopg
+
+
+def _psycopg_async_works() -> bool:
+    """psycopg's AsyncConnection needs an asyncio loop, and not the Windows proactor."""
+    try:
+        loop = asyncio.get_running_loop()
+    except RuntimeError:
+        return False
+    proactor = getattr(asyncio, "ProactorEventLoop", None)
+    return not (sys.platform == "win32" and proactor and isinstance(loop, proactor))
+
+
+async def connect(conninfo: str, setup: Sequence[Statement]) -> Link:
+    """Open a link for the running event loop, in autocommit mode, and run *setup*.
+
+    Raises:
+        ImportError: psycopg is not installed.
+        psycopg.OperationalError: the server cannot be reached.
+    """
+    psycopg = driver()
+    if _psycopg_async_works():
+        conn = await psycopg.AsyncConnection.connect(conninfo, autocommit=True)
+        link: Link = AsyncLink(conn)
+    else:
+        conn = await anyio.to_thread.run_sync(
+            functools.partial(psycopg.Connection.connect, conninfo, autocommit=True)
+        )
+        link = ThreadLink(conn)
+    try:
+        await link.run(_statements(setup), atomic=False)
+    except BaseException:
+        with anyio.CancelScope(shield=True):
+            await link.close()
+        raise
+    return link
+
+
+def _statements(setup: Sequence[Statement]) -> Plan[None]:
+    # Not `yield from setup`: a list iterator cannot take the rows sent back.
+    for statement in setup:  # noqa: UP028
+        yield statement
+
+
+class AsyncLink:
+    """A psycopg AsyncConnection on the asyncio loop."""
+
+    def __init__(self, conn: psycopg.AsyncConnection[Row]) -> None:
+        self.conn = conn
+        self.backend_pid = conn.info.backend_pid
+        self._lock = anyio.Lock()
+
+    @property
+    def broken(self) -> bool:
+        return bool(self.conn.broken)
+
+    async def run(self, plan: Plan[T], *, atomic: bool) -> T:
+        await anyio.lowlevel.checkpoint_if_cancelled()
+        async with self._lock:
+            # Shielded: a statement cut off halfway leaves the connection unusable,
+            # and the caller not knowing whether it committed.
+            with anyio.CancelScope(shield=True):
+                return await self._run(plan, atomic)
+        raise AssertionError("unreachable: a shielded scope swallows no cancellation")
+
+    async def _run(self, plan: Plan[T], atomic: bool) -> T:
+        if not atomic:
+            return await self._drive(plan)
+        async with self.conn.transaction():
+            return await self._drive(plan)
+
+    async def _drive(self, plan: Plan[T]) -> T:
+        cursor = self.conn.cursor()
+        try:
+            statement = next(plan)
+            while True:
+                if statement.many is not None:
+                    await cursor.executemany(statement.query, statement.many, returning=True)
+                    rows: list[Row] = []
+                    while True:
+                        if cursor.description is not None:
+                            rows += await cursor.fetchall()
+                        if not cursor.nextset():
+                            break
+                else:
+                    await cursor.execute(statement.query, statement.params)
+                    rows = await cursor.fetchall() if cursor.description is not None else []
+                statement = plan.send(rows)
+        except StopIteration as done:
+            result: T = done.value
+            return result
+        finally:
+            await cursor.close()
+
+    async def wait_notifies(self) -> list[int]:
+        async with self._lock:
+            pids: list[int] = []
+            # aclosing: a cancelled wait still ends the generator (and its hold
+            # on the connection) at once.
+            async with contextlib.aclosing(self.conn.notifies(stop_after=1)) as notifies:
+                async for notify in notifies:
+                    pids.append(notify.pid)
+            return pids
+
+    async def close(self) -> None:
+        await self.conn.close()
+
+
+class ThreadLink:
+    """A blocking psycopg Connection, used from a worker thread (trio)."""
+
+    def __init__(self, conn: psycopg.Connection[Row]) -> None:
+        self.conn = conn
+        self.backend_pid = conn.info.backend_pid
+        self._lock = anyio.Lock()
+
+    @property
+    def broken(self) -> bool:
+        return bool(self.conn.broken)
+
+    async def run(self, plan: Plan[T], *, atomic: bool) -> T:
+        await anyio.lowlevel.checkpoint_if_cancelled()
+        async with self._lock:
+            # A thread call is never interrupted once it started (anyio waits for it).
+            return await anyio.to_thread.run_sync(self._run, plan, atomic)
+
+    def _run(self, plan: Plan[T], atomic: bool) -> T:
+        if not atomic:
+            return self._drive(plan)
+        with self.conn.transaction():
+            return self._drive(plan)
+
+    def _drive(self, plan: Plan[T]) -> T:
+        with self.conn.cursor() as cursor:
+            try:
+                statement = next(plan)
+                while True:
+                    if statement.many is not None:
+                        cursor.executemany(statement.query, statement.many, returning=True)
+                        rows: list[Row] = []
+                        while True:
+                            if cursor.description is not None:
+                                rows += cursor.fetchall()
+                            if not cursor.nextset():
+                                break
+                    else:
+                        cursor.execute(statement.query, statement.params)
+                        rows = cursor.fetchall() if cursor.description is not None else []
+                    statement = plan.send(rows)
+            except StopIteration as done:
+                result: T = done.value
+                return result
+
+    async def wait_notifies(self) -> list[int]:
+        async with self._lock:
+            while True:
+                # A short blocking wait, repeated: a cancellation (queue closing)
+                # is seen within _THREAD_NOTIFY_WAIT, as the thread cannot be interrupted.
+                pids = await anyio.to_thread.run_sync(self._wait_briefly)
+                if pids:
+                    return pids
+
+    def _wait_briefly(self) -> list[int]:
+        notifies = self.conn.notifies(timeout=_THREAD_NOTIFY_WAIT, stop_after=1)
+        return [notify.pid for notify in notifies]
+
+    async def close(self) -> None:
+        await anyio.to_thread.run_sync(self.conn.close)

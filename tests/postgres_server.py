@@ -1,0 +1,56 @@
+"""A PostgreSQL database for the tests: made fresh for the run on the server the
+environment names, always dropped at the end.
+
+``ACTORLIB_TEST_POSTGRES`` names the server (default
+``postgresql://postgres@127.0.0.1:5432/postgres``; the user must be allowed to
+create databases). Without a server the PostgreSQL tests are skipped, with the
+reason; under ``CI=true`` they fail instead: CI has a server, and a silent skip
+would hide that nothing ran.
+"""
+
+from __future__ import annotations
+
+import os
+import urllib.parse
+import uuid
+from collections.abc import Iterator
+
+import pytest
+
+DEFAULT_URL = "postgresql://postgres@127.0.0.1:5432/postgres"
+
+
+def _unavailable(reason: str) -> None:
+    if os.environ.get("CI", "").lower() in ("true", "1"):
+        pytest.fail(f"PostgreSQL is required under CI=true: {reason}")
+    pytest.skip(f"no PostgreSQL for the tests ({reason}); set ACTORLIB_TEST_POSTGRES")
+
+
+@pytest.fixture(scope="session")
+def postgres_database() -> Iterator[str]:
+    """The URL of a database made for this test run (dropped afterwards)."""
+    server = os.environ.get("ACTORLIB_TEST_POSTGRES", DEFAULT_URL)
+    try:
+        import psycopg
+    except ImportError:
+        _unavailable("psycopg is not installed: pip install -e '.[test]'")
+        raise  # unreachable: _unavailable raises
+    try:
+        admin = psycopg.connect(server, autocommit=True, connect_timeout=5)
+    except psycopg.OperationalError as error:
+        _unavailable(f"cannot connect to {server}: {str(error).strip()}")
+        raise
+    name = f"actorlib_test_{uuid.uuid4().hex[:10]}"
+    try:
+        admin.execute(f'CREATE DATABASE "{name}"')
+        parts = urllib.parse.urlsplit(server)
+        yield urllib.parse.urlunsplit(parts._replace(path=f"/{name}"))
+    finally:
+        admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        admin.close()
+
+
+@pytest.fixture
+def postgres_url(postgres_database: str) -> str:
+    """A store URL with a schema of its own for this test."""
+    return f"{postgres_database}?schema=t_{uuid.uuid4().hex[:12]}"

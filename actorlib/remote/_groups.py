@@ -32,6 +32,7 @@ from actorlib import ActorRef
 from actorlib._messages import Envelope, ReplySlot
 
 from ._errors import RemoteError
+from ._nats_connect import wait_subscribed
 from ._nats_inbox import Inbox
 from ._nats_sealed import ID_BYTES, Refused, Sealer
 
@@ -215,7 +216,7 @@ class Groups:
             await self._receive(subject, member, msg)
 
         await self.client.subscribe(subject, queue=name, cb=receive)
-        await self.client.flush()
+        await wait_subscribed(self.client)  # a member from now on, for every client
 
     async def _receive(self, subject: str, member: ActorRef[Any], msg: Msg) -> None:
         reply = msg.reply or ""

@@ -26,7 +26,7 @@ from ._errors import AuthenticationError
 from ._framing import DEFAULT_MAX_FRAME, FrameChannel
 from ._group_target import GroupTarget
 from ._groups import Groups
-from ._nats_connect import connect_client, connect_options, on_asyncio
+from ._nats_connect import connect_client, connect_options, on_asyncio, wait_subscribed
 from ._nats_frames import NatsFrames
 from ._nats_inbox import Inbox, answer
 from ._nats_sealed import (
@@ -197,7 +197,7 @@ class NatsTransport(NodeTransport):
         await client.subscribe(f"{self.prefix}.lookup", cb=self._on_lookup)
         self._groups = Groups(node, client, self.prefix, inbox, freshness=self.freshness)
         await self._groups.start()
-        await client.flush()
+        await wait_subscribed(client)  # reachable from now on
 
     def _accept_subject(self, node_id: str) -> str:
         return f"{self.prefix}.accept.{node_id}"

@@ -122,3 +122,33 @@ def connect_options(options: dict[str, Any] | None, **given: object) -> dict[str
             raise TypeError(f"{name} must be a {wanted}, got {type(value).__name__}")
         merged[name] = value
     return merged
+
+
+async def wait_subscribed(client: Client, *, timeout: float = 10.0) -> None:
+    """Return once the server has every subscription *client* has made so far.
+
+    nats-py's ``flush()`` writes its PING straight to the socket, ahead of
+    commands still waiting in its buffer (a SUB among them): its PONG does not
+    prove that the server has them, and on a busy machine a group joined
+    "after a flush" missed messages published by other clients. A message to
+    a fresh subject of our own goes through the same buffer as the SUBs, in
+    order, so once it comes back the server has them all.
+
+    Raises:
+        OSError: no answer within *timeout* (the connection is down).
+    """
+    subject = client.new_inbox()
+    back = anyio.Event()
+
+    async def arrived(msg: object) -> None:
+        back.set()
+
+    subscription = await client.subscribe(subject, cb=arrived)
+    try:
+        await client.publish(subject, b"")
+        with anyio.move_on_after(timeout):
+            await back.wait()
+    finally:
+        await subscription.unsubscribe()
+    if not back.is_set():
+        raise OSError(f"the NATS server did not confirm subscriptions within {timeout:g} s")

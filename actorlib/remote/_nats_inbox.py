@@ -117,28 +117,34 @@ class Inbox:
         """
         deadline = anyio.current_time() + wait
         per_try = wait if per_try is None else per_try
-        while True:
-            token = secrets.token_hex(8)
-            reply = f"{self.prefix}.{token}"
-            request, data = sealer.seal(kind, subject, body, reply=reply)
-            if sealed is not None:
-                sealed(request)
-            waiting = self._waiting[token] = _Waiting(
-                sealer, kind + " answer", reply, request, limit
-            )
-            try:
+        # Every try stays answerable until the request ends: on a busy
+        # machine the answer to a try can come after the next try went out.
+        done = anyio.Event()
+        tries: list[_Waiting] = []
+        try:
+            while True:
+                token = secrets.token_hex(8)
+                reply = f"{self.prefix}.{token}"
+                request, data = sealer.seal(kind, subject, body, reply=reply)
+                if sealed is not None:
+                    sealed(request)
+                waiting = _Waiting(sealer, kind + " answer", reply, request, limit, done)
+                self._waiting[token] = waiting
+                tries.append(waiting)
                 await self.client.publish(subject, data, reply=reply)
                 remaining = deadline - anyio.current_time()
                 with anyio.move_on_after(max(min(per_try, remaining), 0.01)):
-                    await waiting.done.wait()
-            finally:
-                del self._waiting[token]
-            if waiting.answer is not None:
-                return waiting.answer
-            if waiting.no_responders:
-                raise NoResponders(subject)
-            if remaining <= per_try:
-                raise TimeoutError(f"no answer on {subject} within {wait:g} s")
+                    await done.wait()
+                for answered in tries:
+                    if answered.answer is not None:
+                        return answered.answer
+                if any(answered.no_responders for answered in tries):
+                    raise NoResponders(subject)
+                if remaining <= per_try:
+                    raise TimeoutError(f"no answer on {subject} within {wait:g} s")
+        finally:
+            for answered in tries:
+                self._waiting.pop(answered.reply[len(self.prefix) + 1 :], None)
 
 
 def answer(

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 from contextvars import ContextVar
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar, Generic
+
+from typing_extensions import TypeVar
 
 if TYPE_CHECKING:
     from ._context import ActorContext
@@ -16,14 +18,26 @@ constructing: ContextVar[tuple[ActorRef[Any], ActorContext] | None] = ContextVar
     "actorlib_constructing", default=None
 )
 
+# The messages an actor accepts. It defaults to Any so that a plain
+# `class Counter(Actor)` stays an untyped actor (and `mypy --strict` does not
+# ask for a parameter); contravariant like ActorRef's, since it is only ever
+# consumed: an actor that accepts more can stand where one that accepts less
+# is expected.
+MsgT = TypeVar("MsgT", contravariant=True, default=Any)
 
-class Actor:
+
+class Actor(Generic[MsgT]):
     """Subclass it and implement `receive`; spawn it with `ActorSystem.spawn`.
 
     An actor handles one message at a time, even while its handler awaits, so
     its state needs no locks. The runtime creates instances: never call the
     class yourself. After a restart a fresh instance is created from the same
     class and arguments.
+
+    Declare the messages it accepts to have them checked by a type checker:
+    ``class Counter(Actor[Incr | Get])`` makes ``await system.spawn(Counter)``
+    an ``ActorRef[Incr | Get]``, so ``ref.tell("oops")`` is a type error. A
+    plain ``class Counter(Actor)`` accepts anything (``ActorRef[Any]``).
 
     Attributes:
         supervisor_strategy: how failures of this actor's children are
@@ -33,17 +47,17 @@ class Actor:
     """
 
     supervisor_strategy: ClassVar[SupervisorStrategy | None] = None
-    ref: ActorRef[Any]
+    ref: ActorRef[MsgT]
     context: ActorContext
 
-    def __new__(cls, *args: object, **kwargs: object) -> Actor:
+    def __new__(cls, *args: object, **kwargs: object) -> Actor[Any]:
         self = super().__new__(cls)
         binding = constructing.get()
         if binding is not None:
             self.ref, self.context = binding
         return self
 
-    async def receive(self, message: Any) -> object:
+    async def receive(self, message: MsgT) -> object:
         """Handle one message; the return value answers `ActorRef.ask`.
 
         Raises:

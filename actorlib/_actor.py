@@ -50,12 +50,17 @@ class Actor(Generic[MsgT]):
     ref: ActorRef[MsgT]
     context: ActorContext
 
-    def __new__(cls, *args: object, **kwargs: object) -> Actor[Any]:
-        self = super().__new__(cls)
-        binding = constructing.get()
-        if binding is not None:
-            self.ref, self.context = binding
-        return self
+    if not TYPE_CHECKING:
+        # Hidden from type checkers: its (*args, **kwargs) would stand for
+        # the constructor of a subclass without __init__, and spawn would
+        # then accept any arguments for it.
+
+        def __new__(cls, *args: object, **kwargs: object) -> Actor[Any]:
+            self = super().__new__(cls)
+            binding = constructing.get()
+            if binding is not None:
+                self.ref, self.context = binding
+            return self
 
     async def receive(self, message: MsgT) -> object:
         """Handle one message; the return value answers `ActorRef.ask`.

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from actorlib import Actor, ActorSystem
+from actorlib.patterns import Group, Pool
 
 from .messages import Bare, Counter, Get, Incr, Name
 
@@ -48,3 +49,11 @@ class Parent(Actor[Incr]):
         await self.context.spawn(Counter, "zero")  # E: No overload variant of "spawn"
         self.ref.tell(Get())  # E: Argument 1 to "tell" of "ActorRef" has incompatible type "Get"
         return None
+
+
+async def routers(system: ActorSystem) -> None:
+    pool = await system.spawn(Pool, Counter, 4, 0)
+    pool.tell("oops")  # E: Argument 1 to "tell" of "ActorRef" has incompatible type "str"
+    await system.spawn(Pool, Counter, "four")  # E: No overload variant of "spawn"
+    group = await system.spawn(Group, [pool])
+    group.tell(Name())  # E: Argument 1 to "tell" of "ActorRef" has incompatible type "Name"

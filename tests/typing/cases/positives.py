@@ -6,6 +6,7 @@ from typing import Any, assert_type
 
 from actorlib import Actor, ActorRef, ActorSystem, Mailbox, OneForOne
 from actorlib._transport import Placement
+from actorlib.patterns import GetRoutees, Group, Pool, Resize, RoundRobin, resize, routees
 
 from .messages import Bare, Counter, Echo, Get, Incr, Name
 
@@ -63,3 +64,20 @@ class Parent(Actor[Incr]):
         assert_type(self.ref, ActorRef[Incr])
         child.tell(message)
         return await child.ask(Get())
+
+
+async def routers_route_their_routees_messages(system: ActorSystem) -> None:
+    pool = await system.spawn(Pool, Counter, 4, 0, name="pool", strategy=RoundRobin())
+    assert_type(pool, ActorRef[Incr | Get])
+    pool.tell(Incr())
+    assert_type(await pool.ask(Get()), int)
+    assert_type(await routees(pool), tuple[ActorRef[Any], ...])
+    assert_type(await resize(pool, 2), int)
+    assert_type(await pool.ask(Resize(3)), int)
+    assert_type(await pool.ask(GetRoutees()), tuple[ActorRef[Any], ...])
+    assert_type(await system.spawn(Pool, Counter, 2, start=0), ActorRef[Incr | Get])
+    counters = [await system.spawn(Counter, n) for n in range(3)]
+    group = await system.spawn(Group, counters)
+    assert_type(group, ActorRef[Incr | Get])
+    echoes = await system.spawn(Pool, Echo, 2)
+    echoes.tell("a pool of untyped workers accepts anything")

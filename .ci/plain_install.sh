@@ -126,7 +126,7 @@ EOF
 
 echo "-- run the examples that need no extra, from outside the repo"
 # bank_transfer.py explores schedules with hypothesis: it needs the testing extra.
-for example in demo job_queue cluster; do
+for example in demo job_queue cluster typed_actors; do
     cp "$repo/examples/$example.py" "$work/"
     if ! "$work/venv/bin/python" -I "$work/$example.py" >"$work/$example.log" 2>&1; then
         cat "$work/$example.log" >&2

@@ -21,7 +21,7 @@ from ._errors import (
 )
 from ._events import EventStream
 from ._mailbox import Mailbox, Overflow
-from ._messages import DeadLetter, Failure, PoisonPill, Terminated
+from ._messages import DeadLetter, Failure, PoisonPill, Request, Terminated
 from ._ref import ActorRef
 from ._run import run
 from ._supervision import (
@@ -60,6 +60,7 @@ __all__ = [
     "OneForOne",
     "Overflow",
     "PoisonPill",
+    "Request",
     "RestForOne",
     "SupervisorStrategy",
     "SystemClosedError",

@@ -8,21 +8,18 @@ from typing import TYPE_CHECKING, Any
 
 from ._messages import Stop, Unwatch, Watch, as_envelope
 from ._ref import ActorRef
+from ._spawner import Spawner
 from ._timers import Timers
 from ._transport import SpawnSpec
 
 if TYPE_CHECKING:
-    from ._actor import Actor
     from ._cell import Cell
-    from ._mailbox import Mailbox
-    from ._supervision import SupervisorStrategy
     from ._system import ActorSystem
-    from ._transport import Placement
 
 Handler = Callable[[Any], Awaitable[object]]
 
 
-class ActorContext:
+class ActorContext(Spawner):
     """The runtime as seen from inside one actor (``self.context``).
 
     Only use it from the actor's own handlers and hooks: it is not
@@ -72,27 +69,13 @@ class ActorContext:
             cell.timers = Timers(cell)
         return cell.timers
 
-    async def spawn(
-        self,
-        actor_class: type[Actor],
-        *args: object,
-        name: str | None = None,
-        mailbox: Mailbox | None = None,
-        supervisor: SupervisorStrategy | None = None,
-        node: Placement | None = None,
-        **kwargs: object,
-    ) -> ActorRef[Any]:
-        """Start a child of this actor; see `ActorSystem.spawn` for the arguments.
+    # spawn() itself, typed for every actor class, comes from Spawner.
 
-        Raises:
-            TypeError: *actor_class* is not an Actor subclass (see `ActorSystem.spawn`).
-            ValueError: an invalid name.
-            NameTaken: a sibling already has *name*.
-        """
-        spec = SpawnSpec(actor_class, args, kwargs, name, mailbox, supervisor)
-        if node is not None:
-            return await self._cell.system._spawn_placed(self._cell, node, spec)
+    def _spawn_spec(self, spec: SpawnSpec) -> ActorRef[Any]:
         return self._cell.system._spawn_under(self._cell, spec)
+
+    async def _spawn_placed_spec(self, spec: SpawnSpec, node: object) -> ActorRef[Any]:
+        return await self._cell.system._spawn_placed(self._cell, node, spec)
 
     def watch(self, ref: ActorRef[Any]) -> None:
         """Receive `Terminated(ref, error)` when *ref* stops (at once if it already has).

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any, Final
+from typing import TYPE_CHECKING, Any, Final, Generic, TypeVar
 
 import anyio
 import attrs
@@ -16,6 +16,28 @@ if TYPE_CHECKING:
 
 
 # ---------------------------------------------------------------- public messages
+
+ReplyT = TypeVar("ReplyT", covariant=True)
+
+
+class Request(Generic[ReplyT]):
+    """Base class of a message that declares the type of its reply.
+
+    ``class Get(Request[int])`` makes ``await ref.ask(Get())`` an ``int``
+    to the type checker; the handler should return an ``int`` for it. It is
+    typing only: a request is an ordinary message at run time (no fields,
+    no slots taken, nothing checked), so any message class can derive from
+    it, attrs classes included::
+
+        @attrs.frozen
+        class Get(Request[int]):
+            key: str
+
+    The ask of a message that is not a `Request` stays untyped (``Any``),
+    since what a plain handler returns depends on the message.
+    """
+
+    __slots__ = ()
 
 
 @attrs.frozen

@@ -5,14 +5,15 @@ from __future__ import annotations
 import math
 from collections.abc import Callable
 from contextvars import ContextVar
-from typing import Any, Generic, Protocol, TypeVar
+from typing import Any, Generic, Protocol, TypeVar, overload
 
 from ._clock import ExpiryQueue, TimerQueue
 from ._errors import ActorError, AskTimeout
 from ._lowlevel import Waiter
-from ._messages import PENDING, Envelope, ReplySlot
+from ._messages import PENDING, Envelope, ReplySlot, Request
 
 MsgT = TypeVar("MsgT", contravariant=True)
+ReplyT = TypeVar("ReplyT")
 
 # The actor whose handler is running in this task, so that tell/ask record
 # their sender without the user passing it. Set once per batch, not per message.
@@ -164,11 +165,31 @@ class ActorRef(Generic[MsgT]):
         """Send *message*, waiting for room if the actor's mailbox is bounded and full."""
         await self._target.post_wait(Envelope(message, current_sender.get()))
 
-    async def ask(self, message: MsgT, *, timeout: float | None = DEFAULT_TIMEOUT) -> Any:
+    # Typing only: a `Request[R]` is answered with an R. Python has no
+    # intersection types, so the first overload cannot also demand that the
+    # ref accepts the request (MsgT); tell and send, and the ask of any
+    # other message, check that. The second one is matched when a context
+    # such as `text: str = await ref.ask(Get())` makes mypy solve R from the
+    # target (str) and reject the first: without it the request would fall
+    # through to the untyped third and the mistake would pass.
+    @overload
+    async def ask(
+        self, message: Request[ReplyT], *, timeout: float | None = DEFAULT_TIMEOUT
+    ) -> ReplyT: ...
+    @overload
+    async def ask(  # type: ignore[overload-cannot-match]  # see above
+        self, message: Request[object], *, timeout: float | None = DEFAULT_TIMEOUT
+    ) -> object: ...
+    @overload
+    async def ask(self, message: MsgT, *, timeout: float | None = DEFAULT_TIMEOUT) -> Any: ...
+    async def ask(self, message: object, *, timeout: float | None = DEFAULT_TIMEOUT) -> Any:
         """Send *message* and wait for the handler's return value.
 
-        The reply is typed `Any`: what a handler returns depends on the
-        message, not on the ref's type, so the caller states what it expects.
+        The reply of a `Request` is typed as the request declares
+        (``class Get(Request[int])``: ``await ref.ask(Get())`` is an int).
+        Any other reply is typed `Any`: what a handler returns depends on
+        the message, not on the ref's type, so the caller states what it
+        expects.
         An idle local actor whose handler has no ``await`` answers in the
         calling task, without a task switch; the outcome is the same.
 

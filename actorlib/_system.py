@@ -23,11 +23,11 @@ from ._errors import SystemClosedError
 from ._events import EventStream
 from ._lifecycle import State
 from ._lowlevel import current_backend
-from ._mailbox import Mailbox
 from ._messages import Stop
 from ._ref import ActorRef, AskContext, check_timeout, current_sender, ref_resolver
 from ._registry import DeadTarget, Registry, render_tree
 from ._runtime import Runtime, bind_backend
+from ._spawner import Spawner
 from ._spawning import spawn_placed, spawn_under
 from ._supervision import SupervisorStrategy
 from ._transport import Placement, SpawnSpec, Transport
@@ -63,7 +63,7 @@ class SystemStatistics:
     timers: int
 
 
-class ActorSystem:
+class ActorSystem(Spawner):
     """A tree of actors under one task group; enter it with ``async with``.
 
     Args:
@@ -248,47 +248,17 @@ class ActorSystem:
 
     # ------------------------------------------------------------ actors
 
-    async def spawn(
-        self,
-        actor_class: type[Actor],
-        *args: object,
-        name: str | None = None,
-        mailbox: Mailbox | None = None,
-        supervisor: SupervisorStrategy | None = None,
-        node: Placement | None = None,
-        **kwargs: object,
-    ) -> ActorRef[Any]:
-        """Create a top-level actor under ``/user`` and return its ref.
+    # spawn() itself, typed for every actor class, comes from Spawner.
 
-        The instance is built at once (``actor_class(*args, **kwargs)``);
-        ``on_start`` runs before its first message. With *node*, the actor
-        runs there (another process or machine, see ``actorlib.remote``) and
-        the returned ref stands for it here, supervised like a local child.
-
-        Args:
-            actor_class: an `Actor` subclass (the class, not an instance).
-            args: positional arguments for the class.
-            name: a unique name among its siblings; generated if None.
-            mailbox: the mailbox configuration (default unbounded).
-            supervisor: overrides the parent's strategy for this actor.
-            node: a placement (``await system.start_nodes(...)``, or a peer
-                of ``actorlib.remote``); None: in this process.
-            kwargs: keyword arguments for the class.
-
-        Raises:
-            TypeError: *actor_class* is not an Actor subclass, the arguments
-                do not fit its ``__init__``, or *node* is not a placement.
-            ValueError: an invalid name.
-            NameTaken: a sibling already has *name*.
-            SystemClosedError: the system is not running.
-            Exception: whatever the class's ``__init__`` raised.
-        """
+    def _spawn_spec(self, spec: SpawnSpec) -> ActorRef[Any]:
         self._check_running("spawn an actor")
         assert self._guardian is not None
-        spec = SpawnSpec(actor_class, args, kwargs, name, mailbox, supervisor)
-        if node is not None:
-            return await self._spawn_placed(self._guardian, node, spec)
-        return self._spawn_under(self._guardian, spec)
+        return spawn_under(self, self._guardian, spec)
+
+    async def _spawn_placed_spec(self, spec: SpawnSpec, node: object) -> ActorRef[Any]:
+        self._check_running("spawn an actor")
+        assert self._guardian is not None
+        return await spawn_placed(self, self._guardian, node, spec)
 
     async def start_nodes(self, count: int = 1) -> Sequence[Placement]:
         """Start *count* worker nodes through the system's transport.

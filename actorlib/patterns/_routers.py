@@ -5,13 +5,13 @@ from __future__ import annotations
 import copy
 import logging
 from collections.abc import Iterable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import attrs
 
 from .._actor import Actor
 from .._checks import check_actor_class
-from .._messages import Failure, PoisonPill, Terminated
+from .._messages import Failure, PoisonPill, Request, Terminated
 from .._ref import ActorRef
 from .._supervision import SupervisorStrategy
 from .._transport import Placement
@@ -21,15 +21,36 @@ logger = logging.getLogger("actorlib")
 
 
 @attrs.frozen
-class GetRoutees:
+class GetRoutees(Request[tuple[ActorRef[Any], ...]]):
     """Ask a router for its current routees (a tuple of refs, in order)."""
 
 
 @attrs.frozen
-class Resize:
+class Resize(Request[int]):
     """Ask a Pool to grow or shrink to *size* workers; the reply is the new size."""
 
     size: int
+
+
+# The messages a router routes: its routees' (a Pool of Actor[M] workers is
+# an Actor[M]); Any for untyped routees. Not M | GetRoutees | Resize, though
+# a router accepts those too: mypy cannot infer the routees' M through such a
+# union when M is itself a union (spawn(Pool, Worker, 4) fails to type-check
+# for a Worker of Actor[A | B]). Asks of GetRoutees and Resize still type-check
+# (they are Requests), and `routees` and `resize` take any ref.
+# A default (PEP 696) lets an untyped subclass mean "any message". Only type
+# checkers need it: typing has it from Python 3.13, and the runtime needs
+# no typing_extensions (the only runtime dependencies are anyio, attrs, cloudpickle).
+if TYPE_CHECKING:
+    from typing_extensions import TypeVar
+
+    RouteeMsgT = TypeVar("RouteeMsgT", contravariant=True, default=Any)
+    RouterMsgT = TypeVar("RouterMsgT", contravariant=True, default=Any)
+else:
+    from typing import TypeVar
+
+    RouteeMsgT = TypeVar("RouteeMsgT", contravariant=True)
+    RouterMsgT = TypeVar("RouterMsgT", contravariant=True)
 
 
 def _check_size(size: object) -> int:
@@ -53,7 +74,7 @@ def _check_strategy(strategy: object) -> RoutingStrategy:
     return copy.copy(strategy)  # type: ignore[return-value]
 
 
-class _Router(Actor):
+class _Router(Actor[RouterMsgT]):
     """What Pool and Group share: route every message but their own protocol."""
 
     def __init__(self, strategy: RoutingStrategy | None) -> None:
@@ -111,10 +132,13 @@ class _Router(Actor):
             self.context.stop()
 
 
-class Pool(_Router):
+class Pool(_Router[RouteeMsgT]):
     """A router that spawns *size* workers as its children and routes to them.
 
     Spawn it like any actor: ``await system.spawn(Pool, Worker, 4, strategy=...)``.
+    For ``class Worker(Actor[M])`` the ref is an ``ActorRef[M]``, like a
+    worker's; `resize` and `routees` (or an ask of `Resize` and
+    `GetRoutees`) reach the pool itself.
     Workers are named ``worker-1``, ``worker-2``... and built as
     ``worker_class(*args, **kwargs)``. A worker's failure is handled by
     *worker_supervisor* (default ``OneForOne()``): a restarted worker keeps
@@ -140,7 +164,7 @@ class Pool(_Router):
 
     def __init__(
         self,
-        worker_class: type[Actor],
+        worker_class: type[Actor[RouteeMsgT]],
         size: int,
         *args: object,
         strategy: RoutingStrategy | None = None,
@@ -200,8 +224,10 @@ class Pool(_Router):
         return wanted
 
 
-class Group(_Router):
+class Group(_Router[RouteeMsgT]):
     """A router over actors that already exist (it neither spawns nor supervises them).
+
+    For routees of type ``ActorRef[M]`` the ref is an ``ActorRef[M]``.
 
     It watches its routees, drops one that terminates, and stops when none
     is left.
@@ -216,7 +242,7 @@ class Group(_Router):
     """
 
     def __init__(
-        self, routees: Iterable[ActorRef[Any]], *, strategy: RoutingStrategy | None = None
+        self, routees: Iterable[ActorRef[RouteeMsgT]], *, strategy: RoutingStrategy | None = None
     ) -> None:
         super().__init__(strategy)
         given = list(routees)
@@ -235,8 +261,7 @@ class Group(_Router):
 
 async def routees(router: ActorRef[Any]) -> tuple[ActorRef[Any], ...]:
     """The current routees of a Pool or Group, in order."""
-    result: tuple[ActorRef[Any], ...] = await router.ask(GetRoutees())
-    return result
+    return await router.ask(GetRoutees())
 
 
 async def resize(pool: ActorRef[Any], size: int) -> int:
@@ -247,5 +272,4 @@ async def resize(pool: ActorRef[Any], size: int) -> int:
         ValueError: *size* below 1.
     """
     _check_size(size)
-    result: int = await pool.ask(Resize(size))
-    return result
+    return await pool.ask(Resize(size))

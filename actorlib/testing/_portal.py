@@ -6,16 +6,18 @@ import functools
 from collections.abc import Awaitable, Callable, Mapping
 from contextlib import AbstractContextManager, ExitStack
 from types import TracebackType
-from typing import Any, TypeVar, cast
+from typing import Any, TypeVar, cast, overload
 
 from anyio.from_thread import BlockingPortal, start_blocking_portal
 
 from .._actor import Actor
+from .._messages import Request
 from .._ref import DEFAULT_TIMEOUT, ActorRef
 from .._system import ActorSystem
 from ._simulation import _note_for_hypothesis
 
 T = TypeVar("T")
+M = TypeVar("M")
 
 
 class SystemPortal:
@@ -120,18 +122,43 @@ class SystemPortal:
             raise RuntimeError("the SystemPortal is not started; call start() or use `with`")
         return cast(T, self._portal.call(fn, *args))
 
-    def spawn(self, actor_class: type[Actor], *args: object, **options: Any) -> ActorRef[Any]:
-        """`ActorSystem.spawn`, synchronously."""
+    def spawn(self, actor_class: type[Actor[M]], *args: object, **options: Any) -> ActorRef[M]:
+        """`ActorSystem.spawn`, synchronously.
+
+        The ref is typed like ``system.spawn``'s (``ActorRef[M]`` for an
+        ``Actor[M]``); the constructor's arguments are checked at run time
+        only.
+        """
         return self.call(functools.partial(self.system.spawn, actor_class, *args, **options))
 
-    def tell(self, ref: ActorRef[Any], message: object) -> None:
+    def tell(self, ref: ActorRef[M], message: M) -> None:
         """`ActorRef.tell`, from this thread."""
         self.call(ref.tell, message)
 
+    @overload
+    def ask(
+        self,
+        ref: ActorRef[Any],
+        message: Request[T],
+        *,
+        timeout: float | None = DEFAULT_TIMEOUT,
+    ) -> T: ...
+    @overload
+    def ask(  # type: ignore[overload-cannot-match]  # as ActorRef.ask's second
+        self,
+        ref: ActorRef[Any],
+        message: Request[object],
+        *,
+        timeout: float | None = DEFAULT_TIMEOUT,
+    ) -> object: ...
+    @overload
+    def ask(
+        self, ref: ActorRef[M], message: M, *, timeout: float | None = DEFAULT_TIMEOUT
+    ) -> Any: ...
     def ask(
         self, ref: ActorRef[Any], message: object, *, timeout: float | None = DEFAULT_TIMEOUT
     ) -> Any:
-        """`ActorRef.ask`, synchronously."""
+        """`ActorRef.ask`, synchronously (a `Request`'s reply typed as it declares)."""
         return self.call(functools.partial(ref.ask, message, timeout=timeout))
 
     def settle(self) -> None:

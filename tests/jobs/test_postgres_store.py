@@ -106,11 +106,13 @@ async def test_a_job_added_by_another_process_wakes_the_queue_at_once(postgres_u
             assert handle is not None
             with anyio.fail_after(10):
                 assert await handle.result() == 3
-            retried = record(other.now, attempts=2)
+            # Not due for an hour, so this queue cannot take it yet: then the
+            # other process makes it a retry due now, which wakes this queue too.
+            retried = record(other.now, attempts=2, delay=3600)
             await other.add(retried)
-            (claimed,) = await other.claim("other", 1, lease=30)
-            claimed.status, claimed.run_at = JobStatus.RETRYING, other.now()
-            await other.save(claimed)  # a retry in the other process wakes this queue too
+            retried.status, retried.run_at = JobStatus.RETRYING, other.now()
+            retried.attempts = 1  # as if its first attempt had failed there
+            await other.save(retried)
             again = await queue.get(retried.id)
             assert again is not None
             with anyio.fail_after(10):

@@ -308,7 +308,11 @@ async def run_deposits(
     done: list[str] = []
     async with SimulatedSystem(schedule=schedule, faults=injected) as system:
         ledger = await system.spawn(ledger_class, book, name="ledger")
-        client = await system.spawn(Client, ledger, DEPOSITS, done, retry=retry, name="client")
+        # A required keyword-only argument beside a spawn option is the one
+        # valid call the typed spawn cannot express (docs/guide.md, Typed actors).
+        client = await system.spawn(  # type: ignore[call-arg]
+            Client, ledger, DEPOSITS, done, retry=retry, name="client"
+        )
         client.tell("run")
 
         def finished() -> bool:

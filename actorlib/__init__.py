@@ -14,6 +14,7 @@ from ._dispatch import DispatcherStatistics
 from ._errors import (
     ActorError,
     ActorStopped,
+    AskCycleError,
     AskTimeout,
     MailboxFull,
     NameTaken,
@@ -44,6 +45,7 @@ __all__ = [
     "ActorRef",
     "ActorStopped",
     "ActorSystem",
+    "AskCycleError",
     "AskTimeout",
     "Backoff",
     "Clock",

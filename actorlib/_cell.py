@@ -38,6 +38,7 @@ from ._ref import ActorRef, AskContext, current_sender
 from ._supervision import RestartStats, SupervisorStrategy
 from ._suspension import never_suspends
 from ._timers import Timers
+from ._waits import Asker, ask_cycle
 
 if TYPE_CHECKING:
     from ._system import ActorSystem
@@ -49,8 +50,11 @@ _uids = count(1)
 _DIRECT_ASKS_PER_YIELD = 64
 
 
-class Cell:
-    """The runtime container of one actor (Akka's ActorCell)."""
+class Cell(Asker):
+    """The runtime container of one actor (Akka's ActorCell).
+
+    As an `Asker`, it records the asks its handler awaits (see _waits).
+    """
 
     __slots__ = (
         "behaviors",
@@ -96,6 +100,7 @@ class Cell:
         mailbox: Mailbox | None,
         supervisor: SupervisorStrategy | None,
     ) -> None:
+        super().__init__()
         self.system = system
         self.parent = parent
         self.name = name
@@ -193,11 +198,21 @@ class Cell:
         switch. Failures, stashes, forwards and `Failure` replies take the
         same paths as on a worker, through the reply slot.
 
+        An ask from a handler that would wait on its own asker (this actor
+        is the asker, or waits on it through a chain of asks) is refused
+        before it is sent: see `_refuse_cycle`.
+
         Returns:
             The handler's return value, or `PENDING`: the reply comes
             through the envelope's slot.
+
+        Raises:
+            AskCycleError: the ask would close a cycle of asks.
         """
         if not self._answers_now(envelope):
+            asker = envelope.sender
+            if asker is not None and (self.awaiting or asker._target is self):
+                self._refuse_cycle(asker._target)
             self.post(envelope)
             return PENDING
         self.scheduled = True  # keeps workers off this cell meanwhile
@@ -228,6 +243,22 @@ class Cell:
                 self.system.dispatcher.schedule(self)  # it told itself, or failed
             else:
                 self.scheduled = False
+
+    def _refuse_cycle(self, asker: object) -> None:
+        """Raise if the ask of *asker* (this actor, or one it waits on) closes a cycle.
+
+        Only a local actor's ask can close one (a remote asker's waits are
+        not known here), and only under production delivery: a controlled
+        Delivery (the simulator) holds answered replies in flight, which
+        would look like waits, and reports cycles itself as a Deadlock.
+
+        Raises:
+            AskCycleError: it closes a cycle.
+        """
+        if isinstance(asker, Asker) and self.system.direct_delivery:
+            cycle = ask_cycle(asker, self)
+            if cycle is not None:
+                raise cycle
 
     def _answers_now(self, envelope: Envelope) -> bool:
         if self.scheduled or self.state is not State.RUNNING:

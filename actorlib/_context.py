@@ -11,6 +11,7 @@ from ._ref import ActorRef
 from ._spawner import Spawner
 from ._timers import Timers
 from ._transport import SpawnSpec
+from ._waits import Asker, forward_cycle
 
 if TYPE_CHECKING:
     from ._cell import Cell
@@ -127,6 +128,9 @@ class ActorContext(Spawner):
         The original sender stays the sender, and an ask stays with the
         message: the asker gets *ref*'s reply (or its error), not this
         actor's return value. This is how routers hand work to their routees.
+        If the asker is an actor that *ref* waits on (through a chain of
+        asks), the ask would never be answered: the asker gets an
+        `AskCycleError` at once instead, and *ref* never sees the message.
 
         Raises:
             TypeError: *ref* is not an ActorRef.
@@ -143,10 +147,29 @@ class ActorContext(Spawner):
             )
         cell.current = None  # handed off: this actor does not answer its ask
         envelope = as_envelope(current)
-        if envelope.reply is None:
-            ref._target.tell(envelope.message, envelope.sender)
+        slot = envelope.reply
+        target = ref._target
+        if slot is None:
+            target.tell(envelope.message, envelope.sender)
+            return
+        if slot.forwarded_to is None:
+            slot.forwarded_to = [target]
         else:
-            ref._target.post(envelope)
+            slot.forwarded_to.append(target)
+        asker = envelope.sender
+        if (
+            asker is not None
+            and isinstance(asker._target, Asker)
+            and not slot.done
+            and cell.system.direct_delivery  # see Cell._refuse_cycle
+        ):
+            # The ask now waits on *target*: if that closes a cycle, the asker
+            # learns it at once, as it would have had it asked *target* itself.
+            cycle = forward_cycle(asker._target, slot)
+            if cycle is not None:
+                cell.system.delivery.reply(slot, None, cycle)
+                return
+        target.post(envelope)
 
     def become(self, handler: Handler, *, discard_old: bool = True) -> None:
         """Handle the following messages with *handler* instead of `receive`.

@@ -3,6 +3,7 @@
     ActorError                      base of every error the runtime raises
     ├── AskTimeout                  also a TimeoutError: no reply within the timeout
     ├── ActorStopped                the actor terminated before it could answer
+    ├── AskCycleError               an ask from a handler would wait on its own asker
     ├── MailboxFull                 a bounded mailbox with Overflow.FAIL refused a tell
     ├── NameTaken                   also a ValueError: a sibling already has that name
     └── SystemClosedError           also a RuntimeError: the system was shut down
@@ -67,6 +68,46 @@ class ActorStopped(ActorError):
 
     def __str__(self) -> str:
         return f"actor {self.path} is stopped and cannot answer a {self.message_type} message"
+
+
+@attrs.define(auto_exc=True, str=False, repr=False, slots=False)
+class AskCycleError(ActorError):
+    """An ask from a handler would close a cycle of asks, so it fails at once.
+
+    An actor handles one message at a time: while its handler awaits an ask,
+    it answers nobody. An ask to an actor that is (directly, or through a
+    chain of asks) waiting on the asker could only end by its timeout, so
+    the runtime refuses it before sending it.
+
+    Attributes:
+        cycle: the paths of the actors in the cycle, in order, starting with
+            the asker that closed it; each waits for a reply from the next,
+            and the last one from the first. One path: an actor asked itself.
+        forwarded: the paths in *cycle* that passed the ask on with
+            ``context.forward`` (routers) rather than asking.
+    """
+
+    cycle: tuple[str, ...] = ()
+    forwarded: tuple[str, ...] = ()
+
+    def __str__(self) -> str:
+        cycle = self.cycle
+        if len(cycle) == 1:
+            return (
+                f"actor {cycle[0]} asks itself from its own handler: it cannot answer before "
+                f"that handler returns, so the ask would only end by its timeout; call the "
+                f"code directly, or use self.ref.tell(...) and handle the result as a message"
+            )
+        links = "; ".join(
+            f"{path} {'forwarded the ask to' if path in self.forwarded else 'asks'} "
+            f"{cycle[(i + 1) % len(cycle)]}"
+            for i, path in enumerate(cycle)
+        )
+        return (
+            f"ask cycle: {links}; each waits for the next, so none can answer and the ask "
+            f"would only end by its timeout; answer one of them with a tell instead, or "
+            f"ask from outside the cycle"
+        )
 
 
 @attrs.define(auto_exc=True, str=False, repr=False, slots=False)

@@ -12,7 +12,7 @@ from ._lowlevel import Waiter
 
 if TYPE_CHECKING:
     from ._clock import TimerHandle
-    from ._ref import ActorRef
+    from ._ref import ActorRef, Target
 
 
 # ---------------------------------------------------------------- public messages
@@ -124,11 +124,14 @@ class ReplySlot:
     Cheaper than a stream: the waiter creates its event only if it must wait.
     """
 
-    __slots__ = ("_error", "_event", "_value", "message", "recipient", "timer")
+    __slots__ = ("_error", "_event", "_value", "forwarded_to", "message", "recipient", "timer")
 
     def __init__(self, message: object, recipient: ActorRef[Any]) -> None:
         self.message = message
         self.recipient = recipient
+        # The targets `context.forward` passed the ask on to, in order; the
+        # last one must answer it (None: *recipient* itself).
+        self.forwarded_to: list[Target] | None = None
         self.timer: TimerHandle | None = None
         self._event: Waiter | None = None
         self._value: object = _MISSING

@@ -11,6 +11,7 @@ from ._clock import ExpiryQueue, TimerQueue
 from ._errors import ActorError, AskTimeout
 from ._lowlevel import Waiter
 from ._messages import PENDING, Envelope, ReplySlot, Request
+from ._waits import Asker, start_waiting, stop_waiting
 
 MsgT = TypeVar("MsgT", contravariant=True)
 ReplyT = TypeVar("ReplyT")
@@ -202,13 +203,18 @@ class ActorRef(Generic[MsgT]):
             AskTimeout: no reply within *timeout*.
             ActorStopped: the actor is (or got) stopped before it answered.
             MailboxFull: its bounded mailbox refused or dropped the message.
+            AskCycleError: asked from a handler, the ask would wait on its own
+                asker: an actor asked itself, or the actor asked (or the one
+                it forwarded the ask to) waits, through a chain of asks, on
+                the asker. Raised at once, not after the timeout.
             Exception: whatever the handler raised, with a note naming the actor.
         """
         target = self._target
         if timeout is not DEFAULT_TIMEOUT:
             limit = check_timeout(timeout)  # before anything is sent
         slot = ReplySlot(message, self)
-        answer = target.post_ask(Envelope(message, current_sender.get(), slot))
+        asker = current_sender.get()
+        answer = target.post_ask(Envelope(message, asker, slot))
         if answer is not PENDING:
             return answer  # answered in this task, without a task switch
         expiry, default, timers, new_event = target.ask_context()
@@ -219,9 +225,17 @@ class ActorRef(Generic[MsgT]):
                 expiry.add(slot)
             else:
                 slot.timer = timers.call_later(limit, lambda: time_out(slot, limit))
+        # An actor's handler waits: other asks must see it in their walk for
+        # cycles (_waits) until this one ends, however it ends.
+        waiter: Asker | None = None
+        if asker is not None and not slot.done and isinstance(asker._target, Asker):
+            waiter = asker._target
+            start_waiting(waiter, slot)
         try:
             return await slot.wait(new_event)
         finally:
             # Cancelled (or done): cancel the timeout, and make a late reply a
             # dead letter rather than a value nobody reads.
             slot.abandon()
+            if waiter is not None:
+                stop_waiting(waiter, slot)

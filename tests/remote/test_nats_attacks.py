@@ -22,6 +22,7 @@ import pytest
 
 from actorlib import Actor, ActorSystem
 from actorlib.remote import NatsTransport
+from actorlib.remote._nats_connect import wait_subscribed
 from actorlib.remote._nats_sealed import Sealer
 from tests.nats_server import NatsServer
 
@@ -63,14 +64,15 @@ class Attacker:
             self.captured.append((msg.subject, msg.data, msg.reply or ""))
 
         await self.client.subscribe(subject, cb=keep)
-        await self.client.flush()
+        # Not flush(): nats-py's PING can overtake a pending SUB (see wait_subscribed).
+        await wait_subscribed(self.client)
 
     def on(self, subject: str) -> list[tuple[str, bytes, str]]:
         return [item for item in self.captured if item[0] == subject]
 
     async def publish(self, subject: str, data: bytes, reply: str = "") -> None:
         await self.client.publish(subject, data, reply=reply)
-        await self.client.flush()  # the server has it: it is routed before what follows
+        await wait_subscribed(self.client)  # the server has it: routed before what follows
 
 
 @asynccontextmanager

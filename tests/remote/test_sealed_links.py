@@ -25,6 +25,7 @@ from actorlib.remote._auth import handshake
 from actorlib.remote._errors import IntegrityError
 from actorlib.remote._framing import StreamFrames
 from actorlib.remote._memory import MemoryFrames
+from actorlib.remote._nats_connect import wait_subscribed
 from actorlib.remote._sealed import SealedFrames
 from actorlib.remote._wire import FRAME, TELL, encode_frame
 from tests.nats_server import NatsServer
@@ -295,7 +296,7 @@ async def nats_link(
         captured.append((msg.subject, msg.data))
 
     await attacker.subscribe("actorlib.>", cb=record)
-    await attacker.flush()
+    await wait_subscribed(attacker)  # not flush(): its PING can overtake a pending SUB
     transport_a = NatsTransport(server.url, secret=SECRET, lookup_timeout=10.0)
     transport_b = NatsTransport(server.url, secret=SECRET, lookup_timeout=10.0)
     try:
@@ -347,7 +348,7 @@ async def test_a_nats_client_cannot_replay_or_forge_link_frames(
             await attacker.publish(subject, forged)
             await attacker.publish(subject, b"")  # the unsealed end of stream
             await attacker.publish(subject, b"\x00" * 8 + forged)
-        await attacker.flush()
+        await wait_subscribed(attacker)  # not flush(): its PING can overtake a pending SUB
         await remote_log.wait_for("that its peer did not send")
         # The link is still up, and nothing was delivered twice or run.
         assert await counter.ask("get") == 1

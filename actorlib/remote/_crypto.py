@@ -72,10 +72,11 @@ class Aead:
         RuntimeError: ``cryptography`` is not installed; the message names the extra.
     """
 
-    __slots__ = ("_cipher",)
+    __slots__ = ("_cipher", "_invalid")
 
     def __init__(self, key: bytes) -> None:
         try:
+            from cryptography.exceptions import InvalidTag
             from cryptography.hazmat.primitives.ciphers.aead import ChaCha20Poly1305
         except ImportError:
             raise RuntimeError(
@@ -83,18 +84,17 @@ class Aead:
                 'pip install "actorlib[nats]"'
             ) from None
         self._cipher: Any = ChaCha20Poly1305(key)
+        self._invalid: type[Exception] = InvalidTag
 
     def seal(self, nonce: bytes, plaintext: bytes, associated: bytes) -> bytes:
         """The ciphertext of *plaintext*, with its 16-byte tag at the end."""
         sealed: bytes = self._cipher.encrypt(nonce, plaintext, associated)
         return sealed
 
-    def open(self, nonce: bytes, sealed: bytes, associated: bytes) -> bytes | None:
+    def open(self, nonce: bytes, sealed: bytes | memoryview, associated: bytes) -> bytes | None:
         """The plaintext, or None if *sealed* or *associated* was not made with this key."""
-        from cryptography.exceptions import InvalidTag
-
         try:
             plaintext: bytes = self._cipher.decrypt(nonce, sealed, associated)
-        except InvalidTag:
+        except self._invalid:
             return None
         return plaintext

@@ -1,6 +1,7 @@
 """The guides stay true: every code block in docs/*.md runs, and shown output is what it prints.
 
-docs/jobs.md has its own test (tests/jobs/test_docs.py). The conventions, for doc writers:
+README.md too; docs/jobs.md has its own test (tests/jobs/test_docs.py). The conventions,
+for doc writers:
 
 - A ```python block that calls ``actorlib.run(main)`` is a complete program: it runs on
   asyncio and on trio. One that names its backend runs once, as written; so does one
@@ -34,9 +35,11 @@ import attrs
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
-DOCS = sorted(p for p in (ROOT / "docs").glob("*.md") if p.name != "jobs.md")
+GUIDES = sorted(p for p in (ROOT / "docs").glob("*.md") if p.name != "jobs.md")
+DOCS = [ROOT / "README.md", *GUIDES]
 FENCE = re.compile(r"^```(\w*)$")
 BOTH = 'actorlib.run(main)\nactorlib.run(main, backend="trio")\n'
+ANY_BACKEND = re.compile(r"^actorlib\.run\(main\)( *#.*)?$", re.MULTILINE)
 DIRECTIVE = re.compile(r"^<!-- (no-run|excerpt|pytest): (.+\S) -->$")
 
 
@@ -129,7 +132,8 @@ def test_the_guides_have_blocks_and_few_exemptions() -> None:
 def _cases() -> list[object]:
     cases: list[object] = []
     for block in RUNNABLE:
-        if block.kind == "program" and "actorlib.run(main)\n" in block.code.replace(BOTH, ""):
+        both_ways = ANY_BACKEND.search(block.code.replace(BOTH, ""))
+        if block.kind == "program" and both_ways:
             cases += [pytest.param(block, b, id=f"{block}-{b}") for b in ("asyncio", "trio")]
         else:
             cases.append(pytest.param(block, None, id=str(block)))

@@ -31,16 +31,21 @@ def _actor_class(spec: str) -> tuple[str, type[Actor]]:
     return name, cls
 
 
+def _transport(args: argparse.Namespace) -> SocketTransport | NatsTransport:
+    """The node's transport; a bad argument (a short secret, say) exits with one line."""
+    try:
+        secret = secret_from_env(args.secret_env)
+        if args.listen.startswith(("nats://", "tls://")):
+            # On NATS the node "listens" on its subjects of that server.
+            return NatsTransport(args.listen, secret=secret, node_id=args.node_id)
+        return SocketTransport(args.listen, secret=secret, public=args.public, node_id=args.node_id)
+    except (ValueError, TypeError) as error:
+        # The user's configuration, not a bug: the message is all they need.
+        raise SystemExit(f"python -m actorlib.remote node: {error}") from None
+
+
 async def _node(args: argparse.Namespace) -> None:
-    transport: SocketTransport | NatsTransport
-    secret = secret_from_env(args.secret_env)
-    if args.listen.startswith(("nats://", "tls://")):
-        # On NATS the node "listens" on its subjects of that server.
-        transport = NatsTransport(args.listen, secret=secret, node_id=args.node_id)
-    else:
-        transport = SocketTransport(
-            args.listen, secret=secret, public=args.public, node_id=args.node_id
-        )
+    transport = _transport(args)
     async with ActorSystem(args.name, transport=transport) as system:
         for spec in args.spawn:
             name, cls = _actor_class(spec)

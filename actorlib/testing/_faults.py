@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from typing import TypeAlias
 
 import attrs
 
@@ -98,4 +99,9 @@ class Delay:
     nth: int = attrs.field(default=1, validator=_positive)
 
 
-Fault = Crash | Drop | Duplicate | Delay
+Fault: TypeAlias = Crash | Drop | Duplicate | Delay
+"""Any one fault to inject: a `Crash`, `Drop`, `Duplicate` or `Delay`.
+
+`SimulatedSystem(faults=[...])` takes a list of them, and the `faults()`
+strategy draws such lists.
+"""

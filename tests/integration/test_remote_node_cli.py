@@ -97,3 +97,18 @@ def test_the_node_command_explains_a_bad_spawn_spec() -> None:
     )  # fmt: skip
     assert result.returncode != 0
     assert "--spawn expects NAME=package.module:Class, got 'nonsense'" in result.stderr
+
+
+@pytest.mark.parametrize("backend", ["asyncio", "trio"])
+def test_the_node_command_reports_a_short_secret_in_one_line(backend: str) -> None:
+    result = subprocess.run(
+        [sys.executable, "-m", "actorlib.remote", "node", "--listen", "unix:/tmp/x.sock",
+         "--secret-env", "TEST_NODE_SECRET", "--backend", backend],
+        env={**os.environ, "TEST_NODE_SECRET": "short"},
+        capture_output=True, text=True, timeout=60, check=False,
+    )  # fmt: skip
+    assert result.returncode == 1
+    assert result.stderr.splitlines() == [
+        "python -m actorlib.remote node: secret must be at least 16 bytes, got 5; generate one "
+        "with `python -c 'import secrets; print(secrets.token_hex(32))'`"
+    ]

@@ -7,6 +7,7 @@ import pytest
 from tests.remote_log import LogProbe
 
 SECRET = b"test-secret-0123456789abcdef"
+_DESELECTED = pytest.StashKey[int]()
 
 __all__ = ["SECRET", "LogProbe"]
 
@@ -23,3 +24,16 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     if dropped:
         config.hook.pytest_deselected(items=dropped)
         items[:] = kept
+        config.stash[_DESELECTED] = len(dropped)
+
+
+def pytest_terminal_summary(
+    terminalreporter: pytest.TerminalReporter, exitstatus: int, config: pytest.Config
+) -> None:
+    """Say why tests were deselected, so a count in the summary line is never a mystery."""
+    dropped = config.stash.get(_DESELECTED, 0)
+    if dropped:
+        terminalreporter.write_line(
+            f"{dropped} deselected: the trio x NATS combinations (NatsTransport runs on "
+            "asyncio only; tests/remote/conftest.py)"
+        )

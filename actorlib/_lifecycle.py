@@ -154,7 +154,7 @@ async def finish_stop(cell: Cell) -> None:
         cell.stash = None
     while cell.mailbox.system is not None:
         cell.after_death(cell.mailbox.pop_system())
-    cell.system.unregister(cell)
+    cell.system._unregister(cell)
     notice = Terminated(cell.ref, cell.stop_error)
     parent = cell.parent
     if cell.watchers:

@@ -42,7 +42,7 @@ def spawn_under(system: ActorSystem, parent: Cell, spec: SpawnSpec) -> ActorRef[
         raise ActorError(reason=f"cannot spawn a child of {parent.path}: it is stopping or stopped")
     if name is None:
         # `$` never appears in a user's name; unique system-wide to read well in logs.
-        name = system.next_auto_name()
+        name = system._next_auto_name()
     else:
         check_name(name)
     children = parent.children
@@ -53,7 +53,7 @@ def spawn_under(system: ActorSystem, parent: Cell, spec: SpawnSpec) -> ActorRef[
     cell = Cell(system, parent, name, (actor_class, spec.args, spec.kwargs), mailbox, supervisor)
     cell.create_instance()  # raises before anything is registered
     children[name] = cell
-    system.register(cell)
+    system._register(cell)
     cell.scheduled = True
     system.dispatcher.schedule(cell)
     return cell.ref
@@ -75,7 +75,7 @@ async def spawn_placed(
     check_actor_class(spec.actor_class)
 
     def spawn_local(local: SpawnSpec) -> ActorRef[Any]:
-        system.check_running("spawn an actor")
+        system._check_running("spawn an actor")
         return spawn_under(system, parent, local)
 
     return await node.place(spawn_local, spec)

@@ -243,6 +243,7 @@ class ActorSystem(Spawner):
         self._phase = "closed"
 
     def _check_running(self, operation: str) -> None:
+        """Raise `SystemClosedError` unless the system is running."""
         if self._phase != "running":
             raise SystemClosedError(system=self.name, operation=operation)
 
@@ -290,18 +291,14 @@ class ActorSystem(Spawner):
         self._check_running("spawn an actor")
         return await spawn_placed(self, parent, node, spec)
 
-    def next_auto_name(self) -> str:
+    def _next_auto_name(self) -> str:
         """A fresh ``$n`` name for an unnamed actor."""
         self._auto_names += 1
         return f"${self._auto_names}"
 
-    def register(self, cell: Cell) -> None:
+    def _register(self, cell: Cell) -> None:
         """Add a new actor to the path registry."""
         self._registry.add(cell)
-
-    def check_running(self, operation: str) -> None:
-        """Raise `SystemClosedError` unless the system is running."""
-        self._check_running(operation)
 
     async def stop(self, ref: ActorRef[Any]) -> None:
         """Stop the actor behind *ref* and return once it has terminated.
@@ -348,7 +345,7 @@ class ActorSystem(Spawner):
         """RefResolver protocol: the live ref for (path, uid), or a dead one."""
         return self._registry.resolve(path, uid)
 
-    def unregister(self, cell: Cell) -> None:
+    def _unregister(self, cell: Cell) -> None:
         """Forget a terminated actor (its name becomes free)."""
         self._registry.remove(cell)
         if self.events.has_subscribers():

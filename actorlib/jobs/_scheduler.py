@@ -127,7 +127,7 @@ class Scheduler(Actor):
         core = self.core
         # After a restart of this actor, jobs its old workers ran are lost: run them again.
         await core.store.release(core.owner)
-        for number in range(core.workers):
+        for number in range(1, core.workers + 1):  # worker-1...: as a Pool numbers its own
             await self.context.spawn(Worker, core, name=f"worker-{number}")
         if core.store.durable:
             self.context.timers.start_periodic("poll", Poll(), core.poll_interval)

@@ -14,7 +14,7 @@ pytestmark = pytest.mark.anyio
 
 
 async def test_a_worker_that_crashes_mid_job_is_restarted_and_the_job_retried() -> None:
-    crash = Crash("/user/jobs/worker-0", at_message=1)  # its first job
+    crash = Crash("/user/jobs/worker-1", at_message=1)  # its first job
     # fail_after: a lost job would hang the test instead of failing it.
     with anyio.fail_after(10):
         async with (
@@ -26,11 +26,11 @@ async def test_a_worker_that_crashes_mid_job_is_restarted_and_the_job_retried() 
             await system.virtual_clock.advance(1)  # the backoff before the second attempt
             assert await handle.result() == 42
             assert handle.info().attempts == 2
-            assert "worker-0 [running] Worker mailbox=0 restarts=1" in system.tree()
+            assert "worker-1 [running] Worker mailbox=0 restarts=1" in system.tree()
 
 
 async def test_a_crash_on_the_last_attempt_fails_the_job_with_job_lost_error() -> None:
-    crash = Crash("/user/jobs/worker-0", at_message=1)
+    crash = Crash("/user/jobs/worker-1", at_message=1)
     # fail_after: a lost job would hang the test instead of failing it.
     with anyio.fail_after(10):
         async with (

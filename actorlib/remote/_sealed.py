@@ -5,10 +5,10 @@ A sealed frame is ``seq (8 bytes) || body || tag``. On a private stream
 the link id, the direction, the sequence number, the body's length and the
 body; on a shared medium (NATS, where any client of the server can read and
 publish) the body is encrypted with ChaCha20-Poly1305 instead, with the same
-fields as associated data. The
-receiver checks the tag and then that the number is exactly one more than
-the last, *before* anything decodes the body: a forged, altered, replayed,
-reordered or missing frame never reaches the unpickler.
+fields as associated data. The receiver checks the tag and then that the
+number is exactly one more than the last, *before* anything decodes the
+body: a forged, altered, replayed, reordered or missing frame never reaches
+the unpickler.
 
 A private stream that carries one bad frame is closed: it can no longer be
 trusted to be in step. On a shared medium anyone can publish to a link's
@@ -88,8 +88,9 @@ class SealedFrames:
         self._open_tagged: Callable[[int, bytes], bytes | None]
         if self.shared:
             send_cipher, receive_cipher = Aead(session.send_key), Aead(session.receive_key)
-            self._seal = lambda seq, body: send_cipher.seal(
-                self._nonce(mine, seq), body, self._associated(mine, seq)
+            self._seal = lambda seq, body: (
+                _SEQ.pack(seq)
+                + send_cipher.seal(self._nonce(mine, seq), body, self._associated(mine, seq))
             )
             self._open_tagged = lambda seq, frame: receive_cipher.open(
                 self._nonce(theirs, seq),
@@ -97,7 +98,9 @@ class SealedFrames:
                 self._associated(theirs, seq),
             )
         else:
-            self._seal = lambda seq, body: body + self._mac(session.send_key, mine, seq, body)
+            self._seal = lambda seq, body: b"".join(
+                (_SEQ.pack(seq), body, self._mac(session.send_key, mine, seq, body))
+            )  # one copy of a large body
             self._open_tagged = self._check_mac
         install = getattr(channel, "install_opener", None)
         self._opened_below = install is not None
@@ -189,7 +192,7 @@ class SealedFrames:
         # keep their order through the channel's own send lock.
         self._sent += 1
         seq = self._sent
-        await self.channel.send_frame(_SEQ.pack(seq) + self._seal(seq, body))
+        await self.channel.send_frame(self._seal(seq, body))
 
     async def receive_frame(self, limit: int | None = None) -> bytes:
         """The body of the next authentic frame.

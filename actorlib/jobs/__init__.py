@@ -34,6 +34,7 @@ from ._execute import current_job_id, report_progress
 from ._handle import JobHandle
 from ._memory import MemoryStore
 from ._model import JobInfo, JobRecord, JobStatus, Progress, Retry
+from ._periodic import PeriodicHandle
 from ._postgres import PostgresStore
 from ._queue import JobQueue
 from ._sqlite import SqliteStore
@@ -66,6 +67,7 @@ __all__ = [
     "JobSucceeded",
     "JobTimeoutError",
     "MemoryStore",
+    "PeriodicHandle",
     "PostgresStore",
     "Progress",
     "Retry",

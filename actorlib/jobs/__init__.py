@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from ._errors import (
     JobCancelledError,
+    JobDependencyError,
     JobError,
     JobExitError,
     JobLostError,
@@ -45,6 +46,7 @@ __all__ = [
     "JobCancelled",
     "JobCancelledError",
     "JobCounts",
+    "JobDependencyError",
     "JobError",
     "JobEvent",
     "JobExitError",

@@ -15,7 +15,7 @@ from .._system import ActorSystem
 from . import _codec
 from ._core import QueueCore
 from ._errors import JobQueueClosedError
-from ._events import JobCancelled, JobQueued
+from ._events import JobCancelled, JobFailed, JobQueued
 from ._handle import JobHandle, JobState
 from ._mainguard import check_main_guard
 from ._model import NO_RETRY, JobInfo, JobRecord, JobStatus, Retry
@@ -225,6 +225,7 @@ class JobQueue:
         at: datetime.datetime | None = ...,
         key: str | None = ...,
         executor: str | None = ...,
+        after: Iterable[JobHandle[Any] | str] | None = ...,
         **kwargs: Any,
     ) -> JobHandle[T]: ...
 
@@ -241,6 +242,7 @@ class JobQueue:
         at: datetime.datetime | None = ...,
         key: str | None = ...,
         executor: str | None = ...,
+        after: Iterable[JobHandle[Any] | str] | None = ...,
         **kwargs: Any,
     ) -> JobHandle[T]: ...
 
@@ -256,6 +258,7 @@ class JobQueue:
         at: datetime.datetime | None = None,
         key: str | None = None,
         executor: str | None = None,
+        after: Iterable[JobHandle[Any] | str] | None = None,
         **kwargs: Any,
     ) -> JobHandle[Any]:
         """Queue ``function(*args, **kwargs)`` and return at once with its handle.
@@ -281,16 +284,30 @@ class JobQueue:
             executor: ``"async"`` (on the event loop; the default for async
                 functions), ``"thread"`` (the default for plain functions) or
                 ``"process"``.
+            after: handles (or ids) of jobs that must all succeed first; the
+                job stays queued until then. If one fails for good or is
+                cancelled, this job fails with `JobDependencyError` without
+                running (and so do the jobs submitted after it).
 
         Raises:
-            ValueError, TypeError: an invalid option (the message names it).
+            ValueError, TypeError: an invalid option (the message names it);
+                ValueError when *after* names a job the store does not keep.
             JobSerializationError: with ``executor="process"`` or a durable
                 store, the function or an argument cannot be pickled.
             JobQueueClosedError: the queue is not open.
         """
         core = self._running_core("submit a job")
         make = record_maker(
-            self._store, self._defaults, function, retry, timeout, priority, delay, at, executor
+            self._store,
+            self._defaults,
+            function,
+            retry,
+            timeout,
+            priority,
+            delay,
+            at,
+            executor,
+            after,
         )
         record, created = await core.store.add(make(args, kwargs, key))
         return self._accepted(core, record, created)
@@ -309,6 +326,7 @@ class JobQueue:
         at: datetime.datetime | None = ...,
         keys: Iterable[str | None] | None = ...,
         executor: str | None = ...,
+        after: Iterable[JobHandle[Any] | str] | None = ...,
     ) -> list[JobHandle[T]]: ...
 
     @overload
@@ -325,6 +343,7 @@ class JobQueue:
         at: datetime.datetime | None = ...,
         keys: Iterable[str | None] | None = ...,
         executor: str | None = ...,
+        after: Iterable[JobHandle[Any] | str] | None = ...,
     ) -> list[JobHandle[T]]: ...
 
     async def submit_many(
@@ -340,11 +359,13 @@ class JobQueue:
         at: datetime.datetime | None = None,
         keys: Iterable[str | None] | None = None,
         executor: str | None = None,
+        after: Iterable[JobHandle[Any] | str] | None = None,
     ) -> list[JobHandle[Any]]:
         """Queue ``function(*args)`` for each ``args`` tuple, all in one commit.
 
         The options are those of `submit`, shared by every job, except
         *keys*: one idempotency key (or None) per job, in the same order.
+        With *after*, every job of the batch waits for those jobs (a fan-out).
         Either every job is stored, or (on an error) none is.
 
         Returns:
@@ -356,7 +377,16 @@ class JobQueue:
         """
         core = self._running_core("submit jobs")
         make = record_maker(
-            self._store, self._defaults, function, retry, timeout, priority, delay, at, executor
+            self._store,
+            self._defaults,
+            function,
+            retry,
+            timeout,
+            priority,
+            delay,
+            at,
+            executor,
+            after,
         )
         calls = [check_args(args) for args in arguments]
         job_keys = [None] * len(calls) if keys is None else list(keys)
@@ -473,6 +503,7 @@ class JobQueue:
         if record is not None:
             core.committed(record)
             core.publish(JobCancelled(core.name, record.id, record.name))
+            await self._refresh_followed(core)  # its dependents failed in the same commit
             core.kick()  # the scheduler keeps the ended job for keep_results, then purges it
             return True
         state = core.states.get(job_id)
@@ -486,6 +517,15 @@ class JobQueue:
         with core.time_may_pass():
             await state.wait()
         return state.info.status is JobStatus.CANCELLED
+
+    async def _refresh_followed(self, core: QueueCore) -> None:
+        """Show handles the state of the waiting jobs they follow, as the store has it."""
+        waiting = [i for i, s in core.states.items() if s.info.status is JobStatus.QUEUED]
+        for record in await core.store.get_many(waiting) if waiting else []:
+            if record.status is not JobStatus.QUEUED:
+                core.committed(record)
+                if record.status is JobStatus.FAILED and record.error is not None:
+                    core.publish(JobFailed(core.name, record.id, record.name, record.error))
 
     async def join(self) -> None:
         """Wait until no job waits or runs (delayed and retrying jobs included)."""

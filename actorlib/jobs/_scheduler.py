@@ -299,7 +299,13 @@ class Scheduler(Actor):
         if not self.unsaved:
             return
         batch, self.unsaved = self.unsaved, []
-        await self.core.store.save_many([record for record, _ in batch])
+        failed = await self.core.store.save_many([record for record, _ in batch])
+        # Dependents the same commit failed (a prerequisite failed or was cancelled).
+        batch += [
+            (record, JobFailed(self.core.name, record.id, record.name, record.error))
+            for record in failed or ()
+            if record.error is not None
+        ]
         self.idle_workers += self.resting
         self.resting = []
         for record, event in batch:

@@ -74,12 +74,7 @@ class MemoryStore:
         return record, True
 
     def _fail_dependent(self, record: JobRecord, prerequisite: JobRecord) -> None:
-        record.status = JobStatus.FAILED
-        record.blockers = 0
-        record.finished_at = self.now()
-        record.error = JobDependencyError(
-            job=record.label, prerequisite=prerequisite.label, status=prerequisite.status.value
-        )
+        failed_at_add(record, prerequisite.label, prerequisite.status.value, self.now())
         self._ended(record)
 
     def _settle(self, ended: JobRecord) -> list[JobRecord]:
@@ -256,3 +251,11 @@ def unknown_prerequisites(record: JobRecord, missing: list[str]) -> ValueError:
         f"{', '.join(missing)}; pass handles or ids of jobs submitted to this store "
         f"(a finished job is kept for the queue's keep_results)"
     )
+
+
+def failed_at_add(record: JobRecord, prerequisite: str, status: str, now: float) -> None:
+    """Mark *record* failed because its prerequisite ended *status* (as its store did)."""
+    record.status = JobStatus.FAILED
+    record.blockers = 0
+    record.finished_at = now
+    record.error = JobDependencyError(job=record.label, prerequisite=prerequisite, status=status)

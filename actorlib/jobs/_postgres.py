@@ -16,6 +16,7 @@ import anyio
 
 from . import _codec
 from ._errors import JobDependencyError
+from ._memory import failed_at_add as _failed_at_add
 from ._memory import unknown_prerequisites
 from ._model import WAITING, JobRecord, JobStatus
 from ._postgres_link import Link, Plan, Row, Statement, connect, driver
@@ -347,6 +348,7 @@ class PostgresStore:
                 yield from self._fail_dependents(
                     [(record.id, record.name)], f"{name}[{job_id}]", status
                 )
+                _failed_at_add(record, f"{name}[{job_id}]", status, self.now())
                 return
         waiting = [job_id for job_id, (status, _) in found.items() if status != "succeeded"]
         if waiting:

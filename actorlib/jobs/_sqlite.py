@@ -15,6 +15,7 @@ import anyio.to_thread
 
 from . import _codec
 from ._errors import JobDependencyError
+from ._memory import failed_at_add as _failed_at_add
 from ._memory import unknown_prerequisites
 from ._model import JobRecord, JobStatus
 from ._sqlite_rows import (
@@ -302,6 +303,7 @@ class SqliteStore:
         for job_id, (status, name) in found.items():
             if status in ("failed", "cancelled"):
                 self._fail_dependents([(record.id, record.name)], f"{name}[{job_id}]", status)
+                _failed_at_add(record, f"{name}[{job_id}]", status, self.now())
                 return
         waiting = [job_id for job_id, (status, _) in found.items() if status != "succeeded"]
         self.db.executemany(

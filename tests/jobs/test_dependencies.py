@@ -73,7 +73,7 @@ async def test_cancelling_a_prerequisite_fails_the_jobs_waiting_for_it(kind: Kin
 async def test_after_takes_handles_or_ids_and_refuses_anything_else(kind: Kind) -> None:
     async with ActorSystem("jobs") as system, JobQueue(system, store=kind.url) as queue:
         with pytest.raises(TypeError, match=r"after must be a list of job handles or ids"):
-            await queue.submit(tasks.add, 1, 2, after="abc")  # type: ignore[arg-type]
+            await queue.submit(tasks.add, 1, 2, after="abc")
         with pytest.raises(TypeError, match=r"after must hold job handles or job ids"):
             await queue.submit(tasks.add, 1, 2, after=[42])  # type: ignore[list-item]
         with pytest.raises(ValueError, match=r"names jobs the store does not keep: nope"):

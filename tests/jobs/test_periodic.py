@@ -8,6 +8,7 @@ wall clock that the test moves.
 from __future__ import annotations
 
 import datetime
+import math
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -226,3 +227,33 @@ def test_cron_refuses_what_it_does_not_read_and_says_what_to_write(
 ) -> None:
     with pytest.raises(ValueError, match=message):
         parse_cron(expression)
+
+
+async def noop() -> None:
+    pass
+
+
+async def test_three_queues_on_one_postgresql_store_enqueue_each_tick_once_in_real_time(
+    postgres_url: str,
+) -> None:
+    # Real time: a PostgreSQL store takes its time from the server, which no test clock moves.
+    period = 0.25
+    async with ActorSystem("jobs") as system:
+        queues = [await JobQueue.start(system, store=postgres_url, name=f"q{n}") for n in range(3)]
+        try:
+            store = queues[0]._store
+            first = math.floor(store.now() / period)
+            for queue in queues:
+                await queue.periodic(noop, every=period, name="quarter")
+            await anyio.sleep(6 * period)
+            for queue in queues:
+                await queue.close()  # no tick is enqueued after this
+            last = math.floor(store.now() / period)
+        finally:
+            for queue in queues:
+                await queue.close()
+        async with JobQueue(system, store=postgres_url, name="reader") as reader:
+            ticks = await count_ticks(reader)
+    # One job per tick from the first to the last (the last may have been missed
+    # by every timer as the queues closed); three per tick would be 3x as many.
+    assert last - first <= ticks <= last - first + 1

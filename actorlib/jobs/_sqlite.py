@@ -151,7 +151,16 @@ class SqliteStore:
             if not os.path.isfile(self.path):
                 raise FileNotFoundError(f"no job store at {self.path}")
             uri = f"file:{os.path.abspath(self.path)}?mode=ro"
-            self._db = sqlite3.connect(uri, uri=True, check_same_thread=False)
+            db = sqlite3.connect(uri, uri=True, check_same_thread=False)
+            (version,) = db.execute("PRAGMA user_version").fetchone()
+            if version < _VERSION:
+                db.close()
+                raise RuntimeError(
+                    f"the job store {self.url} has schema version {version}, older than this "
+                    f"actorlib's {_VERSION}, and a read-only open cannot migrate it; open it "
+                    f"once read-write (start a JobQueue or a worker on it) and try again"
+                )
+            self._db = db
             return
         db = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None)
         db.execute(f"PRAGMA busy_timeout = {_BUSY_WAIT_MS}")

@@ -68,6 +68,9 @@ async def test_a_file_of_the_first_schema_gains_the_dependency_columns_when_open
             "DROP TABLE dependencies; ALTER TABLE jobs DROP COLUMN blockers; "
             "PRAGMA user_version = 0;"
         )
+    reader = SqliteStore(str(path), read_only=True)
+    with pytest.raises(RuntimeError, match=r"schema version 0, older .* open it once read-write"):
+        await reader.open("reader")
     async with ActorSystem("jobs") as system, JobQueue(system, store=f"sqlite:///{path}") as queue:
         first = await queue.submit(tasks.add, 1, 2)
         second = await queue.submit(tasks.add, 3, 4, after=[first])

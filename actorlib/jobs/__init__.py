@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from ._errors import (
     JobCancelledError,
+    JobDependencyError,
     JobError,
     JobExitError,
     JobLostError,
@@ -34,6 +35,7 @@ from ._execute import current_job_id, report_progress
 from ._handle import JobHandle
 from ._memory import MemoryStore
 from ._model import JobInfo, JobRecord, JobStatus, Progress, Retry
+from ._periodic import PeriodicHandle
 from ._postgres import PostgresStore
 from ._queue import JobQueue
 from ._sqlite import SqliteStore
@@ -44,6 +46,7 @@ __all__ = [
     "JobCancelled",
     "JobCancelledError",
     "JobCounts",
+    "JobDependencyError",
     "JobError",
     "JobEvent",
     "JobExitError",
@@ -66,6 +69,7 @@ __all__ = [
     "JobSucceeded",
     "JobTimeoutError",
     "MemoryStore",
+    "PeriodicHandle",
     "PostgresStore",
     "Progress",
     "Retry",

@@ -18,6 +18,7 @@ from ._store import JobStore
 if TYPE_CHECKING:
     from .._system import ActorSystem
     from ._execute import Attempt
+    from ._periodic import PeriodicEntry
 
 
 @attrs.frozen
@@ -47,6 +48,8 @@ class QueueCore:
     states: dict[str, JobState] = attrs.Factory(dict)
     # Attempts running in this process, by job id (cancel reaches them here).
     attempts: dict[str, Attempt] = attrs.Factory(dict)
+    # Periodic schedules of this queue, by name (`JobQueue.periodic`).
+    periodics: dict[str, PeriodicEntry] = attrs.Factory(dict)
     kick_pending: bool = False
     closing: bool = False
     stopped: bool = False  # the scheduler actor stopped: nothing runs any more

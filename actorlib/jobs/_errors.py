@@ -4,6 +4,8 @@
     └── JobError                    base of every error the job queue raises
         ├── JobTimeoutError         also a TimeoutError: an attempt ran past its timeout
         ├── JobCancelledError       the job was cancelled before it finished
+        ├── JobDependencyError      a prerequisite (submit(..., after=...)) failed or was
+        │                           cancelled, so the job never ran
         ├── JobExitError            the job called sys.exit(): a failure, not the worker's exit
         ├── JobLostError            the job's outcome could not be kept (crashed worker, killed
         │                           process, unpicklable result)
@@ -59,6 +61,32 @@ class JobCancelledError(JobError):
 
     def __str__(self) -> str:
         return f"job {self.job} was cancelled"
+
+
+@attrs.define(auto_exc=True, str=False, repr=False, slots=False)
+class JobDependencyError(JobError):
+    """The job never ran: a job it was submitted ``after=`` failed for good or was cancelled.
+
+    The store fails the dependent job in the same commit that ends its
+    prerequisite; the dependent's own dependents then fail the same way,
+    each naming its own prerequisite.
+
+    Attributes:
+        job: the dependent job's name and id.
+        prerequisite: the prerequisite's name and id.
+        status: how the prerequisite ended: ``"failed"`` or ``"cancelled"``.
+    """
+
+    job: str = ""
+    prerequisite: str = ""
+    status: str = ""
+
+    def __str__(self) -> str:
+        return (
+            f"job {self.job} did not run: its prerequisite {self.prerequisite} {self.status}; "
+            f"a job runs only after every job in its after= has succeeded (give the "
+            f"prerequisite a Retry, or submit the job again after one that succeeds)"
+        )
 
 
 @attrs.define(auto_exc=True, str=False, repr=False, slots=False)

@@ -6,6 +6,7 @@ import heapq
 import itertools
 from collections.abc import Callable
 
+from ._errors import JobDependencyError
 from ._model import WAITING, JobRecord, JobStatus
 
 
@@ -31,6 +32,8 @@ class MemoryStore:
         self._delayed: list[tuple[float, int, str]] = []
         self._finished: list[tuple[float, int, str]] = []
         self._order = itertools.count(1)
+        # Prerequisite id -> the ids of the blocked jobs waiting for it.
+        self._dependents: dict[str, list[str]] = {}
 
     async def open(self, owner: str) -> None:
         pass
@@ -39,6 +42,18 @@ class MemoryStore:
         pass
 
     async def add(self, record: JobRecord) -> tuple[JobRecord, bool]:
+        (added,) = await self.add_many([record])
+        return added
+
+    async def add_many(self, records: list[JobRecord]) -> list[tuple[JobRecord, bool]]:
+        batch = {record.id for record in records}
+        for record in records:  # all or none: check before adding any
+            missing = [i for i in record.after if i not in self._jobs and i not in batch]
+            if missing:
+                raise unknown_prerequisites(record, missing)
+        return [self._add(record) for record in records]
+
+    def _add(self, record: JobRecord) -> tuple[JobRecord, bool]:
         if record.key is not None:
             kept = self._keys.get(record.key)
             if kept is not None:
@@ -46,11 +61,41 @@ class MemoryStore:
             self._keys[record.key] = record.id
         record.seq = next(self._order)
         self._jobs[record.id] = record
-        self._push(record)
+        record.blockers = 0
+        for prerequisite in map(self._jobs.__getitem__, record.after):
+            if prerequisite.status in (JobStatus.FAILED, JobStatus.CANCELLED):
+                self._fail_dependent(record, prerequisite)
+                return record, True
+            if prerequisite.status is not JobStatus.SUCCEEDED:
+                record.blockers += 1
+                self._dependents.setdefault(prerequisite.id, []).append(record.id)
+        if not record.blockers:
+            self._push(record)
         return record, True
 
-    async def add_many(self, records: list[JobRecord]) -> list[tuple[JobRecord, bool]]:
-        return [await self.add(record) for record in records]
+    def _fail_dependent(self, record: JobRecord, prerequisite: JobRecord) -> None:
+        failed_at_add(record, prerequisite.label, prerequisite.status.value, self.now())
+        self._ended(record)
+
+    def _settle(self, ended: JobRecord) -> list[JobRecord]:
+        """Release or fail the jobs waiting for *ended*; return the ones it failed."""
+        failed: list[JobRecord] = []
+        pending = [ended]
+        while pending:
+            prerequisite = pending.pop()
+            for job_id in self._dependents.pop(prerequisite.id, []):
+                record = self._jobs.get(job_id)
+                if record is None or record.status.final:
+                    continue
+                if prerequisite.status is JobStatus.SUCCEEDED:
+                    record.blockers -= 1
+                    if not record.blockers:
+                        self._push(record)
+                else:
+                    self._fail_dependent(record, prerequisite)
+                    failed.append(record)
+                    pending.append(record)
+        return failed
 
     def _push(self, record: JobRecord) -> None:
         if record.run_at <= self.now():
@@ -69,7 +114,12 @@ class MemoryStore:
         while self._ready and len(claimed) < limit:
             job_id = heapq.heappop(self._ready)[2]
             record = self._jobs.get(job_id)
-            if record is None or record.status not in WAITING or record.run_at > now:
+            if (
+                record is None
+                or record.status not in WAITING
+                or record.run_at > now
+                or record.blockers
+            ):
                 continue  # stale: claimed, cancelled, purged or re-delayed since
             record.status = JobStatus.RUNNING
             record.attempts += 1
@@ -79,22 +129,26 @@ class MemoryStore:
         return claimed
 
     async def save(self, record: JobRecord) -> None:
+        await self.save_many([record])
+
+    def _save(self, record: JobRecord) -> list[JobRecord]:
         kept = self._jobs.get(record.id)
         if kept is not None and kept.status.final:
-            return  # never overwrite a final state, as the durable stores promise
+            return []  # never overwrite a final state, as the durable stores promise
         self._jobs[record.id] = record
         if record.status in WAITING:
             self._push(record)
         elif record.status.final:
             self._ended(record)
+            return self._settle(record)
+        return []
 
     def _ended(self, record: JobRecord) -> None:
         assert record.finished_at is not None
         heapq.heappush(self._finished, (record.finished_at, record.seq, record.id))
 
-    async def save_many(self, records: list[JobRecord]) -> None:
-        for record in records:
-            await self.save(record)
+    async def save_many(self, records: list[JobRecord]) -> list[JobRecord]:
+        return [failed for record in records for failed in self._save(record)]
 
     async def cancel_waiting(self, job_id: str) -> JobRecord | None:
         record = self._jobs.get(job_id)
@@ -103,6 +157,7 @@ class MemoryStore:
         record.status = JobStatus.CANCELLED
         record.finished_at = self.now()
         self._ended(record)
+        self._settle(record)
         return record
 
     async def get(self, job_id: str) -> JobRecord | None:
@@ -115,12 +170,17 @@ class MemoryStore:
         now = self.now()
         while self._ready:
             record = self._jobs.get(self._ready[0][2])
-            if record is not None and record.status in WAITING and record.run_at <= now:
+            if (
+                record is not None
+                and record.status in WAITING
+                and record.run_at <= now
+                and not record.blockers
+            ):
                 return record.run_at
             heapq.heappop(self._ready)  # stale (a re-delayed job has a delayed entry)
         while self._delayed:
             record = self._jobs.get(self._delayed[0][2])
-            if record is not None and record.status in WAITING:
+            if record is not None and record.status in WAITING and not record.blockers:
                 return record.run_at
             heapq.heappop(self._delayed)
         return None
@@ -182,3 +242,20 @@ class MemoryStore:
                 return finished_at + older_than
             heapq.heappop(self._finished)  # stale: purged already
         return None
+
+
+def unknown_prerequisites(record: JobRecord, missing: list[str]) -> ValueError:
+    """The error of a submit whose after= names jobs the store does not keep."""
+    return ValueError(
+        f"after= of job {record.label} names jobs the store does not keep: "
+        f"{', '.join(missing)}; pass handles or ids of jobs submitted to this store "
+        f"(a finished job is kept for the queue's keep_results)"
+    )
+
+
+def failed_at_add(record: JobRecord, prerequisite: str, status: str, now: float) -> None:
+    """Mark *record* failed because its prerequisite ended *status* (as its store did)."""
+    record.status = JobStatus.FAILED
+    record.blockers = 0
+    record.finished_at = now
+    record.error = JobDependencyError(job=record.label, prerequisite=prerequisite, status=status)

@@ -16,7 +16,8 @@ class JobStatus(enum.StrEnum):
     """Where a job is in its life. `succeeded`, `failed` and `cancelled` are final."""
 
     QUEUED = "queued"
-    """Accepted and waiting: for a worker, or for its delay to pass."""
+    """Accepted and waiting: for a worker, for its delay to pass, or for its prerequisites
+    (``submit(..., after=...)``) to succeed."""
     RUNNING = "running"
     """An attempt is running on a worker."""
     RETRYING = "retrying"
@@ -197,6 +198,12 @@ class JobRecord:
     finished_at: float | None = None
     owner: str | None = None
     lease_until: float | None = None
+    # The ids of the jobs that must succeed before this one runs (submit's after=),
+    # as submitted; the stores keep the edges, and `blockers` counts the ones
+    # that have not succeeded yet. Invariant: a job with blockers > 0 is queued
+    # and never claimed.
+    after: tuple[str, ...] = ()
+    blockers: int = 0
 
     @property
     def label(self) -> str:

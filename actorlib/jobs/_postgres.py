@@ -14,6 +14,10 @@ from typing import TypeVar
 
 import anyio
 
+from . import _codec
+from ._errors import JobDependencyError
+from ._memory import failed_at_add as _failed_at_add
+from ._memory import unknown_prerequisites
 from ._model import WAITING, JobRecord, JobStatus
 from ._postgres_link import Link, Plan, Row, Statement, connect, driver
 from ._postgres_sql import (
@@ -25,7 +29,17 @@ from ._postgres_sql import (
     notify,
     quoted,
 )
-from ._sqlite_rows import COLUMNS, WAITING_SQL, Live, Load, Memo, insert_row, record_of, state_row
+from ._sqlite_rows import (
+    COLUMNS,
+    READY_SQL,
+    WAITING_SQL,
+    Live,
+    Load,
+    Memo,
+    insert_row,
+    record_of,
+    state_row,
+)
 
 logger = logging.getLogger("actorlib")
 
@@ -98,6 +112,7 @@ class PostgresStore:
         self._offset = 0.0
         self._size = connections
         self._table = f"{quoted(schema)}.jobs"
+        self._deps = f"{quoted(schema)}.dependencies"
         self._channel = f"actorlib_jobs.{schema}"
         self._name = f"actorlib.jobs {schema}"
         self._idle: list[Link | None] = []
@@ -272,7 +287,8 @@ class PostgresStore:
         """`add` each record, all in one commit (all or none)."""
         # Encode here, in the caller's task: a pickling error is the caller's.
         rows = [insert_row(record, self._memo) for record in records]
-        added = await self._call(self._add(records, rows), atomic=len(records) > 1)
+        atomic = len(records) > 1 or any(record.after for record in records)
+        added = await self._call(self._add(records, rows), atomic=atomic)
         # Committed: from now on these jobs run as submitted, in this process.
         for record, created in added:
             if created:
@@ -303,11 +319,102 @@ class PostgresStore:
         for record in records:
             if record.id in seqs:
                 record.seq = seqs[record.id]
+                if record.after:
+                    yield from self._block(record)
                 added.append((record, True))
             else:
                 assert record.key is not None, "an insert without a key cannot conflict"
                 added.append((kept[record.key], False))
         return added
+
+    def _block(self, record: JobRecord) -> Plan[None]:
+        """In the add's transaction: count *record*'s unfinished prerequisites, keep the
+        edges, or fail it at once if one has failed or was cancelled already.
+
+        ``FOR SHARE`` waits for a concurrent commit that ends a prerequisite
+        (its UPDATE locks the row), and then reads the ended row; a save that
+        comes second waits for this commit and then sees the new edges.
+        """
+        after = list(dict.fromkeys(record.after))
+        rows = yield Statement(
+            f"SELECT id, status, name FROM {self._table} WHERE id = ANY(%s) FOR SHARE", (after,)
+        )
+        found = {str(job_id): (str(status), str(name)) for job_id, status, name in rows}
+        missing = [job_id for job_id in after if job_id not in found]
+        if missing:
+            raise unknown_prerequisites(record, missing)
+        for job_id, (status, name) in found.items():
+            if status in ("failed", "cancelled"):
+                yield from self._fail_dependents(
+                    [(record.id, record.name)], f"{name}[{job_id}]", status
+                )
+                _failed_at_add(record, f"{name}[{job_id}]", status, self.now())
+                return
+        waiting = [job_id for job_id, (status, _) in found.items() if status != "succeeded"]
+        if waiting:
+            yield Statement(
+                f"INSERT INTO {self._deps} (prerequisite, dependent) VALUES (%s, %s) "
+                f"ON CONFLICT DO NOTHING",
+                many=[(job_id, record.id) for job_id in waiting],
+            )
+            yield Statement(
+                f"UPDATE {self._table} SET blockers = %s WHERE id = %s", (len(waiting), record.id)
+            )
+        record.blockers = len(waiting)
+
+    def _settle(self, ended: list[str]) -> Plan[list[Row]]:
+        """In the transaction that ended these jobs: release the dependents of the ones
+        that succeeded, fail those of the others (and theirs, transitively)."""
+        failed: list[str] = []
+        released = False
+        pending = list(ended)
+        while pending:
+            job_id = pending.pop()
+            rows = yield Statement(
+                f"WITH gone AS (DELETE FROM {self._deps} WHERE prerequisite = %s "
+                f"RETURNING dependent) SELECT j.id, j.name FROM {self._table} j JOIN gone "
+                f"ON j.id = gone.dependent WHERE NOT j.{FINAL_SQL}",
+                (job_id,),
+            )
+            dependents = [(str(dependent), str(name)) for dependent, name in rows]
+            if not dependents:
+                continue
+            ((status, name),) = yield Statement(
+                f"SELECT status, name FROM {self._table} WHERE id = %s", (job_id,)
+            )
+            if status == "succeeded":
+                yield Statement(
+                    f"UPDATE {self._table} SET blockers = blockers - 1 WHERE id = ANY(%s)",
+                    ([dependent for dependent, _ in dependents],),
+                )
+                released = True
+            else:
+                yield from self._fail_dependents(dependents, f"{name}[{job_id}]", str(status))
+                failed += [dependent for dependent, _ in dependents]
+                pending += [dependent for dependent, _ in dependents]
+        if released:
+            yield notify(self._channel)
+        if not failed:
+            return []
+        found = yield self._select("id = ANY(%s)", (failed,))
+        return found
+
+    def _fail_dependents(
+        self, dependents: list[tuple[str, str]], prerequisite: str, status: str
+    ) -> Plan[None]:
+        now = self.now()
+        rows = []
+        for job_id, name in dependents:
+            error = JobDependencyError(
+                job=f"{name}[{job_id}]", prerequisite=prerequisite, status=status
+            )
+            rows.append((_codec.encode_outcome(error, error.job), now, job_id))
+            self._live.pop(job_id, None)
+        yield Statement(
+            f"UPDATE {self._table} SET status = 'failed', error = %s, finished_at = %s, "
+            f"blockers = 0 WHERE id = %s AND NOT {FINAL_SQL}",
+            many=rows,
+        )
 
     async def claim(self, owner: str, limit: int, lease: float) -> list[JobRecord]:
         """Mark up to *limit* due waiting jobs running for *owner*: priority first, then FIFO."""
@@ -321,16 +428,21 @@ class PostgresStore:
         """Commit a job's new state (never over a final state)."""
         await self.save_many([record])
 
-    async def save_many(self, records: list[JobRecord]) -> None:
-        """`save` each record, all in one commit; wake other processes for retries."""
+    async def save_many(self, records: list[JobRecord]) -> list[JobRecord]:
+        """`save` each record, all in one commit; wake other processes for retries;
+        release or fail the dependents of the jobs that ended (returns the failed ones)."""
         rows = [state_row(record) for record in records]
         wakes = any(record.status in WAITING for record in records)
-        for record in records:
-            if record.status.final:
-                self._live.pop(record.id, None)
-        await self._call(self._save(rows, wakes), atomic=len(rows) > 1 or wakes)
+        ended = [record.id for record in records if record.status.final]
+        for job_id in ended:
+            self._live.pop(job_id, None)
+        atomic = len(rows) > 1 or wakes or bool(ended)
+        failed = await self._call(self._save(rows, wakes, ended), atomic=atomic)
+        return self._records(failed, load=False)
 
-    def _save(self, rows: list[tuple[object, ...]], wakes: bool) -> Plan[None]:
+    def _save(
+        self, rows: list[tuple[object, ...]], wakes: bool, ended: list[str]
+    ) -> Plan[list[Row]]:
         yield Statement(
             f"UPDATE {self._table} SET status = %s, run_at = %s, attempts = %s, result = %s, "
             f"error = %s, progress = %s, started_at = %s, finished_at = %s, owner = %s, "
@@ -339,20 +451,28 @@ class PostgresStore:
         )
         if wakes:
             yield notify(self._channel)
+        failed: list[Row] = []
+        if ended:
+            failed = yield from self._settle(ended)
+        return failed
 
     async def cancel_waiting(self, job_id: str) -> JobRecord | None:
         """Cancel the job if it is waiting (queued or retrying); None if it is not."""
-        rows = await self._call(
-            _one(
-                f"UPDATE {self._table} SET status = 'cancelled', finished_at = %s "
-                f"WHERE id = %s AND {WAITING_SQL} RETURNING {COLUMNS}",
-                (self.now(), job_id),
-            )
-        )
+        rows = await self._call(self._cancel(job_id), atomic=True)
         if not rows:
             return None
         self._live.pop(job_id, None)
         return self._records(rows, load=False)[0]
+
+    def _cancel(self, job_id: str) -> Plan[list[Row]]:
+        rows = yield Statement(
+            f"UPDATE {self._table} SET status = 'cancelled', finished_at = %s "
+            f"WHERE id = %s AND {WAITING_SQL} RETURNING {COLUMNS}",
+            (self.now(), job_id),
+        )
+        if rows:
+            yield from self._settle([job_id])
+        return rows
 
     async def get(self, job_id: str) -> JobRecord | None:
         """The job with that id, or None."""
@@ -367,7 +487,7 @@ class PostgresStore:
     async def next_due(self) -> float | None:
         """When the earliest waiting job is due, or None if none waits."""
         ((due,),) = await self._call(
-            _one(f"SELECT min(run_at) FROM {self._table} WHERE {WAITING_SQL}")
+            _one(f"SELECT min(run_at) FROM {self._table} WHERE {READY_SQL}")
         )
         return None if due is None else float(due)
 

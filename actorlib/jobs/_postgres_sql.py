@@ -11,7 +11,7 @@ from __future__ import annotations
 import re
 
 from ._postgres_link import Plan, Statement
-from ._sqlite_rows import COLUMNS, WAITING_SQL
+from ._sqlite_rows import COLUMNS, READY_SQL
 
 SCHEMA_NAME = re.compile(r"[a-z_][a-z0-9_]{0,47}")
 
@@ -49,6 +49,16 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
         "CREATE INDEX jobs_running ON {schema}.jobs (lease_until) WHERE status = 'running'",
         "CREATE INDEX jobs_finished ON {schema}.jobs (finished_at) "
         "WHERE status IN ('succeeded', 'failed', 'cancelled')",
+    ),
+    # 2: submit(..., after=...). A blocked job is queued with blockers > 0 (the
+    # claim skips it) and one edge per prerequisite that has not ended.
+    (
+        "ALTER TABLE {schema}.jobs ADD COLUMN blockers integer NOT NULL DEFAULT 0",
+        """CREATE TABLE {schema}.dependencies (
+            prerequisite text NOT NULL,
+            dependent text NOT NULL,
+            PRIMARY KEY (prerequisite, dependent)
+        )""",
     ),
 )
 
@@ -102,7 +112,7 @@ def claim_sql(schema: str) -> str:
     name = quoted(schema)
     returning = ", ".join(f"j.{column.strip()}" for column in COLUMNS.split(","))
     return (
-        f"WITH picked AS MATERIALIZED (SELECT seq FROM {name}.jobs WHERE {WAITING_SQL} "
+        f"WITH picked AS MATERIALIZED (SELECT seq FROM {name}.jobs WHERE {READY_SQL} "
         f"AND run_at <= %s ORDER BY priority DESC, seq LIMIT %s FOR UPDATE SKIP LOCKED) "
         f"UPDATE {name}.jobs AS j SET status = 'running', attempts = j.attempts + 1, "
         f"started_at = %s, owner = %s, lease_until = %s FROM picked WHERE j.seq = picked.seq "

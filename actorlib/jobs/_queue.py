@@ -12,15 +12,17 @@ from typing import Any, TypeVar, overload
 import anyio
 
 from .._system import ActorSystem
+from . import _codec
 from ._core import QueueCore
 from ._errors import JobQueueClosedError
-from ._events import JobCancelled, JobQueued
+from ._events import JobCancelled, JobFailed, JobQueued
 from ._handle import JobHandle, JobState
 from ._mainguard import check_main_guard
 from ._model import NO_RETRY, JobInfo, JobRecord, JobStatus, Retry
 from ._options import check_queue_options
+from ._periodic import PeriodicEntry, PeriodicHandle, check_every, parse_cron
 from ._records import check_args, record_maker
-from ._scheduler import Close, Scheduler, Started
+from ._scheduler import Close, PeriodicTick, Scheduler, Started
 from ._statistics import AwaitableStatistics, JobCounts, JobQueueStatistics
 from ._store import JobStore, open_store
 
@@ -182,6 +184,9 @@ class JobQueue:
             return
         if self._phase == "open":
             self._phase = "closing"
+            for entry in core.periodics.values():  # first: join() must not wait for ticks
+                entry.cancelled = True
+            core.periodics.clear()
             if cancel_pending:
                 for job_id in await core.store.waiting():
                     await self.cancel(job_id)
@@ -220,6 +225,7 @@ class JobQueue:
         at: datetime.datetime | None = ...,
         key: str | None = ...,
         executor: str | None = ...,
+        after: Iterable[JobHandle[Any] | str] | None = ...,
         **kwargs: Any,
     ) -> JobHandle[T]: ...
 
@@ -236,6 +242,7 @@ class JobQueue:
         at: datetime.datetime | None = ...,
         key: str | None = ...,
         executor: str | None = ...,
+        after: Iterable[JobHandle[Any] | str] | None = ...,
         **kwargs: Any,
     ) -> JobHandle[T]: ...
 
@@ -251,6 +258,7 @@ class JobQueue:
         at: datetime.datetime | None = None,
         key: str | None = None,
         executor: str | None = None,
+        after: Iterable[JobHandle[Any] | str] | None = None,
         **kwargs: Any,
     ) -> JobHandle[Any]:
         """Queue ``function(*args, **kwargs)`` and return at once with its handle.
@@ -276,16 +284,30 @@ class JobQueue:
             executor: ``"async"`` (on the event loop; the default for async
                 functions), ``"thread"`` (the default for plain functions) or
                 ``"process"``.
+            after: handles (or ids) of jobs that must all succeed first; the
+                job stays queued until then. If one fails for good or is
+                cancelled, this job fails with `JobDependencyError` without
+                running (and so do the jobs submitted after it).
 
         Raises:
-            ValueError, TypeError: an invalid option (the message names it).
+            ValueError, TypeError: an invalid option (the message names it);
+                ValueError when *after* names a job the store does not keep.
             JobSerializationError: with ``executor="process"`` or a durable
                 store, the function or an argument cannot be pickled.
             JobQueueClosedError: the queue is not open.
         """
         core = self._running_core("submit a job")
         make = record_maker(
-            self._store, self._defaults, function, retry, timeout, priority, delay, at, executor
+            self._store,
+            self._defaults,
+            function,
+            retry,
+            timeout,
+            priority,
+            delay,
+            at,
+            executor,
+            after,
         )
         record, created = await core.store.add(make(args, kwargs, key))
         return self._accepted(core, record, created)
@@ -304,6 +326,7 @@ class JobQueue:
         at: datetime.datetime | None = ...,
         keys: Iterable[str | None] | None = ...,
         executor: str | None = ...,
+        after: Iterable[JobHandle[Any] | str] | None = ...,
     ) -> list[JobHandle[T]]: ...
 
     @overload
@@ -320,6 +343,7 @@ class JobQueue:
         at: datetime.datetime | None = ...,
         keys: Iterable[str | None] | None = ...,
         executor: str | None = ...,
+        after: Iterable[JobHandle[Any] | str] | None = ...,
     ) -> list[JobHandle[T]]: ...
 
     async def submit_many(
@@ -335,11 +359,13 @@ class JobQueue:
         at: datetime.datetime | None = None,
         keys: Iterable[str | None] | None = None,
         executor: str | None = None,
+        after: Iterable[JobHandle[Any] | str] | None = None,
     ) -> list[JobHandle[Any]]:
         """Queue ``function(*args)`` for each ``args`` tuple, all in one commit.
 
         The options are those of `submit`, shared by every job, except
         *keys*: one idempotency key (or None) per job, in the same order.
+        With *after*, every job of the batch waits for those jobs (a fan-out).
         Either every job is stored, or (on an error) none is.
 
         Returns:
@@ -351,7 +377,16 @@ class JobQueue:
         """
         core = self._running_core("submit jobs")
         make = record_maker(
-            self._store, self._defaults, function, retry, timeout, priority, delay, at, executor
+            self._store,
+            self._defaults,
+            function,
+            retry,
+            timeout,
+            priority,
+            delay,
+            at,
+            executor,
+            after,
         )
         calls = [check_args(args) for args in arguments]
         job_keys = [None] * len(calls) if keys is None else list(keys)
@@ -370,6 +405,87 @@ class JobQueue:
             core.kick()
         return JobHandle(self, state)
 
+    async def periodic(
+        self,
+        function: Callable[..., Any],
+        /,
+        *args: Any,
+        every: float | datetime.timedelta | None = None,
+        cron: str | None = None,
+        name: str | None = None,
+        retry: Retry | None = None,
+        timeout: float | None = None,
+        priority: int = 0,
+        executor: str | None = None,
+        **kwargs: Any,
+    ) -> PeriodicHandle:
+        """Enqueue ``function(*args, **kwargs)`` at each tick of a schedule, until cancelled.
+
+        Ticks fall at the multiples of *every* seconds, or at the minutes a
+        five-field *cron* expression matches (UTC), in the store's clock: the
+        actor system's Clock for the memory store, wall-clock time for a
+        durable one. Each tick's job has the idempotency key
+        ``periodic:{name}:{tick}``, so the queues of every process sharing the
+        store enqueue it once between them. When the schedule starts, its
+        latest tick at or before now is enqueued at once (unless it is kept
+        already): ticks missed while no queue ran the schedule run once, not
+        once each. The schedule stops with the queue, or with
+        `PeriodicHandle.cancel`.
+
+        Args:
+            function: what to run at each tick.
+            every: seconds (or a timedelta) between ticks.
+            cron: a cron expression such as ``"*/5 * * * *"`` instead of *every*.
+            name: the schedule's name, the same in every process that runs it
+                (default: the function's qualified name).
+            retry, timeout, priority, executor: as for `submit`, for each tick's job.
+
+        Returns:
+            The schedule's handle.
+
+        Raises:
+            ValueError: neither or both of *every* and *cron*, a bad schedule,
+                or a schedule of that name already runs on this queue.
+            TypeError, JobSerializationError: as `submit`.
+            JobQueueClosedError: the queue is not open.
+        """
+        core = self._running_core("start a periodic job")
+        if (every is None) == (cron is None):
+            raise ValueError(
+                "periodic() needs exactly one schedule: every=seconds (or a timedelta) or "
+                "cron='*/5 * * * *'"
+            )
+        schedule = check_every(every) if cron is None else parse_cron(cron)
+        make = record_maker(
+            self._store, self._defaults, function, retry, timeout, priority, None, None, executor
+        )
+        name = _codec.qualified_name(function) if name is None else name
+        if not isinstance(name, str) or not name:
+            raise ValueError(f"periodic() name must be a non-empty str, got {name!r}")
+        if name in core.periodics:
+            raise ValueError(
+                f"a periodic job named {name!r} already runs on queue {self.name!r}; "
+                f"give this one another name=..., or cancel the other first"
+            )
+        make(args, kwargs, None)  # fail now, not at a tick, on a bad argument
+        if self._store.durable:
+            _codec.dumps_call(
+                function,
+                args,
+                kwargs,
+                hint="a durable store keeps each tick's job: pass plain data",
+            )
+        entry = PeriodicEntry(name, schedule, lambda key: make(args, kwargs, key))
+        core.periodics[name] = entry
+
+        def unregister(entry: PeriodicEntry) -> None:
+            if core.periodics.get(entry.name) is entry:
+                del core.periodics[entry.name]
+
+        assert core.scheduler is not None
+        await core.scheduler.ask(PeriodicTick(name), timeout=None)
+        return PeriodicHandle(entry, unregister)
+
     async def get(self, job_id: str) -> JobHandle[Any] | None:
         """The handle of a kept job by id (from this or an earlier process), or None."""
         core = self._running_core("look up a job")
@@ -387,6 +503,7 @@ class JobQueue:
         if record is not None:
             core.committed(record)
             core.publish(JobCancelled(core.name, record.id, record.name))
+            await self._refresh_followed(core)  # its dependents failed in the same commit
             core.kick()  # the scheduler keeps the ended job for keep_results, then purges it
             return True
         state = core.states.get(job_id)
@@ -400,6 +517,15 @@ class JobQueue:
         with core.time_may_pass():
             await state.wait()
         return state.info.status is JobStatus.CANCELLED
+
+    async def _refresh_followed(self, core: QueueCore) -> None:
+        """Show handles the state of the waiting jobs they follow, as the store has it."""
+        waiting = [i for i, s in core.states.items() if s.info.status is JobStatus.QUEUED]
+        for record in await core.store.get_many(waiting) if waiting else []:
+            if record.status is not JobStatus.QUEUED:
+                core.committed(record)
+                if record.status is JobStatus.FAILED and record.error is not None:
+                    core.publish(JobFailed(core.name, record.id, record.name, record.error))
 
     async def join(self) -> None:
         """Wait until no job waits or runs (delayed and retrying jobs included)."""

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import datetime
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from typing import Any
 
 from . import _codec
@@ -23,6 +23,7 @@ def record_maker(
     delay: float | datetime.timedelta | None,
     at: datetime.datetime | None,
     executor: str | None,
+    after: object = None,
 ) -> Callable[[tuple[Any, ...], dict[str, Any], str | None], JobRecord]:
     """Check submit's options once; return what makes each job's record from its call."""
     if not callable(function):
@@ -32,6 +33,7 @@ def record_maker(
     wait = check_submit_options(retry, timeout, priority, delay, at, None)
     executor = choose_executor(function, executor)
     name = _codec.qualified_name(function)
+    prerequisites = check_after(after)
 
     def make(args: tuple[Any, ...], kwargs: dict[str, Any], key: str | None) -> JobRecord:
         check_key(key)
@@ -57,6 +59,7 @@ def record_maker(
             key=key,
             created_at=now,
             run_at=now + wait,
+            after=prerequisites,
         )
 
     return make
@@ -70,3 +73,24 @@ def check_args(args: object) -> tuple[Any, ...]:
             f"got {args!r}"
         )
     return args
+
+
+def check_after(after: object) -> tuple[str, ...]:
+    """The job ids of ``after=``: handles or ids, in an iterable (None: no prerequisite).
+
+    Raises:
+        TypeError: not an iterable of `JobHandle` objects and str ids.
+    """
+    if after is None:
+        return ()
+    if isinstance(after, str) or not isinstance(after, Iterable):
+        raise TypeError(
+            f"after must be a list of job handles or ids, e.g. after=[first, second], got {after!r}"
+        )
+    ids: list[str] = []
+    for item in after:
+        job_id = getattr(item, "id", item) if not isinstance(item, str) else item
+        if not isinstance(job_id, str) or not job_id:
+            raise TypeError(f"after must hold job handles or job ids (str), got {item!r}")
+        ids.append(job_id)
+    return tuple(dict.fromkeys(ids))

@@ -20,6 +20,7 @@ from ._events import (
     JobCancelled,
     JobEvent,
     JobFailed,
+    JobQueued,
     JobRetrying,
     JobStarted,
     JobSucceeded,
@@ -27,6 +28,7 @@ from ._events import (
 from ._execute import Attempt, Outcome
 from ._memory import MemoryStore
 from ._model import JobRecord, JobStatus
+from ._periodic import tick_key
 
 logger = logging.getLogger("actorlib")
 
@@ -66,6 +68,13 @@ class _Purge:
 @attrs.frozen
 class Started:
     """Asked by the facade: answered once `on_start` has spawned the workers."""
+
+
+@attrs.frozen
+class PeriodicTick:
+    """Enqueue the latest due tick of the named schedule, then wait for the next one."""
+
+    name: str
 
 
 @attrs.frozen
@@ -167,6 +176,8 @@ class Scheduler(Actor):
                 await self._purge_on_time()
             case Started():
                 pass
+            case PeriodicTick(name):
+                await self._periodic_tick(name)
             case Close():
                 self.core.closing = True
                 self._check_drained()
@@ -288,7 +299,13 @@ class Scheduler(Actor):
         if not self.unsaved:
             return
         batch, self.unsaved = self.unsaved, []
-        await self.core.store.save_many([record for record, _ in batch])
+        failed = await self.core.store.save_many([record for record, _ in batch])
+        # Dependents the same commit failed (a prerequisite failed or was cancelled).
+        batch += [
+            (record, JobFailed(self.core.name, record.id, record.name, record.error))
+            for record in failed or ()
+            if record.error is not None
+        ]
         self.idle_workers += self.resting
         self.resting = []
         for record, event in batch:
@@ -316,6 +333,36 @@ class Scheduler(Actor):
                 self.context.timers.cancel("purge")
             else:
                 self.context.timers.start_single("purge", _Purge(), max(expiry - store.now(), 0.0))
+
+    async def _periodic_tick(self, name: str) -> None:
+        """Enqueue the schedule's latest tick at or before now, keyed by the tick.
+
+        Every queue on the store that runs the schedule enqueues the same key,
+        so the store keeps one job per tick; ticks missed while no queue ran
+        collapse into this one. Then sleep until the next tick (recomputed
+        each time, so a late or early timer corrects itself).
+        """
+        core, store = self.core, self.core.store
+        entry = core.periodics.get(name)
+        if entry is None or core.closing:
+            return
+        now = store.now()
+        try:
+            record, created = await store.add(
+                entry.make(tick_key(name, entry.schedule.latest(now)))
+            )
+        except Exception:
+            logger.exception(
+                "job queue %r could not enqueue a tick of periodic job %r; trying at its next tick",
+                core.name,
+                name,
+            )
+        else:
+            if created:
+                core.publish(JobQueued(core.name, record.id, record.name))
+                core.kick()
+        delay = entry.schedule.next_after(now) - store.now()
+        self.context.timers.start_single(("periodic", name), PeriodicTick(name), max(delay, 0.0))
 
     def _check_drained(self) -> None:
         if self.core.closing and not self.busy and not self.unsaved:

@@ -13,9 +13,15 @@ import anyio
 import anyio.lowlevel
 import anyio.to_thread
 
+from . import _codec
+from ._errors import JobDependencyError
+from ._memory import failed_at_add as _failed_at_add
+from ._memory import unknown_prerequisites
 from ._model import JobRecord, JobStatus
 from ._sqlite_rows import (
     COLUMNS,
+    DEPENDENCIES,
+    READY_SQL,
     SCHEMA,
     WAITING_SQL,
     Live,
@@ -145,7 +151,16 @@ class SqliteStore:
             if not os.path.isfile(self.path):
                 raise FileNotFoundError(f"no job store at {self.path}")
             uri = f"file:{os.path.abspath(self.path)}?mode=ro"
-            self._db = sqlite3.connect(uri, uri=True, check_same_thread=False)
+            db = sqlite3.connect(uri, uri=True, check_same_thread=False)
+            (version,) = db.execute("PRAGMA user_version").fetchone()
+            if version < _VERSION:
+                db.close()
+                raise RuntimeError(
+                    f"the job store {self.url} has schema version {version}, older than this "
+                    f"actorlib's {_VERSION}, and a read-only open cannot migrate it; open it "
+                    f"once read-write (start a JobQueue or a worker on it) and try again"
+                )
+            self._db = db
             return
         db = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None)
         db.execute(f"PRAGMA busy_timeout = {_BUSY_WAIT_MS}")
@@ -154,6 +169,7 @@ class SqliteStore:
         # the OS), though not a power cut; FULL would fsync every job.
         db.execute("PRAGMA synchronous = NORMAL")
         db.executescript(SCHEMA)
+        _migrate(db)
         self._db = db
         if self._lock_alone():
             # Nobody else has the store open: whatever is marked running was
@@ -204,7 +220,7 @@ class SqliteStore:
     def _add(
         self, records: list[JobRecord], rows: list[tuple[object, ...]]
     ) -> list[tuple[JobRecord, bool]]:
-        if len(records) == 1 and records[0].key is None:
+        if len(records) == 1 and records[0].key is None and not records[0].after:
             return [self._add_one(records[0], rows[0])]
         added: list[tuple[JobRecord, bool]] = []
         with self._transaction():
@@ -217,6 +233,8 @@ class SqliteStore:
                 )
                 if cursor.rowcount == 1:
                     record.seq = cursor.lastrowid or 0
+                    if record.after:
+                        self._block(record)
                     added.append((record, True))
                 else:
                     kept = self._select_one("key = ?", (record.key,), load=False)
@@ -249,7 +267,7 @@ class SqliteStore:
         # lock before it reads: two processes never claim the same job.
         rows = self.db.execute(
             f"UPDATE jobs SET status = 'running', attempts = attempts + 1, started_at = ?, "
-            f"owner = ?, lease_until = ? WHERE seq IN (SELECT seq FROM jobs WHERE {WAITING_SQL} "
+            f"owner = ?, lease_until = ? WHERE seq IN (SELECT seq FROM jobs WHERE {READY_SQL} "
             f"AND run_at <= ? ORDER BY priority DESC, seq LIMIT ?) RETURNING {COLUMNS}",
             (now, owner, now + lease, now, limit),
         ).fetchall()
@@ -260,13 +278,13 @@ class SqliteStore:
     async def save(self, record: JobRecord) -> None:
         await self.save_many([record])
 
-    async def save_many(self, records: list[JobRecord]) -> None:
-        await self._call(self._save, [state_row(record) for record in records])
+    async def save_many(self, records: list[JobRecord]) -> list[JobRecord]:
+        return await self._call(self._save, [state_row(record) for record in records])
 
-    def _save(self, rows: list[tuple[object, ...]]) -> None:
-        for row in rows:
-            if JobStatus(str(row[0])).final:
-                self._live.pop(str(row[-1]), None)
+    def _save(self, rows: list[tuple[object, ...]]) -> list[JobRecord]:
+        ended = [str(row[-1]) for row in rows if JobStatus(str(row[0])).final]
+        for job_id in ended:
+            self._live.pop(job_id, None)
         with self._transaction():
             # Never overwrite a final state: a job seen final is never re-run.
             self.db.executemany(
@@ -275,6 +293,92 @@ class SqliteStore:
                 "WHERE id = ? AND status NOT IN ('succeeded', 'failed', 'cancelled')",
                 rows,
             )
+            return self._settle(ended) if ended else []
+
+    def _block(self, record: JobRecord) -> None:
+        """In the add's transaction: count *record*'s unfinished prerequisites, keep the
+        edges, or fail it at once if one has failed or was cancelled already."""
+        after = tuple(dict.fromkeys(record.after))
+        marks = ",".join("?" * len(after))
+        found = {
+            job_id: (status, name)
+            for job_id, status, name in self.db.execute(
+                f"SELECT id, status, name FROM jobs WHERE id IN ({marks})", after
+            )
+        }
+        missing = [job_id for job_id in after if job_id not in found]
+        if missing:
+            raise unknown_prerequisites(record, missing)
+        for job_id, (status, name) in found.items():
+            if status in ("failed", "cancelled"):
+                self._fail_dependents([(record.id, record.name)], f"{name}[{job_id}]", status)
+                _failed_at_add(record, f"{name}[{job_id}]", status, self.now())
+                return
+        waiting = [job_id for job_id, (status, _) in found.items() if status != "succeeded"]
+        self.db.executemany(
+            "INSERT OR IGNORE INTO dependencies (prerequisite, dependent) VALUES (?, ?)",
+            [(job_id, record.id) for job_id in waiting],
+        )
+        self.db.execute("UPDATE jobs SET blockers = ? WHERE id = ?", (len(waiting), record.id))
+        record.blockers = len(waiting)
+
+    def _settle(self, ended: list[str]) -> list[JobRecord]:
+        """In the transaction that ended these jobs: release the dependents of the ones
+        that succeeded, fail those of the others (and theirs, transitively)."""
+        failed: list[str] = []
+        pending = list(ended)
+        while pending:
+            job_id = pending.pop()
+            row = self.db.execute(
+                "SELECT status, name FROM jobs WHERE id = ?", (job_id,)
+            ).fetchone()
+            dependents = [
+                (dependent, name)
+                for dependent, name in self.db.execute(
+                    "SELECT d.dependent, j.name FROM dependencies d JOIN jobs j "
+                    "ON j.id = d.dependent WHERE d.prerequisite = ? "
+                    "AND j.status NOT IN ('succeeded', 'failed', 'cancelled')",
+                    (job_id,),
+                )
+            ]
+            self.db.execute("DELETE FROM dependencies WHERE prerequisite = ?", (job_id,))
+            if row is None or not dependents:
+                continue
+            status, name = row
+            if status == "succeeded":
+                self.db.executemany(
+                    "UPDATE jobs SET blockers = blockers - 1 WHERE id = ?",
+                    [(dependent,) for dependent, _ in dependents],
+                )
+            else:
+                self._fail_dependents(dependents, f"{name}[{job_id}]", status)
+                failed += [dependent for dependent, _ in dependents]
+                pending += [dependent for dependent, _ in dependents]
+        return self._select_many(failed)
+
+    def _fail_dependents(
+        self, dependents: list[tuple[str, str]], prerequisite: str, status: str
+    ) -> None:
+        now = self.now()
+        rows = []
+        for job_id, name in dependents:
+            error = JobDependencyError(
+                job=f"{name}[{job_id}]", prerequisite=prerequisite, status=status
+            )
+            rows.append((_codec.encode_outcome(error, error.job), now, job_id))
+            self._live.pop(job_id, None)
+        self.db.executemany(
+            "UPDATE jobs SET status = 'failed', error = ?, finished_at = ?, blockers = 0 "
+            "WHERE id = ? AND status NOT IN ('succeeded', 'failed', 'cancelled')",
+            rows,
+        )
+
+    def _select_many(self, job_ids: list[str]) -> list[JobRecord]:
+        found: list[JobRecord] = []
+        for start in range(0, len(job_ids), 500):  # SQLite's limit on ? parameters
+            chunk = tuple(job_ids[start : start + 500])
+            found += self._select(f"id IN ({','.join('?' * len(chunk))})", chunk, load=False)
+        return found
 
     async def cancel_waiting(self, job_id: str) -> JobRecord | None:
         return await self._call(self._cancel_waiting, job_id)
@@ -289,6 +393,7 @@ class SqliteStore:
             if cursor.rowcount != 1:
                 return None
             self._live.pop(job_id, None)
+            self._settle([job_id])
             return self._select_one("id = ?", (job_id,), load=False)
 
     async def get(self, job_id: str) -> JobRecord | None:
@@ -298,17 +403,13 @@ class SqliteStore:
         return await self._call(self._get_many, job_ids)
 
     def _get_many(self, job_ids: list[str]) -> list[JobRecord]:
-        found: list[JobRecord] = []
-        for start in range(0, len(job_ids), 500):  # SQLite's limit on ? parameters
-            chunk = tuple(job_ids[start : start + 500])
-            found += self._select(f"id IN ({','.join('?' * len(chunk))})", chunk, load=False)
-        return found
+        return self._select_many(job_ids)
 
     async def next_due(self) -> float | None:
         return await self._call(self._next_due)
 
     def _next_due(self) -> float | None:
-        (due,) = self.db.execute(f"SELECT MIN(run_at) FROM jobs WHERE {WAITING_SQL}").fetchone()
+        (due,) = self.db.execute(f"SELECT MIN(run_at) FROM jobs WHERE {READY_SQL}").fetchone()
         return None if due is None else float(due)
 
     async def counts(self) -> dict[JobStatus, int]:
@@ -396,6 +497,27 @@ class SqliteStore:
     def _select(self, where: str, params: tuple[object, ...], load: Load) -> list[JobRecord]:
         rows = self.db.execute(f"SELECT {COLUMNS} FROM jobs WHERE {where}", params)
         return [record_of(row, load=load, memo=self._memo) for row in rows]
+
+
+#: The schema's version (``PRAGMA user_version``): 1, the jobs table; 2, dependencies.
+_VERSION = 2
+
+
+def _migrate(db: sqlite3.Connection) -> None:
+    """Bring a file made by an earlier version to `_VERSION`, in one transaction.
+
+    SCHEMA creates a new file at the last version, but ``CREATE TABLE IF NOT
+    EXISTS`` leaves an old table as it was: the steps add what it lacks.
+    """
+    with _Transaction(db):
+        (version,) = db.execute("PRAGMA user_version").fetchone()
+        if version >= _VERSION:
+            return
+        columns = {row[1] for row in db.execute("PRAGMA table_info(jobs)")}
+        if "blockers" not in columns:
+            db.execute("ALTER TABLE jobs ADD COLUMN blockers INTEGER NOT NULL DEFAULT 0")
+        db.execute(DEPENDENCIES.strip().rstrip(";"))
+        db.execute(f"PRAGMA user_version = {_VERSION}")
 
 
 class _Transaction:

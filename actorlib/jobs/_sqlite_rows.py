@@ -30,7 +30,8 @@ CREATE TABLE IF NOT EXISTS jobs (
     started_at REAL,
     finished_at REAL,
     owner TEXT,
-    lease_until REAL
+    lease_until REAL,
+    blockers INTEGER NOT NULL DEFAULT 0
 );
 CREATE INDEX IF NOT EXISTS jobs_waiting ON jobs (priority DESC, seq)
     WHERE status IN ('queued', 'retrying');
@@ -40,11 +41,22 @@ CREATE INDEX IF NOT EXISTS jobs_finished ON jobs (finished_at)
     WHERE status IN ('succeeded', 'failed', 'cancelled');
 """
 
+# The edges of submit(..., after=...): a row while the prerequisite has not ended.
+DEPENDENCIES = """
+CREATE TABLE IF NOT EXISTS dependencies (
+    prerequisite TEXT NOT NULL,
+    dependent TEXT NOT NULL,
+    PRIMARY KEY (prerequisite, dependent)
+);
+"""
+
 WAITING_SQL = "status IN ('queued', 'retrying')"
+# Waiting and not blocked by a prerequisite: what a claim may take.
+READY_SQL = f"{WAITING_SQL} AND blockers = 0"
 COLUMNS = (
     "seq, id, key, name, function, arguments, executor, priority, timeout, retry, status, "
     "run_at, attempts, result, error, progress, created_at, started_at, finished_at, owner, "
-    "lease_until"
+    "lease_until, blockers"
 )
 
 
@@ -147,7 +159,7 @@ def record_of(row: tuple[Any, ...], *, load: Load, memo: Memo) -> JobRecord:
     """The record of a row selected with COLUMNS."""
     (seq, job_id, key, name, function, arguments, executor, priority, timeout, retry) = row[:10]
     (status, run_at, attempts, result, error, progress, created, started, finished) = row[10:19]
-    owner, lease_until = row[19:]
+    owner, lease_until, blockers = row[19:]
     fn: Callable[..., Any] = _not_loaded
     args: tuple[Any, ...] = ()
     kwargs: dict[str, Any] = {}
@@ -182,4 +194,5 @@ def record_of(row: tuple[Any, ...], *, load: Load, memo: Memo) -> JobRecord:
         finished_at=finished,
         owner=owner,
         lease_until=lease_until,
+        blockers=blockers,
     )

@@ -32,7 +32,15 @@ class JobStore(Protocol):
         ...
 
     async def add(self, record: JobRecord) -> tuple[JobRecord, bool]:
-        """Store a new job; if its key is taken, return the kept job and False instead."""
+        """Store a new job; if its key is taken, return the kept job and False instead.
+
+        A job with `JobRecord.after` is blocked (never claimed) until each of
+        those jobs has succeeded; if one has failed or was cancelled already,
+        it is stored failed with `JobDependencyError`.
+
+        Raises:
+            ValueError: `after` names a job the store does not keep.
+        """
         ...
 
     async def add_many(self, records: list[JobRecord]) -> list[tuple[JobRecord, bool]]:
@@ -47,8 +55,17 @@ class JobStore(Protocol):
         """Commit a job's new state (status, attempts, outcome, next run time)."""
         ...
 
-    async def save_many(self, records: list[JobRecord]) -> None:
-        """`save` each record, all in one commit."""
+    async def save_many(self, records: list[JobRecord]) -> list[JobRecord]:
+        """`save` each record, all in one commit.
+
+        In the same commit, a job that ended releases the jobs added ``after``
+        it (success: one prerequisite fewer; a job with none left becomes
+        claimable) or fails them with `JobDependencyError` (failure or
+        cancellation; transitively). `cancel_waiting` does the same.
+
+        Returns:
+            The dependent jobs this commit failed.
+        """
         ...
 
     async def cancel_waiting(self, job_id: str) -> JobRecord | None:

@@ -3,13 +3,15 @@ is in test_store_conformance.py."""
 
 from __future__ import annotations
 
+import contextlib
+import sqlite3
 from pathlib import Path
 
 import anyio
 import pytest
 
 from actorlib import ActorSystem
-from actorlib.jobs import JobQueue
+from actorlib.jobs import JobQueue, SqliteStore
 from tests.jobs import tasks
 
 pytestmark = pytest.mark.anyio
@@ -52,3 +54,26 @@ async def test_waiting_on_the_memory_store_uses_no_real_time() -> None:
     with anyio.fail_after(5):
         async with ActorSystem("jobs") as system, JobQueue(system) as queue:
             assert await (await queue.submit(tasks.add, 1, 1)).result() == 2
+
+
+async def test_a_file_of_the_first_schema_gains_the_dependency_columns_when_opened(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "old.db"
+    store = SqliteStore(str(path))
+    await store.open("a")
+    await store.close()
+    with contextlib.closing(sqlite3.connect(path)) as db:  # back to version 1
+        db.executescript(
+            "DROP TABLE dependencies; ALTER TABLE jobs DROP COLUMN blockers; "
+            "PRAGMA user_version = 0;"
+        )
+    reader = SqliteStore(str(path), read_only=True)
+    with pytest.raises(RuntimeError, match=r"schema version 0, older .* open it once read-write"):
+        await reader.open("reader")
+    async with ActorSystem("jobs") as system, JobQueue(system, store=f"sqlite:///{path}") as queue:
+        first = await queue.submit(tasks.add, 1, 2)
+        second = await queue.submit(tasks.add, 3, 4, after=[first])
+        assert await second.result() == 7
+    with contextlib.closing(sqlite3.connect(path)) as db:
+        assert db.execute("PRAGMA user_version").fetchone() == (2,)

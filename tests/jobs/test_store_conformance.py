@@ -13,7 +13,15 @@ import attrs
 import pytest
 
 from actorlib import ActorSystem, Backoff
-from actorlib.jobs import JobQueue, JobRecord, JobSerializationError, JobStatus, JobStore, Retry
+from actorlib.jobs import (
+    JobDependencyError,
+    JobQueue,
+    JobRecord,
+    JobSerializationError,
+    JobStatus,
+    JobStore,
+    Retry,
+)
 from tests.jobs import tasks
 from tests.jobs.stores import DURABLE_KINDS, KINDS, FakeClock, Kind, make_kind, record
 
@@ -321,6 +329,127 @@ async def test_a_job_is_committed_before_submit_returns(durable: Kind) -> None:
             await other.close()
         assert found is not None
         assert (found.status, found.name) == (JobStatus.QUEUED, "tests.jobs.tasks.add")
+
+
+# ---------------------------------------------------------------- dependencies (after=)
+
+
+def after(clock: Callable[[], float], *prerequisites: JobRecord) -> JobRecord:
+    """A new job that waits for *prerequisites* (submit's after=)."""
+    return attrs.evolve(record(clock), after=tuple(p.id for p in prerequisites))
+
+
+async def succeed(store: JobStore, job: JobRecord) -> list[JobRecord]:
+    return await store.save_many([ended(job, JobStatus.SUCCEEDED, store.now, result=3)])
+
+
+async def test_a_dependent_job_is_claimed_only_once_every_prerequisite_succeeded(
+    store: JobStore, clock: FakeClock
+) -> None:
+    first, second = record(store.now), record(store.now)
+    await store.add_many([first, second])
+    dependent = after(store.now, first, second)
+    kept, _ = await store.add(dependent)
+    assert (kept.status, kept.blockers) == (JobStatus.QUEUED, 2)
+    claimed = await store.claim("owner-a", 10, lease=30)
+    assert {r.id for r in claimed} == {first.id, second.id}
+    assert await store.next_due() is None  # a blocked job is not due: no busy wake-ups
+    assert await succeed(store, claimed[0]) == []
+    assert await store.claim("owner-a", 10, lease=30) == []
+    assert await succeed(store, claimed[1]) == []
+    (released,) = await store.claim("owner-a", 10, lease=30)
+    assert released.id == dependent.id
+
+
+async def test_a_job_added_after_a_succeeded_job_runs_at_once_and_after_a_failed_one_fails(
+    store: JobStore, clock: FakeClock
+) -> None:
+    done, bad = record(store.now), record(store.now)
+    await store.add_many([done, bad])
+    running = {r.id: r for r in await store.claim("owner-a", 2, lease=30)}
+    await succeed(store, running[done.id])
+    await store.save(ended(running[bad.id], JobStatus.FAILED, store.now, error=ValueError("x")))
+    ready = after(store.now, done)
+    doomed = after(store.now, done, bad)
+    await store.add_many([ready, doomed])
+    (claimed,) = await store.claim("owner-a", 10, lease=30)
+    assert claimed.id == ready.id
+    failed = await store.get(doomed.id)
+    assert failed is not None
+    assert failed.status is JobStatus.FAILED
+    assert isinstance(failed.error, JobDependencyError)
+    assert failed.error.prerequisite == f"tests.jobs.tasks.add[{bad.id}]"
+    assert failed.error.status == "failed"
+
+
+async def test_a_failed_prerequisite_fails_its_dependents_transitively_in_the_same_commit(
+    store: JobStore, clock: FakeClock
+) -> None:
+    root = record(store.now)
+    await store.add(root)
+    child = after(store.now, root)
+    await store.add(child)
+    grandchild = after(store.now, child)
+    await store.add(grandchild)
+    (claimed,) = await store.claim("owner-a", 10, lease=30)
+    failed = await store.save_many(
+        [ended(claimed, JobStatus.FAILED, store.now, error=ValueError("root broke"))]
+    )
+    assert {r.id for r in failed} == {child.id, grandchild.id}
+    for job, cause in ((child, root), (grandchild, child)):
+        kept = await store.get(job.id)
+        assert kept is not None
+        assert kept.status is JobStatus.FAILED
+        assert kept.finished_at is not None
+        with pytest.raises(JobDependencyError, match=rf"its prerequisite .*\[{cause.id}\] failed"):
+            raise kept.error  # type: ignore[misc]
+    assert await store.claim("owner-a", 10, lease=30) == []
+    assert (await store.counts())[JobStatus.FAILED] == 3
+
+
+async def test_cancelling_a_waiting_prerequisite_fails_its_dependents(
+    store: JobStore, clock: FakeClock
+) -> None:
+    root = record(store.now, delay=60)
+    await store.add(root)
+    child = after(store.now, root)
+    await store.add(child)
+    assert await store.cancel_waiting(root.id) is not None
+    kept = await store.get(child.id)
+    assert kept is not None
+    assert kept.status is JobStatus.FAILED
+    assert isinstance(kept.error, JobDependencyError)
+    assert kept.error.status == "cancelled"
+    clock.advance(60)
+    assert await store.claim("owner-a", 10, lease=30) == []
+
+
+async def test_a_blocked_job_can_be_cancelled_and_its_prerequisite_still_runs(
+    store: JobStore, clock: FakeClock
+) -> None:
+    root = record(store.now)
+    await store.add(root)
+    child = after(store.now, root)
+    await store.add(child)
+    assert await store.cancel_waiting(child.id) is not None
+    (claimed,) = await store.claim("owner-a", 10, lease=30)
+    assert claimed.id == root.id
+    assert await succeed(store, claimed) == []
+    assert await store.claim("owner-a", 10, lease=30) == []
+    kept = await store.get(child.id)
+    assert kept is not None
+    assert kept.status is JobStatus.CANCELLED
+
+
+async def test_after_a_job_the_store_does_not_keep_is_refused_and_adds_nothing(
+    store: JobStore, clock: FakeClock
+) -> None:
+    fine = record(store.now)
+    orphan = attrs.evolve(record(store.now), after=("no-such-job",))
+    with pytest.raises(ValueError, match=r"after= of job .* names jobs the store does not keep"):
+        await store.add_many([fine, orphan])
+    assert await store.get(fine.id) is None
+    assert await store.waiting() == []
 
 
 # ---------------------------------------------------------------- through a queue

@@ -1,5 +1,6 @@
-"""Each job store follows a plain model under random submits, claims, outcomes, cancels,
-releases and lease expiries (hypothesis stateful testing, through a blocking portal).
+"""Each job store follows a plain model under random submits (some after= others), claims,
+outcomes, cancels, releases and lease expiries (hypothesis stateful testing, through a
+blocking portal).
 
 The model is a dict of jobs; the store's clock is a fake one that only the rules move,
 so due times and leases are exact. PostgreSQL runs on asyncio and on trio (its
@@ -40,6 +41,8 @@ class Expected:
     attempts: int = 0
     owner: str | None = None
     lease_until: float | None = None
+    # The prerequisites (after=) that have not succeeded yet: claimable only when empty.
+    blockers: set[str] = attrs.Factory(set)
 
 
 def store_machine(fresh: Callable[[], Kind], backend: str) -> type[RuleBasedStateMachine]:
@@ -73,19 +76,46 @@ def store_machine(fresh: Callable[[], Kind], backend: str) -> type[RuleBasedStat
             return None
 
         @rule(
+            data=st.data(),
             priority=st.integers(0, 2),
             delay=st.sampled_from([0.0, 0.0, 4.0]),
             key=st.sampled_from([None, None, "a", "b"]),
         )
-        def submit(self, priority: int, delay: float, key: str | None) -> None:
+        def submit(self, data: st.DataObject, priority: int, delay: float, key: str | None) -> None:
+            ids = sorted(self.jobs)
+            after = data.draw(st.lists(st.sampled_from(ids), max_size=2)) if ids else []
             job = record(self.store.now, priority=priority, delay=delay, key=key, attempts=3)
+            job.after = tuple(dict.fromkeys(after))
             kept, created = self.call(self.store.add, job)
             taken = self.kept_with_key(key) if key is not None else None
             assert created == (taken is None)
             if taken is not None:
                 assert kept.id == taken
                 return
-            self.jobs[job.id] = Expected(len(self.jobs), priority, key, job.run_at)
+            expected = Expected(len(self.jobs), priority, key, job.run_at)
+            self.jobs[job.id] = expected
+            ended = [self.jobs[p].status for p in job.after]
+            if JobStatus.FAILED in ended or JobStatus.CANCELLED in ended:
+                expected.status = JobStatus.FAILED
+                assert kept.status is JobStatus.FAILED
+            else:
+                expected.blockers = {
+                    p for p in job.after if self.jobs[p].status is not JobStatus.SUCCEEDED
+                }
+
+        def ended(self, job_id: str) -> None:
+            """Model the store's commit that ended *job_id*: release or fail its dependents."""
+            pending = [job_id]
+            while pending:
+                prerequisite = self.jobs[pending.pop()]
+                for dependent_id, job in self.jobs.items():
+                    prerequisite_id = next(i for i, j in self.jobs.items() if j is prerequisite)
+                    if prerequisite_id not in job.blockers or job.status.final:
+                        continue
+                    job.blockers.discard(prerequisite_id)
+                    if prerequisite.status is not JobStatus.SUCCEEDED:
+                        job.status, job.blockers = JobStatus.FAILED, set()
+                        pending.append(dependent_id)
 
         @rule(limit=st.integers(1, 3), owner=st.sampled_from(["A", "B"]))
         def claim(self, limit: int, owner: str) -> None:
@@ -93,7 +123,7 @@ def store_machine(fresh: Callable[[], Kind], backend: str) -> type[RuleBasedStat
             due = [
                 (-job.priority, job.order, job_id)
                 for job_id, job in self.jobs.items()
-                if job.status in WAITING and job.run_at <= now
+                if job.status in WAITING and job.run_at <= now and not job.blockers
             ]
             expected = [job_id for _, _, job_id in sorted(due)[:limit]]
             claimed = self.call(self.store.claim, owner, limit, LEASE)
@@ -123,6 +153,8 @@ def store_machine(fresh: Callable[[], Kind], backend: str) -> type[RuleBasedStat
                 job.run_at = now + 3.0
             self.call(self.store.save, attrs.evolve(self.records[job_id], **changes))
             job.status, job.owner, job.lease_until = changes["status"], None, None
+            if job.status.final:
+                self.ended(job_id)
 
         @rule(seconds=st.sampled_from([1.0, 3.0, 5.0]))
         def time_passes(self, seconds: float) -> None:
@@ -168,6 +200,7 @@ def store_machine(fresh: Callable[[], Kind], backend: str) -> type[RuleBasedStat
             assert (cancelled is not None) == (job.status in WAITING)
             if cancelled is not None:
                 job.status = JobStatus.CANCELLED
+                self.ended(job_id)
 
         @invariant()
         def the_counts_match(self) -> None:
@@ -180,7 +213,11 @@ def store_machine(fresh: Callable[[], Kind], backend: str) -> type[RuleBasedStat
 
         @invariant()
         def next_due_is_the_earliest_waiting_run_time(self) -> None:
-            waiting = [job.run_at for job in self.jobs.values() if job.status in WAITING]
+            waiting = [
+                job.run_at
+                for job in self.jobs.values()
+                if job.status in WAITING and not job.blockers
+            ]
             due = self.call(self.store.next_due)
             assert due == (pytest.approx(min(waiting)) if waiting else None)
 

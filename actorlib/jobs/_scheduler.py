@@ -415,5 +415,9 @@ class Scheduler(Actor):
             # A producer: idle (for `join`) once no job waits or runs in the store.
             store = core.store
             if await store.next_due() is None and not await store.running():
+                # Every followed job has ended: show them all before join returns.
+                rest = [i for i in core.states if i not in running_here]
+                if rest:
+                    core.observed(await store.get_many(rest))
                 core.idle = True
                 core.notify()

@@ -2,13 +2,22 @@
 
 from __future__ import annotations
 
+import functools
 from pathlib import Path
 
 import anyio
 import pytest
 
 from actorlib import ActorSystem
-from actorlib.jobs import JobEvent, JobProgress, JobQueue, JobStarted, JobSucceeded, Progress
+from actorlib.jobs import (
+    JobEvent,
+    JobProgress,
+    JobQueue,
+    JobStarted,
+    JobStatus,
+    JobSucceeded,
+    Progress,
+)
 from tests.helpers import Probe
 from tests.jobs import tasks
 from tests.jobs.stores import DURABLE_KINDS, make_kind
@@ -108,3 +117,53 @@ async def test_a_producer_alone_runs_nothing_and_its_jobs_wait_in_the_store(
 def test_a_producer_on_the_memory_store_is_refused_naming_the_fix() -> None:
     with pytest.raises(ValueError, match=r"workers=0 with the memory store: nothing could ever"):
         JobQueue(ActorSystem("jobs"), store="memory", workers=0)
+
+
+async def test_close_with_a_grace_puts_jobs_still_running_back_in_the_queue(
+    tmp_path: Path,
+) -> None:
+    url = f"sqlite:///{tmp_path / 'jobs.db'}"
+    gate = tasks.GATES["grace"] = tasks.Gate()
+    async with ActorSystem("jobs") as system:
+        queue = await JobQueue.start(system, store=url, workers=1)
+        handle = await queue.submit(tasks.gated, "grace", 1)
+        with anyio.fail_after(10):
+            await gate.started.wait()
+        await queue.close(grace=0.01)  # the gate never opens
+        assert handle.info().status is JobStatus.RUNNING  # this process stopped following it
+    async with ActorSystem("jobs") as system, JobQueue(system, store=url, workers=0) as producer:
+        back = await producer.get(handle.id)
+        assert back is not None
+        assert (back.info().status, back.info().attempts) == (JobStatus.QUEUED, 0)
+
+
+async def test_close_with_a_grace_waits_for_jobs_that_end_within_it(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'jobs.db'}"
+    gate = tasks.GATES["within"] = tasks.Gate()
+    async with ActorSystem("jobs") as system:
+        queue = await JobQueue.start(system, store=url, workers=1)
+        handle = await queue.submit(tasks.gated, "within", 2)
+        with anyio.fail_after(10):
+            await gate.started.wait()
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(functools.partial(queue.close, grace=60))
+            await anyio.wait_all_tasks_blocked()
+            gate.opened.set()
+        assert handle.info().status is JobStatus.SUCCEEDED
+        assert await handle.result() == 20
+
+
+@pytest.mark.parametrize(
+    ("store", "grace", "match"),
+    [
+        ("memory", 1.0, r"grace needs a durable store: the memory store has nowhere to put"),
+        ("sqlite", -1.0, r"grace must be a number of seconds >= 0 or None, got -1.0"),
+    ],
+)
+async def test_a_bad_grace_is_refused_naming_the_rule(
+    store: str, grace: float, match: str, tmp_path: Path
+) -> None:
+    url = store if store == "memory" else f"sqlite:///{tmp_path / 'jobs.db'}"
+    async with ActorSystem("jobs") as system, JobQueue(system, store=url) as queue:
+        with pytest.raises(ValueError, match=match):
+            await queue.close(grace=grace)

@@ -378,7 +378,9 @@ class Scheduler(Actor):
         reclaimed = await store.reclaim_expired()
         if reclaimed:
             logger.warning(
-                "job queue %r re-queued %d jobs whose lease expired", core.name, reclaimed
+                "job queue %r re-queued %d running jobs: their lease expired or their worker died",
+                core.name,
+                reclaimed,
             )
         await store.purge(core.keep_results)
         await self._share_progress()

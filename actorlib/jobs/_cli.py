@@ -99,6 +99,8 @@ def _check_worker(options: argparse.Namespace) -> str | None:
             )
     for path in options.require:
         module_name, _, attribute = path.rpartition(".")
+        if not module_name:
+            return f"--require {path}: name a job function as MODULE.FUNCTION, e.g. tasks.resize"
         try:
             found = getattr(importlib.import_module(module_name), attribute, None)
         except (ImportError, ValueError) as error:

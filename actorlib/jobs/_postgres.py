@@ -48,11 +48,13 @@ _OWNER_LOCK_SPACE = "actorlib.jobs.owner"
 _IDS_PER_NOTICE = 200
 
 #: Running jobs whose owner's lock is free: their process died (its session ended).
+#: NOT IN, not a correlated NOT EXISTS: pg_locks is read once (a hashed subplan),
+#: however many jobs run.
 _ORPHANED_SQL = (
-    "NOT EXISTS (SELECT 1 FROM pg_locks l WHERE l.locktype = 'advisory' AND l.granted "
+    "hashtext(owner)::oid NOT IN (SELECT l.objid FROM pg_locks l "
+    "WHERE l.locktype = 'advisory' AND l.granted AND l.objsubid = 2 "
     "AND l.database = (SELECT oid FROM pg_database WHERE datname = current_database()) "
-    f"AND l.classid = hashtext('{_OWNER_LOCK_SPACE}')::oid "
-    "AND l.objid = hashtext(owner)::oid AND l.objsubid = 2)"
+    f"AND l.classid = hashtext('{_OWNER_LOCK_SPACE}')::oid)"
 )
 
 

@@ -269,7 +269,8 @@ class Scheduler(Actor):
         when the store commits it.
         """
         core = self.core
-        if core.abandoning:  # the facade releases it in the store: nothing to commit
+        if core.abandoning and outcome.cancelled:
+            # Interrupted after close(grace=...): the facade puts it back in the queue.
             self._check_drained()
             return
         now = core.store.now()

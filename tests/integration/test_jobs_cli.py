@@ -98,6 +98,22 @@ def test_a_worker_refuses_a_module_that_defines_no_job_function(tmp_path: Path) 
     ), result.stderr
 
 
+@pytest.mark.parametrize(
+    ("options", "message"),
+    [
+        (("--require", "resize"), "--require resize: name a job function as MODULE.FUNCTION"),
+        (("--workers", "0"), "--workers must be at least 1, got 0"),
+    ],
+)
+def test_a_worker_refuses_bad_options_naming_them(
+    options: tuple[str, ...], message: str, tmp_path: Path
+) -> None:
+    store = f"sqlite:///{tmp_path / 'j.db'}"
+    result = cli("worker", "--store", store, "--import", "tests.jobs.tasks", *options)
+    assert result.returncode == 2
+    assert message in result.stderr
+
+
 def test_a_worker_refuses_a_required_function_it_cannot_find(tmp_path: Path) -> None:
     store = f"sqlite:///{tmp_path / 'j.db'}"
     result = cli(

@@ -35,8 +35,10 @@ def main(argv: list[str] | None = None) -> int:
             parser.error(problem)
     try:
         if options.command == "worker":
-            status = int(run(_work, options, backend=options.backend) or 0)
-            _leave_abandoned_threads(status)
+            interrupted: list[bool] = []
+            status = int(run(_work, options, interrupted, backend=options.backend) or 0)
+            if any(interrupted):
+                _leave_abandoned_threads(status)
             return status
         return int(run(_status, options, backend="asyncio") or 0)
     except (OSError, ValueError, sqlite3.Error) as error:
@@ -46,7 +48,8 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _leave_abandoned_threads(status: int) -> None:
-    """Exit now if thread jobs interrupted after the grace period still run.
+    """Exit now if thread jobs interrupted after the grace period still run (called
+    only after the drain gave up on some jobs: idle worker threads are no reason).
 
     Their jobs are back in the queue and a thread cannot be stopped: waiting
     for them (as the interpreter does at exit) would keep a drained worker
@@ -175,7 +178,8 @@ def _parser() -> argparse.ArgumentParser:
 _LEASES = {"sqlite": 3.0, "postgresql": 30.0, "postgres": 30.0}
 
 
-async def _work(options: argparse.Namespace) -> int:
+async def _work(options: argparse.Namespace, interrupted: list[bool]) -> int:
+    """Run the worker; append to *interrupted* whether the drain gave up on running jobs."""
     display = None if options.no_progress else _display(sys.stderr)
     since = time.time()  # a durable store's clock: wall-clock seconds
     lease = options.lease
@@ -219,6 +223,7 @@ async def _work(options: argparse.Namespace) -> int:
                 )
             with anyio.CancelScope(shield=True):
                 await queue.close(grace=options.grace)
+            interrupted.append(queue.interrupted_at_close)
             if signalled:
                 print("drained", file=sys.stderr, flush=True)
     if display is not None:

@@ -371,16 +371,12 @@ class PostgresStore:
     async def claim(self, owner: str, limit: int, lease: float) -> list[JobRecord]:
         """Mark up to *limit* due waiting jobs running for *owner*: priority first, then FIFO."""
         now = self.now()
-        rows = await self._call(self._claim((now, limit, now, owner, now + lease)), atomic=True)
-        records = self._records(rows, load=self._live)
+        params = (now, limit, now, owner, now + lease, self._state_channel)
+        rows = await self._call(_one(claim_sql(self.schema), params))
+        # The last column is the notification's.
+        records = self._records([row[:-1] for row in rows], load=self._live)
         records.sort(key=lambda r: (-r.priority, r.seq))
         return records
-
-    def _claim(self, params: tuple[object, ...]) -> Plan[list[Row]]:
-        rows = yield Statement(claim_sql(self.schema), params)
-        if rows:
-            yield from self._changed([str(row[1]) for row in rows])  # COLUMNS: seq, id, ...
-        return rows
 
     def _changed(self, ids: list[str]) -> Plan[None]:
         """Tell the followers of these jobs in other processes to read them (at commit)."""
@@ -413,16 +409,17 @@ class PostgresStore:
         for record in records:
             if record.status.final:
                 self._live.pop(record.id, None)
-        await self._call(self._save(rows, wakes, [r.id for r in records]), atomic=True)
+        await self._call(self._save(rows, wakes), atomic=len(rows) > 1 or wakes)
 
-    def _save(self, rows: list[tuple[object, ...]], wakes: bool, ids: list[str]) -> Plan[None]:
+    def _save(self, rows: list[tuple[object, ...]], wakes: bool) -> Plan[None]:
+        # Each saved job's id goes to its followers elsewhere, in the same statement.
         yield Statement(
-            f"UPDATE {self._table} SET status = %s, run_at = %s, attempts = %s, result = %s, "
-            f"error = %s, progress = %s, started_at = %s, finished_at = %s, owner = %s, "
-            f"lease_until = %s WHERE id = %s AND NOT {FINAL_SQL}",
-            many=rows,
+            f"WITH saved AS (UPDATE {self._table} SET status = %s, run_at = %s, attempts = %s, "
+            f"result = %s, error = %s, progress = %s, started_at = %s, finished_at = %s, "
+            f"owner = %s, lease_until = %s WHERE id = %s AND NOT {FINAL_SQL} RETURNING id) "
+            f"SELECT pg_notify(%s, id)::text FROM saved",
+            many=[(*row, self._state_channel) for row in rows],
         )
-        yield from self._changed(ids)
         if wakes:
             yield notify(self._channel)
 

@@ -250,6 +250,11 @@ class JobQueue:
                 grace,
             )
 
+    @property
+    def interrupted_at_close(self) -> bool:
+        """True if ``close(grace=...)`` interrupted running jobs (and re-queued them)."""
+        return self._core is not None and self._core.abandoning
+
     def _running_core(self, operation: str, *, closing_ok: bool = False) -> QueueCore:
         core = self._core
         usable = ("open", "closing") if closing_ok else ("open",)

@@ -130,6 +130,7 @@ async def test_close_with_a_grace_puts_jobs_still_running_back_in_the_queue(
         with anyio.fail_after(10):
             await gate.started.wait()
         await queue.close(grace=0.01)  # the gate never opens
+        assert queue.interrupted_at_close
         assert handle.info().status is JobStatus.RUNNING  # this process stopped following it
     async with ActorSystem("jobs") as system, JobQueue(system, store=url, workers=0) as producer:
         back = await producer.get(handle.id)
@@ -151,6 +152,7 @@ async def test_close_with_a_grace_waits_for_jobs_that_end_within_it(tmp_path: Pa
             gate.opened.set()
         assert handle.info().status is JobStatus.SUCCEEDED
         assert await handle.result() == 20
+        assert not queue.interrupted_at_close
 
 
 @pytest.mark.parametrize(

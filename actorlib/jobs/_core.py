@@ -56,6 +56,7 @@ class QueueCore:
     # Attempts running in this process, by job id (cancel reaches them here).
     attempts: dict[str, Attempt] = attrs.Factory(dict)
     kick_pending: bool = False
+    kicks: int = 0  # how many times `kick` was called: a change since a look at the store
     closing: bool = False
     # close(grace=...) gave up waiting: running attempts are cancelled and their
     # outcomes dropped, as the store puts their jobs back in the queue.
@@ -69,6 +70,7 @@ class QueueCore:
     def kick(self) -> None:
         """Wake the scheduler (once, however many jobs arrive before it runs)."""
         self.idle = False
+        self.kicks += 1
         if not self.kick_pending and self.scheduler is not None:
             self.kick_pending = True
             self.scheduler.tell(Kick())

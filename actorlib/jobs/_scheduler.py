@@ -415,12 +415,15 @@ class Scheduler(Actor):
         if followed:
             core.observed(await core.store.get_many(followed))
         if core.workers == 0 and not core.idle:
-            # A producer: idle (for `join`) once no job waits or runs in the store.
-            store = core.store
+            # A producer: idle (for `join`) once no job waits or runs in the store
+            # and every job it follows has ended. Two reads are not one snapshot (a
+            # job claimed between them is in neither), hence the look at the
+            # followed jobs; a submit meanwhile (a kick) makes the answer stale.
+            store, kicks = core.store, core.kicks
             if await store.next_due() is None and not await store.running():
-                # Every followed job has ended: show them all before join returns.
                 rest = [i for i in core.states if i not in running_here]
                 if rest:
                     core.observed(await store.get_many(rest))
-                core.idle = True
-                core.notify()
+                if core.kicks == kicks and not core.states:
+                    core.idle = True
+                    core.notify()

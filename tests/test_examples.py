@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -60,3 +62,31 @@ def test_the_cluster_example_survives_a_killed_worker_process() -> None:
     assert "restarts=1" in out
     assert "restarting" in result.stderr  # the pool's supervisor restarted the lost workers
     assert out.rstrip().endswith("done")
+
+
+@pytest.mark.parametrize("store", ["postgres", "sqlite"])
+def test_the_jobs_across_processes_example_finishes_every_job_after_killing_a_worker(
+    store: str, request: pytest.FixtureRequest
+) -> None:
+    example = Path(__file__).parent.parent / "examples" / "jobs_across_processes.py"
+    env = dict(os.environ)
+    if store == "postgres":  # the test run's database (fails under CI without a server)
+        env["ACTORLIB_TEST_POSTGRES"] = str(request.getfixturevalue("postgres_database"))
+    result = subprocess.run(
+        [sys.executable, str(example), "--store", store],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=True,
+        env=env,
+    )
+    out = result.stdout
+    assert f"started 2 worker processes on {store}" in out
+    assert "submitted 24 jobs from a producer that runs none (workers=0)" in out
+    assert re.search(r"^halfway: killed worker process \d+ \(SIGKILL\)$", out, re.MULTILINE)
+    assert "progress: 24/24 jobs done" in out
+    assert "all 24 jobs done, results correct: True" in out
+    assert re.search(r"finished by the killed worker before it died: \d+, by the other: \d+", out)
+    assert "it drained and exited with 0" in out
+    assert out.rstrip().endswith("done")
+    assert "Traceback" not in result.stderr, result.stderr

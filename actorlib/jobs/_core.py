@@ -10,9 +10,17 @@ import anyio
 import attrs
 
 from .._ref import ActorRef
-from ._events import JobEvent, JobProgress
+from ._events import (
+    JobCancelled,
+    JobEvent,
+    JobFailed,
+    JobProgress,
+    JobRetrying,
+    JobStarted,
+    JobSucceeded,
+)
 from ._handle import JobState
-from ._model import JobRecord, Progress
+from ._model import JobRecord, JobStatus, Progress
 from ._store import JobStore
 
 if TYPE_CHECKING:
@@ -51,7 +59,11 @@ class QueueCore:
     # Periodic schedules of this queue, by name (`JobQueue.periodic`).
     periodics: dict[str, PeriodicEntry] = attrs.Factory(dict)
     kick_pending: bool = False
+    kicks: int = 0  # how many times `kick` was called: a change since a look at the store
     closing: bool = False
+    # close(grace=...) gave up waiting: running attempts are cancelled and their
+    # outcomes dropped, as the store puts their jobs back in the queue.
+    abandoning: bool = False
     stopped: bool = False  # the scheduler actor stopped: nothing runs any more
     idle: bool = True
     drained: anyio.Event = attrs.Factory(anyio.Event)
@@ -61,6 +73,7 @@ class QueueCore:
     def kick(self) -> None:
         """Wake the scheduler (once, however many jobs arrive before it runs)."""
         self.idle = False
+        self.kicks += 1
         if not self.kick_pending and self.scheduler is not None:
             self.kick_pending = True
             self.scheduler.tell(Kick())
@@ -86,6 +99,46 @@ class QueueCore:
             state.update(record.info())
             if state.settled:
                 del self.states[record.id]
+
+    def observed(self, records: list[JobRecord]) -> None:
+        """Show what other processes committed about followed jobs (read from the store).
+
+        Handles, done callbacks and the event stream learn of it as if it had
+        happened here: each new status publishes its event, new progress a
+        `JobProgress`. States passed over between two looks publish nothing
+        (on SQLite, which is polled, a short job may go from queued to
+        succeeded with no `JobStarted`). Jobs running here are left alone.
+        """
+        for record in records:
+            state = self.states.get(record.id)
+            if state is None or record.id in self.attempts:
+                continue
+            before = state.info
+            if record.progress is not None and record.progress != before.progress:
+                state.progress(record.progress)
+                self.publish(JobProgress(self.name, record.id, record.name, record.progress))
+            if record.status is before.status and record.attempts == before.attempts:
+                continue
+            self.committed(record)
+            event = self._event_of(record)
+            if event is not None:
+                self.publish(event)
+
+    def _event_of(self, record: JobRecord) -> JobEvent | None:
+        name, job_id, label = self.name, record.id, record.name
+        match record.status:
+            case JobStatus.RUNNING:
+                return JobStarted(name, job_id, label, record.attempts)
+            case JobStatus.SUCCEEDED:
+                return JobSucceeded(name, job_id, label)
+            case JobStatus.FAILED:
+                return JobFailed(name, job_id, label, record.error)
+            case JobStatus.CANCELLED:
+                return JobCancelled(name, job_id, label)
+            case JobStatus.RETRYING:
+                delay = max(record.run_at - self.store.now(), 0.0)
+                return JobRetrying(name, job_id, label, record.attempts, delay, record.error)
+        return None  # queued again (its worker died): no event says so
 
     def progress(self, record: JobRecord, progress: Progress) -> None:
         record.progress = progress

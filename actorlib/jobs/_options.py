@@ -37,8 +37,11 @@ def check_queue_options(
     """Raise TypeError or ValueError naming the first invalid `JobQueue` option."""
     if isinstance(workers, bool) or not isinstance(workers, int):
         raise TypeError(f"workers must be an int, got {workers!r}")
-    if workers < 1:
-        raise ValueError(f"workers must be at least 1, got {workers!r}")
+    if workers < 0:
+        raise ValueError(
+            f"workers must be at least 0 (0: a producer that submits and follows jobs but runs "
+            f"none), got {workers!r}"
+        )
     check_name(name, "queue name")
     if rate_limit is not None:
         if isinstance(rate_limit, bool) or not isinstance(rate_limit, int | float):

@@ -18,7 +18,7 @@ from . import _codec
 from ._errors import JobDependencyError
 from ._memory import failed_at_add as _failed_at_add
 from ._memory import unknown_prerequisites
-from ._model import WAITING, JobRecord, JobStatus
+from ._model import WAITING, JobRecord, JobStatus, Progress
 from ._postgres_link import Link, Plan, Row, Statement, connect, driver
 from ._postgres_sql import (
     FINAL_SQL,
@@ -36,6 +36,7 @@ from ._sqlite_rows import (
     Live,
     Load,
     Memo,
+    encode_progress,
     insert_row,
     record_of,
     state_row,
@@ -45,6 +46,21 @@ logger = logging.getLogger("actorlib")
 
 #: The first of the two keys of every open store's session advisory lock.
 _OPEN_LOCK_SPACE = "actorlib.jobs.open"
+#: The first of the two keys of the lock that says an owner (a queue) lives; the second
+#: is the owner's name. Its jobs are re-queued by anyone who sees it free.
+_OWNER_LOCK_SPACE = "actorlib.jobs.owner"
+#: Job ids per state notification: a payload must stay under 8000 bytes (notes 6).
+_IDS_PER_NOTICE = 200
+
+#: Running jobs whose owner's lock is free: their process died (its session ended).
+#: NOT IN, not a correlated NOT EXISTS: pg_locks is read once (a hashed subplan),
+#: however many jobs run.
+_ORPHANED_SQL = (
+    "hashtext(owner)::oid NOT IN (SELECT l.objid FROM pg_locks l "
+    "WHERE l.locktype = 'advisory' AND l.granted AND l.objsubid = 2 "
+    "AND l.database = (SELECT oid FROM pg_database WHERE datname = current_database()) "
+    f"AND l.classid = hashtext('{_OWNER_LOCK_SPACE}')::oid)"
+)
 
 
 class PostgresStore:
@@ -62,9 +78,18 @@ class PostgresStore:
     - **Time** is wall-clock seconds, corrected by the offset from the
       server's clock measured at `open`, so that hosts agree on run times and
       leases within a round trip (plus whatever their clocks drift since).
+    - **Job state notifications**: a claim, an outcome or a progress report
+      sends the ids of the jobs it changed (never the jobs) on a second
+      channel, so that queues in other processes that follow those jobs read
+      their rows at once (`watch`'s *changed*).
     - **Recovery**: each open store holds a shared advisory lock; a store that
       opens and finds itself alone re-queues the jobs an earlier run left
-      running; otherwise they wait for their lease to expire.
+      running. Each also holds an advisory lock keyed by its owner on the
+      listening connection: `reclaim_expired` (every queue's poll) re-queues
+      the running jobs whose owner's lock is free, since the server frees it
+      when the owner's session ends (a SIGKILLed process: within
+      milliseconds; a cut network: within the keepalives, about 8 s). Leases
+      remain, for processes that hang with their session open.
     - **Backends**: psycopg's ``AsyncConnection`` on asyncio; on trio, where
       it does not run, the blocking connection in a worker thread.
 
@@ -114,6 +139,9 @@ class PostgresStore:
         self._table = f"{quoted(schema)}.jobs"
         self._deps = f"{quoted(schema)}.dependencies"
         self._channel = f"actorlib_jobs.{schema}"
+        # At most 63 bytes, as every SQL name: the schema has at most 48.
+        self._state_channel = f"actorlib_state.{schema}"
+        self._owner = ""
         self._name = f"actorlib.jobs {schema}"
         self._idle: list[Link | None] = []
         self._free: anyio.Semaphore | None = None
@@ -141,6 +169,7 @@ class PostgresStore:
             psycopg.OperationalError: the server cannot be reached.
         """
         driver()
+        self._owner = owner
         self._free = anyio.Semaphore(self._size)
         try:
             self._idle = [await self._connect() for _ in range(self._size)]
@@ -201,8 +230,14 @@ class PostgresStore:
                 Statement("SET tcp_keepalives_interval = 1"),
                 Statement("SET tcp_keepalives_count = 3"),
                 Statement(f'LISTEN "{self._channel}"'),
+                Statement(f'LISTEN "{self._state_channel}"'),
                 Statement(
                     "SELECT pg_advisory_lock_shared(hashtext(%s), hashtext(%s))", (space, key)
+                ),
+                # Held while this queue lives: its running jobs are re-queued once it is free.
+                Statement(
+                    "SELECT pg_advisory_lock(hashtext(%s), hashtext(%s))",
+                    (_OWNER_LOCK_SPACE, self._owner),
                 ),
             ],
         )
@@ -229,8 +264,13 @@ class PostgresStore:
                 await link.close()
         self._own_pids.clear()
 
-    async def watch(self, wake: Callable[[], None]) -> None:
-        """Call *wake* whenever another process may have made a job due; until cancelled.
+    async def watch(
+        self,
+        wake: Callable[[], None],
+        changed: Callable[[list[str]], None] | None = None,
+    ) -> None:
+        """Call *wake* whenever another process may have made a job due, and
+        *changed* with the ids of jobs another process changed; until cancelled.
 
         Reconnects the listener first if an earlier watch lost it, and then
         wakes at once: notifications sent while nobody listened are gone.
@@ -246,10 +286,20 @@ class PostgresStore:
         assert listener is not None
         try:
             while True:
-                pids = await listener.wait_notifies()
-                # This process's own submits have woken its queue already.
-                if not self._own_pids.issuperset(pids):
+                notices = await listener.wait_notifies()
+                # This process's own changes are known to its queue already.
+                foreign = [n for n in notices if n.pid not in self._own_pids]
+                ids = [
+                    job_id
+                    for n in foreign
+                    if n.channel == self._state_channel
+                    for job_id in n.payload.split(",")
+                    if job_id
+                ]
+                if any(n.channel == self._channel for n in foreign):
                     wake()
+                if ids and changed is not None:
+                    changed(ids)
         except Exception:
             self._listener = None
             with anyio.CancelScope(shield=True):
@@ -419,10 +469,32 @@ class PostgresStore:
     async def claim(self, owner: str, limit: int, lease: float) -> list[JobRecord]:
         """Mark up to *limit* due waiting jobs running for *owner*: priority first, then FIFO."""
         now = self.now()
-        rows = await self._call(_one(claim_sql(self.schema), (now, limit, now, owner, now + lease)))
-        records = self._records(rows, load=self._live)
+        params = (now, limit, now, owner, now + lease, self._state_channel)
+        rows = await self._call(_one(claim_sql(self.schema), params))
+        # The last column is the notification's.
+        records = self._records([row[:-1] for row in rows], load=self._live)
         records.sort(key=lambda r: (-r.priority, r.seq))
         return records
+
+    def _changed(self, ids: list[str]) -> Plan[None]:
+        """Tell the followers of these jobs in other processes to read them (at commit)."""
+        for start in range(0, len(ids), _IDS_PER_NOTICE):
+            payload = ",".join(ids[start : start + _IDS_PER_NOTICE])
+            yield Statement("SELECT pg_notify(%s, %s)", (self._state_channel, payload))
+
+    async def save_progress(self, owner: str, progress: list[tuple[str, Progress]]) -> None:
+        """Store the last progress of jobs *owner* runs, for their followers elsewhere."""
+        rows: list[tuple[object, ...]] = [(encode_progress(p), i, owner) for i, p in progress]
+        if rows:
+            await self._call(self._save_progress(rows), atomic=True)
+
+    def _save_progress(self, rows: list[tuple[object, ...]]) -> Plan[None]:
+        yield Statement(
+            f"UPDATE {self._table} SET progress = %s "
+            f"WHERE id = %s AND owner = %s AND status = 'running'",
+            many=rows,
+        )
+        yield from self._changed([str(row[1]) for row in rows])
 
     async def save(self, record: JobRecord) -> None:
         """Commit a job's new state (never over a final state)."""
@@ -443,11 +515,13 @@ class PostgresStore:
     def _save(
         self, rows: list[tuple[object, ...]], wakes: bool, ended: list[str]
     ) -> Plan[list[Row]]:
+        # Each saved job's id goes to its followers elsewhere, in the same statement.
         yield Statement(
-            f"UPDATE {self._table} SET status = %s, run_at = %s, attempts = %s, result = %s, "
-            f"error = %s, progress = %s, started_at = %s, finished_at = %s, owner = %s, "
-            f"lease_until = %s WHERE id = %s AND NOT {FINAL_SQL}",
-            many=rows,
+            f"WITH saved AS (UPDATE {self._table} SET status = %s, run_at = %s, attempts = %s, "
+            f"result = %s, error = %s, progress = %s, started_at = %s, finished_at = %s, "
+            f"owner = %s, lease_until = %s WHERE id = %s AND NOT {FINAL_SQL} RETURNING id) "
+            f"SELECT pg_notify(%s, id)::text FROM saved",
+            many=[(*row, self._state_channel) for row in rows],
         )
         if wakes:
             yield notify(self._channel)
@@ -529,8 +603,11 @@ class PostgresStore:
         return await self._call(self._requeue_running("owner = %s", (owner,)))
 
     async def reclaim_expired(self) -> int:
-        """Put running jobs whose lease expired back in the queue; return how many."""
-        return await self._call(self._requeue_running("lease_until < %s", (self.now(),)))
+        """Put running jobs whose lease expired, or whose owner's lock is free (its
+        process died), back in the queue; return how many."""
+        return await self._call(
+            self._requeue_running(f"(lease_until < %s OR {_ORPHANED_SQL})", (self.now(),))
+        )
 
     def _requeue_running(self, where: str, params: tuple[object, ...]) -> Plan[int]:
         """Queue again the running jobs that match: their attempt was lost, so it

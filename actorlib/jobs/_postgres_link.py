@@ -44,6 +44,15 @@ class Statement:
     many: Sequence[Sequence[object]] | None = None
 
 
+@attrs.frozen
+class Notice:
+    """One notification: the sender's backend pid, its channel and its payload."""
+
+    pid: int
+    channel: str
+    payload: str
+
+
 #: A store operation: yields statements, receives each one's rows, returns its answer.
 Plan = Generator[Statement, list[Row], T]
 
@@ -66,9 +75,9 @@ class Link(Protocol):
         statement committing on its own; never interrupted once it started."""
         ...
 
-    async def wait_notifies(self) -> list[int]:
+    async def wait_notifies(self) -> list[Notice]:
         """Wait for notifications on the channels this connection listens to;
-        return the backend pids of their senders (at least one)."""
+        return them (at least one)."""
         ...
 
     async def close(self) -> None:
@@ -183,14 +192,14 @@ class AsyncLink:
         finally:
             await cursor.close()
 
-    async def wait_notifies(self) -> list[int]:
+    async def wait_notifies(self) -> list[Notice]:
         async with self._lock:
-            pids: list[int] = []
+            pids: list[Notice] = []
             # aclosing: a cancelled wait still ends the generator (and its hold
             # on the connection) at once.
             async with contextlib.aclosing(self.conn.notifies(stop_after=1)) as notifies:
                 async for notify in notifies:
-                    pids.append(notify.pid)
+                    pids.append(Notice(notify.pid, notify.channel, notify.payload))
             return pids
 
     async def close(self) -> None:
@@ -242,7 +251,7 @@ class ThreadLink:
                 result: T = done.value
                 return result
 
-    async def wait_notifies(self) -> list[int]:
+    async def wait_notifies(self) -> list[Notice]:
         async with self._lock:
             while True:
                 # A short blocking wait, repeated: a cancellation (queue closing)
@@ -251,9 +260,9 @@ class ThreadLink:
                 if pids:
                     return pids
 
-    def _wait_briefly(self) -> list[int]:
+    def _wait_briefly(self) -> list[Notice]:
         notifies = self.conn.notifies(timeout=_THREAD_NOTIFY_WAIT, stop_after=1)
-        return [notify.pid for notify in notifies]
+        return [Notice(notify.pid, notify.channel, notify.payload) for notify in notifies]
 
     async def close(self) -> None:
         await anyio.to_thread.run_sync(self.conn.close)

@@ -101,22 +101,25 @@ def migrate(schema: str, lock_key: str) -> Plan[list[int]]:
 
 
 def claim_sql(schema: str) -> str:
-    """Mark up to LIMIT due waiting jobs running, highest priority first, then FIFO.
+    """Mark up to LIMIT due waiting jobs running, highest priority first, then FIFO;
+    notify each claimed job's id on the state channel (at commit).
 
     One statement in READ COMMITTED: the MATERIALIZED CTE picks and locks the
     rows (walking ``jobs_waiting`` in order), skipping rows another claim has
     locked, so two processes never take the same job; the planner cannot
     turn the LIMIT into a nested loop that updates more rows (Oban's note).
-    Parameters: now, limit, now, owner, lease_until.
+    Each row comes back with one more column (the notification's, empty).
+    Parameters: now, limit, now, owner, lease_until, state channel.
     """
     name = quoted(schema)
     returning = ", ".join(f"j.{column.strip()}" for column in COLUMNS.split(","))
     return (
         f"WITH picked AS MATERIALIZED (SELECT seq FROM {name}.jobs WHERE {READY_SQL} "
-        f"AND run_at <= %s ORDER BY priority DESC, seq LIMIT %s FOR UPDATE SKIP LOCKED) "
-        f"UPDATE {name}.jobs AS j SET status = 'running', attempts = j.attempts + 1, "
-        f"started_at = %s, owner = %s, lease_until = %s FROM picked WHERE j.seq = picked.seq "
-        f"RETURNING {returning}"
+        f"AND run_at <= %s ORDER BY priority DESC, seq LIMIT %s FOR UPDATE SKIP LOCKED), "
+        f"claimed AS (UPDATE {name}.jobs AS j SET status = 'running', "
+        f"attempts = j.attempts + 1, started_at = %s, owner = %s, lease_until = %s "
+        f"FROM picked WHERE j.seq = picked.seq RETURNING {returning}) "
+        f"SELECT claimed.*, pg_notify(%s, claimed.id)::text FROM claimed"
     )
 
 

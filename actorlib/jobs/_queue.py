@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime
+import logging
 import math
 import uuid
 from collections.abc import Awaitable, Callable, Iterable
@@ -28,6 +29,8 @@ from ._store import JobStore, open_store
 
 T = TypeVar("T")
 
+logger = logging.getLogger("actorlib")
+
 
 class JobQueue:
     """Jobs submitted now, run later by a supervised pool of worker actors.
@@ -41,6 +44,9 @@ class JobQueue:
             host), ``"postgresql://user@host:5432/db"`` (durable, many hosts;
             needs ``actorlib[postgres]``), or a `JobStore` object.
         workers: how many jobs run at once in this process (the pool size).
+            0 makes a producer: it submits and follows jobs (results,
+            progress, callbacks, events) that worker processes run; it needs
+            a durable store.
         name: the queue's name: its actor's name, and in its events.
         rate_limit: at most this many job starts per second (None: no limit).
         keep_results: seconds a finished job (and its result) is kept, so
@@ -54,7 +60,8 @@ class JobQueue:
         default_timeout: the timeout of jobs submitted without one.
 
     Raises:
-        TypeError, ValueError: an invalid option (the message names it).
+        TypeError, ValueError: an invalid option (the message names it);
+            ``workers=0`` with the memory store.
         JobMainGuardError: made by the top-level code of a main script that a
             process job's worker process runs again (the script lacks
             ``if __name__ == "__main__":``).
@@ -95,6 +102,12 @@ class JobQueue:
                 f"store must be 'memory', 'sqlite:///path.db' or 'postgresql://user@host/db' "
                 f"(or a JobStore), got {store!r} "
                 f"(it lacks {', '.join(missing)})"
+            )
+        if workers == 0 and not getattr(self._store, "durable", True):
+            raise ValueError(
+                "workers=0 with the memory store: nothing could ever run its jobs (only this "
+                "process sees a memory store, and it runs none); pass workers >= 1, or a durable "
+                "store ('sqlite:///path.db', 'postgresql://...') that worker processes share"
             )
         self._options: dict[str, Any] = {
             "workers": workers,
@@ -161,7 +174,7 @@ class JobQueue:
         self._phase = "open"
         core.kick()
 
-    async def close(self, *, cancel_pending: bool = False) -> None:
+    async def close(self, *, cancel_pending: bool = False, grace: float | None = None) -> None:
         """Stop the queue: let running jobs end, stop the workers, close the store.
 
         With the memory store, ``close`` first waits for every accepted job
@@ -171,7 +184,22 @@ class JobQueue:
         Args:
             cancel_pending: cancel the jobs still waiting instead (they end
                 `cancelled`); running jobs still finish.
+            grace: with a durable store, seconds the running jobs get to
+                finish; those still running then are interrupted and put back
+                in the queue (not failed: another worker runs them again, so
+                they must tolerate running twice). None: wait for them.
+
+        Raises:
+            ValueError: *grace* is negative, or given with the memory store.
         """
+        if grace is not None:
+            if isinstance(grace, bool) or not isinstance(grace, int | float) or not grace >= 0:
+                raise ValueError(f"grace must be a number of seconds >= 0 or None, got {grace!r}")
+            if not self._store.durable:
+                raise ValueError(
+                    "grace needs a durable store: the memory store has nowhere to put an "
+                    "interrupted job back; close() without grace waits for running jobs"
+                )
         if self._phase in ("new", "closed"):
             self._phase = "closed"
             return
@@ -196,10 +224,41 @@ class JobQueue:
             if core.scheduler is not None:
                 core.scheduler.tell(Close())
                 with anyio.CancelScope(shield=True):
-                    await core.drained.wait()
+                    if grace is None:
+                        await core.drained.wait()
+                    else:
+                        await self._drain_within(core, grace)
                     await self._system.stop(core.scheduler)
                     await core.store.close()
             self._phase = "closed"
+
+    async def _drain_within(self, core: QueueCore, grace: float) -> None:
+        """Let running jobs end for *grace* seconds; then cancel them and re-queue their jobs."""
+        with anyio.CancelScope() as scope:
+            timer = core.system.timer_queue.call_later(grace, scope.cancel)
+            try:
+                await core.drained.wait()
+            finally:
+                timer.cancel()
+        if not scope.cancelled_caught:
+            return
+        core.abandoning = True
+        for attempt in list(core.attempts.values()):
+            attempt.cancel()
+        await core.drained.wait()
+        released = await core.store.release(core.owner)
+        if released:
+            logger.warning(
+                "job queue %r put %d running jobs back in the queue after a grace of %g s",
+                self.name,
+                released,
+                grace,
+            )
+
+    @property
+    def interrupted_at_close(self) -> bool:
+        """True if ``close(grace=...)`` interrupted running jobs (and re-queued them)."""
+        return self._core is not None and self._core.abandoning
 
     def _running_core(self, operation: str, *, closing_ok: bool = False) -> QueueCore:
         core = self._core

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import inspect
 import logging
 import math
 from typing import Any
@@ -27,7 +28,7 @@ from ._events import (
 )
 from ._execute import Attempt, Outcome
 from ._memory import MemoryStore
-from ._model import JobRecord, JobStatus
+from ._model import JobRecord, JobStatus, Progress
 from ._periodic import tick_key
 
 logger = logging.getLogger("actorlib")
@@ -58,6 +59,13 @@ class _Flush:
 @attrs.frozen
 class Poll:
     """Periodic: renew leases, reclaim expired ones, purge old results, look for new jobs."""
+
+
+@attrs.frozen
+class _Changed:
+    """The store says another process changed these jobs: read the ones followed here."""
+
+    job_ids: list[str]
 
 
 @attrs.frozen
@@ -131,6 +139,8 @@ class Scheduler(Actor):
         self.resting: list[ActorRef[Any]] = []
         # The task that runs the store's `watch` (stores with NOTIFY), and its end.
         self.watching: tuple[anyio.CancelScope, anyio.Event] | None = None
+        # The progress of each job running here as last stored for its followers elsewhere.
+        self.shared_progress: dict[str, Progress] = {}
 
     async def on_start(self) -> None:
         core = self.core
@@ -171,6 +181,8 @@ class Scheduler(Actor):
                 await self._worker_ready(worker)
             case Poll():
                 await self._poll()
+            case _Changed(job_ids):
+                await self._observe(job_ids)
             case _Purge():
                 self.purge_at = None
                 await self._purge_on_time()
@@ -268,6 +280,10 @@ class Scheduler(Actor):
         when the store commits it.
         """
         core = self.core
+        if core.abandoning and outcome.cancelled:
+            # Interrupted after close(grace=...): the facade puts it back in the queue.
+            self._check_drained()
+            return
         now = core.store.now()
         error = outcome.error
         event: JobEvent
@@ -377,11 +393,19 @@ class Scheduler(Actor):
         scope, ended = anyio.CancelScope(), anyio.Event()
         self.watching = (scope, ended)
         name = self.core.name
+        me = self.ref
+
+        def changed(job_ids: list[str]) -> None:
+            me.tell(_Changed(job_ids))
+
+        # A store's watch may also report other processes' changes of jobs (`changed`).
+        tells_changes = "changed" in inspect.signature(watch).parameters
+        options = {"changed": changed} if tells_changes else {}
 
         async def run() -> None:
             try:
                 with scope:
-                    await watch(self.core.kick)
+                    await watch(self.core.kick, **options)
             except Exception:
                 logger.warning(
                     "job queue %r stopped listening to its store; polling until it listens again",
@@ -402,14 +426,51 @@ class Scheduler(Actor):
         reclaimed = await store.reclaim_expired()
         if reclaimed:
             logger.warning(
-                "job queue %r re-queued %d jobs whose lease expired", core.name, reclaimed
+                "job queue %r re-queued %d running jobs: their lease expired or their worker died",
+                core.name,
+                reclaimed,
             )
         await store.purge(core.keep_results)
+        await self._share_progress()
         # Jobs followed here but run by another process: see how they are doing.
-        running_here = {r.id for r in self.busy.values()}
-        followed = [job_id for job_id in core.states if job_id not in running_here]
-        for record in await store.get_many(followed) if followed else []:
-            state = core.states.get(record.id)
-            if state is not None and record.status != state.info.status:
-                core.committed(record)
+        await self._observe(list(core.states))
         await self._dispatch()
+
+    async def _share_progress(self) -> None:
+        """Store the new progress of the jobs running here, for followers elsewhere."""
+        save = getattr(self.core.store, "save_progress", None)
+        if save is None:
+            return
+        running = {record.id: record.progress for record in self.busy.values()}
+        self.shared_progress = {
+            job_id: p for job_id, p in self.shared_progress.items() if job_id in running
+        }
+        new = [
+            (job_id, p)
+            for job_id, p in running.items()
+            if p is not None and self.shared_progress.get(job_id) != p
+        ]
+        if new:
+            await save(self.core.owner, new)
+            self.shared_progress.update(new)
+
+    async def _observe(self, job_ids: list[str]) -> None:
+        """Read the followed jobs among *job_ids* that run elsewhere; show their changes."""
+        core = self.core
+        running_here = {r.id for r in self.busy.values()}
+        followed = [i for i in job_ids if i in core.states and i not in running_here]
+        if followed:
+            core.observed(await core.store.get_many(followed))
+        if core.workers == 0 and not core.idle:
+            # A producer: idle (for `join`) once no job waits or runs in the store
+            # and every job it follows has ended. Two reads are not one snapshot (a
+            # job claimed between them is in neither), hence the look at the
+            # followed jobs; a submit meanwhile (a kick) makes the answer stale.
+            store, kicks = core.store, core.kicks
+            if await store.next_due() is None and not await store.running():
+                rest = [i for i in core.states if i not in running_here]
+                if rest:
+                    core.observed(await store.get_many(rest))
+                if core.kicks == kicks and not core.states:
+                    core.idle = True
+                    core.notify()

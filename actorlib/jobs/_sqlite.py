@@ -17,7 +17,7 @@ from . import _codec
 from ._errors import JobDependencyError
 from ._memory import failed_at_add as _failed_at_add
 from ._memory import unknown_prerequisites
-from ._model import JobRecord, JobStatus
+from ._model import JobRecord, JobStatus, Progress
 from ._sqlite_rows import (
     COLUMNS,
     DEPENDENCIES,
@@ -27,6 +27,7 @@ from ._sqlite_rows import (
     Live,
     Load,
     Memo,
+    encode_progress,
     insert_row,
     record_of,
     state_row,
@@ -445,6 +446,19 @@ class SqliteStore:
                 f"UPDATE jobs SET lease_until = ? WHERE status = 'running' AND owner = ? "
                 f"AND id IN ({marks})",
                 (self.now() + lease, owner, *job_ids),
+            )
+
+    async def save_progress(self, owner: str, progress: list[tuple[str, Progress]]) -> None:
+        """Store the last progress of jobs *owner* runs, for their followers elsewhere
+        (who read it when they poll)."""
+        if progress:
+            await self._call(self._save_progress, owner, progress)
+
+    def _save_progress(self, owner: str, progress: list[tuple[str, Progress]]) -> None:
+        with self._transaction():
+            self.db.executemany(
+                "UPDATE jobs SET progress = ? WHERE id = ? AND owner = ? AND status = 'running'",
+                [(encode_progress(p), job_id, owner) for job_id, p in progress],
             )
 
     async def release(self, owner: str) -> int:

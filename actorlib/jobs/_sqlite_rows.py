@@ -6,7 +6,7 @@ from collections.abc import Callable
 from typing import Any
 
 from . import _codec
-from ._model import JobRecord, JobStatus
+from ._model import JobRecord, JobStatus, Progress
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS jobs (
@@ -130,6 +130,11 @@ def insert_row(record: JobRecord, memo: Memo) -> tuple[object, ...]:
         record.run_at,
         record.created_at,
     )
+
+
+def encode_progress(progress: Progress) -> bytes:
+    """A progress report as stored in the progress column."""
+    return _codec.encode_outcome(progress, "")
 
 
 def state_row(record: JobRecord) -> tuple[object, ...]:

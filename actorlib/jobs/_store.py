@@ -124,8 +124,17 @@ class WatchingStore(JobStore, Protocol):
     missing (memory, SQLite), finds other processes' jobs by polling.
     """
 
-    async def watch(self, wake: Callable[[], None]) -> None:
+    async def watch(
+        self,
+        wake: Callable[[], None],
+        changed: Callable[[list[str]], None] | None = None,
+    ) -> None:
         """Call *wake* whenever another process may have made a job due; until cancelled.
+
+        A store that can also call *changed* with the ids of jobs another
+        process changed (claimed, ended, reported progress of) lets queues
+        follow those jobs at once; without it they see them at each poll.
+        The parameter is optional: a queue passes it only if ``watch`` takes it.
 
         Raises:
             Exception: the store lost its way of knowing; the queue calls

@@ -85,3 +85,53 @@ def test_the_store_option_is_required(command: str) -> None:
     result = cli(command)
     assert result.returncode == 2
     assert "--store" in result.stderr
+
+
+def test_a_worker_refuses_a_module_that_defines_no_job_function(tmp_path: Path) -> None:
+    store = f"sqlite:///{tmp_path / 'j.db'}"
+    result = cli("worker", "--store", store, "--import", "tests.integration.no_job_functions")
+    assert result.returncode == 2
+    assert re.search(
+        r"--import tests\.integration\.no_job_functions: the module defines no function or "
+        r"class, so it holds no job function; import the module that defines them",
+        result.stderr,
+    ), result.stderr
+
+
+@pytest.mark.parametrize(
+    ("options", "message"),
+    [
+        (("--require", "resize"), "--require resize: name a job function as MODULE.FUNCTION"),
+        (("--workers", "0"), "--workers must be at least 1, got 0"),
+    ],
+)
+def test_a_worker_refuses_bad_options_naming_them(
+    options: tuple[str, ...], message: str, tmp_path: Path
+) -> None:
+    store = f"sqlite:///{tmp_path / 'j.db'}"
+    result = cli("worker", "--store", store, "--import", "tests.jobs.tasks", *options)
+    assert result.returncode == 2
+    assert message in result.stderr
+
+
+def test_a_worker_refuses_a_required_function_it_cannot_find(tmp_path: Path) -> None:
+    store = f"sqlite:///{tmp_path / 'j.db'}"
+    result = cli(
+        "worker",
+        "--store",
+        store,
+        "--import",
+        "tests.jobs.tasks",
+        "--require",
+        "tests.jobs.tasks.no_such_job",
+    )
+    assert result.returncode == 2
+    assert "--require tests.jobs.tasks.no_such_job: tests.jobs.tasks has no callable " in (
+        result.stderr
+    )
+
+
+def test_a_worker_without_an_import_says_what_it_needs(tmp_path: Path) -> None:
+    result = cli("worker", "--store", f"sqlite:///{tmp_path / 'j.db'}")
+    assert result.returncode == 2
+    assert "name the module of the job functions with --import MODULE" in result.stderr

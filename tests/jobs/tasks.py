@@ -117,3 +117,12 @@ async def gated(gate: str, n: int) -> int:
     waiting.started.set()
     await waiting.opened.wait()
     return n * 10
+
+
+async def gated_progress(gate: str, n: int) -> int:
+    """Report being half done, wait for the gate *gate* to open, return n * 10."""
+    report_progress(1, 2, note="half")
+    waiting = GATES[gate]
+    waiting.started.set()
+    await waiting.opened.wait()
+    return n * 10

@@ -210,3 +210,32 @@ async def test_a_dependent_added_while_its_prerequisite_ends_waits_and_sees_it_e
         assert claimed.id == dependent.id
     finally:
         await store.close()
+
+
+async def test_the_jobs_of_an_owner_whose_session_ended_are_queued_again_before_their_lease(
+    postgres_url: str,
+) -> None:
+    doomed = PostgresStore(postgres_url)  # as a worker process that is about to die
+    await doomed.open("doomed-worker")
+    job = record(doomed.now)
+    await doomed.add(job)
+    (claimed,) = await doomed.claim("doomed-worker", 1, lease=3600)
+    assert claimed.id == job.id
+    survivor = PostgresStore(postgres_url)
+    await survivor.open("survivor")
+    try:
+        assert await survivor.reclaim_expired() == 0  # its owner lives: leased for an hour
+        await doomed.close()  # its sessions end, as they do when the process is killed
+        # The server frees the lock as the backend exits, a few ms after the
+        # disconnect (notes: 5 ms for a SIGKILL): no event to wait on, so look again.
+        for _ in range(1000):
+            if await survivor.reclaim_expired():
+                break
+            await anyio.sleep(0.005)
+        else:
+            pytest.fail("the dead owner's job was not re-queued within 5 s")
+        back = await survivor.get(job.id)
+        assert back is not None
+        assert (back.status, back.owner, back.attempts) == (JobStatus.QUEUED, None, 0)
+    finally:
+        await survivor.close()

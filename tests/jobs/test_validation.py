@@ -52,7 +52,13 @@ async def test_a_non_callable_job_is_refused() -> None:
 @pytest.mark.parametrize(
     ("options", "error", "match"),
     [
-        ({"workers": 0}, ValueError, r"workers must be at least 1, got 0"),
+        ({"workers": -1}, ValueError, r"workers must be at least 0 \(0: a producer .*got -1"),
+        (
+            {"workers": 0},
+            ValueError,
+            r"workers=0 with the memory store: nothing could ever run its jobs .* pass "
+            r"workers >= 1, or a durable store",
+        ),
         ({"workers": "4"}, TypeError, r"workers must be an int, got '4'"),
         ({"rate_limit": 0}, ValueError, r"rate_limit must be a finite number of jobs per second"),
         ({"rate_limit": "fast"}, TypeError, r"rate_limit must be jobs per second"),

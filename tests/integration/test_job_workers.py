@@ -1,0 +1,211 @@
+"""Worker processes (``python -m actorlib.jobs worker``) on one store, fed by a producer.
+
+The producer is this test's own `JobQueue` with ``workers=0``; the workers are real
+processes. Every job logs each start and each end in a SQLite file of effects, so
+the tests count executions: a job may run twice only if the killed worker ran it
+(at least once), and never to its end twice on live workers.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import sqlite3
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import anyio
+import pytest
+
+from actorlib import ActorSystem
+from actorlib.jobs import JobQueue, JobStatus
+from tests.integration import cluster_tasks
+
+ROOT = Path(__file__).resolve().parents[2]
+TASKS = "tests.integration.cluster_tasks"
+
+
+def query(path: Path, sql: str) -> list[tuple[Any, ...]]:
+    db = sqlite3.connect(path, timeout=30)
+    try:
+        return list(db.execute(sql))
+    finally:
+        db.close()
+
+
+def worker(store: str, *options: str) -> subprocess.Popen[str]:
+    """A worker process; its stderr goes to a pipe (read at the end)."""
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    return subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "actorlib.jobs",
+            "worker",
+            "--store",
+            store,
+            "--import",
+            TASKS,
+            "--no-progress",
+            *options,
+        ],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+
+
+@pytest.fixture
+def processes() -> Iterator[list[subprocess.Popen[str]]]:
+    """Processes the test starts; killed at the end if still running."""
+    started: list[subprocess.Popen[str]] = []
+    yield started
+    for process in started:
+        if process.poll() is None:
+            process.kill()
+        process.communicate(timeout=30)
+
+
+def wait_until(what: str, condition: Any, timeout: float = 60) -> None:
+    """Look at another process's effects until *condition()* holds (no event crosses
+    processes: this polls, as test_job_crash does)."""
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, f"timed out waiting until {what}"
+        time.sleep(0.01)
+
+
+def in_progress(effects: Path, pid: int) -> int:
+    """Jobs *pid* has started and not finished."""
+    ((started,),) = query(effects, f"SELECT COUNT(*) FROM runs WHERE pid = {pid}")
+    ((ended,),) = query(effects, f"SELECT COUNT(*) FROM finished WHERE pid = {pid}")
+    return int(started) - int(ended)
+
+
+def kill_one_worker_mid_run(store: str, tmp_path: Path, processes: list[Any], jobs: int) -> None:
+    """Two workers, one producer; SIGKILL a worker while it runs jobs; check every count."""
+    effects = tmp_path / "effects.db"
+    cluster_tasks.make_effects(str(effects))
+    doomed = worker(store, "--workers", "3", "--backend", "asyncio")
+    survivor = worker(store, "--workers", "3", "--backend", "trio")
+    processes += [doomed, survivor]
+    killed_at = 0.0
+
+    async def produce() -> list[str]:
+        nonlocal killed_at
+        async with (
+            ActorSystem("producer") as system,
+            JobQueue(system, store=store, workers=0, poll_interval=0.5) as producer,
+        ):
+            handles = await producer.submit_many(
+                cluster_tasks.step, [(str(effects), f"job-{n}", 0.4) for n in range(jobs)]
+            )
+
+            def doomed_is_busy() -> bool:
+                return in_progress(effects, doomed.pid) >= 2
+
+            await anyio.to_thread.run_sync(
+                wait_until, "the doomed worker runs jobs", doomed_is_busy
+            )
+            doomed.send_signal(signal.SIGKILL)
+            killed_at = time.time()
+            with anyio.fail_after(120):
+                results = [await handle.result() for handle in handles]
+            assert all(h.info().status is JobStatus.SUCCEEDED for h in handles)
+            return results
+
+    results = anyio.run(produce)
+    assert doomed.wait(timeout=10) == -signal.SIGKILL
+    assert results == [f"job-{n}" for n in range(jobs)]  # every job succeeded, for the producer
+
+    runs = query(effects, "SELECT key, pid, at FROM runs")
+    finished = query(effects, "SELECT key, pid FROM finished")
+    assert {key for key, _ in finished} == {f"job-{n}" for n in range(jobs)}
+    # No job ran to its end twice on live workers; a second end only after the killed one's.
+    live_ends = [key for key, pid in finished if pid != doomed.pid]
+    assert len(live_ends) == len(set(live_ends))
+    # The jobs the killed worker had in hand ran again, soon after the kill.
+    ended_there = {key for key, pid in finished if pid == doomed.pid}
+    lost = {key for key, pid, _ in runs if pid == doomed.pid} - ended_there
+    assert len(lost) >= 2
+    restarts = {
+        key: min(at for k, pid, at in runs if k == key and pid != doomed.pid) - killed_at
+        for key in lost
+    }
+    print(f"killed worker's {len(lost)} jobs restarted after {max(restarts.values()):.3f} s")
+    assert max(restarts.values()) < 5.0, restarts
+    survivor.send_signal(signal.SIGTERM)
+    assert survivor.wait(timeout=60) == 0
+
+
+@pytest.mark.slow
+def test_postgres_workers_lose_no_job_when_one_is_killed_and_its_jobs_restart_at_once(
+    postgres_url: str, tmp_path: Path, processes: list[subprocess.Popen[str]]
+) -> None:
+    kill_one_worker_mid_run(postgres_url, tmp_path, processes, jobs=40)
+
+
+@pytest.mark.slow
+def test_sqlite_workers_lose_no_job_when_one_is_killed_and_its_jobs_restart_on_lease(
+    tmp_path: Path, processes: list[subprocess.Popen[str]]
+) -> None:
+    kill_one_worker_mid_run(f"sqlite:///{tmp_path / 'jobs.db'}", tmp_path, processes, jobs=40)
+
+
+def submit(store: str, effects: Path, count: int, seconds: float) -> list[str]:
+    """Queue *count* `step` jobs from a producer that runs none; return their ids."""
+
+    async def produce() -> list[str]:
+        async with (
+            ActorSystem("producer") as system,
+            JobQueue(system, store=store, workers=0) as producer,
+        ):
+            handles = await producer.submit_many(
+                cluster_tasks.step, [(str(effects), f"job-{n}", seconds) for n in range(count)]
+            )
+            return [handle.id for handle in handles]
+
+    return anyio.run(produce)
+
+
+def test_sigterm_lets_running_jobs_finish_and_takes_no_new_one(
+    tmp_path: Path, processes: list[subprocess.Popen[str]]
+) -> None:
+    store, effects = f"sqlite:///{tmp_path / 'jobs.db'}", tmp_path / "effects.db"
+    cluster_tasks.make_effects(str(effects))
+    submit(store, effects, 6, 1.0)
+    draining = worker(store, "--workers", "2")
+    processes.append(draining)
+    wait_until("two jobs run", lambda: in_progress(effects, draining.pid) == 2)
+    draining.send_signal(signal.SIGTERM)
+    _, stderr = draining.communicate(timeout=60)
+    assert draining.returncode == 0, stderr
+    assert "draining: 2 running jobs get 30 s to finish; no new jobs are taken" in stderr
+    assert stderr.rstrip().endswith("drained")
+    assert query(effects, "SELECT COUNT(*) FROM runs")[0][0] == 2
+    assert query(effects, "SELECT COUNT(*) FROM finished")[0][0] == 2
+    by_status = dict(query(tmp_path / "jobs.db", "SELECT status, COUNT(*) FROM jobs GROUP BY 1"))
+    assert by_status == {"succeeded": 2, "queued": 4}
+
+
+def test_sigterm_puts_jobs_still_running_after_the_grace_back_in_the_queue(
+    tmp_path: Path, processes: list[subprocess.Popen[str]]
+) -> None:
+    store, effects = f"sqlite:///{tmp_path / 'jobs.db'}", tmp_path / "effects.db"
+    cluster_tasks.make_effects(str(effects))
+    submit(store, effects, 2, 60.0)
+    draining = worker(store, "--workers", "2", "--grace", "0.2")
+    processes.append(draining)
+    wait_until("two jobs run", lambda: in_progress(effects, draining.pid) == 2)
+    draining.send_signal(signal.SIGTERM)
+    _, stderr = draining.communicate(timeout=30)  # not the jobs' 60 s
+    assert draining.returncode == 0, stderr
+    assert "draining: 2 running jobs get 0.2 s to finish" in stderr
+    rows = query(tmp_path / "jobs.db", "SELECT status, attempts, owner FROM jobs")
+    assert rows == [("queued", 0, None)] * 2  # back, and the lost attempt does not count

@@ -1,0 +1,171 @@
+"""A queue with workers=0 submits and follows jobs that other queues (processes) run."""
+
+from __future__ import annotations
+
+import functools
+from pathlib import Path
+
+import anyio
+import pytest
+
+from actorlib import ActorSystem
+from actorlib.jobs import (
+    JobEvent,
+    JobProgress,
+    JobQueue,
+    JobStarted,
+    JobStatus,
+    JobSucceeded,
+    Progress,
+)
+from tests.helpers import Probe
+from tests.jobs import tasks
+from tests.jobs.stores import DURABLE_KINDS, make_kind
+from tests.jobs.test_progress_and_events import Recorder
+
+pytestmark = pytest.mark.anyio
+
+# Short polls: SQLite has no notifications, and progress is shared at each poll.
+POLL, LEASE = 0.05, 1.0
+
+
+@pytest.mark.parametrize("kind", DURABLE_KINDS)
+async def test_a_producer_follows_result_progress_callbacks_and_events_of_a_job_run_elsewhere(
+    kind: str, request: pytest.FixtureRequest, tmp_path: Path
+) -> None:
+    url = make_kind(kind, request, tmp_path).url
+    gate = tasks.GATES["elsewhere"] = tasks.Gate()
+    probe, done = Probe(), Probe()
+    async with ActorSystem("jobs") as system:
+        recorder = await system.spawn(Recorder, probe)
+        system.events.subscribe(recorder, JobEvent)
+        async with (
+            JobQueue(
+                system, store=url, workers=0, name="producer", poll_interval=POLL, lease=LEASE
+            ) as producer,
+            JobQueue(system, store=url, workers=1, name="worker", poll_interval=POLL, lease=LEASE),
+        ):
+            handle = await producer.submit(tasks.gated_progress, "elsewhere", 4)
+            handle.add_done_callback(done.put)
+            reports = []
+            with anyio.fail_after(10):
+                async for report in handle.progress():  # ends when the job does
+                    reports.append(report)
+                    assert producer.statistics().running_here == 0  # the worker queue runs it
+                    gate.opened.set()
+            assert reports == [Progress(1, 2, note="half")]
+            with anyio.fail_after(10):
+                assert await handle.result() == 40
+            found = await producer.get(handle.id)
+            assert found is not None
+            assert found.done()
+            assert await found.result() == 40
+        await probe.wait_for(
+            lambda items: any(isinstance(e, JobSucceeded) and e.queue == "producer" for e in items)
+        )
+    assert done.items == [handle]
+    seen = [type(e).__name__ for e in probe.items if getattr(e, "queue", "") == "producer"]
+    assert seen[0] == "JobQueued"
+    assert seen[-1] == "JobSucceeded"
+    assert any(isinstance(e, JobProgress) and e.queue == "producer" for e in probe.items)
+    if kind == "postgres":  # notified of the claim; SQLite may poll past it
+        assert any(isinstance(e, JobStarted) and e.queue == "producer" for e in probe.items)
+
+
+@pytest.mark.parametrize("kind", DURABLE_KINDS)
+async def test_a_producer_joins_once_the_workers_elsewhere_have_run_every_job(
+    kind: str, request: pytest.FixtureRequest, tmp_path: Path
+) -> None:
+    url = make_kind(kind, request, tmp_path).url
+    async with (
+        ActorSystem("jobs") as system,
+        JobQueue(
+            system, store=url, workers=0, name="producer", poll_interval=POLL, lease=LEASE
+        ) as producer,
+        JobQueue(system, store=url, workers=2, name="worker", poll_interval=POLL, lease=LEASE),
+    ):
+        handles = await producer.submit_many(tasks.add, [(n, 1) for n in range(10)])
+        with anyio.fail_after(10):
+            await producer.join()
+        assert all(h.done() for h in handles)
+        assert [await h.result() for h in handles] == [n + 1 for n in range(10)]
+        assert (await producer.counts()).succeeded == 10
+
+
+async def test_a_producer_alone_runs_nothing_and_its_jobs_wait_in_the_store(
+    tmp_path: Path,
+) -> None:
+    url = f"sqlite:///{tmp_path / 'jobs.db'}"
+    async with (
+        ActorSystem("jobs") as system,
+        JobQueue(system, store=url, workers=0, poll_interval=0.05, lease=1.0) as producer,
+    ):
+        handle = await producer.submit(tasks.add, 1, 2)
+        assert producer.statistics().workers == 0
+        with pytest.raises(TimeoutError, match=r"did not end within 0.2 s \(it is queued"):
+            await handle.result(timeout=0.2)
+    async with (
+        ActorSystem("jobs") as system,
+        JobQueue(system, store=url, workers=1, poll_interval=0.05, lease=1.0) as worker,
+    ):
+        later = await worker.get(handle.id)
+        assert later is not None
+        with anyio.fail_after(10):
+            assert await later.result() == 3
+
+
+def test_a_producer_on_the_memory_store_is_refused_naming_the_fix() -> None:
+    with pytest.raises(ValueError, match=r"workers=0 with the memory store: nothing could ever"):
+        JobQueue(ActorSystem("jobs"), store="memory", workers=0)
+
+
+async def test_close_with_a_grace_puts_jobs_still_running_back_in_the_queue(
+    tmp_path: Path,
+) -> None:
+    url = f"sqlite:///{tmp_path / 'jobs.db'}"
+    gate = tasks.GATES["grace"] = tasks.Gate()
+    async with ActorSystem("jobs") as system:
+        queue = await JobQueue.start(system, store=url, workers=1)
+        handle = await queue.submit(tasks.gated, "grace", 1)
+        with anyio.fail_after(10):
+            await gate.started.wait()
+        await queue.close(grace=0.01)  # the gate never opens
+        assert queue.interrupted_at_close
+        assert handle.info().status is JobStatus.RUNNING  # this process stopped following it
+    async with ActorSystem("jobs") as system, JobQueue(system, store=url, workers=0) as producer:
+        back = await producer.get(handle.id)
+        assert back is not None
+        assert (back.info().status, back.info().attempts) == (JobStatus.QUEUED, 0)
+
+
+async def test_close_with_a_grace_waits_for_jobs_that_end_within_it(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'jobs.db'}"
+    gate = tasks.GATES["within"] = tasks.Gate()
+    async with ActorSystem("jobs") as system:
+        queue = await JobQueue.start(system, store=url, workers=1)
+        handle = await queue.submit(tasks.gated, "within", 2)
+        with anyio.fail_after(10):
+            await gate.started.wait()
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(functools.partial(queue.close, grace=60))
+            await anyio.wait_all_tasks_blocked()
+            gate.opened.set()
+        assert handle.info().status is JobStatus.SUCCEEDED
+        assert await handle.result() == 20
+        assert not queue.interrupted_at_close
+
+
+@pytest.mark.parametrize(
+    ("store", "grace", "match"),
+    [
+        ("memory", 1.0, r"grace needs a durable store: the memory store has nowhere to put"),
+        ("sqlite", -1.0, r"grace must be a number of seconds >= 0 or None, got -1.0"),
+    ],
+)
+async def test_a_bad_grace_is_refused_naming_the_rule(
+    store: str, grace: float, match: str, tmp_path: Path
+) -> None:
+    url = store if store == "memory" else f"sqlite:///{tmp_path / 'jobs.db'}"
+    async with ActorSystem("jobs") as system, JobQueue(system, store=url) as queue:
+        with pytest.raises(ValueError, match=match):
+            await queue.close(grace=grace)

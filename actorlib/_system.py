@@ -167,8 +167,12 @@ class ActorSystem(Spawner):
                 raise
         return self
 
-    def start_runtime_task(self, fn: Callable[[], Coroutine[Any, Any, None]]) -> None:
-        """Run *fn* beside the workers until shutdown (for seams such as a controller)."""
+    def _start_runtime_task(self, fn: Callable[[], Coroutine[Any, Any, None]]) -> None:
+        """Run *fn* beside the workers until shutdown.
+
+        Private to actorlib: its transports, job queues and simulator run their
+        tasks here, so that the system owns every task it has.
+        """
         if not self._runtime.start_task(fn):
             raise SystemClosedError(system=self.name, operation="start a runtime task")
 

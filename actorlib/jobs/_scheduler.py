@@ -417,7 +417,7 @@ class Scheduler(Actor):
                     self.watching = None
                 ended.set()
 
-        self.context.system.start_runtime_task(run)
+        self.context.system._start_runtime_task(run)
 
     async def _poll(self) -> None:
         self._watch()

@@ -95,7 +95,7 @@ class Doubts:
         key = (link.peer, link_id)
         self._held[key] = letters
         self._settled[key] = anyio.Event()
-        node.system.start_runtime_task(functools.partial(self._settle_or_expire, key, link))
+        node.system._start_runtime_task(functools.partial(self._settle_or_expire, key, link))
 
     def _remember(self, link: Link) -> None:
         assert link.channel is not None

@@ -58,7 +58,7 @@ class GroupTarget:
             self.tell(envelope.message, envelope.sender)
             return
         payload = self._payload(envelope.message, envelope.sender)
-        self.groups.node.system.start_runtime_task(lambda: self._request(payload, slot))
+        self.groups.node.system._start_runtime_task(lambda: self._request(payload, slot))
 
     async def _request(self, payload: bytes, slot: ReplySlot) -> None:
         groups = self.groups

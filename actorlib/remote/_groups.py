@@ -106,7 +106,7 @@ class Groups:
         ]
         outbox = anyio.create_memory_object_stream[tuple[str, bytes, str]](math.inf)
         self._outbox, self._inbox = outbox
-        node.system.start_runtime_task(self._publish_all)
+        node.system._start_runtime_task(self._publish_all)
 
     def _claim_subject(self, node_id: str) -> str:
         return f"{self.prefix}.claim.{node_id}"
@@ -241,7 +241,7 @@ class Groups:
         )
         if node not in self._claiming:
             self._claiming.add(node)
-            self.node.system.start_runtime_task(functools.partial(self._claim_all, node))
+            self.node.system._start_runtime_task(functools.partial(self._claim_all, node))
 
     async def _claim_all(self, sender: str) -> None:
         try:

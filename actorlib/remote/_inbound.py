@@ -215,7 +215,7 @@ class InboundItems:
             await wait_stopped()
             self._answer(link, request, None)
 
-        self.system.start_runtime_task(answer_when_stopped)
+        self.system._start_runtime_task(answer_when_stopped)
 
     def _send(self, link: Link, item: Item) -> None:
         _, path, uid, sender, payload, request = item
@@ -235,7 +235,7 @@ class InboundItems:
             else:
                 self._answer(link, request, None)
 
-        self.system.start_runtime_task(post_then_ack)
+        self.system._start_runtime_task(post_then_ack)
 
     def _refused(self, link: Link, item: Item) -> None:
         # The peer refused one of our tells: it is a dead letter here, where

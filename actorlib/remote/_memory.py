@@ -127,7 +127,7 @@ class MemoryTransport(NodeTransport):
         ba_send, ba_receive = anyio.create_memory_object_stream[bytes](_BUFFER)
         mine = MemoryFrames(ab_send, ba_receive, address, self.max_frame)
         theirs = MemoryFrames(ba_send, ab_receive, self.node.address or "", server.max_frame)
-        server._system.start_runtime_task(functools.partial(server._accept, theirs))
+        server._system._start_runtime_task(functools.partial(server._accept, theirs))
         return mine
 
     async def _accept(self, channel: MemoryFrames) -> None:

@@ -301,7 +301,7 @@ class NatsTransport(NodeTransport):
             await channel.subscribe()
             assert self._system is not None
             self._handshakes += 1
-            self._system.start_runtime_task(functools.partial(self._accept, channel))
+            self._system._start_runtime_task(functools.partial(self._accept, channel))
         assert self._client is not None
         await answer(self._client, self._links, "link request", opened, msg.reply or "", b"ok")
 

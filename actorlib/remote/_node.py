@@ -158,7 +158,7 @@ class Node(InboundItems):
             AuthenticationError: the handshake failed (the channel is closed).
         """
         link = await self.attach(channel, initiator=True)
-        self.system.start_runtime_task(link.run)
+        self.system._start_runtime_task(link.run)
         return link
 
     def _register(self, peer: PeerInfo) -> Link:
@@ -197,7 +197,7 @@ class Node(InboundItems):
         if failed is not None and self.system.clock.now() < failed[0]:
             return None
         link = self.links[node] = Link(self, node, address)
-        self.system.start_runtime_task(functools.partial(self._dial, link, address))
+        self.system._start_runtime_task(functools.partial(self._dial, link, address))
         return link
 
     async def _dial(self, link: Link, address: str) -> None:

@@ -191,7 +191,7 @@ class SocketTransport(NodeTransport):
         self._listener = listener
         node = self._make_node(system, address)
         node.heartbeat = self.heartbeat
-        system.start_runtime_task(functools.partial(self._serve, listener))
+        system._start_runtime_task(functools.partial(self._serve, listener))
         logger.info("node %s listens on %s", node.node_id, address)
 
     async def _serve(self, listener: anyio.abc.Listener[anyio.abc.ByteStream]) -> None:

@@ -167,7 +167,7 @@ class WorkerPool:
         self.workers.extend(new)
         for worker in new:
             self._running += 1
-            self.node.system.start_runtime_task(functools.partial(self._supervise, worker))
+            self.node.system._start_runtime_task(functools.partial(self._supervise, worker))
         for worker in new:
             await worker.link()
         return new

@@ -76,7 +76,7 @@ class SimulatedSystem(ActorSystem):
     async def __aenter__(self) -> SimulatedSystem:
         await super().__aenter__()
         self.virtual_clock.quiesce = self._quiesce
-        self.start_runtime_task(self._run_controller)
+        self._start_runtime_task(self._run_controller)
         return self
 
     async def __aexit__(

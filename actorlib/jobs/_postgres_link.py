@@ -142,10 +142,12 @@ def _statements(setup: Sequence[Statement]) -> Plan[None]:
         yield statement
 
 
-class AsyncLink:
-    """A psycopg AsyncConnection on the asyncio loop."""
+class _LinkBase:
+    """What both kinds of link share: the connection, its server process, one user at a time."""
 
-    def __init__(self, conn: psycopg.AsyncConnection[Row]) -> None:
+    conn: psycopg.AsyncConnection[Row] | psycopg.Connection[Row]
+
+    def __init__(self, conn: psycopg.AsyncConnection[Row] | psycopg.Connection[Row]) -> None:
         self.conn = conn
         self.backend_pid = conn.info.backend_pid
         self._lock = anyio.Lock()
@@ -153,6 +155,15 @@ class AsyncLink:
     @property
     def broken(self) -> bool:
         return bool(self.conn.broken)
+
+
+class AsyncLink(_LinkBase):
+    """A psycopg AsyncConnection on the asyncio loop."""
+
+    conn: psycopg.AsyncConnection[Row]
+
+    def __init__(self, conn: psycopg.AsyncConnection[Row]) -> None:
+        super().__init__(conn)
 
     async def run(self, plan: Plan[T], *, atomic: bool) -> T:
         await anyio.lowlevel.checkpoint_if_cancelled()
@@ -206,17 +217,13 @@ class AsyncLink:
         await self.conn.close()
 
 
-class ThreadLink:
+class ThreadLink(_LinkBase):
     """A blocking psycopg Connection, used from a worker thread (trio)."""
 
-    def __init__(self, conn: psycopg.Connection[Row]) -> None:
-        self.conn = conn
-        self.backend_pid = conn.info.backend_pid
-        self._lock = anyio.Lock()
+    conn: psycopg.Connection[Row]
 
-    @property
-    def broken(self) -> bool:
-        return bool(self.conn.broken)
+    def __init__(self, conn: psycopg.Connection[Row]) -> None:
+        super().__init__(conn)
 
     async def run(self, plan: Plan[T], *, atomic: bool) -> T:
         await anyio.lowlevel.checkpoint_if_cancelled()

@@ -11,7 +11,6 @@ from typing import Any
 
 import anyio
 import anyio.lowlevel
-import attrs
 import pytest
 
 from actorlib import (
@@ -25,70 +24,25 @@ from actorlib import (
     Terminated,
 )
 from actorlib.remote import (
-    MemoryNetwork,
-    MemoryTransport,
-    NatsTransport,
     NodeLost,
-    NodeTransport,
-    Peer,
-    SocketTransport,
 )
 from tests.helpers import Collector, Probe
-from tests.nats_server import NatsServer
 
-from .conftest import SECRET
+from .pairs import TRANSPORTS, Pair, make_transport
 
 pytestmark = pytest.mark.anyio
-
-TRANSPORTS = ["memory", "unix", "tcp", "nats"]
-
-
-@attrs.define
-class Pair:
-    """Node A (where the test talks from) and node B (where the actors live)."""
-
-    a: ActorSystem
-    b: ActorSystem
-    transport_b: NodeTransport
-    peer: Peer
-
-    async def spawn_on_b(self, cls: type[Actor], *args: object, name: str) -> ActorRef[Any]:
-        """Spawn *cls* on B, and return A's ref to it."""
-        await self.b.spawn(cls, *args, name=name)
-        ref = await self.peer.lookup(name)
-        assert ref is not None
-        return ref
-
-
-def make_transports(
-    kind: str, request: pytest.FixtureRequest
-) -> tuple[NodeTransport, NodeTransport]:
-    if kind == "nats":
-        server: NatsServer = request.getfixturevalue("nats_server")
-        return (
-            NatsTransport(server.url, secret=SECRET, lookup_timeout=10.0),
-            NatsTransport(server.url, secret=SECRET, lookup_timeout=10.0),
-        )
-    if kind == "memory":
-        network = MemoryNetwork()
-        return MemoryTransport(network, secret=SECRET), MemoryTransport(network, secret=SECRET)
-    if kind == "unix":
-        return SocketTransport(secret=SECRET), SocketTransport(secret=SECRET)
-    return (
-        SocketTransport("tcp://127.0.0.1:0", secret=SECRET),
-        SocketTransport("tcp://127.0.0.1:0", secret=SECRET),
-    )
 
 
 @pytest.fixture(params=TRANSPORTS)
 async def pair(request: pytest.FixtureRequest) -> AsyncIterator[Pair]:
-    transport_a, transport_b = make_transports(request.param, request)
+    transport_a = make_transport(request.param, request)
+    transport_b = make_transport(request.param, request)
     async with (
         ActorSystem("b", transport=transport_b) as b,
         ActorSystem("a", transport=transport_a) as a,
     ):
         peer = await transport_a.connect(transport_b.address or "")
-        yield Pair(a, b, transport_b, peer)
+        yield Pair(a, b, peer)
 
 
 class Calculator(Actor):

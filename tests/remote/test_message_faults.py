@@ -16,64 +16,21 @@ import anyio.lowlevel
 import attrs
 import pytest
 
-from actorlib import Actor, ActorRef, ActorSystem, DeadLetter, Mailbox, MailboxFull, Overflow
+from actorlib import Actor, ActorSystem, DeadLetter, Mailbox, MailboxFull, Overflow
 from actorlib.remote import (
     FrameTooLarge,
-    MemoryNetwork,
-    MemoryTransport,
-    NatsTransport,
     NodeLost,
-    NodeTransport,
-    Peer,
     RestrictedSerializer,
     SerializationError,
-    SocketTransport,
 )
 from actorlib.remote._wire import FRAME, encode_frame
 from tests.helpers import Collector
-from tests.nats_server import NatsServer
 
-from .conftest import SECRET
+from .pairs import TRANSPORTS, Pair, make_transport
 
 pytestmark = pytest.mark.anyio
 
-TRANSPORTS = ["memory", "unix", "tcp", "nats"]
-
-
-@attrs.define
-class Pair:
-    """Node A (where the test talks from) and node B (where the actors live)."""
-
-    a: ActorSystem
-    b: ActorSystem
-    peer: Peer
-
-    async def spawn_on_b(
-        self, cls: type[Actor], *args: object, name: str, mailbox: Mailbox | None = None
-    ) -> ActorRef[Any]:
-        """Spawn *cls* on B, and return A's ref to it."""
-        await self.b.spawn(cls, *args, name=name, mailbox=mailbox)
-        ref = await self.peer.lookup(name)
-        assert ref is not None
-        return ref
-
-
 PairFactory = Callable[..., Any]
-
-
-def _transport(kind: str, request: pytest.FixtureRequest, **options: Any) -> NodeTransport:
-    if kind == "nats":
-        server: NatsServer = request.getfixturevalue("nats_server")
-        return NatsTransport(server.url, secret=SECRET, lookup_timeout=10.0, **options)
-    if kind == "memory":
-        network = request.node.stash.setdefault(_NETWORK, MemoryNetwork())
-        return MemoryTransport(network, secret=SECRET, **options)
-    if kind == "unix":
-        return SocketTransport(secret=SECRET, **options)
-    return SocketTransport("tcp://127.0.0.1:0", secret=SECRET, **options)
-
-
-_NETWORK = pytest.StashKey[MemoryNetwork]()
 
 
 @pytest.fixture(params=TRANSPORTS)
@@ -90,8 +47,8 @@ async def make_pair(
     async with contextlib.AsyncExitStack() as stack:
 
         async def make(a: dict[str, Any] | None = None, b: dict[str, Any] | None = None) -> Pair:
-            transport_b = _transport(transport, request, **(b or {}))
-            transport_a = _transport(transport, request, **(a or {}))
+            transport_b = make_transport(transport, request, **(b or {}))
+            transport_a = make_transport(transport, request, **(a or {}))
             system_b = await stack.enter_async_context(ActorSystem("b", transport=transport_b))
             system_a = await stack.enter_async_context(ActorSystem("a", transport=transport_a))
             peer = await transport_a.connect(transport_b.address or "")

@@ -3,6 +3,7 @@ seam directly and through a JobQueue; the durable ones also across a restart."""
 
 from __future__ import annotations
 
+import contextlib
 import sqlite3
 import threading
 from collections.abc import AsyncIterator, Callable
@@ -43,8 +44,9 @@ def clock() -> FakeClock:
     return FakeClock()
 
 
-@pytest.fixture
-async def store(kind: Kind, clock: FakeClock) -> AsyncIterator[JobStore]:
+@contextlib.asynccontextmanager
+async def opened(kind: Kind, clock: FakeClock) -> AsyncIterator[JobStore]:
+    """A store of *kind*, open for owner-a, closed at the end."""
     store = kind.store(clock)
     await store.open("owner-a")
     try:
@@ -54,14 +56,16 @@ async def store(kind: Kind, clock: FakeClock) -> AsyncIterator[JobStore]:
 
 
 @pytest.fixture
+async def store(kind: Kind, clock: FakeClock) -> AsyncIterator[JobStore]:
+    async with opened(kind, clock) as store:
+        yield store
+
+
+@pytest.fixture
 async def durable_store(durable: Kind, clock: FakeClock) -> AsyncIterator[JobStore]:
     """A store with leases: another process may take the jobs whose lease lapsed."""
-    store = durable.store(clock)
-    await store.open("owner-a")
-    try:
+    async with opened(durable, clock) as store:
         yield store
-    finally:
-        await store.close()
 
 
 def ended(

@@ -210,7 +210,7 @@ class Link:
                 return
 
     def _take(self, frame: bytes, dispatch: Any, unacked: Any) -> bool:
-        """Handle one frame; False if the link must end (a frame went missing)."""
+        """Handle one frame; False if the link is closed on this side."""
         if self.closed:
             # Closed on this side: what it received so far is final (the
             # peer may ask, see _doubts), so nothing more is delivered.
@@ -220,19 +220,12 @@ class Link:
         if header is None or header[0] != FRAME or len(header) != 3:
             raise SerializationError(what="a frame", problem="it has no header")
         if header[1] != self.received_seq + 1:
-            # A frame went missing (a NATS server restart): what follows
-            # would break the order, so the link ends here. Its ack still
-            # holds (the peer did receive those frames): their tells must
-            # not become dead letters as well.
-            while unacked and unacked[0][0] <= header[2]:
-                unacked.popleft()
-            logger.warning(
-                "frames from %s were lost in transit (got %d after %d)",
-                self.peer,
-                header[1],
-                self.received_seq,
+            # The sealed channel below already refused lost, replayed and
+            # reordered frames: numbers out of step here are a faulty peer.
+            raise SerializationError(
+                what="a frame",
+                problem=f"its number {header[1]} does not follow {self.received_seq}",
             )
-            return False
         self.received_seq = seq = header[1]
         tells = 0  # TELL items so far: the peer keeps one letter per TELL, in order
         for index in range(1, len(items)):

@@ -6,6 +6,7 @@ works without it, and a missing driver is an error at `JobQueue.start`.
 
 from __future__ import annotations
 
+import collections
 import logging
 import time
 import urllib.parse
@@ -414,34 +415,44 @@ class PostgresStore:
 
     def _settle(self, ended: list[str]) -> Plan[list[Row]]:
         """In the transaction that ended these jobs: release the dependents of the ones
-        that succeeded, fail those of the others (and theirs, transitively)."""
+        that succeeded, fail those of the others (and theirs, transitively).
+
+        One statement per generation of ended jobs (for most batches one in
+        all: most jobs have no dependents), not one per job.
+        """
         failed: list[str] = []
         released = False
         pending = list(ended)
         while pending:
-            job_id = pending.pop()
             rows = yield Statement(
-                f"WITH gone AS (DELETE FROM {self._deps} WHERE prerequisite = %s "
-                f"RETURNING dependent) SELECT j.id, j.name FROM {self._table} j JOIN gone "
-                f"ON j.id = gone.dependent WHERE NOT j.{FINAL_SQL}",
-                (job_id,),
+                f"WITH gone AS (DELETE FROM {self._deps} WHERE prerequisite = ANY(%s) "
+                f"RETURNING prerequisite, dependent) "
+                f"SELECT p.id, p.status, p.name, j.id, j.name FROM gone "
+                f"JOIN {self._table} j ON j.id = gone.dependent "
+                f"JOIN {self._table} p ON p.id = gone.prerequisite WHERE NOT j.{FINAL_SQL}",
+                (pending,),
             )
-            dependents = [(str(dependent), str(name)) for dependent, name in rows]
-            if not dependents:
-                continue
-            ((status, name),) = yield Statement(
-                f"SELECT status, name FROM {self._table} WHERE id = %s", (job_id,)
+            pending = []
+            # A job waiting for two that both succeeded here is released twice.
+            releases = collections.Counter(
+                str(dependent) for _, status, _, dependent, _ in rows if status == "succeeded"
             )
-            if status == "succeeded":
+            if releases:
                 yield Statement(
-                    f"UPDATE {self._table} SET blockers = blockers - 1 WHERE id = ANY(%s)",
-                    ([dependent for dependent, _ in dependents],),
+                    f"UPDATE {self._table} SET blockers = blockers - %s WHERE id = %s",
+                    many=[(count, dependent) for dependent, count in releases.items()],
                 )
                 released = True
-            else:
-                yield from self._fail_dependents(dependents, f"{name}[{job_id}]", str(status))
-                failed += [dependent for dependent, _ in dependents]
-                pending += [dependent for dependent, _ in dependents]
+            doomed: dict[tuple[str, str, str], list[tuple[str, str]]] = {}
+            for job_id, status, name, dependent, dependent_name in rows:
+                if status != "succeeded":
+                    dependents = doomed.setdefault((str(job_id), str(name), str(status)), [])
+                    dependents.append((str(dependent), str(dependent_name)))
+            for (job_id, name, status), dependents in doomed.items():
+                yield from self._fail_dependents(dependents, f"{name}[{job_id}]", status)
+                new = [dependent for dependent, _ in dependents if dependent not in failed]
+                failed += new
+                pending += new
         if released:
             yield notify(self._channel)
         if not failed:
@@ -468,13 +479,23 @@ class PostgresStore:
 
     async def claim(self, owner: str, limit: int, lease: float) -> list[JobRecord]:
         """Mark up to *limit* due waiting jobs running for *owner*: priority first, then FIFO."""
+        records, _ = await self.claim_and_next_due(owner, limit, lease)
+        return records
+
+    async def claim_and_next_due(
+        self, owner: str, limit: int, lease: float
+    ) -> tuple[list[JobRecord], float | None]:
+        """`claim`, and `next_due` of the jobs left waiting, in one round trip."""
         now = self.now()
         params = (now, limit, now, owner, now + lease, self._state_channel)
         rows = await self._call(_one(claim_sql(self.schema), params))
-        # The last column is the notification's.
-        records = self._records([row[:-1] for row in rows], load=self._live)
+        due = rows[0][-1] if rows else None
+        # The last two columns are the notification's and the due time; a row
+        # whose seq is NULL stands for "none claimed".
+        claimed = [row[:-2] for row in rows if row[0] is not None]
+        records = self._records(claimed, load=self._live)
         records.sort(key=lambda r: (-r.priority, r.seq))
-        return records
+        return records, None if due is None else float(due)
 
     def _changed(self, ids: list[str]) -> Plan[None]:
         """Tell the followers of these jobs in other processes to read them (at commit)."""

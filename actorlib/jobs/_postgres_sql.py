@@ -102,13 +102,19 @@ def migrate(schema: str, lock_key: str) -> Plan[list[int]]:
 
 def claim_sql(schema: str) -> str:
     """Mark up to LIMIT due waiting jobs running, highest priority first, then FIFO;
-    notify each claimed job's id on the state channel (at commit).
+    notify each claimed job's id on the state channel (at commit); and say when
+    the earliest job left waiting is due.
 
     One statement in READ COMMITTED: the MATERIALIZED CTE picks and locks the
     rows (walking ``jobs_waiting`` in order), skipping rows another claim has
     locked, so two processes never take the same job; the planner cannot
     turn the LIMIT into a nested loop that updates more rows (Oban's note).
-    Each row comes back with one more column (the notification's, empty).
+    Each claimed row comes back with two more columns: the notification's
+    (empty) and the due time; with no row claimed, one row of NULLs but the
+    due time (NULL too if no job waits). The due time is read in the
+    statement's snapshot, where the picked rows still wait, so they are left
+    out; a row another claim holds is not, so that claim's commit is looked
+    at again soon (as a separate query after the claim would).
     Parameters: now, limit, now, owner, lease_until, state channel.
     """
     name = quoted(schema)
@@ -118,8 +124,12 @@ def claim_sql(schema: str) -> str:
         f"AND run_at <= %s ORDER BY priority DESC, seq LIMIT %s FOR UPDATE SKIP LOCKED), "
         f"claimed AS (UPDATE {name}.jobs AS j SET status = 'running', "
         f"attempts = j.attempts + 1, started_at = %s, owner = %s, lease_until = %s "
-        f"FROM picked WHERE j.seq = picked.seq RETURNING {returning}) "
-        f"SELECT claimed.*, pg_notify(%s, claimed.id)::text FROM claimed"
+        f"FROM picked WHERE j.seq = picked.seq RETURNING {returning}), "
+        f"later AS (SELECT min(run_at) AS due FROM {name}.jobs WHERE {READY_SQL} "
+        f"AND seq NOT IN (SELECT seq FROM picked)) "
+        f"SELECT claimed.*, CASE WHEN claimed.id IS NOT NULL "
+        f"THEN pg_notify(%s, claimed.id)::text END, later.due "
+        f"FROM later LEFT JOIN claimed ON true"
     )
 
 

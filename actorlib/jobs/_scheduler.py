@@ -28,8 +28,9 @@ from ._events import (
 )
 from ._execute import Attempt, Outcome
 from ._memory import MemoryStore
-from ._model import JobRecord, JobStatus, Progress
+from ._model import WAITING, JobRecord, JobStatus, Progress
 from ._periodic import tick_key
+from ._store import claim_and_next_due
 
 logger = logging.getLogger("actorlib")
 
@@ -141,6 +142,11 @@ class Scheduler(Actor):
         self.watching: tuple[anyio.CancelScope, anyio.Event] | None = None
         # The progress of each job running here as last stored for its followers elsewhere.
         self.shared_progress: dict[str, Progress] = {}
+        # Whether a claim may find a due job: set by a wake-up (a kick, a timer, a poll)
+        # or by a commit that may have made one due; cleared by a claim that took
+        # fewer jobs than it asked for. A freed worker claims only while it is set:
+        # a claim per ended job would double the store's load for nothing.
+        self.look = True
 
     async def on_start(self) -> None:
         core = self.core
@@ -167,6 +173,7 @@ class Scheduler(Actor):
         match message:
             case Kick():
                 self.core.kick_pending = False
+                self.look = True
                 await self._dispatch()
             case _Finished(worker, record, outcome):
                 if self.busy.get(worker) is record:
@@ -228,7 +235,7 @@ class Scheduler(Actor):
     async def _dispatch(self) -> None:
         core = self.core
         clock = core.system.clock
-        while self.idle_workers and not core.closing:
+        while self.idle_workers and self.look and not core.closing:
             limit = len(self.idle_workers)
             if core.rate_limit is not None:
                 now = clock.now()
@@ -237,14 +244,14 @@ class Scheduler(Actor):
                     return
                 limit = 1
                 self.next_start = max(now, self.next_start) + 1.0 / core.rate_limit
-            records = await core.store.claim(core.owner, limit, core.lease)
-            if not records:
-                if core.rate_limit is not None:
-                    self.next_start = -math.inf  # the slot was not used
-                await self._no_due_jobs()
-                return
+            records, due = await claim_and_next_due(core.store, core.owner, limit, core.lease)
+            if not records and core.rate_limit is not None:
+                self.next_start = -math.inf  # the slot was not used
             for record in records:
                 self._start(record)
+            if len(records) < limit:
+                self.look = False
+                await self._no_due_jobs(due)
 
     def _start(self, record: JobRecord) -> None:
         core = self.core
@@ -260,13 +267,17 @@ class Scheduler(Actor):
         joblog.started(core.name, record)
         worker.tell(_Run(attempt))
 
-    async def _no_due_jobs(self) -> None:
+    async def _no_due_jobs(self, due: float | None) -> None:
         core, store = self.core, self.core.store
-        due = await store.next_due()
         if due is not None:
             # Something waits for its delay or backoff: come back when it is due.
             self.context.timers.start_single("due", Kick(), max(due - store.now(), 0.001))
-        elif not self.busy and not self.unsaved and not (store.durable and await store.running()):
+        elif (
+            not core.idle
+            and not self.busy
+            and not self.unsaved
+            and not (store.durable and await store.running())
+        ):
             core.idle = True
             core.notify()
         await self._purge_on_time()
@@ -324,6 +335,10 @@ class Scheduler(Actor):
         ]
         self.idle_workers += self.resting
         self.resting = []
+        # A retry waits for its backoff, and a job that ended may have released
+        # jobs that waited for it: look again.
+        if any(record.status in WAITING or record.status.final for record, _ in batch):
+            self.look = True
         for record, event in batch:
             self.core.committed(record)
             self.core.publish(event)
@@ -421,6 +436,7 @@ class Scheduler(Actor):
 
     async def _poll(self) -> None:
         self._watch()
+        self.look = True  # the safety net for a wake-up that was missed
         core, store = self.core, self.core.store
         await store.renew(core.owner, [r.id for r in self.busy.values()], core.lease)
         reclaimed = await store.reclaim_expired()
@@ -461,16 +477,13 @@ class Scheduler(Actor):
         followed = [i for i in job_ids if i in core.states and i not in running_here]
         if followed:
             core.observed(await core.store.get_many(followed))
-        if core.workers == 0 and not core.idle:
-            # A producer: idle (for `join`) once no job waits or runs in the store
-            # and every job it follows has ended. Two reads are not one snapshot (a
-            # job claimed between them is in neither), hence the look at the
-            # followed jobs; a submit meanwhile (a kick) makes the answer stale.
+        if core.workers == 0 and not core.idle and not core.states:
+            # A producer: idle (for `join`) once every job it follows has ended
+            # (looked at first: no query while one has not, which is most of the
+            # time) and no job waits or runs in the store. A submit meanwhile (a
+            # kick) makes the answer stale.
             store, kicks = core.store, core.kicks
-            if await store.next_due() is None and not await store.running():
-                rest = [i for i in core.states if i not in running_here]
-                if rest:
-                    core.observed(await store.get_many(rest))
-                if core.kicks == kicks and not core.states:
-                    core.idle = True
-                    core.notify()
+            due, running = await store.next_due(), await store.running()
+            if due is None and not running and core.kicks == kicks and not core.states:
+                core.idle = True
+                core.notify()

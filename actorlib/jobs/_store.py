@@ -143,6 +143,20 @@ class WatchingStore(JobStore, Protocol):
         ...
 
 
+async def claim_and_next_due(
+    store: JobStore, owner: str, limit: int, lease: float
+) -> tuple[list[JobRecord], float | None]:
+    """`JobStore.claim`; when it took fewer than *limit* jobs, also `JobStore.next_due`
+    (else None). A store that answers both in one round trip has a method of this name.
+    """
+    both = getattr(store, "claim_and_next_due", None)
+    if both is not None:
+        answer: tuple[list[JobRecord], float | None] = await both(owner, limit, lease)
+        return answer
+    records = await store.claim(owner, limit, lease)
+    return records, (await store.next_due() if len(records) < limit else None)
+
+
 def open_store(url: str, clock_now: Callable[[], float]) -> JobStore:
     """Make the store a URL names: ``memory``, ``sqlite:///path/to/jobs.db`` or
     ``postgresql://user@host:5432/db`` (``postgres://`` too; ``?schema=name``).

@@ -15,8 +15,10 @@ from actorlib import ActorSystem, Backoff
 from actorlib.jobs import (
     JobCancelledError,
     JobQueue,
+    JobRecord,
     JobStatus,
     JobTimeoutError,
+    MemoryStore,
     Retry,
 )
 from actorlib.testing import VirtualClock
@@ -326,3 +328,41 @@ async def test_the_rate_limit_spaces_a_late_job_from_the_last_start(clock: Virtu
         await clock.advance(1)
         await queue.join()
     assert started == [0.0, 0.5]
+
+
+class _CountingStore(MemoryStore):
+    """A real memory store that counts its claims (the queue's load on a shared store)."""
+
+    def __init__(self, clock: VirtualClock) -> None:
+        super().__init__(clock.now)
+        self.claims = 0
+
+    async def claim(self, owner: str, limit: int, lease: float) -> list[JobRecord]:
+        self.claims += 1
+        return await super().claim(owner, limit, lease)
+
+
+async def test_a_queue_claims_again_only_when_a_job_may_have_become_due(
+    clock: VirtualClock,
+) -> None:
+    # Eight idle workers, jobs one at a time: a claim that came back short means
+    # nothing else is due, so a worker that ends its job does not claim for
+    # nothing (on a shared store, every such claim is a statement for each job).
+    store = _CountingStore(clock)
+
+    async def noop() -> None:
+        pass
+
+    async with (
+        ActorSystem("claims", clock=clock) as system,
+        JobQueue(system, store=store, workers=8) as queue,
+    ):
+        await (await queue.submit(noop)).result()
+        await queue.join()
+        before = store.claims
+        for _ in range(10):
+            await (await queue.submit(noop)).result()
+            await queue.join()
+        # One claim finds the job (a submit wakes the queue); one more after its
+        # outcome is committed (an ended job may release others). Before: four.
+        assert store.claims - before <= 2 * 10

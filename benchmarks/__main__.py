@@ -15,6 +15,7 @@ from benchmarks import (
     fanin,
     fibonacci,
     forkjoin,
+    jobprocesses,
     jobs,
     pingpong,
     remote,
@@ -43,6 +44,7 @@ SCENARIOS: tuple[Scenario, ...] = (
     *simulation.SCENARIOS,
     *remote.SCENARIOS,
     *jobs.SCENARIOS,
+    *jobprocesses.SCENARIOS,
 )
 QUICK_SCALE = 20
 QUICK_REPEAT = 1

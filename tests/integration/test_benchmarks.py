@@ -37,6 +37,9 @@ SCENARIOS = (
     "jobs-sqlite",
     "jobs-latency",
     "jobs-latency-p99",
+    "jobs-processes",
+    "jobs-processes-latency",
+    "jobs-processes-latency-p99",
 )
 #: Scenarios measured on peers too; each peer shows figures, or n/a where it is not
 #: installed or cannot do the scenario (the reason is in the run's `unavailable`).
@@ -61,6 +64,10 @@ JOB_PEERS = {
     "jobs-sqlite": ("arq",),
     "jobs-latency": ("actorlib-sqlite", "arq", "dramatiq", "celery"),
     "jobs-latency-p99": ("actorlib-sqlite", "arq", "dramatiq", "celery"),
+    **dict.fromkeys(
+        ("jobs-processes", "jobs-processes-latency", "jobs-processes-latency-p99"),
+        ("actorlib-sqlite", "celery", "dramatiq", "procrastinate"),
+    ),
 }
 
 

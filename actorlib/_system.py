@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import math
 import random
+import threading
 from collections.abc import Callable, Coroutine, Sequence
 from types import TracebackType
 from typing import Any
@@ -31,6 +32,7 @@ from ._spawner import Spawner
 from ._spawning import spawn_placed, spawn_under
 from ._supervision import SupervisorStrategy
 from ._transport import Placement, SpawnSpec, Transport
+from ._watchdog import Watchdog, check_threshold, current_poster
 
 logger = logging.getLogger("actorlib")
 
@@ -83,6 +85,10 @@ class ActorSystem(Spawner):
             runs that must repeat exactly.
         transport: the Transport seam: how actors in other processes and
             machines are reached (``actorlib.remote``); None: this process only.
+        slow_callback: seconds one step of a handler (or any task) may hold
+            the event loop without yielding before a watchdog thread logs a
+            WARNING naming the actor, the message type and the line it is
+            blocked on; None or 0 disables the watchdog.
 
     Raises:
         ValueError: an invalid name or timeout.
@@ -101,6 +107,7 @@ class ActorSystem(Spawner):
         delivery: Delivery | None = None,
         random_seed: int | None = None,
         transport: Transport | None = None,
+        slow_callback: float | None = 0.1,
     ) -> None:
         self.name = check_name(name, "system name")
         self.ask_timeout = check_timeout(ask_timeout, "ask_timeout")
@@ -116,6 +123,8 @@ class ActorSystem(Spawner):
                 f"transport must implement start(), stop() and start_nodes(), got {transport!r}"
             )
         self.transport = transport
+        self.slow_callback = check_threshold(slow_callback)
+        self._watchdog: Watchdog | None = None
         if clock is not None and not isinstance(clock, Clock):
             raise TypeError(f"clock must implement now() and sleep_until(), got {clock!r}")
         self.default_strategy = supervisor
@@ -151,6 +160,11 @@ class ActorSystem(Spawner):
             current_backend(), self.clock, self.dispatcher, self.timer_queue, self.ask_timeout
         )
         await self._runtime.enter()
+        if self.slow_callback is not None:
+            self._watchdog = Watchdog(
+                self.name, self.slow_callback, current_poster(), threading.get_ident()
+            )
+            self._watchdog.start()
         guardian = Cell(self, None, "user", (_Guardian, (), {}), None, None)
         guardian.create_instance()
         guardian.started = True
@@ -198,6 +212,9 @@ class ActorSystem(Spawner):
         return await self._runtime.exit(exc_type, exc, tb)
 
     def _leave_context(self) -> None:
+        watchdog, self._watchdog = self._watchdog, None
+        if watchdog is not None:
+            watchdog.stop()
         if self._resolver_token is not None:
             ref_resolver.reset(self._resolver_token)
             self._resolver_token = None

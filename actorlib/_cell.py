@@ -66,6 +66,7 @@ class Cell(Asker):
         "escalated_from",
         "factory",
         "failure",
+        "handled",
         "handler",
         "handler_never_suspends",
         "incarnation",
@@ -120,6 +121,7 @@ class Cell(Asker):
         self.checked_handler: Handler | None = None
         self.handler_never_suspends = False
         self.started = False
+        self.handled = 0  # user messages handled (read by metrics)
         self.incarnation = 0
         self.current: Item | None = None
         self.children: dict[str, Cell] | None = None
@@ -219,6 +221,7 @@ class Cell(Asker):
         token = current_sender.set(self.ref)
         message = envelope.message
         self.current = envelope
+        self.handled += 1
         try:
             # _answers_now checked: the handler is an async def without await.
             step = cast(Coroutine[object, None, object], cast(Handler, self.handler)(message))

@@ -22,11 +22,12 @@ from ._deadletters import DeadLetters
 from ._dispatch import Delivery, DirectDelivery, Dispatcher
 from ._errors import SystemClosedError
 from ._events import EventStream
+from ._hooks import HandlerObserver
 from ._lifecycle import State
 from ._lowlevel import current_backend
 from ._messages import Stop
 from ._ref import ActorRef, AskContext, check_timeout, current_sender, ref_resolver
-from ._registry import DeadTarget, Registry, render_tree
+from ._registry import ActorClassStatistics, DeadTarget, Registry, render_tree
 from ._runtime import Runtime, bind_backend
 from ._spawner import Spawner
 from ._spawning import spawn_placed, spawn_under
@@ -144,6 +145,8 @@ class ActorSystem(Spawner):
         self._resolver_token: Any = None
         self._guardian: Cell | None = None
         self.dispatcher = Dispatcher(throughput=throughput)
+        # Set by actorlib.observability to time handlers; None costs nothing.
+        self.handler_observer: HandlerObserver | None = None
         self._runtime = Runtime(self.dispatcher, self.timer_queue)
 
     def __repr__(self) -> str:
@@ -394,6 +397,10 @@ class ActorSystem(Spawner):
             ready=pool.ready,
             timers=len(self.timer_queue),
         )
+
+    def class_statistics(self) -> list[ActorClassStatistics]:
+        """Return a snapshot per actor class (the guardian not counted), sorted by class."""
+        return self._registry.class_statistics(self._guardian)
 
     def tree(self) -> str:
         """The supervision tree as text: each actor's state, mailbox depth and restarts."""

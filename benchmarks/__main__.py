@@ -16,6 +16,7 @@ from benchmarks import (
     fibonacci,
     forkjoin,
     jobs,
+    metrics,
     pingpong,
     remote,
     ring,
@@ -43,6 +44,7 @@ SCENARIOS: tuple[Scenario, ...] = (
     *simulation.SCENARIOS,
     *remote.SCENARIOS,
     *jobs.SCENARIOS,
+    *metrics.SCENARIOS,
 )
 QUICK_SCALE = 20
 QUICK_REPEAT = 1

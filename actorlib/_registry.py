@@ -75,11 +75,17 @@ class Registry:
             )
 
     def class_statistics(self, guardian: Cell | None) -> list[ActorClassStatistics]:
-        """Counts per actor class, terminated actors' counters included (see the class)."""
+        """Counts per actor class, terminated actors' counters included (see the class).
+
+        Safe to call from another thread (an OpenTelemetry exporter's): the
+        dicts are copied first, each copy one step under the GIL, so actors
+        starting or stopping meanwhile cannot break the iteration.
+        """
         totals: dict[type[Actor], list[int]] = {
-            cls: [0, handled, restarts, 0] for cls, (handled, restarts) in self._retired.items()
+            cls: [0, handled, restarts, 0]
+            for cls, (handled, restarts) in list(self._retired.items())
         }
-        for cell in self._cells.values():
+        for cell in list(self._cells.values()):
             if cell is guardian:
                 continue
             row = totals.setdefault(cell.factory[0], [0, 0, 0, 0])

@@ -102,7 +102,7 @@ class HandlerTimes:
         return sorted(
             (
                 HandlerTimeHistogram(label, self.bounds, tuple(bins.counts), bins.total)
-                for label, bins in self._bins.values()
+                for label, bins in list(self._bins.values())  # safe from another thread
             ),
             key=lambda histogram: histogram.actor_class,
         )

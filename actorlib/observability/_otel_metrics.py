@@ -7,9 +7,10 @@ from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING
 
 from actorlib import ActorSystem, __version__
+from actorlib.jobs import JobQueue
 
 from ._handler_times import DEFAULT_BUCKETS, time_handlers
-from ._samples import FAMILIES, HANDLER_DURATION, Family
+from ._samples import FAMILIES, HANDLER_DURATION, JOB_FAMILIES, Family, JobFamily
 
 if TYPE_CHECKING:
     from opentelemetry.metrics import CallbackOptions, MeterProvider, Observation
@@ -51,7 +52,9 @@ class OpenTelemetryMetrics:
         provider = meter_provider if meter_provider is not None else metrics.get_meter_provider()
         meter = provider.get_meter("actorlib", __version__)
         self._systems: weakref.WeakSet[ActorSystem] = weakref.WeakSet()
-        for family in FAMILIES:
+        self._queues: weakref.WeakSet[JobQueue] = weakref.WeakSet()
+        families: tuple[Family | JobFamily, ...] = (*FAMILIES, *JOB_FAMILIES)
+        for family in families:
             create = (
                 meter.create_observable_counter
                 if family.kind == "counter"
@@ -70,22 +73,32 @@ class OpenTelemetryMetrics:
             explicit_bucket_boundaries_advisory=DEFAULT_BUCKETS,
         )
 
-    def watch(self, system: ActorSystem, *, handler_time: bool = False) -> None:
-        """Publish the metrics of *system* (held weakly: watching keeps nothing alive).
+    def watch(self, source: ActorSystem | JobQueue, *, handler_time: bool = False) -> None:
+        """Publish the metrics of *source* (held weakly: watching keeps nothing alive).
 
         Args:
-            system: the actor system.
+            source: an actor system, or a job queue (`actorlib.jobs.JobQueue`).
             handler_time: also record ``actorlib.handler.duration``, a
-                histogram of every handler call (see `time_handlers`: it
-                costs two clock reads per message).
+                histogram of every handler call of the system (see
+                `time_handlers` for what it costs).
 
         Raises:
-            TypeError: *system* is not an ActorSystem.
+            TypeError: *source* is neither an ActorSystem nor a JobQueue, or
+                *handler_time* is set for a job queue.
             RuntimeError: *handler_time* is set and another observer wraps
                 the system's handlers.
         """
-        if not isinstance(system, ActorSystem):
-            raise TypeError(f"watch() expects an ActorSystem, got {system!r}")
+        if isinstance(source, JobQueue):
+            if handler_time:
+                raise TypeError(
+                    "handler_time times the handlers of an ActorSystem; watch the queue's "
+                    "system with handler_time=True instead"
+                )
+            self._queues.add(source)
+            return
+        if not isinstance(source, ActorSystem):
+            raise TypeError(f"watch() expects an ActorSystem or a JobQueue, got {source!r}")
+        system = source
         if handler_time:
             times = time_handlers(system)
             times.add_sink(self._sink(system.name))
@@ -103,14 +116,29 @@ class OpenTelemetryMetrics:
 
         return sink
 
-    def _callback(self, family: Family) -> Callable[[CallbackOptions], Iterable[Observation]]:
+    def _callback(
+        self, family: Family | JobFamily
+    ) -> Callable[[CallbackOptions], Iterable[Observation]]:
         from opentelemetry.metrics import Observation
+
+        if isinstance(family, JobFamily):
+            job_family = family
+
+            def observe_queues(options: CallbackOptions) -> Iterable[Observation]:
+                return [
+                    Observation(value, dict(labels))
+                    for queue in list(self._queues)
+                    for labels, value in job_family.read(queue)
+                ]
+
+            return observe_queues
+        system_family = family
 
         def observe(options: CallbackOptions) -> Iterable[Observation]:
             return [
                 Observation(value, dict(labels))
                 for system in list(self._systems)
-                for labels, value in family.read(system)
+                for labels, value in system_family.read(system)
             ]
 
         return observe

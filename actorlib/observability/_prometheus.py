@@ -5,7 +5,18 @@ from __future__ import annotations
 from actorlib import ActorSystem
 
 from ._handler_times import HandlerTimes
-from ._samples import FAMILIES, HANDLER_DURATION, Labels, collect, handler_times
+from ._samples import (
+    FAMILIES,
+    HANDLER_DURATION,
+    JOB_FAMILIES,
+    Family,
+    JobFamily,
+    Labels,
+    Source,
+    check_sources,
+    collect,
+    handler_times,
+)
 
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 """The HTTP Content-Type of `prometheus_text`'s output (Prometheus text format 0.0.4)."""
@@ -35,25 +46,27 @@ def _number(value: float) -> str:
     return repr(float(value))
 
 
-def prometheus_text(*systems: ActorSystem) -> str:
-    """Render the metrics of *systems* in Prometheus's text format (version 0.0.4).
+def prometheus_text(*sources: Source) -> str:
+    """Render the metrics of *sources* in Prometheus's text format (version 0.0.4).
 
-    Serve it at ``/metrics`` with the content type
-    ``text/plain; version=0.0.4; charset=utf-8``. Every counter and gauge of
-    docs/observability.md is there, labelled by ``system`` (and
-    ``actor_class``); the handler-time histogram too, for the systems whose
+    Serve it at ``/metrics`` with the content type `CONTENT_TYPE`. Every
+    counter and gauge of docs/observability.md is there: an actor system's
+    labelled by ``system`` (and ``actor_class``), a job queue's by
+    ``queue``; the handler-time histogram too, for the systems whose
     handlers are timed (`time_handlers`). Needs neither OpenTelemetry nor
     ``prometheus_client``.
 
+    Args:
+        sources: actor systems and job queues (`actorlib.jobs.JobQueue`).
+
     Raises:
-        TypeError: an argument is not an ActorSystem.
+        TypeError: a source is neither an ActorSystem nor a JobQueue.
     """
-    for system in systems:
-        if not isinstance(system, ActorSystem):
-            raise TypeError(f"prometheus_text() expects ActorSystem objects, got {system!r}")
-    samples = [sample for system in systems for sample in collect(system)]
+    check_sources(sources, "prometheus_text()")
+    samples = collect(*sources)
     lines: list[str] = []
-    for family in FAMILIES:
+    families: tuple[Family | JobFamily, ...] = (*FAMILIES, *JOB_FAMILIES)
+    for family in families:
         name = prometheus_name(family.name, family.kind, family.unit)
         lines.append(f"# HELP {name} {family.description}")
         lines.append(f"# TYPE {name} {family.kind}")
@@ -62,7 +75,7 @@ def prometheus_text(*systems: ActorSystem) -> str:
             for sample in samples
             if sample.name == family.name
         )
-    timed = handler_times(systems)
+    timed = handler_times(sources)
     if timed:
         lines.extend(_histogram_lines(timed))
     return "\n".join(lines) + "\n"

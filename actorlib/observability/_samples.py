@@ -7,11 +7,13 @@ from collections.abc import Callable, Iterable, Sequence
 import attrs
 
 from actorlib import ActorSystem
+from actorlib.jobs import JobQueue
 
 from ._handler_times import HandlerTimes
 
 Labels = tuple[tuple[str, str], ...]
 Reader = Callable[[ActorSystem], Iterable[tuple[Labels, float]]]
+Source = ActorSystem | JobQueue
 
 
 @attrs.frozen
@@ -44,7 +46,7 @@ class Family:
     kind: str
     unit: str
     description: str
-    read: Reader
+    read: Callable[[ActorSystem], Iterable[tuple[Labels, float]]]
 
 
 def _system_value(
@@ -135,23 +137,90 @@ HANDLER_DURATION = Family(
 )
 
 
-def collect(system: ActorSystem) -> list[MetricSample]:
-    """Read every counter and gauge of *system* now (histograms: see `HandlerTimes`).
+@attrs.frozen
+class JobFamily:
+    """A metric of a job queue and the field of `JobQueueStatistics` it reads."""
+
+    name: str
+    kind: str
+    unit: str
+    description: str
+    field: str
+
+    def read(self, queue: JobQueue) -> Iterable[tuple[Labels, float]]:
+        """The queue's value, labelled by its name."""
+        return [((("queue", queue.name),), getattr(queue.statistics(), self.field))]
+
+
+JOB_FAMILIES: tuple[JobFamily, ...] = tuple(
+    JobFamily(f"actorlib.jobs.{name}", kind, unit, description, field)
+    for name, kind, unit, description, field in [
+        ("submitted", "counter", "{job}", "Jobs queued by this process.", "submitted"),
+        ("attempts", "counter", "{attempt}", "Attempts started in this process.", "attempts"),
+        ("succeeded", "counter", "{job}", "Jobs that succeeded in this process.", "succeeded"),
+        ("failed", "counter", "{job}", "Jobs that failed for good in this process.", "failed"),
+        ("retried", "counter", "{attempt}", "Failed attempts that will run again.", "retried"),
+        ("cancelled", "counter", "{job}", "Jobs cancelled in this process.", "cancelled"),
+        ("running", "gauge", "{job}", "Attempts running in this process now.", "running_here"),
+        ("wait.time", "counter", "s", "Time attempts waited from due to start.", "wait_seconds"),
+        ("run.time", "counter", "s", "Time the attempts that ended ran.", "run_seconds"),
+    ]
+)
+
+
+def check_sources(sources: Iterable[object], caller: str) -> None:
+    """Raise unless every source is an ActorSystem or a JobQueue.
+
+    Raises:
+        TypeError: one is neither.
+    """
+    for source in sources:
+        if not isinstance(source, ActorSystem | JobQueue):
+            raise TypeError(f"{caller} expects ActorSystem or JobQueue objects, got {source!r}")
+
+
+def collect(*sources: Source) -> list[MetricSample]:
+    """Read every counter and gauge of *sources* now (histograms: see `HandlerTimes`).
+
+    Args:
+        sources: actor systems (their actors, per class and in all) and job
+            queues (their jobs, as `JobQueue.statistics` counts them).
 
     Cheap enough to call on every scrape: it reads counters the runtime
     keeps anyway, with one pass over the live actors per per-class metric.
+
+    Raises:
+        TypeError: a source is neither an ActorSystem nor a JobQueue.
     """
-    return [
-        MetricSample(family.name, family.kind, family.unit, family.description, labels, value)
-        for family in FAMILIES
-        for labels, value in family.read(system)
-    ]
+    check_sources(sources, "collect()")
+    samples: list[MetricSample] = []
+    for source in sources:
+        if isinstance(source, ActorSystem):
+            for family in FAMILIES:
+                samples += [
+                    MetricSample(family.name, family.kind, family.unit, family.description, *row)
+                    for row in family.read(source)
+                ]
+        else:
+            for job_family in JOB_FAMILIES:
+                samples += [
+                    MetricSample(
+                        job_family.name,
+                        job_family.kind,
+                        job_family.unit,
+                        job_family.description,
+                        *row,
+                    )
+                    for row in job_family.read(source)
+                ]
+    return samples
 
 
-def handler_times(systems: Sequence[ActorSystem]) -> list[tuple[ActorSystem, HandlerTimes]]:
-    """The systems among *systems* whose handlers are timed, with their histograms."""
+def handler_times(sources: Sequence[Source]) -> list[tuple[ActorSystem, HandlerTimes]]:
+    """The systems among *sources* whose handlers are timed, with their histograms."""
     return [
         (system, observer)
-        for system in systems
-        if isinstance(observer := system.handler_observer, HandlerTimes)
+        for system in sources
+        if isinstance(system, ActorSystem)
+        and isinstance(observer := system.handler_observer, HandlerTimes)
     ]

@@ -126,8 +126,10 @@ async def test_prometheus_text_renders_several_systems_side_by_side() -> None:
     assert samples["actorlib_dead_letters_total", _labels(system="two")] == 0
 
 
-def test_prometheus_text_refuses_what_is_not_a_system() -> None:
-    with pytest.raises(TypeError, match="prometheus_text\\(\\) expects ActorSystem objects"):
+def test_prometheus_text_refuses_what_is_neither_a_system_nor_a_queue() -> None:
+    with pytest.raises(
+        TypeError, match="prometheus_text\\(\\) expects ActorSystem or JobQueue objects"
+    ):
         prometheus_text("shop")  # type: ignore[arg-type]
 
 

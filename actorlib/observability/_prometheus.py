@@ -27,6 +27,8 @@ def prometheus_name(name: str, kind: str, unit: str) -> str:
     base = name.replace(".", "_")
     if unit == "s":
         base += "_seconds"
+    elif unit == "By":
+        base += "_bytes"
     return base + "_total" if kind == "counter" else base
 
 

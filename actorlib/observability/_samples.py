@@ -8,6 +8,7 @@ import attrs
 
 from actorlib import ActorSystem
 from actorlib.jobs import JobQueue
+from actorlib.remote import NodeTransport
 
 from ._handler_times import HandlerTimes
 
@@ -68,6 +69,32 @@ def _per_class(field: str) -> Reader:
     return read
 
 
+def _per_peer(field: str) -> Reader:
+    def read(system: ActorSystem) -> Iterable[tuple[Labels, float]]:
+        transport = system.transport
+        if not isinstance(transport, NodeTransport):
+            return ()
+        return [
+            ((("system", system.name), ("peer", stats.peer)), float(getattr(stats, field)))
+            for stats in transport.link_statistics()
+        ]
+
+    return read
+
+
+# Per peer node, for a system with a remote transport (actorlib.remote).
+_LINK_FAMILIES = tuple(
+    Family(f"actorlib.remote.{name}", kind, unit, description, _per_peer(field))
+    for name, kind, unit, description, field in [
+        ("frames.sent", "counter", "{frame}", "Frames sent to a peer node.", "frames_sent"),
+        ("frames.received", "counter", "{frame}", "Frames from a peer.", "frames_received"),
+        ("traffic.sent", "counter", "By", "Bytes of the frames sent to a peer.", "bytes_sent"),
+        ("traffic.received", "counter", "By", "Bytes of the frames from a peer.", "bytes_received"),
+        ("reconnects", "counter", "{link}", "Links to a peer after the first.", "reconnects"),
+        ("connected", "gauge", "1", "1 while a link to the peer is up, else 0.", "connected"),
+    ]
+)
+
 FAMILIES: tuple[Family, ...] = (
     Family(
         "actorlib.messages.handled",
@@ -125,6 +152,7 @@ FAMILIES: tuple[Family, ...] = (
         "Pending timers: actor timers, ask timeouts and backoff delays.",
         _system_value(lambda system: system.statistics().timers),
     ),
+    *_LINK_FAMILIES,
 )
 
 # The handler-time histogram, recorded only when turned on (`time_handlers`).

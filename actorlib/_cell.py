@@ -57,6 +57,8 @@ class Cell(Asker):
     """
 
     __slots__ = (
+        "ask_timeouts",
+        "asks",
         "behaviors",
         "checked_handler",
         "children",
@@ -121,7 +123,9 @@ class Cell(Asker):
         self.checked_handler: Handler | None = None
         self.handler_never_suspends = False
         self.started = False
-        self.handled = 0  # user messages handled (read by metrics)
+        self.handled = 0  # user messages handled (read by metrics), and asks to it:
+        self.asks = 0
+        self.ask_timeouts = 0  # counted by `ask_timed_out`
         self.incarnation = 0
         self.current: Item | None = None
         self.children: dict[str, Cell] | None = None
@@ -211,6 +215,7 @@ class Cell(Asker):
         Raises:
             AskCycleError: the ask would close a cycle of asks.
         """
+        self.asks += 1
         if not self._answers_now(envelope):
             asker = envelope.sender
             if asker is not None and (self.awaiting or asker._target is self):
@@ -246,6 +251,10 @@ class Cell(Asker):
                 self.system.dispatcher.schedule(self)  # it told itself, or failed
             else:
                 self.scheduled = False
+
+    def ask_timed_out(self) -> None:
+        """An ask to this actor timed out (see `_ref.time_out`); counted for metrics."""
+        self.ask_timeouts += 1
 
     def _refuse_cycle(self, asker: object) -> None:
         """Raise if the ask of *asker* (this actor, or one it waits on) closes a cycle.

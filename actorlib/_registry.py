@@ -31,6 +31,8 @@ class ActorClassStatistics:
         messages: user messages handled so far (those that failed included).
         restarts: restarts so far.
         mailbox: user messages waiting in the live actors' mailboxes.
+        asks: asks sent to actors of the class so far.
+        ask_timeouts: those asks that timed out.
     """
 
     actor_class: str
@@ -38,6 +40,8 @@ class ActorClassStatistics:
     messages: int
     restarts: int
     mailbox: int
+    asks: int = 0
+    ask_timeouts: int = 0
 
 
 def class_name(actor_class: type[Actor]) -> str:
@@ -51,8 +55,9 @@ class Registry:
     def __init__(self, system: ActorSystem) -> None:
         self._system = system
         self._cells: dict[str, Cell] = {}
-        # Per class: messages handled and restarts of the actors that terminated.
-        self._retired: dict[type[Actor], tuple[int, int]] = {}
+        # Per class: messages handled, restarts, asks and ask timeouts of the
+        # actors that terminated.
+        self._retired: dict[type[Actor], tuple[int, int, int, int]] = {}
 
     def __len__(self) -> int:
         return len(self._cells)
@@ -68,10 +73,12 @@ class Registry:
         """Forget a terminated actor (not a newer one that took its path)."""
         if self._cells.get(cell.path) is cell:
             del self._cells[cell.path]
-            handled, restarts = self._retired.get(cell.factory[0], (0, 0))
+            handled, restarts, asks, timeouts = self._retired.get(cell.factory[0], (0, 0, 0, 0))
             self._retired[cell.factory[0]] = (
                 handled + cell.handled,
                 restarts + cell.restart_count(),
+                asks + cell.asks,
+                timeouts + cell.ask_timeouts,
             )
 
     def class_statistics(self, guardian: Cell | None) -> list[ActorClassStatistics]:
@@ -82,17 +89,19 @@ class Registry:
         starting or stopping meanwhile cannot break the iteration.
         """
         totals: dict[type[Actor], list[int]] = {
-            cls: [0, handled, restarts, 0]
-            for cls, (handled, restarts) in list(self._retired.items())
+            cls: [0, handled, restarts, 0, asks, timeouts]
+            for cls, (handled, restarts, asks, timeouts) in list(self._retired.items())
         }
         for cell in list(self._cells.values()):
             if cell is guardian:
                 continue
-            row = totals.setdefault(cell.factory[0], [0, 0, 0, 0])
+            row = totals.setdefault(cell.factory[0], [0, 0, 0, 0, 0, 0])
             row[0] += 1
             row[1] += cell.handled
             row[2] += cell.restart_count()
             row[3] += cell.mailbox.user_depth
+            row[4] += cell.asks
+            row[5] += cell.ask_timeouts
         return sorted(
             (ActorClassStatistics(class_name(cls), *row) for cls, row in totals.items()),
             key=lambda stats: stats.actor_class,

@@ -125,6 +125,20 @@ FAMILIES: tuple[Family, ...] = (
         _per_class("restarts"),
     ),
     Family(
+        "actorlib.asks",
+        "counter",
+        "{ask}",
+        "Asks sent to actors, per actor class of the recipient.",
+        _per_class("asks"),
+    ),
+    Family(
+        "actorlib.ask.timeouts",
+        "counter",
+        "{ask}",
+        "Asks that timed out, per actor class of the recipient.",
+        _per_class("ask_timeouts"),
+    ),
+    Family(
         "actorlib.dead_letters",
         "counter",
         "{message}",

@@ -6,6 +6,7 @@ import subprocess
 import sys
 from collections.abc import Iterator
 
+import anyio
 import attrs
 import pytest
 from opentelemetry.sdk.metrics import MeterProvider
@@ -16,7 +17,7 @@ from opentelemetry.sdk.metrics.export import (
 )
 from prometheus_client.parser import text_string_to_metric_families
 
-from actorlib import Actor, ActorSystem, Directive, OneForOne
+from actorlib import Actor, ActorSystem, AskTimeout, Directive, OneForOne
 from actorlib.observability import (
     CONTENT_TYPE,
     OpenTelemetryMetrics,
@@ -237,3 +238,32 @@ except ImportError as error:
         "actorlib.observability's OpenTelemetry metrics need opentelemetry-api; "
         'install the otel extra: pip install "actorlib[otel]"',
     ]
+
+
+class Silent(Actor):
+    """Never answers an ask in time: it forwards nowhere and stashes nothing, it just waits."""
+
+    def __init__(self, release: anyio.Event) -> None:
+        self.release = release
+
+    async def receive(self, message: object) -> None:
+        await self.release.wait()
+
+
+async def test_asks_and_ask_timeouts_are_counted_per_recipient_class() -> None:
+    release = anyio.Event()
+    async with ActorSystem("asks") as system:
+        counter = await system.spawn(Counter)
+        silent = await system.spawn(Silent, release)
+        await counter.ask("a")
+        await counter.ask("b")
+        with pytest.raises(AskTimeout):
+            await silent.ask("late", timeout=0.01)
+        release.set()
+        [counter_stats, silent_stats] = system.class_statistics()
+        samples = _prometheus(prometheus_text(system))
+    assert (counter_stats.asks, counter_stats.ask_timeouts) == (2, 0)
+    assert (silent_stats.asks, silent_stats.ask_timeouts) == (1, 1)
+    silent_labels = _labels(system="asks", actor_class=f"{__name__}.Silent")
+    assert samples["actorlib_asks_total", silent_labels] == 1
+    assert samples["actorlib_ask_timeouts_total", silent_labels] == 1

@@ -1,7 +1,9 @@
 """Metrics of running actor systems: OpenTelemetry instruments and the Prometheus text format.
 
-`prometheus_text(system)` renders every metric in Prometheus's text format
-with nothing more installed; serve it at ``/metrics``. With the ``otel`` extra
+`prometheus_text(system, queue)` renders every metric of actor systems
+(per actor class, per system, per remote peer) and job queues in
+Prometheus's text format with nothing more installed; serve it at
+``/metrics``. With the ``otel`` extra
 (``pip install "actorlib[otel]"``), `OpenTelemetryMetrics` publishes the
 same metrics through the OpenTelemetry metrics API, as observable
 instruments read when the SDK collects: without an SDK configured they cost

@@ -123,9 +123,11 @@ class Cell(Asker):
         self.checked_handler: Handler | None = None
         self.handler_never_suspends = False
         self.started = False
-        self.handled = 0  # user messages handled (read by metrics), and asks to it:
+        # Counters that metrics read (ActorSystem.class_statistics): user
+        # messages handled, asks received, and those asks that timed out.
+        self.handled = 0
         self.asks = 0
-        self.ask_timeouts = 0  # counted by `ask_timed_out`
+        self.ask_timeouts = 0
         self.incarnation = 0
         self.current: Item | None = None
         self.children: dict[str, Cell] | None = None

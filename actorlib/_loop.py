@@ -40,7 +40,7 @@ async def run(cell: Cell, budget: int) -> int:
     """Run a batch: creation, system messages first, then up to *budget* user messages."""
     token = current_sender.set(cell.ref)
     mailbox = cell.mailbox
-    observer = cell.system.handler_observer  # metrics, traces: None when off
+    observer = cell.system.handler_observer  # handler timing: None when off
     handled = 0
     try:
         while True:

@@ -64,14 +64,23 @@ from pathlib import Path
 venv = Path(sys.argv[1]).resolve()
 
 # Not installed, or this check would prove nothing.
-for name in ("nats", "cryptography", "hypothesis", "pytest", "trio", "uvloop", "tqdm"):
+for name in (
+    "nats", "cryptography", "hypothesis", "pytest", "trio", "uvloop", "tqdm", "opentelemetry"
+):
     assert importlib.util.find_spec(name) is None, f"{name} is installed in the plain venv"
 
 import actorlib
 
 assert venv in Path(actorlib.__file__).resolve().parents, f"imported {actorlib.__file__}"
 
-PUBLIC = ("actorlib", "actorlib.remote", "actorlib.jobs", "actorlib.patterns", "actorlib.testing")
+PUBLIC = (
+    "actorlib",
+    "actorlib.remote",
+    "actorlib.jobs",
+    "actorlib.patterns",
+    "actorlib.testing",
+    "actorlib.observability",
+)
 for name in PUBLIC:
     module = importlib.import_module(name)
     for attr in module.__all__:
@@ -118,7 +127,14 @@ def draw_schedules():
     actorlib.testing.schedules()
 
 
+def publish_opentelemetry_metrics():
+    from actorlib.observability import OpenTelemetryMetrics
+
+    OpenTelemetryMetrics()
+
+
 refused(start_nats_transport, "nats")
+refused(publish_opentelemetry_metrics, "otel")
 refused(encrypt_for_nats, "nats")
 refused(draw_schedules, "testing")
 print(f"   {len(sys.modules)} modules imported from {Path(actorlib.__file__).parent}")

@@ -24,6 +24,7 @@ from ._events import EventStream
 from ._mailbox import Mailbox, Overflow
 from ._messages import DeadLetter, Failure, PoisonPill, Request, Terminated
 from ._ref import ActorRef
+from ._registry import ActorClassStatistics
 from ._run import run
 from ._supervision import (
     Backoff,
@@ -40,6 +41,7 @@ __version__ = "0.1.0"
 
 __all__ = [
     "Actor",
+    "ActorClassStatistics",
     "ActorContext",
     "ActorError",
     "ActorRef",

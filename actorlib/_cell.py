@@ -57,6 +57,8 @@ class Cell(Asker):
     """
 
     __slots__ = (
+        "ask_timeouts",
+        "asks",
         "behaviors",
         "checked_handler",
         "children",
@@ -66,6 +68,7 @@ class Cell(Asker):
         "escalated_from",
         "factory",
         "failure",
+        "handled",
         "handler",
         "handler_never_suspends",
         "incarnation",
@@ -120,6 +123,11 @@ class Cell(Asker):
         self.checked_handler: Handler | None = None
         self.handler_never_suspends = False
         self.started = False
+        # Counters that metrics read (ActorSystem.class_statistics): user
+        # messages handled, asks received, and those asks that timed out.
+        self.handled = 0
+        self.asks = 0
+        self.ask_timeouts = 0
         self.incarnation = 0
         self.current: Item | None = None
         self.children: dict[str, Cell] | None = None
@@ -209,6 +217,7 @@ class Cell(Asker):
         Raises:
             AskCycleError: the ask would close a cycle of asks.
         """
+        self.asks += 1
         if not self._answers_now(envelope):
             asker = envelope.sender
             if asker is not None and (self.awaiting or asker._target is self):
@@ -219,6 +228,7 @@ class Cell(Asker):
         token = current_sender.set(self.ref)
         message = envelope.message
         self.current = envelope
+        self.handled += 1
         try:
             # _answers_now checked: the handler is an async def without await.
             step = cast(Coroutine[object, None, object], cast(Handler, self.handler)(message))
@@ -243,6 +253,10 @@ class Cell(Asker):
                 self.system.dispatcher.schedule(self)  # it told itself, or failed
             else:
                 self.scheduled = False
+
+    def ask_timed_out(self) -> None:
+        """An ask to this actor timed out (see `_ref.time_out`); counted for metrics."""
+        self.ask_timeouts += 1
 
     def _refuse_cycle(self, asker: object) -> None:
         """Raise if the ask of *asker* (this actor, or one it waits on) closes a cycle.

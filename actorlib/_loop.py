@@ -40,6 +40,7 @@ async def run(cell: Cell, budget: int) -> int:
     """Run a batch: creation, system messages first, then up to *budget* user messages."""
     token = current_sender.set(cell.ref)
     mailbox = cell.mailbox
+    observer = cell.system.handler_observer  # handler timing: None when off
     handled = 0
     try:
         while True:
@@ -68,7 +69,10 @@ async def run(cell: Cell, budget: int) -> int:
                 handler = cell.handler
                 assert handler is not None
                 try:
-                    result = await handler(message)
+                    if observer is None:
+                        result = await handler(message)
+                    else:
+                        result = await observer.observe(cell, handler, message)
                 except Exception as error:
                     failed(cell, item, message, error)
                 else:
@@ -80,6 +84,7 @@ async def run(cell: Cell, budget: int) -> int:
                 break
     finally:
         current_sender.reset(token)
+        cell.handled += handled
     if mailbox.system is not None or (cell.state is State.RUNNING and mailbox.user):
         cell.system.dispatcher.requeue(cell)
     else:
@@ -109,7 +114,11 @@ async def invoke(cell: Cell, envelope: Envelope) -> None:
             injected = cast(InjectedFailure, message)
             message = injected.message  # the note names the real message
             raise injected.error
-        result = await handler(message)
+        observer = cell.system.handler_observer
+        if observer is None:
+            result = await handler(message)
+        else:
+            result = await observer.observe(cell, handler, message)
     except Exception as error:
         failed(cell, envelope, message, error)
         return

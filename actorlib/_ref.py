@@ -107,6 +107,9 @@ def _restore_ref(path: str, uid: int) -> ActorRef[Any]:
 
 def time_out(slot: ReplySlot, limit: float) -> None:
     """Fail an ask that got no reply within *limit* seconds."""
+    count = getattr(slot.recipient._target, "ask_timed_out", None)  # a local actor's counter
+    if count is not None:
+        count()
     slot.set_error(
         AskTimeout(
             path=slot.recipient.path, message_type=type(slot.message).__name__, timeout=limit

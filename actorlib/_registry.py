@@ -1,10 +1,13 @@
-"""The path registry: live actors by path, refs resolved after unpickling, the tree view."""
+"""The path registry: live actors by path, counts per actor class, refs resolved, the tree view."""
 
 from __future__ import annotations
 
 from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
 
+import attrs
+
+from ._actor import Actor
 from ._cell import Cell
 from ._errors import ActorStopped
 from ._lifecycle import State
@@ -15,12 +18,46 @@ if TYPE_CHECKING:
     from ._system import ActorSystem
 
 
+@attrs.frozen
+class ActorClassStatistics:
+    """A snapshot of the actors of one class in a system (`ActorSystem.class_statistics`).
+
+    The counters include the actors of the class that have terminated, so
+    they only grow (what metrics call a counter); the others are live values.
+
+    Attributes:
+        actor_class: the class, as ``module.QualifiedName``.
+        actors: live actors of the class.
+        messages: user messages handled so far (those that failed included).
+        restarts: restarts so far.
+        mailbox: user messages waiting in the live actors' mailboxes.
+        asks: asks sent to actors of the class so far.
+        ask_timeouts: those asks that timed out.
+    """
+
+    actor_class: str
+    actors: int
+    messages: int
+    restarts: int
+    mailbox: int
+    asks: int = 0
+    ask_timeouts: int = 0
+
+
+def class_name(actor_class: type[Actor]) -> str:
+    """The label of an actor class in statistics and metrics: ``module.QualifiedName``."""
+    return f"{actor_class.__module__}.{actor_class.__qualname__}"
+
+
 class Registry:
     """Every live actor of one system, by path (paths are unique while alive)."""
 
     def __init__(self, system: ActorSystem) -> None:
         self._system = system
         self._cells: dict[str, Cell] = {}
+        # Per class: messages handled, restarts, asks and ask timeouts of the
+        # actors that terminated.
+        self._retired: dict[type[Actor], tuple[int, int, int, int]] = {}
 
     def __len__(self) -> int:
         return len(self._cells)
@@ -36,6 +73,39 @@ class Registry:
         """Forget a terminated actor (not a newer one that took its path)."""
         if self._cells.get(cell.path) is cell:
             del self._cells[cell.path]
+            handled, restarts, asks, timeouts = self._retired.get(cell.factory[0], (0, 0, 0, 0))
+            self._retired[cell.factory[0]] = (
+                handled + cell.handled,
+                restarts + cell.restart_count(),
+                asks + cell.asks,
+                timeouts + cell.ask_timeouts,
+            )
+
+    def class_statistics(self, guardian: Cell | None) -> list[ActorClassStatistics]:
+        """Counts per actor class, terminated actors' counters included (see the class).
+
+        Safe to call from another thread (an OpenTelemetry exporter's): the
+        dicts are copied first, each copy one step under the GIL, so actors
+        starting or stopping meanwhile cannot break the iteration.
+        """
+        totals: dict[type[Actor], list[int]] = {
+            cls: [0, handled, restarts, 0, asks, timeouts]
+            for cls, (handled, restarts, asks, timeouts) in list(self._retired.items())
+        }
+        for cell in list(self._cells.values()):
+            if cell is guardian:
+                continue
+            row = totals.setdefault(cell.factory[0], [0, 0, 0, 0, 0, 0])
+            row[0] += 1
+            row[1] += cell.handled
+            row[2] += cell.restart_count()
+            row[3] += cell.mailbox.user_depth
+            row[4] += cell.asks
+            row[5] += cell.ask_timeouts
+        return sorted(
+            (ActorClassStatistics(class_name(cls), *row) for cls, row in totals.items()),
+            key=lambda stats: stats.actor_class,
+        )
 
     def lookup(self, path: str) -> ActorRef[Any] | None:
         """The ref of the live actor at *path* (``/user/a/b``, or ``a/b`` under /user).

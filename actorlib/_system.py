@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import math
 import random
+import threading
 from collections.abc import Callable, Coroutine, Sequence
 from types import TracebackType
 from typing import Any
@@ -21,16 +22,18 @@ from ._deadletters import DeadLetters
 from ._dispatch import Delivery, DirectDelivery, Dispatcher
 from ._errors import SystemClosedError
 from ._events import EventStream
+from ._hooks import HandlerObserver
 from ._lifecycle import State
 from ._lowlevel import current_backend
 from ._messages import Stop
 from ._ref import ActorRef, AskContext, check_timeout, current_sender, ref_resolver
-from ._registry import DeadTarget, Registry, render_tree
+from ._registry import ActorClassStatistics, DeadTarget, Registry, render_tree
 from ._runtime import Runtime, bind_backend
 from ._spawner import Spawner
 from ._spawning import spawn_placed, spawn_under
 from ._supervision import SupervisorStrategy
 from ._transport import Placement, SpawnSpec, Transport
+from ._watchdog import Watchdog, check_threshold, current_poster
 
 logger = logging.getLogger("actorlib")
 
@@ -83,6 +86,10 @@ class ActorSystem(Spawner):
             runs that must repeat exactly.
         transport: the Transport seam: how actors in other processes and
             machines are reached (``actorlib.remote``); None: this process only.
+        slow_callback: seconds one step of a handler (or any task) may hold
+            the event loop without yielding before a watchdog thread logs a
+            WARNING naming the actor, the message type and the line it is
+            blocked on; None or 0 disables the watchdog.
 
     Raises:
         ValueError: an invalid name or timeout.
@@ -101,6 +108,7 @@ class ActorSystem(Spawner):
         delivery: Delivery | None = None,
         random_seed: int | None = None,
         transport: Transport | None = None,
+        slow_callback: float | None = 0.1,
     ) -> None:
         self.name = check_name(name, "system name")
         self.ask_timeout = check_timeout(ask_timeout, "ask_timeout")
@@ -116,6 +124,8 @@ class ActorSystem(Spawner):
                 f"transport must implement start(), stop() and start_nodes(), got {transport!r}"
             )
         self.transport = transport
+        self.slow_callback = check_threshold(slow_callback)
+        self._watchdog: Watchdog | None = None
         if clock is not None and not isinstance(clock, Clock):
             raise TypeError(f"clock must implement now() and sleep_until(), got {clock!r}")
         self.default_strategy = supervisor
@@ -135,6 +145,8 @@ class ActorSystem(Spawner):
         self._resolver_token: Any = None
         self._guardian: Cell | None = None
         self.dispatcher = Dispatcher(throughput=throughput)
+        # Set by actorlib.observability to time handlers; None costs nothing.
+        self.handler_observer: HandlerObserver | None = None
         self._runtime = Runtime(self.dispatcher, self.timer_queue)
 
     def __repr__(self) -> str:
@@ -151,6 +163,11 @@ class ActorSystem(Spawner):
             current_backend(), self.clock, self.dispatcher, self.timer_queue, self.ask_timeout
         )
         await self._runtime.enter()
+        if self.slow_callback is not None:
+            self._watchdog = Watchdog(
+                self.name, self.slow_callback, current_poster(), threading.get_ident()
+            )
+            self._watchdog.start()
         guardian = Cell(self, None, "user", (_Guardian, (), {}), None, None)
         guardian.create_instance()
         guardian.started = True
@@ -198,6 +215,9 @@ class ActorSystem(Spawner):
         return await self._runtime.exit(exc_type, exc, tb)
 
     def _leave_context(self) -> None:
+        watchdog, self._watchdog = self._watchdog, None
+        if watchdog is not None:
+            watchdog.stop()
         if self._resolver_token is not None:
             ref_resolver.reset(self._resolver_token)
             self._resolver_token = None
@@ -377,6 +397,10 @@ class ActorSystem(Spawner):
             ready=pool.ready,
             timers=len(self.timer_queue),
         )
+
+    def class_statistics(self) -> list[ActorClassStatistics]:
+        """Return a snapshot per actor class (the guardian not counted), sorted by class."""
+        return self._registry.class_statistics(self._guardian)
 
     def tree(self) -> str:
         """The supervision tree as text: each actor's state, mailbox depth and restarts."""

@@ -17,6 +17,7 @@ from benchmarks import (
     forkjoin,
     jobprocesses,
     jobs,
+    metrics,
     pingpong,
     remote,
     ring,
@@ -45,6 +46,7 @@ SCENARIOS: tuple[Scenario, ...] = (
     *remote.SCENARIOS,
     *jobs.SCENARIOS,
     *jobprocesses.SCENARIOS,
+    *metrics.SCENARIOS,
 )
 QUICK_SCALE = 20
 QUICK_REPEAT = 1

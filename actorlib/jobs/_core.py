@@ -15,18 +15,31 @@ from ._events import (
     JobEvent,
     JobFailed,
     JobProgress,
+    JobQueued,
     JobRetrying,
     JobStarted,
     JobSucceeded,
 )
 from ._handle import JobState
 from ._model import JobRecord, JobStatus, Progress
+from ._statistics import Tally
 from ._store import JobStore
 
 if TYPE_CHECKING:
     from .._system import ActorSystem
     from ._execute import Attempt
     from ._periodic import PeriodicEntry
+
+
+# The `Tally` counter each event adds one to.
+_TALLIED: dict[type[JobEvent], str] = {
+    JobQueued: "submitted",
+    JobStarted: "attempts",
+    JobSucceeded: "succeeded",
+    JobFailed: "failed",
+    JobRetrying: "retried",
+    JobCancelled: "cancelled",
+}
 
 
 @attrs.frozen
@@ -69,6 +82,8 @@ class QueueCore:
     drained: anyio.Event = attrs.Factory(anyio.Event)
     # Made only when someone waits: most changes have no one waiting for them.
     _changed: anyio.Event | None = None
+    # What happened here, for statistics() and metrics: every event passes `publish`.
+    tally: Tally = attrs.Factory(Tally)
 
     def kick(self) -> None:
         """Wake the scheduler (once, however many jobs arrive before it runs)."""
@@ -79,6 +94,11 @@ class QueueCore:
             self.scheduler.tell(Kick())
 
     def publish(self, event: JobEvent) -> None:
+        """Count *event* (see `Tally`) and publish it on the system's event stream."""
+        field = _TALLIED.get(type(event))
+        if field is not None:
+            tally = self.tally
+            setattr(tally, field, getattr(tally, field) + 1)
         events = self.system.events
         if events.has_subscribers():
             events.publish(event)

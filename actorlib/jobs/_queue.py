@@ -11,6 +11,7 @@ from types import TracebackType
 from typing import Any, TypeVar, overload
 
 import anyio
+import attrs
 
 from .._system import ActorSystem
 from . import _codec
@@ -635,6 +636,7 @@ class JobQueue:
             running_here=0 if core is None else len(core.attempts),
             followed=0 if core is None else len(core.states),
             idle=True if core is None else core.idle or core.stopped,
+            **({} if core is None else attrs.asdict(core.tally)),
             counts=self.counts if self._phase in ("open", "closing") else None,
         )
 

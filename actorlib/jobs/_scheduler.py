@@ -263,6 +263,8 @@ class Scheduler(Actor):
         attempt = Attempt(record, core.system.timer_queue, lambda p: core.progress(record, p))
         core.attempts[record.id] = attempt
         core.committed(record)
+        if record.started_at is not None:
+            core.tally.wait_seconds += max(0.0, record.started_at - record.run_at)
         core.publish(JobStarted(core.name, record.id, record.name, record.attempts))
         joblog.started(core.name, record)
         worker.tell(_Run(attempt))
@@ -296,6 +298,8 @@ class Scheduler(Actor):
             self._check_drained()
             return
         now = core.store.now()
+        if record.started_at is not None:
+            core.tally.run_seconds += max(0.0, now - record.started_at)
         error = outcome.error
         event: JobEvent
         changes: dict[str, Any] = {"owner": None, "lease_until": None, "error": error}

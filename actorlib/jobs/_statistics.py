@@ -60,6 +60,17 @@ class JobQueueStatistics:
         running_here: attempts running in this process now.
         followed: unfinished jobs that a handle or callback follows here.
         idle: True when no job of this queue waits or runs (as `JobQueue.join` sees it).
+        submitted: jobs this process queued (submitted, or due from a periodic
+            schedule) since the queue opened; like the other counters below,
+            they count what happened here, never other processes' work.
+        attempts: attempts started here.
+        succeeded: jobs that succeeded here.
+        failed: jobs that failed for good here (dependents of a failed job too).
+        retried: attempts that failed here and will run again.
+        cancelled: jobs cancelled here (waiting or running).
+        wait_seconds: the total time the attempts started here waited from
+            when they were due (their delay or backoff over) to their start.
+        run_seconds: the total time the attempts that ended here ran.
     """
 
     name: str
@@ -68,6 +79,28 @@ class JobQueueStatistics:
     running_here: int
     followed: int
     idle: bool
+    submitted: int = 0
+    attempts: int = 0
+    succeeded: int = 0
+    failed: int = 0
+    retried: int = 0
+    cancelled: int = 0
+    wait_seconds: float = 0.0
+    run_seconds: float = 0.0
+
+
+@attrs.define
+class Tally:
+    """The counters of `JobQueueStatistics` as the queue keeps them (in `QueueCore`)."""
+
+    submitted: int = 0
+    attempts: int = 0
+    succeeded: int = 0
+    failed: int = 0
+    retried: int = 0
+    cancelled: int = 0
+    wait_seconds: float = 0.0
+    run_seconds: float = 0.0
 
 
 @attrs.frozen(eq=False, repr=False)

@@ -26,12 +26,14 @@ from ._nats import NatsTransport
 from ._serializer import PickleSerializer, RestrictedSerializer, Serializer
 from ._socket import SocketTransport
 from ._stub import RemoteChild
+from ._traffic import LinkStatistics
 from ._workers import WorkerNode
 
 __all__ = [
     "AuthenticationError",
     "FrameTooLarge",
     "IntegrityError",
+    "LinkStatistics",
     "MemoryNetwork",
     "MemoryTransport",
     "NatsTransport",

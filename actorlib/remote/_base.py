@@ -12,6 +12,7 @@ from ._framing import DEFAULT_MAX_FRAME, FrameChannel, check_max_frame
 from ._hosts import Peer
 from ._node import Node, new_node_id
 from ._serializer import PickleSerializer, Serializer
+from ._traffic import LinkStatistics
 from ._workers import WorkerNode, WorkerPool
 
 if TYPE_CHECKING:
@@ -88,6 +89,15 @@ class NodeTransport:
                 f"ActorSystem(..., transport=...) and enter the system first"
             )
         return self._node
+
+    def link_statistics(self) -> list[LinkStatistics]:
+        """The traffic with each peer node so far: frames, bytes, links (reconnects).
+
+        One `LinkStatistics` per peer this node has linked with, sorted by
+        peer; an empty list before the system has started. Safe to call from
+        another thread (a metrics exporter's).
+        """
+        return [] if self._node is None else self._node.link_statistics()
 
     @property
     def node_id(self) -> str:

@@ -66,6 +66,7 @@ class Link:
         self.closed = False
         self.error: BaseException | None = None
         self._requests = 0
+        self.traffic = node.traffic_with(peer)  # counters that outlive this link
         # Frames are numbered; each carries the number of the last frame
         # received (a piggybacked ack). Tells in frames the peer has not yet
         # acknowledged are dead letters if the link dies: never silence.
@@ -227,6 +228,9 @@ class Link:
                 problem=f"its number {header[1]} does not follow {self.received_seq}",
             )
         self.received_seq = seq = header[1]
+        traffic = self.traffic
+        traffic.frames_received += 1
+        traffic.bytes_received += len(frame)
         tells = 0  # TELL items so far: the peer keeps one letter per TELL, in order
         for index in range(1, len(items)):
             item = items[index]
@@ -289,7 +293,10 @@ class Link:
                     letters.append((message, recipient))
             if letters:
                 self.unacked.append((self.sent_seq, letters))
-            await channel.send_frame(encode_frame(items))
+            frame = encode_frame(items)
+            self.traffic.frames_sent += 1
+            self.traffic.bytes_sent += len(frame)
+            await channel.send_frame(frame)
             room = self._room
             if room is not None and len(outbox) <= HIGH_WATER // 2:
                 self._room = None

@@ -28,6 +28,7 @@ from ._logsafe import loggable
 from ._proxy import SCHEME, RemoteTarget
 from ._sealed import SealedFrames
 from ._serializer import RefId, Serializer
+from ._traffic import LinkStatistics, Traffic
 from ._wire import (
     SPAWN,
     Item,
@@ -83,6 +84,7 @@ class Node(InboundItems):
         self.dial = dial
         self.heartbeat = heartbeat  # seconds between frames on an idle link; None: none
         self.links: dict[str, Link] = {}
+        self.traffic: dict[str, Traffic] = {}  # by peer node id, across reconnects
         self.hosted: dict[str, set[ActorRef[Any]]] = {}
         self._peer_waiters: dict[str, anyio.Event] = {}
         self._proxies: dict[RefId, ActorRef[Any]] = {}
@@ -163,6 +165,7 @@ class Node(InboundItems):
 
     def _register(self, peer: PeerInfo) -> Link:
         link = Link(self, peer.node, peer.address)
+        link.traffic.links += 1
         # The first link to a peer carries everything this node sends there
         # (one link per sender: ordering); a second one, from a simultaneous
         # connect, is only read.
@@ -174,6 +177,20 @@ class Node(InboundItems):
             waiter.set()
         logger.info("node %s linked with %s", self.node_id, peer.node)
         return link
+
+    def traffic_with(self, peer: str) -> Traffic:
+        """The traffic counters of *peer* (made at its first link)."""
+        traffic = self.traffic.get(peer)
+        if traffic is None:
+            traffic = self.traffic[peer] = Traffic()
+        return traffic
+
+    def link_statistics(self) -> list[LinkStatistics]:
+        """A snapshot per peer this node has had a link with, sorted by peer."""
+        return [
+            traffic.snapshot(peer, (link := self.links.get(peer)) is not None and not link.closed)
+            for peer, traffic in sorted(self.traffic.items())
+        ]
 
     async def wait_for_peer(self, node: str) -> Link:
         """Wait until *node* has linked with this one."""

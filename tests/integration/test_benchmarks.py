@@ -40,6 +40,8 @@ SCENARIOS = (
     "jobs-processes",
     "jobs-processes-latency",
     "jobs-processes-latency-p99",
+    "metrics-pingpong",
+    "metrics-fanin",
 )
 #: Scenarios measured on peers too; each peer shows figures, or n/a where it is not
 #: installed or cannot do the scenario (the reason is in the run's `unavailable`).

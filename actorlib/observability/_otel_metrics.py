@@ -1,0 +1,144 @@
+"""The metrics of systems as OpenTelemetry observable instruments, read at collection time."""
+
+from __future__ import annotations
+
+import weakref
+from collections.abc import Callable, Iterable
+from typing import TYPE_CHECKING
+
+from actorlib import ActorSystem, __version__
+from actorlib.jobs import JobQueue
+
+from ._handler_times import DEFAULT_BUCKETS, time_handlers
+from ._samples import FAMILIES, HANDLER_DURATION, JOB_FAMILIES, Family, JobFamily
+
+if TYPE_CHECKING:
+    from opentelemetry.metrics import CallbackOptions, MeterProvider, Observation
+
+EXTRA_HINT = 'install the otel extra: pip install "actorlib[otel]"'
+
+
+def _api() -> object:
+    try:
+        import opentelemetry.metrics as api
+    except ImportError as error:
+        raise ImportError(
+            f"actorlib.observability's OpenTelemetry metrics need opentelemetry-api; {EXTRA_HINT}"
+        ) from error
+    return api
+
+
+class OpenTelemetryMetrics:
+    """Publishes the metrics of actor systems through the OpenTelemetry metrics API.
+
+    The instruments are observable: their callbacks read the counters the
+    runtime keeps anyway (`ActorSystem.statistics`,
+    `ActorSystem.class_statistics`) when the SDK collects, so the message
+    path pays nothing; without an SDK configured, nothing is ever collected.
+    The names and units are listed in docs/observability.md.
+
+    Args:
+        meter_provider: where the instruments live; the global provider
+            (``opentelemetry.metrics.get_meter_provider()``) by default.
+
+    Raises:
+        ImportError: opentelemetry-api is not installed (the ``otel`` extra).
+    """
+
+    def __init__(self, meter_provider: MeterProvider | None = None) -> None:
+        _api()
+        from opentelemetry import metrics
+
+        provider = meter_provider if meter_provider is not None else metrics.get_meter_provider()
+        meter = provider.get_meter("actorlib", __version__)
+        self._systems: weakref.WeakSet[ActorSystem] = weakref.WeakSet()
+        self._queues: weakref.WeakSet[JobQueue] = weakref.WeakSet()
+        families: tuple[Family | JobFamily, ...] = (*FAMILIES, *JOB_FAMILIES)
+        for family in families:
+            create = (
+                meter.create_observable_counter
+                if family.kind == "counter"
+                else meter.create_observable_gauge
+            )
+            create(
+                family.name,
+                callbacks=[self._callback(family)],
+                unit=family.unit,
+                description=family.description,
+            )
+        self._histogram = meter.create_histogram(
+            HANDLER_DURATION.name,
+            unit=HANDLER_DURATION.unit,
+            description=HANDLER_DURATION.description,
+            explicit_bucket_boundaries_advisory=DEFAULT_BUCKETS,
+        )
+
+    def watch(self, source: ActorSystem | JobQueue, *, handler_time: bool = False) -> None:
+        """Publish the metrics of *source* (held weakly: watching keeps nothing alive).
+
+        Args:
+            source: an actor system, or a job queue (`actorlib.jobs.JobQueue`).
+            handler_time: also record ``actorlib.handler.duration``, a
+                histogram of every handler call of the system (see
+                `time_handlers` for what it costs).
+
+        Raises:
+            TypeError: *source* is neither an ActorSystem nor a JobQueue, or
+                *handler_time* is set for a job queue.
+            RuntimeError: *handler_time* is set and another observer wraps
+                the system's handlers.
+        """
+        if isinstance(source, JobQueue):
+            if handler_time:
+                raise TypeError(
+                    "handler_time times the handlers of an ActorSystem; watch the queue's "
+                    "system with handler_time=True instead"
+                )
+            self._queues.add(source)
+            return
+        if not isinstance(source, ActorSystem):
+            raise TypeError(f"watch() expects an ActorSystem or a JobQueue, got {source!r}")
+        system = source
+        if handler_time:
+            times = time_handlers(system)
+            times.add_sink(self._sink(system.name))
+        self._systems.add(system)
+
+    def _sink(self, system_name: str) -> Callable[[float, str], None]:
+        record = self._histogram.record
+        attributes: dict[str, dict[str, str]] = {}
+
+        def sink(seconds: float, label: str) -> None:
+            labels = attributes.get(label)
+            if labels is None:
+                labels = attributes[label] = {"system": system_name, "actor_class": label}
+            record(seconds, labels)
+
+        return sink
+
+    def _callback(
+        self, family: Family | JobFamily
+    ) -> Callable[[CallbackOptions], Iterable[Observation]]:
+        from opentelemetry.metrics import Observation
+
+        if isinstance(family, JobFamily):
+            job_family = family
+
+            def observe_queues(options: CallbackOptions) -> Iterable[Observation]:
+                return [
+                    Observation(value, dict(labels))
+                    for queue in list(self._queues)
+                    for labels, value in job_family.read(queue)
+                ]
+
+            return observe_queues
+        system_family = family
+
+        def observe(options: CallbackOptions) -> Iterable[Observation]:
+            return [
+                Observation(value, dict(labels))
+                for system in list(self._systems)
+                for labels, value in system_family.read(system)
+            ]
+
+        return observe

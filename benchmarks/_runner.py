@@ -126,6 +126,8 @@ class Result:
     def ratio(self, backend: str, versus: str = "raw") -> float | None:
         """actorlib median / raw anyio median (or `versus`'s) on `backend`, in its unit."""
         actorlib, raw = self.find(backend, "actorlib"), self.find(backend, versus)
+        if raw is None and backend == REFERENCE_BACKEND:
+            raw = self.find(OWN_RUNTIME, versus)  # a peer with its own runtime (Celery)
         if actorlib is None or raw is None or actorlib.median is None or not raw.median:
             return None
         return actorlib.median / raw.median

@@ -9,6 +9,9 @@ Worker start-up is never timed: one job goes through before the clock starts.
 
 - **jobs-processes**: jobs/s, submitting every job one by one, then waiting for
   every result;
+- **jobs-processes-batch**: the same, with the 3,000 jobs submitted at once
+  through each system's batch call (``submit_many``, Celery's ``group``,
+  Dramatiq's ``group``, procrastinate's ``batch_defer_async``);
 - **jobs-processes-latency** (and **-p99**): one job at a time, submit ->
   result as the producer sees it.
 
@@ -94,6 +97,15 @@ async def _throughput(kind: str, jobs: int) -> float:
         return time.perf_counter() - start
 
 
+async def _batch_throughput(kind: str, jobs: int) -> float:
+    async with _producer(kind) as queue:
+        start = time.perf_counter()
+        handles = await queue.submit_many(noop, [()] * jobs)
+        for handle in handles:
+            await handle.result()
+        return time.perf_counter() - start
+
+
 async def _latencies(kind: str, jobs: int) -> list[float]:
     async with _producer(kind) as queue:
         latencies = []
@@ -112,6 +124,16 @@ async def postgres_throughput(jobs: int) -> float:
 async def sqlite_throughput(jobs: int) -> float:
     """The same on one SQLite file."""
     return await _throughput("sqlite", jobs)
+
+
+async def postgres_batch_throughput(jobs: int) -> float:
+    """Seconds to submit `jobs` no-ops in one `submit_many` and get every result, PostgreSQL."""
+    return await _batch_throughput("postgres", jobs)
+
+
+async def sqlite_batch_throughput(jobs: int) -> float:
+    """The same on one SQLite file."""
+    return await _batch_throughput("sqlite", jobs)
 
 
 async def postgres_latency_p50(jobs: int) -> float:
@@ -171,6 +193,18 @@ SCENARIOS = (
         target=RatioToPeerAtLeast(2.0, "celery"),
         target_versus="celery",
         peers=_peers("throughput"),
+        peer_targets={"procrastinate": Ahead(1)},
+    ),
+    Scenario(
+        name="jobs-processes-batch",
+        unit="jobs/s",
+        size=3_000,
+        describe=lambda n: f"{n:,} no-op jobs submitted as one batch, {_SPLIT}, PostgreSQL store",
+        actorlib=postgres_batch_throughput,
+        raw=raw_throughput,
+        target=RatioToPeerAtLeast(2.0, "celery"),
+        target_versus="celery",
+        peers=_peers("batch_throughput"),
         peer_targets={"procrastinate": Ahead(1)},
     ),
     Scenario(

@@ -79,6 +79,16 @@ def throughput(jobs: int) -> float:
         return time.perf_counter() - start
 
 
+def batch_throughput(jobs: int) -> float:
+    """Send `jobs` no-ops as one ``group``, then wait for each result; seconds taken."""
+    with _workers():
+        start = time.perf_counter()
+        batch = dramatiq.group(noop.message() for _ in range(jobs)).run()
+        results = list(batch.get_results(block=True, timeout=_WAIT_MS))
+        assert len(results) == jobs
+        return time.perf_counter() - start
+
+
 def _latencies(jobs: int) -> list[float]:
     with _workers():
         latencies = []

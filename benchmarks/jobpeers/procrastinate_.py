@@ -101,6 +101,15 @@ async def throughput(jobs: int) -> float:
         return time.perf_counter() - start
 
 
+async def batch_throughput(jobs: int) -> float:
+    """Defer `jobs` no-ops in one ``batch_defer_async``, then wait until every one succeeded."""
+    async with _workers() as look:
+        start = time.perf_counter()
+        ids = await noop.batch_defer_async(*({} for _ in range(jobs)))
+        await _wait(look, ids, _BATCH_POLL)
+        return time.perf_counter() - start
+
+
 async def _latencies(jobs: int) -> list[float]:
     async with _workers() as look:
         latencies = []

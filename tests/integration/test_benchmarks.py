@@ -38,6 +38,7 @@ SCENARIOS = (
     "jobs-latency",
     "jobs-latency-p99",
     "jobs-processes",
+    "jobs-processes-batch",
     "jobs-processes-latency",
     "jobs-processes-latency-p99",
     "metrics-pingpong",
@@ -67,7 +68,12 @@ JOB_PEERS = {
     "jobs-latency": ("actorlib-sqlite", "arq", "dramatiq", "celery"),
     "jobs-latency-p99": ("actorlib-sqlite", "arq", "dramatiq", "celery"),
     **dict.fromkeys(
-        ("jobs-processes", "jobs-processes-latency", "jobs-processes-latency-p99"),
+        (
+            "jobs-processes",
+            "jobs-processes-batch",
+            "jobs-processes-latency",
+            "jobs-processes-latency-p99",
+        ),
         ("actorlib-sqlite", "celery", "dramatiq", "procrastinate"),
     ),
 }

@@ -1,0 +1,24 @@
+"""actorlib.cluster: members that know each other, on NATS with JetStream.
+
+A system whose transport is a `NatsTransport` joins a cluster with
+``await Cluster.join(system, name="shop")``. Members announce themselves in
+a JetStream KV bucket (sealed with the cluster's secret) with heartbeats
+that expire: ``cluster.members()`` lists the live ones, and `MemberUp` and
+`MemberDown` are published on each member's event stream.
+"""
+
+from __future__ import annotations
+
+from ._cluster import Cluster, Joining
+from ._errors import ClusterError, LeaseLost
+from ._members import Member, MemberDown, MemberUp
+
+__all__ = [
+    "Cluster",
+    "ClusterError",
+    "Joining",
+    "LeaseLost",
+    "Member",
+    "MemberDown",
+    "MemberUp",
+]

@@ -10,14 +10,19 @@ that expire: ``cluster.members()`` lists the live ones, and `MemberUp` and
 from __future__ import annotations
 
 from ._cluster import Cluster, Joining
+from ._entity import Entity, EntityContext
 from ._errors import ClusterError, LeaseLost
+from ._lease import LeaseTiming
 from ._members import Member, MemberDown, MemberUp
 
 __all__ = [
     "Cluster",
     "ClusterError",
+    "Entity",
+    "EntityContext",
     "Joining",
     "LeaseLost",
+    "LeaseTiming",
     "Member",
     "MemberDown",
     "MemberUp",

@@ -7,15 +7,27 @@ from collections.abc import Generator, Iterable
 from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
+from actorlib import ActorRef
 from actorlib.remote import NatsTransport
 
+from ._entity import Entity
 from ._errors import ClusterError
 from ._kv import Bucket
+from ._lease import LeaseTiming
 from ._members import ROLE, Member
 from ._membership import Membership, wall
+from ._region import Region
+from ._shard import Shard
+from ._target import EntityTarget
 
 if TYPE_CHECKING:
     from actorlib import ActorSystem
+
+# The default largest persisted state of an entity, in bytes (NATS's default
+# max_payload is 1 MiB; a sealed value adds 29 bytes, headers a few more).
+MAX_STATE = 512 * 1024
+# Entity keys are at most this many bytes in UTF-8 (twice that in the KV key).
+MAX_KEY = 256
 
 # The default bound on declaring a silent member lost, in seconds (plus the
 # server's expiry lateness, measured at 0.3 s at most).
@@ -55,10 +67,13 @@ class Cluster:
         self.roles = roles
         self.transport = transport
         self._joined = wall()
-        self._kinds: set[str] = set()
+        self._shards: dict[str, Shard] = {}
+        self._regions: dict[str, ActorRef[Any]] = {}
         client = transport._client
         assert client is not None
-        self.bucket = Bucket(client.jetstream(), f"{transport.prefix}-cluster-{name}", transport.secret)
+        self.bucket = Bucket(
+            client.jetstream(), f"{transport.prefix}-cluster-{name}", transport.secret
+        )
         self.membership = Membership(self.bucket, system, self._me, down_after=down_after)
         self._left = False
 
@@ -102,7 +117,12 @@ class Cluster:
             joined=self._joined,
             actors=stats.actors,
             ready=stats.ready,
-            kinds=frozenset(self._kinds),
+            kinds=frozenset(kind for kind, shard in self._shards.items() if shard.hosting),
+            regions=tuple(
+                (kind, self._regions[kind]._target.uid)
+                for kind, shard in sorted(self._shards.items())
+                if shard.hosting and kind in self._regions
+            ),
         )
 
     @property
@@ -114,6 +134,89 @@ class Cluster:
         """The live members (this one included), by node id, as of their last heartbeats."""
         return sorted(self.membership.members.values(), key=lambda member: member.node_id)
 
+    async def register(
+        self,
+        cls: type[Entity],
+        *,
+        name: str | None = None,
+        role: str | None = None,
+        idle_timeout: float | None = 120.0,
+        max_state: int = MAX_STATE,
+        lease: LeaseTiming | None = None,
+    ) -> None:
+        """Make entity kind *cls* reachable from this member, and hosted here if the role fits.
+
+        Call it on every member that sends to these entities or hosts them,
+        with the same settings. A member hosts the kind when *role* is None
+        or among its roles; the others only route messages to the hosts.
+
+        Args:
+            cls: an `Entity` subclass (instantiated with no arguments).
+            name: the kind's name in the cluster (default: the class's name).
+            role: only members with this role host the kind.
+            idle_timeout: seconds without a message after which an activation
+                stops (passivates); None keeps activations until their member leaves.
+            max_state: the largest persisted state, in bytes.
+            lease: the lease's timing and clock margins (see `LeaseTiming`).
+
+        Raises:
+            TypeError: *cls* is not an Entity subclass.
+            ValueError: a bad name, role or idle_timeout, or the kind is registered already.
+        """
+        if not (isinstance(cls, type) and issubclass(cls, Entity)):
+            raise TypeError(
+                f"register() expects an Entity subclass, got {cls!r}; "
+                f"define `class {getattr(cls, '__name__', 'Cart')}(Entity): ...`"
+            )
+        kind = _check_name("an entity kind name", cls.__name__ if name is None else name)
+        if role is not None:
+            _check_name("role", role)
+        if kind in self._shards:
+            raise ValueError(f"entity kind {kind!r} is registered already on this member")
+        if idle_timeout is not None and not (
+            isinstance(idle_timeout, int | float)
+            and math.isfinite(idle_timeout)
+            and idle_timeout > 0
+        ):
+            raise ValueError(
+                f"idle_timeout must be a number of seconds > 0 or None, got {idle_timeout!r}"
+            )
+        shard = Shard(
+            kind,
+            cls,
+            bucket=self.bucket,
+            transport=self.transport,
+            membership=self.membership,
+            timing=lease or LeaseTiming(),
+            idle_timeout=idle_timeout,
+            role=role,
+            hosting=role is None or role in self.roles,
+            max_state=max_state,
+        )
+        self._shards[kind] = shard
+        region = await self.system.spawn(Region, shard, name=shard.region_path.rsplit("/", 1)[1])
+        self._regions[kind] = region
+        await self.membership.beat()  # the others learn at once that this member hosts it
+
+    def entity(self, cls: type[Entity] | str, key: str) -> ActorRef[Any]:
+        """A ref to the entity *key* of kind *cls*: its first message activates it.
+
+        Raises:
+            ValueError: the kind is not registered on this member, or a bad key.
+        """
+        kind = cls if isinstance(cls, str) else getattr(cls, "__name__", "")
+        region = self._regions.get(kind)
+        if region is None:
+            raise ValueError(
+                f"entity kind {kind!r} is not registered on this member; "
+                f"call `await cluster.register({kind or 'Kind'})` first"
+            )
+        if not isinstance(key, str) or not key or len(key.encode()) > MAX_KEY:
+            raise ValueError(
+                f"an entity key must be a non-empty str of at most {MAX_KEY} bytes, got {key!r}"
+            )
+        return ActorRef(EntityTarget(region, kind, key))
+
     async def leave(self) -> None:
         """Leave the cluster: the other members see `MemberDown(..., "left")` at once.
 
@@ -122,6 +225,9 @@ class Cluster:
         if self._left:
             return
         self._left = True
+        for kind, region in self._regions.items():
+            self._shards[kind].stop()
+            await self.system.stop(region)  # passivates its activations, releasing their leases
         await self.membership.leave()
 
     async def __aenter__(self) -> Cluster:

@@ -52,12 +52,14 @@ class Found:
 
     Attributes:
         revision: its revision (bucket-wide, rising: the fencing token).
-        plaintext: the opened value; None for a delete or expiry marker, or a
-            value that did not open (forged, moved, oversized).
+        plaintext: the opened value; None for a marker, or a value that did
+            not open (forged, moved, oversized).
+        marker: whether it is a delete or expiry marker (no value).
     """
 
     revision: int
     plaintext: bytes | None
+    marker: bool = False
 
 
 class Bucket:
@@ -128,11 +130,13 @@ class Bucket:
         except NotFoundError:
             return None
         except Exception as error:
-            raise ClusterError(reason=f"reading {key!r} from JetStream failed: {error!r}") from error
+            raise ClusterError(
+                reason=f"reading {key!r} from JetStream failed: {error!r}"
+            ) from error
         headers = msg.headers or {}
         marker = "KV-Operation" in headers or "Nats-Marker-Reason" in headers
         plaintext = None if marker else self.unseal(key, msg.data, limit=limit)
-        return Found(int(msg.seq or 0), plaintext)
+        return Found(int(msg.seq or 0), plaintext, marker)
 
     async def write(
         self,

@@ -26,6 +26,8 @@ class Member:
         actors: its live actors, at its last heartbeat.
         ready: its actors with messages waiting for a worker, at its last heartbeat.
         kinds: the entity kinds it hosts.
+        regions: the uid of its region of each kind it hosts (how other
+            members address it).
     """
 
     node_id: str
@@ -35,6 +37,7 @@ class Member:
     actors: int = 0
     ready: int = 0
     kinds: frozenset[str] = frozenset()
+    regions: tuple[tuple[str, int], ...] = ()
 
     def encode(self) -> bytes:
         """Its entry's plaintext (JSON)."""
@@ -47,6 +50,7 @@ class Member:
                 "actors": self.actors,
                 "ready": self.ready,
                 "kinds": sorted(self.kinds),
+                "regions": [list(pair) for pair in self.regions],
             }
         ).encode()
 
@@ -63,6 +67,7 @@ class Member:
                 actors=int(data["actors"]),
                 ready=int(data["ready"]),
                 kinds=frozenset(data["kinds"]),
+                regions=tuple((str(kind), int(uid)) for kind, uid in data["regions"]),
             )
         except (ValueError, KeyError, TypeError):
             return None

@@ -164,7 +164,7 @@ async def test_entries_written_by_a_stranger_are_ignored(js_server: NatsServer) 
                 real = await js.get_last_msg(
                     "KV_actorlib-cluster-hostile", f"$KV.actorlib-cluster-hostile.m.{cluster.node_id}"
                 )
-                await js.publish("$KV.actorlib-cluster-hostile.m.moved", real.data)
+                await js.publish("$KV.actorlib-cluster-hostile.m.moved", real.data or b"")
                 # A member that joins after them is seen: the forged entries came first.
                 async with member_process(js_server.url, "hostile") as other:
                     await observer.wait(up(other.node_id))

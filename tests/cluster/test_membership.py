@@ -89,14 +89,16 @@ async def test_three_members_see_each_other_and_one_leaves_and_one_killed_is_los
 
             a.signal(signal.SIGTERM)  # a clean leave: seen at once
             left = await observer.wait(down(a.node_id), within=5)
-            assert isinstance(left, MemberDown) and left.reason == "left"
+            assert isinstance(left, MemberDown)
+            assert left.reason == "left"
             assert (await b.expect(f"down {a.node_id}")).endswith("left")
 
             killed_at = time.monotonic()
             b.signal(signal.SIGKILL)
             lost = await observer.wait(down(b.node_id), within=3.0 + MARGIN)
             elapsed = time.monotonic() - killed_at
-            assert isinstance(lost, MemberDown) and lost.reason == "lost"
+            assert isinstance(lost, MemberDown)
+            assert lost.reason == "lost"
             assert elapsed <= 3.0 + MARGIN
             assert (await c.expect(f"down {b.node_id}")).endswith("lost")
             assert {m.node_id for m in cluster.members()} == {c.node_id, cluster.node_id}
@@ -116,7 +118,8 @@ async def test_a_frozen_member_is_declared_lost_and_comes_back_up_when_resumed(
             await observer.wait(up(frozen.node_id))
             frozen.signal(signal.SIGSTOP)
             lost = await observer.wait(down(frozen.node_id), within=2.0 + MARGIN)
-            assert isinstance(lost, MemberDown) and lost.reason == "lost"
+            assert isinstance(lost, MemberDown)
+            assert lost.reason == "lost"
             observer.seen.clear()
             frozen.signal(signal.SIGCONT)  # its next heartbeat announces it again
             await observer.wait(up(frozen.node_id))
@@ -161,9 +164,8 @@ async def test_entries_written_by_a_stranger_are_ignored(js_server: NatsServer) 
                 await js.publish("$KV.actorlib-cluster-hostile.m.evil", b"\x01" + b"x" * 60)
                 await js.publish("$KV.actorlib-cluster-hostile.m.huge", b"\x01" * 100_000)
                 # A real entry moved to another key does not open either.
-                real = await js.get_last_msg(
-                    "KV_actorlib-cluster-hostile", f"$KV.actorlib-cluster-hostile.m.{cluster.node_id}"
-                )
+                subject = f"$KV.actorlib-cluster-hostile.m.{cluster.node_id}"
+                real = await js.get_last_msg("KV_actorlib-cluster-hostile", subject)
                 await js.publish("$KV.actorlib-cluster-hostile.m.moved", real.data or b"")
                 # A member that joins after them is seen: the forged entries came first.
                 async with member_process(js_server.url, "hostile") as other:

@@ -51,6 +51,7 @@ class Membership:
         self.me = me
         self.down_after = down_after
         self.members: dict[str, Member] = {}
+        # Called with each MemberUp and MemberDown, and with each updated Member.
         self.listeners: list[Callable[[object], None]] = []
         self._scope = anyio.CancelScope()
         self._ready = anyio.Event()
@@ -113,6 +114,9 @@ class Membership:
             self.members[node_id] = member
             if not known:
                 self._publish(MemberUp(member))
+            else:
+                for listener in self.listeners:
+                    listener(member)
 
     def _down(self, node_id: str, reason: str) -> None:
         member = self.members.pop(node_id, None)

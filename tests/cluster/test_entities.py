@@ -6,6 +6,7 @@ import secrets
 import struct
 from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack, asynccontextmanager
+from typing import ClassVar
 
 import anyio
 import pytest
@@ -25,7 +26,8 @@ FAST = LeaseTiming(ttl=2, renew_every=0.25, stop_margin=0.25, pause_margin=0.5)
 class Counter(Entity):
     """Counts "incr"s and persists the count; "get" answers (key, count, activation, system)."""
 
-    stopped: list[str] = []
+    stopped: ClassVar[list[str]] = []
+    on_stopped: ClassVar[anyio.Event | None] = None
 
     def __init__(self) -> None:
         self.activation = secrets.token_hex(4)
@@ -36,6 +38,8 @@ class Counter(Entity):
 
     async def on_stop(self) -> None:
         Counter.stopped.append(self.activation)
+        if Counter.on_stopped is not None:
+            Counter.on_stopped.set()
 
     async def receive(self, message: object) -> object:
         if message == "incr":
@@ -63,11 +67,25 @@ async def members(
             cluster = await stack.enter_async_context(Cluster.join(system, name=name))
             await cluster.register(Counter, idle_timeout=idle_timeout, lease=FAST)
             clusters.append(cluster)
-        with anyio.fail_after(10):  # every member knows every host before the test starts
-            while any(len(c.members()) < count for c in clusters):
-                await clusters[0].membership.beat()
-                await anyio.sleep(0.01)
+        await all_known(clusters)
         yield clusters
+
+
+async def all_known(clusters: list[Cluster]) -> None:
+    """Return once every member knows every other one as a host of Counter."""
+    changed = [anyio.Event()]
+
+    def wake(event: object) -> None:
+        changed[0].set()
+
+    for cluster in clusters:
+        cluster.membership.listeners.append(wake)
+    for cluster in clusters:  # announce the kinds again: every member sees an update
+        await cluster.membership.beat()
+    with anyio.fail_after(10):
+        while any(sum("Counter" in m.kinds for m in c.members()) < len(clusters) for c in clusters):
+            changed[0] = anyio.Event()
+            await changed[0].wait()
 
 
 async def test_the_first_message_activates_the_entity_and_it_knows_its_key(
@@ -122,7 +140,8 @@ async def test_an_idle_entity_is_passivated_and_gets_its_state_back_when_activat
         first = (await cart.ask("get"))[2]
         with anyio.fail_after(10):
             while first not in Counter.stopped:
-                await anyio.sleep(0.05)  # passivation happens on the region's own timer
+                Counter.on_stopped = anyio.Event()
+                await Counter.on_stopped.wait()
         key, count, second, _ = await cart.ask("get")
         assert (key, count) == ("idle", 2)
         assert second != first

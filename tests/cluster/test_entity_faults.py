@@ -8,6 +8,7 @@ a row (key, activation, time) in a side SQLite database.
 
 from __future__ import annotations
 
+import itertools
 import signal
 import sqlite3
 import time
@@ -137,7 +138,7 @@ async def test_a_member_frozen_past_its_leases_never_overlaps_the_activations_th
     spans = activations(log)
     for key, by_activation in spans.items():
         ordered = sorted(by_activation.values())
-        for (_, end), (start, _) in zip(ordered, ordered[1:], strict=False):
+        for (_, end), (start, _) in itertools.pairwise(ordered):
             assert start > end, f"two activations of {key} overlapped: {by_activation}"
     for cart in on_m1:
         by_activation = spans[cart.name]

@@ -14,16 +14,23 @@ from ._entity import Entity, EntityContext
 from ._errors import ClusterError, LeaseLost
 from ._lease import LeaseTiming
 from ._members import Member, MemberDown, MemberUp
+from ._placing import ClusterPlacement
+from ._strategies import ByRole, LeastLoaded, RoundRobin, Strategy
 
 __all__ = [
+    "ByRole",
     "Cluster",
     "ClusterError",
+    "ClusterPlacement",
     "Entity",
     "EntityContext",
     "Joining",
     "LeaseLost",
     "LeaseTiming",
+    "LeastLoaded",
     "Member",
     "MemberDown",
     "MemberUp",
+    "RoundRobin",
+    "Strategy",
 ]

@@ -16,8 +16,10 @@ from ._kv import Bucket
 from ._lease import LeaseTiming
 from ._members import ROLE, Member
 from ._membership import Membership, wall
+from ._placing import ClusterPlacement
 from ._region import Region
 from ._shard import Shard
+from ._strategies import RoundRobin, Strategy
 from ._target import EntityTarget
 
 if TYPE_CHECKING:
@@ -216,6 +218,53 @@ class Cluster:
                 f"an entity key must be a non-empty str of at most {MAX_KEY} bytes, got {key!r}"
             )
         return ActorRef(EntityTarget(region, kind, key))
+
+    def placement(
+        self, strategy: Strategy | None = None, *, role: str | None = None
+    ) -> ClusterPlacement:
+        """A placement for ``spawn(..., node=...)``: another live member, chosen at each start.
+
+        ``await self.context.spawn(Worker, node=cluster.placement(LeastLoaded()))``
+        in an actor makes the remote worker its child, supervised like a local one.
+
+        Args:
+            strategy: `RoundRobin()` (default), `LeastLoaded()` or `ByRole(...)`.
+            role: only members with this role.
+
+        Raises:
+            TypeError: *strategy* is not a placement strategy.
+        """
+        strategy = RoundRobin() if strategy is None else strategy
+        if not isinstance(strategy, Strategy):
+            raise TypeError(
+                f"placement must be RoundRobin(), LeastLoaded() or ByRole(...), got {strategy!r}"
+            )
+        if role is not None:
+            _check_name("role", role)
+        return ClusterPlacement(self, strategy, role)
+
+    async def spawn(
+        self,
+        actor_class: type[Any],
+        *args: object,
+        name: str | None = None,
+        role: str | None = None,
+        placement: Strategy | None = None,
+        **kwargs: object,
+    ) -> ActorRef[Any]:
+        """Spawn an actor on another live member, as a child of the system's ``/user`` guardian.
+
+        The same as ``system.spawn(actor_class, *args, node=cluster.placement(
+        placement, role=role), name=name, **kwargs)``; from an actor, spawn
+        with ``self.context.spawn(..., node=cluster.placement(...))`` to
+        supervise it yourself.
+
+        Raises:
+            ClusterError: no other live member (with the role) could take it.
+            TypeError: *placement* is not a placement strategy.
+        """
+        where = self.placement(placement, role=role)
+        return await self.system.spawn(actor_class, *args, name=name, node=where, **kwargs)
 
     async def leave(self) -> None:
         """Leave the cluster: the other members see `MemberDown(..., "left")` at once.

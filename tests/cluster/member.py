@@ -63,6 +63,19 @@ class Cart(Entity):
         raise ValueError(f"a cart does not understand {message!r}")
 
 
+class Worker(Actor):
+    """Placed through the cluster: answers "where" with its system's name, counts "incr"."""
+
+    def __init__(self, start: int = 0) -> None:
+        self.count = start
+
+    async def receive(self, message: object) -> object:
+        if message == "incr":
+            self.count += 1
+            return self.count
+        return self.context.system.name
+
+
 def log_message(key: str, activation: str) -> None:
     """One row per handled message in $CLUSTER_LOG (the side database of the overlap checks)."""
     path = os.environ.get("CLUSTER_LOG")

@@ -1,10 +1,11 @@
-"""Properties of entity placement (rendezvous hashing), with hypothesis."""
+"""Properties of placement, with hypothesis: entities (rendezvous hashing) and strategies."""
 
 from __future__ import annotations
 
 from hypothesis import given
 from hypothesis import strategies as st
 
+from actorlib.cluster import ByRole, LeastLoaded, Member, RoundRobin
 from actorlib.cluster._placement import preferred
 from tests.properties.strategies import entity_keys, member_sets, node_ids
 
@@ -43,3 +44,52 @@ def test_keys_spread_over_every_member(keys: list[str]) -> None:
     hosts = [preferred("Cart", key, members) for key in keys]
     # 200 keys over 3 members: each gets some (a fair share is about 67).
     assert all(hosts.count(member) >= 30 for member in members)
+
+
+loads = st.lists(
+    st.tuples(node_ids, st.integers(0, 50), st.integers(0, 5), st.booleans()),
+    min_size=1,
+    max_size=8,
+    unique_by=lambda entry: entry[0],
+)
+
+
+def as_members(entries: list[tuple[str, int, int, bool]]) -> list[Member]:
+    return [
+        Member(node, f"nats:{node}", frozenset({"work"} if worker else ()), 0.0, actors, ready)
+        for node, actors, ready, worker in entries
+    ]
+
+
+@given(loads, st.integers(1, 4))
+def test_round_robin_gives_every_member_its_turn(
+    entries: list[tuple[str, int, int, bool]], rounds: int
+) -> None:
+    members = as_members(entries)
+    strategy = RoundRobin()
+    firsts = [strategy.order(members)[0].node_id for _ in range(rounds * len(members))]
+    assert sorted(firsts) == sorted([m.node_id for m in members] * rounds)
+
+
+@given(loads, st.integers(1, 20))
+def test_least_loaded_always_picks_a_least_loaded_member_counting_its_own_placements(
+    entries: list[tuple[str, int, int, bool]], spawns: int
+) -> None:
+    members = as_members(entries)
+    strategy = LeastLoaded()
+    extra = dict.fromkeys((m.node_id for m in members), 0)
+    for _ in range(spawns):
+        order = strategy.order(members)
+        assert sorted(order, key=lambda m: m.node_id) == sorted(members, key=lambda m: m.node_id)
+        loads_now = {m.node_id: m.actors + m.ready + extra[m.node_id] for m in members}
+        assert loads_now[order[0].node_id] == min(loads_now.values())
+        extra[order[0].node_id] += 1
+
+
+@given(loads)
+def test_by_role_only_offers_members_with_the_role(
+    entries: list[tuple[str, int, int, bool]],
+) -> None:
+    members = as_members(entries)
+    order = ByRole("work").order(members)
+    assert {m.node_id for m in order} == {m.node_id for m in members if "work" in m.roles}

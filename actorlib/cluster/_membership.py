@@ -56,6 +56,9 @@ class Membership:
         self._scope = anyio.CancelScope()
         self._ready = anyio.Event()
         self._watcher: Any = None
+        self._watching = anyio.CancelScope()
+        # While a new watcher delivers the current entries: the members seen.
+        self._fresh: set[str] | None = None
 
     @property
     def key(self) -> str:
@@ -74,6 +77,10 @@ class Membership:
         with anyio.fail_after(10):
             await self._ready.wait()
 
+    def _reconnects(self) -> int:
+        stats: dict[str, int] = getattr(self.bucket.js._nc, "stats", {})
+        return int(stats.get("reconnects", 0))
+
     async def beat(self) -> None:
         """Write this member's entry with a fresh TTL."""
         await self.bucket.write(self.key, self.me().encode(), ttl=self.down_after)
@@ -82,10 +89,30 @@ class Membership:
         with self._scope:
             async with anyio.create_task_group() as group:
                 group.start_soon(self._beats)
-                await self._watch()
+                while True:
+                    with anyio.CancelScope() as self._watching:
+                        await self._watch()
+                    await self._rewatch()
+
+    async def _rewatch(self) -> None:
+        # After a reconnect an existing watcher stays silent for about 19 s
+        # (nats-py rebuilds its consumer on a slow timer): a new one gets the
+        # current entries at once, and members missing from them are down.
+        old, self._watcher = self._watcher, None
+        if old is not None:
+            with anyio.move_on_after(1):
+                await old.stop()
+        while self._watcher is None:
+            try:
+                self._watcher = await self.bucket.kv.watch(PREFIX + ">")
+            except Exception as error:
+                logger.info("cluster: watching members again failed: %r", error)
+                await anyio.sleep(self.down_after / 4)
+        self._fresh = set()
 
     async def _beats(self) -> None:
         interval = self.down_after / 4
+        reconnects = self._reconnects()
         while True:
             await anyio.sleep(interval)
             try:
@@ -93,11 +120,17 @@ class Membership:
             except ClusterError as error:
                 # The entry expires if this goes on: the others declare us lost.
                 logger.warning("cluster heartbeat of %s failed: %s", self.key, error)
+            if self._reconnects() != reconnects:
+                reconnects = self._reconnects()
+                self._watching.cancel()
 
     async def _watch(self) -> None:
         async for entry in self._watcher:
             if entry is None:
                 self._ready.set()
+                fresh, self._fresh = self._fresh, None
+                for node_id in set(self.members) - (fresh or set(self.members)):
+                    self._down(node_id, "lost")
                 continue
             node_id = entry.key[len(PREFIX) :]
             if not NODE_ID.fullmatch(node_id):
@@ -112,6 +145,8 @@ class Membership:
                 continue
             known = node_id in self.members
             self.members[node_id] = member
+            if self._fresh is not None:
+                self._fresh.add(node_id)
             if not known:
                 self._publish(MemberUp(member))
             else:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import signal
 import time
 from collections.abc import Callable
+from pathlib import Path
 
 import anyio
 import pytest
@@ -183,3 +184,35 @@ async def test_on_trio_joining_fails_with_the_transport_error(js_server: NatsSer
     with pytest.raises(RuntimeError, match="NatsTransport needs the asyncio backend"):
         async with ActorSystem("t", transport=NatsTransport(js_server.url, secret=SECRET)):
             pass
+
+
+async def test_after_the_server_restarts_members_still_see_each_other_leave(
+    tmp_path: Path,
+) -> None:
+    server = NatsServer(tmp_path, jetstream=True)
+    server.start()
+    try:
+        observer = Observer()
+        async with (
+            ActorSystem("a", transport=NatsTransport(server.url, secret=SECRET)) as a,
+            ActorSystem("b", transport=NatsTransport(server.url, secret=SECRET)) as b,
+        ):
+            await observer.attach(a)
+            async with Cluster.join(a, name="restart", down_after=2) as ca:
+                cb = await Cluster.join(b, name="restart", down_after=2)
+                await observer.wait(up(cb.node_id))
+                server.stop()
+                server.start()
+                # Both reconnect by themselves; the watchers are made anew.
+                observer.seen.clear()
+                with anyio.fail_after(10):
+                    # nats-py offers no event to wait on here: poll its reconnect counter.
+                    while ca.membership._reconnects() == 0 or cb.membership._reconnects() == 0:  # noqa: ASYNC110
+                        await anyio.sleep(0.05)
+                await cb.leave()
+                left = await observer.wait(down(cb.node_id), within=5)
+                assert isinstance(left, MemberDown)
+                assert left.reason == "left"
+                assert [m.node_id for m in ca.members()] == [ca.node_id]
+    finally:
+        server.stop()

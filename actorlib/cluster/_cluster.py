@@ -7,6 +7,8 @@ from collections.abc import Generator, Iterable
 from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
+import anyio
+
 from actorlib import ActorRef
 from actorlib.remote import NatsTransport
 
@@ -135,6 +137,38 @@ class Cluster:
     def members(self) -> list[Member]:
         """The live members (this one included), by node id, as of their last heartbeats."""
         return sorted(self.membership.members.values(), key=lambda member: member.node_id)
+
+    async def wait_members(
+        self, count: int, *, hosting: type[Entity] | str | None = None
+    ) -> list[Member]:
+        """Wait until at least *count* live members are known; return them.
+
+        Args:
+            count: how many (this member included).
+            hosting: count only the members that host this entity kind.
+
+        Raises:
+            ValueError: *count* is not a positive int.
+        """
+        if isinstance(count, bool) or not isinstance(count, int) or count < 1:
+            raise ValueError(f"count must be an int >= 1, got {count!r}")
+        kind = hosting if isinstance(hosting, str) or hosting is None else hosting.__name__
+        changed = [anyio.Event()]
+
+        def wake(event: object) -> None:
+            changed[0].set()
+
+        def matching() -> list[Member]:
+            return [m for m in self.members() if kind is None or kind in m.kinds]
+
+        self.membership.listeners.append(wake)
+        try:
+            while len(matching()) < count:
+                changed[0] = anyio.Event()
+                await changed[0].wait()
+        finally:
+            self.membership.listeners.remove(wake)
+        return matching()
 
     async def register(
         self,

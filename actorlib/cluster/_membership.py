@@ -17,6 +17,8 @@ from typing import TYPE_CHECKING, Any
 
 import anyio
 
+from actorlib.remote._logsafe import loggable
+
 from ._errors import ClusterError
 from ._kv import Bucket
 from ._members import MAX_ENTRY, NODE_ID, Member, MemberDown, MemberUp
@@ -59,6 +61,8 @@ class Membership:
         self._watching = anyio.CancelScope()
         # While a new watcher delivers the current entries: the members seen.
         self._fresh: set[str] | None = None
+        self._refused = 0
+        self._quiet_until = 0.0
 
     @property
     def key(self) -> str:
@@ -141,7 +145,7 @@ class Membership:
             plaintext = self.bucket.unseal(entry.key, entry.value, limit=MAX_ENTRY)
             member = None if plaintext is None else Member.decode(node_id, plaintext)
             if member is None:
-                logger.warning("cluster: refused a member entry %r that is not ours", entry.key)
+                self._refuse(entry.key)
                 continue
             known = node_id in self.members
             self.members[node_id] = member
@@ -152,6 +156,21 @@ class Membership:
             else:
                 for listener in self.listeners:
                     listener(member)
+
+    def _refuse(self, key: str) -> None:
+        # Anyone who may write the bucket can write entries: one line per 5 s at most.
+        self._refused += 1
+        now = anyio.current_time()
+        if now >= self._quiet_until:
+            self._quiet_until = now + 5
+            logger.warning(
+                "cluster: ignored %d member entries that are not ours (the last: %r); "
+                "someone else writes the bucket %s",
+                self._refused,
+                loggable(key),
+                self.bucket.name,
+            )
+            self._refused = 0
 
     def _down(self, node_id: str, reason: str) -> None:
         member = self.members.pop(node_id, None)

@@ -12,6 +12,7 @@ from __future__ import annotations
 from ._cluster import Cluster, Joining
 from ._entity import Entity, EntityContext
 from ._errors import ClusterError, LeaseLost
+from ._events import EntityStarted, EntityStopped
 from ._lease import LeaseTiming
 from ._members import Member, MemberDown, MemberUp
 from ._placing import ClusterPlacement
@@ -24,6 +25,8 @@ __all__ = [
     "ClusterPlacement",
     "Entity",
     "EntityContext",
+    "EntityStarted",
+    "EntityStopped",
     "Joining",
     "LeaseLost",
     "LeaseTiming",

@@ -68,6 +68,8 @@ class Activation:
     context: EntityContext
     last_used: float
     stopping: bool = False
+    # Why it stops (for EntityStopped): set by whoever stops it first.
+    reason: str = "failed"
     held: list[tuple[EntityMessage, Envelope]] = attrs.Factory(list)
 
 
@@ -95,8 +97,9 @@ class Region(Actor):
         self.shard.start_renewer(self.ref)
 
     async def on_stop(self) -> None:
-        for activation in self.active.values():
+        for key, activation in self.active.items():
             await self._release(activation)
+            self.shard.stopped(key, activation.context.token, "left")
         self.active.clear()
 
     async def receive(self, message: object) -> None:
@@ -110,7 +113,7 @@ class Region(Actor):
             case _Fenced(key=key):
                 activation = self.active.get(key)
                 if activation is not None:
-                    self._stop(activation)
+                    self._stop(activation, "lease lost")
             case MemberDown(member=member):
                 lost = member.node_id
                 for key in [key for key, (node, _) in self.routes.items() if node == lost]:
@@ -124,7 +127,7 @@ class Region(Actor):
                 activation.last_used = anyio.current_time()
                 deliver(activation.ref, message.message, envelope)
                 return
-            self._stop(activation)
+            self._stop(activation, "lease lost")
             activation.held.append((message, envelope))
             return
         if message.hops >= MAX_HOPS:
@@ -214,12 +217,13 @@ class Region(Actor):
         self.active[key] = activation
         self.by_ref[ref] = key
         shard.leases[key] = lease
-        shard.activated(key)
+        shard.started(key, lease.revision)
         return activation
 
-    def _stop(self, activation: Activation) -> None:
+    def _stop(self, activation: Activation, reason: str) -> None:
         if not activation.stopping:
             activation.stopping = True
+            activation.reason = reason
             activation.context._lease.fence()
             self.context.stop(activation.ref)
 
@@ -227,18 +231,21 @@ class Region(Actor):
         now = anyio.current_time()
         idle = self.shard.idle_timeout
         for activation in self.active.values():
-            if not activation.context._lease.valid() or (
-                idle is not None and now - activation.last_used >= idle
-            ):
-                self._stop(activation)
+            if not activation.context._lease.valid():
+                self._stop(activation, "lease lost")
+            elif idle is not None and now - activation.last_used >= idle:
+                self._stop(activation, "idle")
 
     async def _ended(self, ref: ActorRef[Any]) -> None:
         key = self.by_ref.pop(ref, None)
         if key is None:
             return
         activation = self.active.pop(key)
+        lease = activation.context._lease
+        if activation.reason == "failed" and not lease.valid():
+            activation.reason = "lease lost"  # its own handler met the deadline
         await self._release(activation)
-        self.shard.passivated(key)
+        self.shard.stopped(key, activation.context.token, activation.reason)
         for message, envelope in activation.held:
             await self._route(message, envelope)
 

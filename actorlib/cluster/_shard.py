@@ -9,6 +9,7 @@ import anyio
 
 from ._entity import Entity, EntityContext
 from ._errors import ClusterError
+from ._events import EntityStarted, EntityStopped
 from ._kv import Bucket
 from ._lease import Holder, Lease, LeaseTiming
 
@@ -94,13 +95,16 @@ class Shard:
             max_state=self.max_state,
         )
 
-    def activated(self, key: str) -> None:
-        """An activation of *key* started here (for logs)."""
+    def started(self, key: str, token: int) -> None:
+        """An activation of *key* started here: `EntityStarted` on the event stream."""
         logger.debug("cluster: %s/%r activated on %s", self.kind, key, self.node_id)
+        self.node.system.events.publish(EntityStarted(self.kind, key, self.node_id, token))
 
-    def passivated(self, key: str) -> None:
-        """The activation of *key* here ended (for logs)."""
-        logger.debug("cluster: %s/%r stopped on %s", self.kind, key, self.node_id)
+    def stopped(self, key: str, token: int, reason: str) -> None:
+        """The activation of *key* here ended: `EntityStopped` on the event stream."""
+        logger.debug("cluster: %s/%r stopped on %s (%s)", self.kind, key, self.node_id, reason)
+        event = EntityStopped(self.kind, key, self.node_id, token, reason)  # type: ignore[arg-type]
+        self.node.system.events.publish(event)
 
     def start_renewer(self, region: ActorRef[Any]) -> None:
         """Renew this member's leases of the kind in the background (once)."""

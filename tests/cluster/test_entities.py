@@ -6,16 +6,24 @@ import secrets
 import struct
 from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack, asynccontextmanager
-from typing import ClassVar
 
 import anyio
 import pytest
 
 from actorlib import Actor, ActorSystem
-from actorlib.cluster import Cluster, ClusterError, Entity, LeaseLost, LeaseTiming
+from actorlib.cluster import (
+    Cluster,
+    ClusterError,
+    Entity,
+    EntityStarted,
+    EntityStopped,
+    LeaseLost,
+    LeaseTiming,
+)
 from actorlib.cluster._lease import Holder, Lease, lease_key
 from actorlib.remote import NatsTransport
 from tests.cluster.conftest import SECRET
+from tests.helpers import Probe
 from tests.nats_server import NatsServer
 
 pytestmark = pytest.mark.anyio
@@ -26,20 +34,12 @@ FAST = LeaseTiming(ttl=2, renew_every=0.25, stop_margin=0.25, pause_margin=0.5)
 class Counter(Entity):
     """Counts "incr"s and persists the count; "get" answers (key, count, activation, system)."""
 
-    stopped: ClassVar[list[str]] = []
-    on_stopped: ClassVar[anyio.Event | None] = None
-
     def __init__(self) -> None:
         self.activation = secrets.token_hex(4)
         self.count = 0
 
     async def on_start(self) -> None:
         self.count = int(self.entity.state or 0)  # type: ignore[call-overload]
-
-    async def on_stop(self) -> None:
-        Counter.stopped.append(self.activation)
-        if Counter.on_stopped is not None:
-            Counter.on_stopped.set()
 
     async def receive(self, message: object) -> object:
         if message == "incr":
@@ -133,18 +133,35 @@ async def test_concurrent_first_messages_from_three_members_give_one_activation(
 async def test_an_idle_entity_is_passivated_and_gets_its_state_back_when_activated_again(
     js_server: NatsServer,
 ) -> None:
-    async with members(js_server.url, 2, idle_timeout=0.3) as (a, _):
-        cart = a.entity(Counter, "idle")
+    async with members(js_server.url, 2, idle_timeout=0.3) as clusters:
+        probe = Probe()
+        for cluster in clusters:
+            reporter = await cluster.system.spawn(Reporter, probe)
+            cluster.system.events.subscribe(reporter, EntityStarted)
+            cluster.system.events.subscribe(reporter, EntityStopped)
+        cart = clusters[0].entity(Counter, "idle")
         assert await cart.ask("incr") == 1
         assert await cart.ask("incr") == 2
         first = (await cart.ask("get"))[2]
-        with anyio.fail_after(10):
-            while first not in Counter.stopped:
-                Counter.on_stopped = anyio.Event()
-                await Counter.on_stopped.wait()
+        await probe.wait_for(lambda items: any(isinstance(i, EntityStopped) for i in items))
+        stopped = [i for i in probe.items if isinstance(i, EntityStopped)]
+        assert [(e.kind, e.key, e.reason) for e in stopped] == [("Counter", "idle", "idle")]
         key, count, second, _ = await cart.ask("get")
         assert (key, count) == ("idle", 2)
         assert second != first
+        started = [i for i in probe.items if isinstance(i, EntityStarted)]
+        assert len(started) == 2
+        assert started[1].token > started[0].token
+
+
+class Reporter(Actor):
+    """Puts every event it gets in a probe."""
+
+    def __init__(self, probe: Probe) -> None:
+        self.probe = probe
+
+    async def receive(self, message: object) -> None:
+        self.probe.put(message)
 
 
 async def test_a_stale_activation_cannot_persist_over_a_newer_one(js_server: NatsServer) -> None:

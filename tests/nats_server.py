@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import socket
@@ -31,12 +32,15 @@ def nats_server_binary() -> str:
 class NatsServer:
     """A real nats-server on a free loopback port, started and stopped by the tests."""
 
-    def __init__(self, tmp: Path) -> None:
+    def __init__(self, tmp: Path, *, jetstream: bool = False) -> None:
         self.port = free_port()
         self.url = f"nats://127.0.0.1:{self.port}"
         self.config = tmp / "nats.conf"
         # Big enough for the conformance suite's large messages.
-        self.config.write_text(f"listen: 127.0.0.1:{self.port}\nmax_payload: 8MB\n")
+        config = f"listen: 127.0.0.1:{self.port}\nmax_payload: 8MB\n"
+        if jetstream:  # actorlib.cluster keeps its members and leases in JetStream KV
+            config += f"jetstream {{ store_dir: {json.dumps(str(tmp / 'jetstream'))} }}\n"
+        self.config.write_text(config)
         self.process: subprocess.Popen[bytes] | None = None
 
     def start(self) -> None:

@@ -20,6 +20,7 @@ PACKAGES = [
     "actorlib.remote",
     "actorlib.testing",
     "actorlib.observability",
+    "actorlib.cluster",
 ]
 PAGES = {package: DOCS / "reference" / f"{package.split('.')[-1]}.md" for package in PACKAGES}
 PAGES["actorlib"] = DOCS / "reference" / "index.md"
@@ -31,6 +32,7 @@ GUIDES = [
     "security.md",
     "testing.md",
     "observability.md",
+    "cluster.md",
 ]
 
 

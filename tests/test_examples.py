@@ -90,3 +90,15 @@ def test_the_jobs_across_processes_example_finishes_every_job_after_killing_a_wo
     assert "it drained and exited with 0" in out
     assert out.rstrip().endswith("done")
     assert "Traceback" not in result.stderr, result.stderr
+
+
+def test_the_cluster_carts_example_keeps_every_cart_after_a_member_is_killed() -> None:
+    example = Path(__file__).parent.parent / "examples" / "cluster_carts.py"
+    result = subprocess.run(
+        [sys.executable, str(example)], capture_output=True, text=True, timeout=120, check=True
+    )
+    out = result.stdout
+    assert "members: 4 (3 hosting carts, and this one)" in out
+    assert re.search(r"^halfway: killed member-\d, the member hosting", out, re.MULTILINE)
+    assert "carts with both items: 30 of 30, now on 2 members" in out
+    assert out.rstrip().endswith("done")

@@ -18,6 +18,7 @@ PACKAGES = [
     "actorlib.remote",
     "actorlib.testing",
     "actorlib.observability",
+    "actorlib.cluster",
 ]
 
 
@@ -58,7 +59,9 @@ def test_the_only_public_submodules_are_the_documented_subpackages() -> None:
         for name in dir(actorlib)
         if inspect.ismodule(getattr(actorlib, name)) and not name.startswith(("_", "@"))
     ]
-    assert set(modules) <= {"testing", "patterns", "jobs", "remote", "observability"}, modules
+    assert set(modules) <= {"testing", "patterns", "jobs", "remote", "observability", "cluster"}, (
+        modules
+    )
 
 
 def test_the_error_tree_matches_the_design() -> None:
@@ -89,6 +92,7 @@ def test_every_module_opens_with_a_one_line_docstring() -> None:
         "actorlib.jobs",
         "actorlib.remote",
         "actorlib.observability",
+        "actorlib.cluster",
     ],
 )
 def test_subpackages_export_only_documented_names_from_private_modules(package: str) -> None:
@@ -117,7 +121,13 @@ def test_every_exported_name_has_a_docstring_in_the_reference(package: str) -> N
 # actorlib.jobs's stores implement the JobStore protocol, whose methods carry the docs.
 @pytest.mark.parametrize(
     "package",
-    ["actorlib.patterns", "actorlib.remote", "actorlib.testing", "actorlib.observability"],
+    [
+        "actorlib.patterns",
+        "actorlib.remote",
+        "actorlib.cluster",
+        "actorlib.testing",
+        "actorlib.observability",
+    ],
 )
 def test_every_subpackage_class_documents_its_public_methods(package: str) -> None:
     module = __import__(package, fromlist=["_"])

@@ -335,3 +335,11 @@ _chunks = st.one_of(
 
 #: One outsider's connection: up to four of the chunks above.
 attacks = st.builds(Attack, st.booleans(), st.lists(_chunks, max_size=4).map(tuple))
+
+
+# ---------------------------------------------------------------- cluster placement
+
+# Node ids as NatsTransport makes them (a name and a random suffix), and entity keys.
+node_ids = st.from_regex(r"[a-z]{1,6}-[0-9a-f]{8}", fullmatch=True)
+member_sets = st.sets(node_ids, min_size=1, max_size=8)
+entity_keys = st.text(min_size=1, max_size=40)

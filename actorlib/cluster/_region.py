@@ -1,0 +1,259 @@
+"""A region: one actor per entity kind on each member, routing messages and hosting activations.
+
+A message to an entity goes to the local region of its kind. If the key
+is active here, the region hands the message to the activation. If not,
+it reads the key's lease: a live lease names the member whose region
+gets the message; a free key is activated here (the lease taken by
+compare-and-set) if this member is the preferred host among the members
+of the kind, or sent to the preferred one. Remote holders are cached; a
+member that is lost is forgotten, and a stale route is corrected by the
+region it reaches (which routes again), within `MAX_HOPS`.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import TYPE_CHECKING, Any
+
+import anyio
+import attrs
+
+from actorlib import Actor, ActorRef, Directive, OneForOne, Terminated
+
+from ._entity import _CONTEXTS, EntityContext
+from ._errors import ClusterError, LeaseLost
+from ._handoff import deliver, fail, take_current
+from ._lease import MAX_LEASE, Holder, Lease, lease_key
+from ._members import MemberDown
+from ._placement import preferred
+
+if TYPE_CHECKING:
+    from actorlib._messages import Envelope
+
+    from ._shard import Shard
+
+logger = logging.getLogger("actorlib.cluster")
+
+# How many times a message may be passed between regions before it fails:
+# sender's region -> preferred member -> (a holder that changed meanwhile).
+MAX_HOPS = 4
+
+
+@attrs.define
+class EntityMessage:
+    """A message for entity *key*, on its way through the regions (internal)."""
+
+    key: str
+    message: object
+    hops: int = 0
+
+
+@attrs.frozen
+class _Sweep:
+    """Tick: passivate idle activations, stop those whose lease is no longer valid."""
+
+
+@attrs.frozen
+class _Fenced:
+    """The renewer lost the lease of *key* (or its deadline passed): stop the activation."""
+
+    key: str
+
+
+@attrs.define
+class Activation:
+    """A key active here: its actor, its context, and messages held while it stops."""
+
+    ref: ActorRef[Any]
+    context: EntityContext
+    last_used: float
+    stopping: bool = False
+    # Why it stops (for EntityStopped): set by whoever stops it first.
+    reason: str = "failed"
+    held: list[tuple[EntityMessage, Envelope]] = attrs.Factory(list)
+
+
+def _decide(error: BaseException) -> Directive:
+    # A lost lease stops the activation for good; any other failure restarts it
+    # (a fresh instance, same lease), as a local child would be.
+    return Directive.STOP if isinstance(error, LeaseLost) else Directive.RESTART
+
+
+class Region(Actor):
+    """The region of one entity kind on this member (internal; see the module docstring)."""
+
+    supervisor_strategy = OneForOne(decider=_decide)
+
+    def __init__(self, shard: Shard) -> None:
+        self.shard = shard
+        self.active: dict[str, Activation] = {}
+        self.by_ref: dict[ActorRef[Any], str] = {}
+        # Where keys active elsewhere are: key -> (member's node id, its region).
+        self.routes: dict[str, tuple[str, ActorRef[Any]]] = {}
+
+    async def on_start(self) -> None:
+        self.context.system.events.subscribe(self.ref, MemberDown)
+        self.context.timers.start_periodic("sweep", _Sweep(), self.shard.timing.renew_every / 2)
+        self.shard.start_renewer(self.ref)
+
+    async def on_stop(self) -> None:
+        for key, activation in self.active.items():
+            await self._release(activation)
+            self.shard.stopped(key, activation.context.token, "left")
+        self.active.clear()
+
+    async def receive(self, message: object) -> None:
+        match message:
+            case EntityMessage():
+                await self._route(message, take_current(self.context))
+            case Terminated(ref=ref):
+                await self._ended(ref)
+            case _Sweep():
+                self._sweep()
+            case _Fenced(key=key):
+                activation = self.active.get(key)
+                if activation is not None:
+                    self._stop(activation, "lease lost")
+            case MemberDown(member=member):
+                lost = member.node_id
+                for key in [key for key, (node, _) in self.routes.items() if node == lost]:
+                    del self.routes[key]
+
+    async def _route(self, message: EntityMessage, envelope: Envelope) -> None:
+        key = message.key
+        activation = self.active.get(key)
+        if activation is not None:
+            if not activation.stopping and activation.context._lease.valid():
+                activation.last_used = anyio.current_time()
+                deliver(activation.ref, message.message, envelope)
+                return
+            self._stop(activation, "lease lost")
+            activation.held.append((message, envelope))
+            return
+        if message.hops >= MAX_HOPS:
+            error = ClusterError(
+                reason=f"a message for entity {self.shard.kind}/{key!r} was passed between "
+                f"{MAX_HOPS} members without finding its activation (members joining or "
+                f"leaving); send it again"
+            )
+            fail(self.context.system, self.ref, envelope, error)
+            return
+        cached = self.routes.get(key)
+        if cached is not None and message.hops == 0:
+            self._pass(cached[1], message, envelope)
+            return
+        try:
+            await self._resolve(message, envelope)
+        except ClusterError as error:
+            fail(self.context.system, self.ref, envelope, error)
+
+    def _pass(self, region: ActorRef[Any], message: EntityMessage, envelope: Envelope) -> None:
+        message.hops += 1
+        deliver(region, message, envelope)
+
+    async def _resolve(self, message: EntityMessage, envelope: Envelope) -> None:
+        shard, key = self.shard, message.key
+        for _ in range(3):  # each lost compare-and-set means the key moved: read again
+            found = await shard.bucket.read(lease_key(shard.kind, key), limit=MAX_LEASE)
+            holder = (
+                None if found is None or found.plaintext is None else Holder.decode(found.plaintext)
+            )
+            if holder is not None and holder.node != shard.node_id:
+                region = shard.node.decode_ref(holder.region)
+                self.routes[key] = (holder.node, region)
+                self._pass(region, message, envelope)
+                return
+            host = self._host_for(key, first=message.hops == 0)
+            if host != shard.node_id:
+                self._pass(shard.region_of(host), message, envelope)
+                return
+            expect = 0 if found is None else found.revision
+            activation = await self._activate(key, expect)
+            if activation is not None:
+                self.routes.pop(key, None)
+                deliver(activation.ref, message.message, envelope)
+                return
+        raise ClusterError(
+            reason=f"entity {shard.kind}/{key!r}: its lease changed hands three times while "
+            f"routing a message; send it again"
+        )
+
+    def _host_for(self, key: str, *, first: bool) -> str:
+        """Which member should activate a free *key*: the preferred one, or this one."""
+        shard = self.shard
+        hosts = shard.hosts()
+        if shard.hosting and (not first or not hosts):
+            return shard.node_id  # sent here by another member: activate here
+        chosen = preferred(shard.kind, key, hosts)
+        if chosen is None:
+            raise ClusterError(
+                reason=f"no member hosts entity kind {shard.kind!r}"
+                + (f" with role {shard.role!r}" if shard.role else "")
+                + f"; call `await cluster.register({shard.cls.__name__}, ...)` on a member "
+                f"that has the role"
+            )
+        return chosen
+
+    async def _activate(self, key: str, expect: int) -> Activation | None:
+        shard = self.shard
+        lease = Lease(
+            shard.bucket, lease_key(shard.kind, key), shard.timing, shard.holder(self.ref)
+        )
+        if not await lease.acquire(expect):
+            return None
+        context = shard.context(key, lease)
+        try:
+            await context.restore()
+            name = "e-" + key.encode().hex()
+            _CONTEXTS[(id(self.context.system), f"{self.ref.path}/{name}")] = context
+            ref = await self.context.spawn(shard.cls, name=name)
+        except BaseException:
+            _CONTEXTS.pop((id(self.context.system), f"{self.ref.path}/{name}"), None)
+            with anyio.CancelScope(shield=True):
+                await lease.release()
+            raise
+        self.context.watch(ref)
+        activation = Activation(ref, context, anyio.current_time())
+        self.active[key] = activation
+        self.by_ref[ref] = key
+        shard.leases[key] = lease
+        shard.started(key, lease.revision)
+        return activation
+
+    def _stop(self, activation: Activation, reason: str) -> None:
+        if not activation.stopping:
+            activation.stopping = True
+            activation.reason = reason
+            activation.context._lease.fence()
+            self.context.stop(activation.ref)
+
+    def _sweep(self) -> None:
+        now = anyio.current_time()
+        idle = self.shard.idle_timeout
+        for activation in self.active.values():
+            if not activation.context._lease.valid():
+                self._stop(activation, "lease lost")
+            elif idle is not None and now - activation.last_used >= idle:
+                self._stop(activation, "idle")
+
+    async def _ended(self, ref: ActorRef[Any]) -> None:
+        key = self.by_ref.pop(ref, None)
+        if key is None:
+            return
+        activation = self.active.pop(key)
+        lease = activation.context._lease
+        if activation.reason == "failed" and not lease.valid():
+            activation.reason = "lease lost"  # its own handler met the deadline
+        await self._release(activation)
+        self.shard.stopped(key, activation.context.token, activation.reason)
+        for message, envelope in activation.held:
+            await self._route(message, envelope)
+
+    async def _release(self, activation: Activation) -> None:
+        context = activation.context
+        _CONTEXTS.pop((id(self.context.system), activation.ref.path), None)
+        self.shard.leases.pop(context.key, None)
+        try:
+            await context._lease.release()
+        except ClusterError as error:  # it expires by itself
+            logger.warning("cluster: releasing the lease of %s failed: %s", context.key, error)

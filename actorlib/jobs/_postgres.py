@@ -147,6 +147,12 @@ class PostgresStore:
         self._idle: list[Link | None] = []
         self._free: anyio.Semaphore | None = None
         self._listener: Link | None = None
+        # Whether the listener hears the state channel: from the first job this
+        # process submits or looks up (`_follow`); a worker that never does is
+        # spared every job's state notifications, and so is the server.
+        self._following = False
+        # The watch's current wait for notifications, which `_follow` interrupts.
+        self._waiting: anyio.CancelScope | None = None
         self._own_pids: set[int] = set()
         # The live function and arguments of the jobs submitted in this process,
         # until they end (as in the SQLite store).
@@ -231,7 +237,7 @@ class PostgresStore:
                 Statement("SET tcp_keepalives_interval = 1"),
                 Statement("SET tcp_keepalives_count = 3"),
                 Statement(f'LISTEN "{self._channel}"'),
-                Statement(f'LISTEN "{self._state_channel}"'),
+                *([Statement(f'LISTEN "{self._state_channel}"')] if self._following else []),
                 Statement(
                     "SELECT pg_advisory_lock_shared(hashtext(%s), hashtext(%s))", (space, key)
                 ),
@@ -287,7 +293,12 @@ class PostgresStore:
         assert listener is not None
         try:
             while True:
-                notices = await listener.wait_notifies()
+                with anyio.CancelScope() as waiting:
+                    self._waiting = waiting
+                    notices = await listener.wait_notifies()
+                self._waiting = None
+                if waiting.cancelled_caught:
+                    continue  # `_follow` needed the listener
                 # This process's own changes are known to its queue already.
                 foreign = [n for n in notices if n.pid not in self._own_pids]
                 ids = [
@@ -306,6 +317,25 @@ class PostgresStore:
             with anyio.CancelScope(shield=True):
                 await listener.close()
             raise
+
+    async def _follow(self) -> None:
+        """Hear the state channel from now on (before the caller's job can change)."""
+        if self._following:
+            return
+        self._following = True
+        listener = self._listener
+        if listener is None:
+            return  # `_listen` starts with it
+        if self._waiting is not None:
+            self._waiting.cancel()  # the watch gives the listener up, then waits again
+        try:
+            await listener.run(_one(f'LISTEN "{self._state_channel}"'), atomic=False)
+        except Exception:
+            # The listener is lost: the watch fails, reconnects and listens (the
+            # flag is set); meanwhile the poll reads the followed jobs.
+            logger.debug(
+                "job store %s: LISTEN on the state channel failed", self.url, exc_info=True
+            )
 
     async def _call(self, plan: Plan[_T], *, atomic: bool = False) -> _T:
         """Run *plan* on an idle connection (reconnecting one that was lost)."""
@@ -338,6 +368,7 @@ class PostgresStore:
         """`add` each record, all in one commit (all or none)."""
         # Encode here, in the caller's task: a pickling error is the caller's.
         rows = [insert_row(record, self._memo) for record in records]
+        await self._follow()
         atomic = len(records) > 1 or any(record.after for record in records)
         added = await self._call(self._add(records, rows), atomic=atomic)
         # Committed: from now on these jobs run as submitted, in this process.
@@ -570,7 +601,8 @@ class PostgresStore:
         return rows
 
     async def get(self, job_id: str) -> JobRecord | None:
-        """The job with that id, or None."""
+        """The job with that id, or None (whose changes this process hears of from now on)."""
+        await self._follow()
         found = await self.get_many([job_id])
         return found[0] if found else None
 

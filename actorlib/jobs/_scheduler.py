@@ -64,9 +64,8 @@ class Poll:
 
 @attrs.frozen
 class _Changed:
-    """The store says another process changed these jobs: read the ones followed here."""
-
-    job_ids: list[str]
+    """The store said another process changed jobs (in `Scheduler.changed`): read the
+    ones followed here."""
 
 
 @attrs.frozen
@@ -142,6 +141,9 @@ class Scheduler(Actor):
         self.watching: tuple[anyio.CancelScope, anyio.Event] | None = None
         # The progress of each job running here as last stored for its followers elsewhere.
         self.shared_progress: dict[str, Progress] = {}
+        # Jobs other processes changed, not read yet: the notifications that arrive
+        # before a _Changed is handled share its one read.
+        self.changed: set[str] = set()
         # Whether a claim may find a due job: set by a wake-up (a kick, a timer, a poll)
         # or by a commit that may have made one due; cleared by a claim that took
         # fewer jobs than it asked for. A freed worker claims only while it is set:
@@ -188,7 +190,8 @@ class Scheduler(Actor):
                 await self._worker_ready(worker)
             case Poll():
                 await self._poll()
-            case _Changed(job_ids):
+            case _Changed():
+                job_ids, self.changed = list(self.changed), set()
                 await self._observe(job_ids)
             case _Purge():
                 self.purge_at = None
@@ -415,7 +418,9 @@ class Scheduler(Actor):
         me = self.ref
 
         def changed(job_ids: list[str]) -> None:
-            me.tell(_Changed(job_ids))
+            if not self.changed:
+                me.tell(_Changed())
+            self.changed.update(job_ids)
 
         # A store's watch may also report other processes' changes of jobs (`changed`).
         tells_changes = "changed" in inspect.signature(watch).parameters

@@ -169,3 +169,32 @@ async def test_a_bad_grace_is_refused_naming_the_rule(
     async with ActorSystem("jobs") as system, JobQueue(system, store=url) as queue:
         with pytest.raises(ValueError, match=match):
             await queue.close(grace=grace)
+
+
+async def test_on_postgres_a_job_submitted_or_looked_up_is_followed_by_notification(
+    request: pytest.FixtureRequest, tmp_path: Path
+) -> None:
+    # Polls 30 s apart: within the deadline, only notifications can tell the
+    # producers. A store hears job state changes once its process follows a job:
+    # at its first submit (the submitter) or its first look-up (the observer).
+    url = make_kind("postgres", request, tmp_path).url
+    gate = tasks.GATES["followed"] = tasks.Gate()
+    async with (
+        ActorSystem("jobs") as system,
+        JobQueue(
+            system, store=url, workers=0, name="submitter", poll_interval=30, lease=60
+        ) as submitter,
+        JobQueue(
+            system, store=url, workers=0, name="observer", poll_interval=30, lease=60
+        ) as observer,
+        JobQueue(system, store=url, workers=1, name="worker", poll_interval=30, lease=60),
+    ):
+        handle = await submitter.submit(tasks.gated_progress, "followed", 3)
+        with anyio.fail_after(10):
+            await gate.started.wait()
+        seen = await observer.get(handle.id)
+        assert seen is not None
+        gate.opened.set()
+        with anyio.fail_after(5):
+            assert await handle.result() == 30
+            assert await seen.result() == 30

@@ -118,6 +118,7 @@ async def begin_stop(cell: Cell, error: BaseException | None) -> None:
     if cell.closed:
         return
     cell.closed = True
+    cell.inbox = None  # tells go through post(), which dead-letters them
     cell.state = State.STOPPING
     cell.stop_error = error
     if cell.timers is not None:

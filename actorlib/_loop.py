@@ -55,27 +55,37 @@ async def run(cell: Cell, budget: int) -> int:
                 user = mailbox.user
                 if handled >= budget or not user:
                     break
-                handled += 1
-                item = user.popleft()
-                if mailbox.room_waiters:
-                    mailbox.room_freed()
-                if type(item) is not tuple or type(item[0]) in SPECIAL:
-                    await invoke(cell, as_envelope(item))
-                    continue
-                # The hot path, a plain tell: invoke() without its branches.
-                message = item[0]
-                cell.current = item
-                handler = cell.handler
-                assert handler is not None
-                try:
-                    result = await handler(message)
-                except Exception as error:
-                    failed(cell, item, message, error)
-                else:
+                # The hot path: plain tells one after another, while the
+                # checks at its end hold; anything else goes round the outer
+                # loop. The lane is the same deque until this run ends.
+                popleft = user.popleft
+                while True:
+                    handled += 1
+                    item = popleft()
+                    if mailbox.room_waiters:
+                        mailbox.room_freed()
+                    if type(item) is not tuple or type(item[0]) in SPECIAL:
+                        await invoke(cell, as_envelope(item))
+                        break
+                    # A plain tell: invoke() without its branches.
+                    message = item[0]
+                    cell.current = item
+                    try:
+                        result = await cell.handler(message)  # type: ignore[misc]
+                    except Exception as error:
+                        failed(cell, item, message, error)
+                        break
                     if cell.current is item:  # not stashed
                         cell.current = None
                     if result is not None and type(result) is Failure:
                         _refuse(cell, None, message, result.error)
+                    if (
+                        handled >= budget
+                        or not user
+                        or mailbox.system is not None
+                        or cell.state is not State.RUNNING
+                    ):
+                        break
             else:
                 break
     finally:
@@ -84,6 +94,10 @@ async def run(cell: Cell, budget: int) -> int:
         cell.system.dispatcher.requeue(cell)
     else:
         cell.scheduled = False
+        if mailbox.user is not None and not mailbox.user:
+            # Idle: free the empty lane (see Cell._open_inbox).
+            mailbox.user = None
+            cell.inbox = None
     return handled
 
 

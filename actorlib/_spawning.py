@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING, Any
 from ._cell import Cell
 from ._checks import check_actor_class, check_name
 from ._errors import ActorError, NameTaken
+from ._lifecycle import State
 from ._mailbox import Mailbox
 from ._supervision import SupervisorStrategy
 from ._transport import Placement, SpawnSpec
@@ -49,7 +50,11 @@ def spawn_under(system: ActorSystem, parent: Cell, spec: SpawnSpec) -> ActorRef[
     if children is None:
         children = parent.children = {}
     elif name in children:
-        raise NameTaken(path=f"{parent.path}/{name}")
+        if children[name].state is not State.STOPPED:
+            raise NameTaken(path=f"{parent.path}/{name}")
+        # Stopped, its parent not yet told (see _lifecycle.stop_here): the
+        # name is free. Re-inserted below, so children stay in start order.
+        del children[name]
     cell = Cell(system, parent, name, (actor_class, spec.args, spec.kwargs), mailbox, supervisor)
     cell.create_instance()  # raises before anything is registered
     children[name] = cell

@@ -187,9 +187,9 @@ async def finish_stop(cell: Cell) -> None:
     while cell.mailbox.system is not None:
         cell.after_death(cell.mailbox.pop_system())
     cell.system._unregister(cell)
-    notice = Terminated(cell.ref, cell.stop_error)
     parent = cell.parent
     if cell.watchers:
+        notice = Terminated(cell.ref, cell.stop_error)
         for watcher in cell.watchers:
             if parent is None or watcher != parent.ref:
                 watcher._target.post_system(notice)

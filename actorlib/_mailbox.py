@@ -89,7 +89,7 @@ class MailboxQueue:
 
     @property
     def unbounded(self) -> bool:
-        """True if the user lane has no capacity (never full)."""
+        """True if the user lane has no capacity (it is never full)."""
         return self.capacity == math.inf
 
     @property

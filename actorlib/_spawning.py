@@ -16,6 +16,9 @@ if TYPE_CHECKING:
     from ._ref import ActorRef
     from ._system import ActorSystem
 
+# Never changed: create_instance only unpacks it (``actor_class(*args, **kwargs)``).
+_NO_KWARGS: dict[str, object] = {}
+
 
 def spawn_under(system: ActorSystem, parent: Cell, spec: SpawnSpec) -> ActorRef[Any]:
     """Create, register and schedule a child of *parent*; return its ref.
@@ -55,7 +58,9 @@ def spawn_under(system: ActorSystem, parent: Cell, spec: SpawnSpec) -> ActorRef[
         # Stopped, its parent not yet told (see _lifecycle.stop_here): the
         # name is free. Re-inserted below, so children stay in start order.
         del children[name]
-    cell = Cell(system, parent, name, (actor_class, spec.args, spec.kwargs), mailbox, supervisor)
+    # An empty **kwargs is a new dict per spawn (64 bytes kept per actor): share one.
+    kwargs = spec.kwargs or _NO_KWARGS
+    cell = Cell(system, parent, name, (actor_class, spec.args, kwargs), mailbox, supervisor)
     cell.create_instance()  # raises before anything is registered
     children[name] = cell
     system._register(cell)

@@ -124,6 +124,8 @@ class ActorSystem(Spawner):
         # Lets the tell hot path skip the seam's indirection in production.
         self.direct_delivery = type(self.delivery) is DirectDelivery
         self.direct_asks = 0  # counts asks run in the asker's task (Cell.post_ask)
+        # Cells that went idle keeping an empty user lane (see _loop.run).
+        self.idle_lanes: list[Cell] = []
         self.random = random.Random(random_seed)
         self.events = EventStream(on_undelivered=self._event_undelivered)
         self.timer_queue = TimerQueue(self.clock)
@@ -319,10 +321,11 @@ class ActorSystem(Spawner):
         cell = ref._target
         if isinstance(cell, DeadTarget):
             return
-        stop_remote = getattr(cell, "stop_and_wait", None)
-        if stop_remote is not None:  # a target of the Transport seam (an actor elsewhere)
-            await stop_remote()
-            return
+        if not isinstance(cell, Cell):
+            stop_remote = getattr(cell, "stop_and_wait", None)
+            if stop_remote is not None:  # a target of the Transport seam (an actor elsewhere)
+                await stop_remote()
+                return
         if not isinstance(cell, Cell) or cell.system is not self:
             raise ValueError(f"stop() got {ref!r}, which belongs to another actor system")
         if cell is self._guardian:

@@ -23,7 +23,7 @@ from . import _loop as loop
 from ._actor import Actor, constructing
 from ._context import ActorContext, Handler
 from ._errors import ActorStopped, MailboxFull
-from ._lifecycle import State
+from ._lifecycle import RUNNING, STOPPED, State
 from ._mailbox import Full, Mailbox, MailboxQueue
 from ._messages import (
     PENDING,
@@ -266,7 +266,7 @@ class Cell(Asker):
         finally:
             current_sender.reset(token)
             mailbox = self.mailbox
-            if mailbox.system is not None or (self.state is State.RUNNING and mailbox.user):
+            if mailbox.system is not None or (self.state is RUNNING and mailbox.user):
                 self.system.dispatcher.schedule(self)  # it told itself, or failed
             else:
                 self.scheduled = False
@@ -288,7 +288,7 @@ class Cell(Asker):
                 raise cycle
 
     def _answers_now(self, envelope: Envelope) -> bool:
-        if self.scheduled or self.state is not State.RUNNING:
+        if self.scheduled or self.state is not RUNNING:
             return False
         mailbox = self.mailbox
         if mailbox.user or mailbox.system is not None or type(envelope.message) in loop.SPECIAL:
@@ -322,7 +322,7 @@ class Cell(Asker):
 
     def post_system(self, message: object) -> None:
         """Queue a system message; it overtakes every user message."""
-        if self.state is State.STOPPED:
+        if self.state is STOPPED:
             self.after_death(message)
             return
         self.mailbox.put_system(message)
@@ -384,7 +384,7 @@ class Cell(Asker):
 
     async def wait_stopped(self) -> None:
         """Return once this actor has terminated."""
-        if self.state is State.STOPPED:
+        if self.state is STOPPED:
             return
         if self.stopped_event is None:
             self.stopped_event = anyio.Event()

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, cast
 from . import _lifecycle as lifecycle
 from . import _system_messages as system_messages
 from ._deadletters import brief
-from ._lifecycle import State
+from ._lifecycle import RUNNING, STARTING
 from ._messages import (
     Envelope,
     Failure,
@@ -47,14 +47,14 @@ async def run(cell: Cell, budget: int) -> int:
     try:
         while True:
             state = cell.state
-            if state is State.STARTING:
+            if state is STARTING:
                 # Creation comes first, as if it were the first system
                 # message: a stop sent right after spawn still sees
                 # on_start, then on_stop.
                 await lifecycle.start(cell)
             elif mailbox.system is not None:
                 await system_messages.handle(cell, mailbox.pop_system())
-            elif state is State.RUNNING:
+            elif state is RUNNING:
                 # The hot path: the batch's plain tells one after another,
                 # while no system message and no change of state needs the
                 # branches above. The lane is the same deque until run ends.
@@ -79,7 +79,7 @@ async def run(cell: Cell, budget: int) -> int:
                         cell.current = None
                     if result is not None and type(result) is Failure:
                         _refuse(cell, None, message, result.error)
-                    if mailbox.system is not None or cell.state is not State.RUNNING:
+                    if mailbox.system is not None or cell.state is not RUNNING:
                         break
                 else:
                     break  # the batch is done, or the lane is empty
@@ -87,7 +87,7 @@ async def run(cell: Cell, budget: int) -> int:
                 break
     finally:
         current_sender.reset(token)
-    if mailbox.system is not None or (cell.state is State.RUNNING and mailbox.user):
+    if mailbox.system is not None or (cell.state is RUNNING and mailbox.user):
         cell.system.dispatcher.requeue(cell)
     else:
         cell.scheduled = False

@@ -21,7 +21,7 @@ from ._deadletters import DeadLetters
 from ._dispatch import Delivery, DirectDelivery, Dispatcher
 from ._errors import SystemClosedError
 from ._events import EventStream
-from ._lifecycle import State, stop_here
+from ._lifecycle import STOPPED, State, stop_here
 from ._lowlevel import current_backend
 from ._messages import Stop
 from ._ref import ActorRef, AskContext, check_timeout, current_sender, ref_resolver
@@ -336,7 +336,7 @@ class ActorSystem(Spawner):
                 f"{me.path} cannot await stop() of {cell.path}: it would wait for itself to "
                 f"stop; use self.context.stop() (for itself) or tell it a PoisonPill"
             )
-        if cell.state is not State.STOPPED and not await stop_here(cell):
+        if cell.state is not STOPPED and not await stop_here(cell):
             cell.post_system(Stop(None))
             await cell.wait_stopped()
 

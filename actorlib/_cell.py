@@ -372,9 +372,10 @@ class Cell(Asker):
 
     # ------------------------------------------------------------ the loop (in _loop)
 
-    async def run(self, budget: int) -> int:
-        """Runnable protocol: system messages first, then up to *budget* user messages."""
-        return await loop.run(self, budget)
+    # Runnable protocol: system messages first, then up to *budget* user
+    # messages. The loop itself, not a method awaiting it: one coroutine
+    # less per batch, which is per message for an actor told one at a time.
+    run = loop.run
 
     async def invoke(self, envelope: Envelope) -> None:
         """Handle one user envelope (special messages included) and answer its ask."""

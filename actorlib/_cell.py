@@ -5,9 +5,10 @@ watchers, timers and restart history. Messages come in through the Target
 protocol (tell, post, post_ask, post_system); the loop in _loop handles them,
 system messages are read in _system_messages, and the state transitions they
 trigger (start, fail, restart, stop) live in _lifecycle. A cell runs on one
-dispatcher worker at a time (the `scheduled` flag), or, for a direct ask, in
-the asker's task while that flag is set, which is what makes an actor's state
-single-threaded even while its handler awaits.
+dispatcher worker at a time (the `scheduled` flag), or, for a direct ask (or
+a direct stop, `_lifecycle.stop_here`), in the caller's task while that flag
+is set, which is what makes an actor's state single-threaded even while its
+handler awaits.
 """
 
 from __future__ import annotations
@@ -201,8 +202,9 @@ class Cell(Asker):
     def _open_inbox(self) -> deque[Item] | None:
         """The user lane for plain tells, created if need be; None if they must `post`.
 
-        The loop drops an empty lane when the actor goes idle (a deque costs
-        about 700 bytes), so the first tell of each burst comes here.
+        An idle actor's empty lane is dropped (a deque costs about 700
+        bytes; see `_loop.free_idle_lanes`), so the first tell of a burst
+        after a quiet spell comes here.
         """
         mailbox = self.mailbox
         if self.closed or not self.system.direct_delivery or not mailbox.unbounded:

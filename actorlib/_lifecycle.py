@@ -152,7 +152,7 @@ async def stop_here(cell: Cell) -> bool:
     if (
         instance is None
         or cell.scheduled
-        or cell.state is not State.RUNNING
+        or cell.state is not RUNNING
         or cell.children
         or cell.mailbox.system is not None
         or not cell.system.direct_delivery

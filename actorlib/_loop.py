@@ -91,12 +91,12 @@ async def run(cell: Cell, budget: int) -> int:
         cell.system.dispatcher.requeue(cell)
     else:
         cell.scheduled = False
+        system = cell.system
+        idle = system.idle_lanes
         if mailbox.user is not None and not mailbox.user:
-            system = cell.system
-            idle = system.idle_lanes
             idle.append(cell)
-            if len(idle) >= IDLE_LANES or not system.dispatcher.ready:
-                free_idle_lanes(idle)
+        if idle and (len(idle) >= IDLE_LANES or not system.dispatcher.ready):
+            free_idle_lanes(idle)
     return handled
 
 

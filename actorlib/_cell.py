@@ -13,6 +13,7 @@ handler awaits.
 
 from __future__ import annotations
 
+import math
 from collections import deque
 from collections.abc import Coroutine
 from itertools import count
@@ -117,8 +118,8 @@ class Cell(Asker):
         self.scheduled = False
         # The user lane, while a plain tell may append to it without further
         # checks: the mailbox is unbounded, deliveries are direct (not under a
-        # test's control) and the actor is open. Invariant: None once closed,
-        # and None or the mailbox's user lane.
+        # test's control) and the actor is open (see _lane_for_tell).
+        # Invariant: None once closed, and None or the mailbox's user lane.
         self.inbox: deque[Item] | None = None
         self.ref: ActorRef[Any] = ActorRef(self)
         self.context = ActorContext(self)
@@ -184,13 +185,13 @@ class Cell(Asker):
     def tell(self, message: object, sender: ActorRef[Any] | None) -> None:
         """Target protocol: a plain tell; the hottest path of the runtime.
 
-        The first tell, and every tell to a bounded, closed or controlled
-        mailbox, goes through `post` (the Delivery seam, the overflow policy);
-        the others append to `inbox`.
+        It appends to `inbox` when it can; otherwise `_lane_for_tell` says
+        where to append, or the tell goes through `post` (the Delivery seam,
+        the overflow policy, dead letters).
         """
         lane = self.inbox
         if lane is None:
-            lane = self._open_inbox()
+            lane = self._lane_for_tell()
             if lane is None:
                 self.post(Envelope(message, sender))
                 return
@@ -199,20 +200,27 @@ class Cell(Asker):
             self.scheduled = True
             self.system.dispatcher.schedule(self)
 
-    def _open_inbox(self) -> deque[Item] | None:
-        """The user lane for plain tells, created if need be; None if they must `post`.
+    def _lane_for_tell(self) -> deque[Item] | None:
+        """The user lane a plain tell may append to now; None if it must `post`.
 
-        An idle actor's empty lane is dropped (a deque costs about 700
-        bytes; see `_loop.free_idle_lanes`), so the first tell of a burst
-        after a quiet spell comes here.
+        None when the actor is closed, deliveries are under a test's control,
+        or a bounded lane is full. An unbounded lane becomes the `inbox`, so
+        the next tells skip this; a bounded one is checked at every tell. An
+        idle actor's empty lane is dropped (a deque costs about 700 bytes;
+        see `_loop.free_idle_lanes`), so the first tell of a burst after a
+        quiet spell creates one.
         """
-        mailbox = self.mailbox
-        if self.closed or not self.system.direct_delivery or not mailbox.unbounded:
+        if self.closed or not self.system.direct_delivery:
             return None
+        mailbox = self.mailbox
         lane = mailbox.user
         if lane is None:
             lane = mailbox.user = deque()
-        self.inbox = lane
+        capacity = mailbox.capacity
+        if capacity == math.inf:
+            self.inbox = lane
+        elif len(lane) >= capacity:
+            return None
         return lane
 
     def post_ask(self, envelope: Envelope) -> object:

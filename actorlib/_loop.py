@@ -107,7 +107,7 @@ def free_idle_lanes(cells: list[Cell]) -> None:
     actor; freeing it as each actor goes idle would cost a deque per message
     to an actor that is told again soon (a ring, a ping-pong). So the lanes
     go in a batch, when no other actor is ready to run or once `IDLE_LANES`
-    actors went idle; the next tell opens a new one (Cell._open_inbox).
+    actors went idle; the next tell creates a new one (Cell._lane_for_tell).
     """
     for cell in cells:
         mailbox = cell.mailbox

@@ -88,11 +88,6 @@ class MailboxQueue:
         return (len(self.system) if self.system else 0) + (len(self.user) if self.user else 0)
 
     @property
-    def unbounded(self) -> bool:
-        """True if the user lane has no capacity (it is never full)."""
-        return self.capacity == math.inf
-
-    @property
     def user_depth(self) -> int:
         """How many user messages are waiting."""
         return len(self.user) if self.user else 0

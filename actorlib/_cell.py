@@ -5,13 +5,16 @@ watchers, timers and restart history. Messages come in through the Target
 protocol (tell, post, post_ask, post_system); the loop in _loop handles them,
 system messages are read in _system_messages, and the state transitions they
 trigger (start, fail, restart, stop) live in _lifecycle. A cell runs on one
-dispatcher worker at a time (the `scheduled` flag), or, for a direct ask, in
-the asker's task while that flag is set, which is what makes an actor's state
-single-threaded even while its handler awaits.
+dispatcher worker at a time (the `scheduled` flag), or, for a direct ask (or
+a direct stop, `_lifecycle.stop_here`), in the caller's task while that flag
+is set, which is what makes an actor's state single-threaded even while its
+handler awaits.
 """
 
 from __future__ import annotations
 
+import math
+from collections import deque
 from collections.abc import Coroutine
 from itertools import count
 from typing import TYPE_CHECKING, Any, cast
@@ -22,7 +25,7 @@ from . import _loop as loop
 from ._actor import Actor, constructing
 from ._context import ActorContext, Handler
 from ._errors import ActorStopped, MailboxFull
-from ._lifecycle import State
+from ._lifecycle import RUNNING, STOPPED, State
 from ._mailbox import Full, Mailbox, MailboxQueue
 from ._messages import (
     PENDING,
@@ -71,6 +74,7 @@ class Cell(Asker):
         "handled",
         "handler",
         "handler_never_suspends",
+        "inbox",
         "incarnation",
         "instance",
         "mailbox",
@@ -115,6 +119,11 @@ class Cell(Asker):
         self.state = State.STARTING
         self.closed = False  # Invariant: True exactly when state is STOPPING or STOPPED
         self.scheduled = False
+        # The user lane, while a plain tell may append to it without further
+        # checks: the mailbox is unbounded, deliveries are direct (not under a
+        # test's control) and the actor is open (see _lane_for_tell).
+        # Invariant: None once closed, and None or the mailbox's user lane.
+        self.inbox: deque[Item] | None = None
         self.ref: ActorRef[Any] = ActorRef(self)
         self.context = ActorContext(self)
         self.instance: Actor | None = None
@@ -182,17 +191,45 @@ class Cell(Asker):
             self.system.dispatcher.schedule(self)
 
     def tell(self, message: object, sender: ActorRef[Any] | None) -> None:
-        """Target protocol: a plain tell; the hottest path of the runtime."""
-        if not self.closed and self.system.direct_delivery:
-            mailbox = self.mailbox
-            lane = mailbox.user
-            if lane is not None and len(lane) < mailbox.capacity:
-                lane.append((message, sender))
-                if not self.scheduled:  # _wake(), inlined: this is the hottest path
-                    self.scheduled = True
-                    self.system.dispatcher.schedule(self)
+        """Target protocol: a plain tell; the hottest path of the runtime.
+
+        It appends to `inbox` when it can; otherwise `_lane_for_tell` says
+        where to append, or the tell goes through `post` (the Delivery seam,
+        the overflow policy, dead letters).
+        """
+        lane = self.inbox
+        if lane is None:
+            lane = self._lane_for_tell()
+            if lane is None:
+                self.post(Envelope(message, sender))
                 return
-        self.post(Envelope(message, sender))
+        lane.append((message, sender))
+        if not self.scheduled:  # _wake(), inlined: this is the hottest path
+            self.scheduled = True
+            self.system.dispatcher.schedule(self)
+
+    def _lane_for_tell(self) -> deque[Item] | None:
+        """The user lane a plain tell may append to now; None if it must `post`.
+
+        None when the actor is closed, deliveries are under a test's control,
+        or a bounded lane is full. An unbounded lane becomes the `inbox`, so
+        the next tells skip this; a bounded one is checked at every tell. An
+        idle actor's empty lane is dropped (a deque costs about 700 bytes;
+        see `_loop.free_idle_lanes`), so the first tell of a burst after a
+        quiet spell creates one.
+        """
+        if self.closed or not self.system.direct_delivery:
+            return None
+        mailbox = self.mailbox
+        lane = mailbox.user
+        if lane is None:
+            lane = mailbox.user = deque()
+        capacity = mailbox.capacity
+        if capacity == math.inf:
+            self.inbox = lane
+        elif len(lane) >= capacity:
+            return None
+        return lane
 
     def post_ask(self, envelope: Envelope) -> object:
         """Target protocol: post an ask, or answer it at once in the asker's task.
@@ -249,7 +286,7 @@ class Cell(Asker):
         finally:
             current_sender.reset(token)
             mailbox = self.mailbox
-            if mailbox.system is not None or (self.state is State.RUNNING and mailbox.user):
+            if mailbox.system is not None or (self.state is RUNNING and mailbox.user):
                 self.system.dispatcher.schedule(self)  # it told itself, or failed
             else:
                 self.scheduled = False
@@ -275,7 +312,7 @@ class Cell(Asker):
                 raise cycle
 
     def _answers_now(self, envelope: Envelope) -> bool:
-        if self.scheduled or self.state is not State.RUNNING:
+        if self.scheduled or self.state is not RUNNING:
             return False
         mailbox = self.mailbox
         if mailbox.user or mailbox.system is not None or type(envelope.message) in loop.SPECIAL:
@@ -309,7 +346,7 @@ class Cell(Asker):
 
     def post_system(self, message: object) -> None:
         """Queue a system message; it overtakes every user message."""
-        if self.state is State.STOPPED:
+        if self.state is STOPPED:
             self.after_death(message)
             return
         self.mailbox.put_system(message)
@@ -359,9 +396,10 @@ class Cell(Asker):
 
     # ------------------------------------------------------------ the loop (in _loop)
 
-    async def run(self, budget: int) -> int:
-        """Runnable protocol: system messages first, then up to *budget* user messages."""
-        return await loop.run(self, budget)
+    # Runnable protocol: system messages first, then up to *budget* user
+    # messages. The loop itself, not a method awaiting it: one coroutine
+    # less per batch, which is per message for an actor told one at a time.
+    run = loop.run
 
     async def invoke(self, envelope: Envelope) -> None:
         """Handle one user envelope (special messages included) and answer its ask."""
@@ -371,7 +409,7 @@ class Cell(Asker):
 
     async def wait_stopped(self) -> None:
         """Return once this actor has terminated."""
-        if self.state is State.STOPPED:
+        if self.state is STOPPED:
             return
         if self.stopped_event is None:
             self.stopped_event = anyio.Event()

@@ -4,10 +4,16 @@ from __future__ import annotations
 
 import inspect
 import re
+import weakref
 
 from ._actor import Actor
 
 _NAME = re.compile(r"[A-Za-z0-9_.\-]+")
+
+# Classes that passed check_actor_class, with the receive they passed with:
+# a spawn of one of them costs a dict lookup, not the inspection again.
+_checked: weakref.WeakKeyDictionary[type, object] = weakref.WeakKeyDictionary()
+_UNSEEN = object()
 
 
 def check_name(name: object, what: str = "name") -> str:
@@ -34,6 +40,10 @@ def check_actor_class(actor_class: object) -> type[Actor]:
         TypeError: an instance, a non-Actor, Actor itself, or a class whose
             ``receive`` is missing or not ``async def``.
     """
+    if isinstance(actor_class, type) and _checked.get(actor_class, _UNSEEN) is getattr(
+        actor_class, "receive", None
+    ):
+        return actor_class  # it passed the checks below before
     if isinstance(actor_class, Actor):
         cls = type(actor_class).__name__
         raise TypeError(
@@ -55,4 +65,5 @@ def check_actor_class(actor_class: object) -> type[Actor]:
             f"{actor_class.__name__}.receive must be a coroutine function; "
             f"define it with `async def receive(self, message)`, not `def`"
         )
+    _checked[actor_class] = actor_class.receive
     return actor_class

@@ -80,7 +80,8 @@ class Dispatcher:
         self.throughput = throughput
         self.time_slice = time_slice
         self.max_idle = max_idle
-        self._ready: deque[Runnable] = deque()
+        self.ready: deque[Runnable] = deque()
+        """The runnables waiting for a worker (read it, never change it from outside)."""
         self._idle: list[Waiter] = []
         # True while a woken (or new) worker has not yet started looking at
         # the ready queue: it will see whatever is queued meanwhile.
@@ -107,7 +108,7 @@ class Dispatcher:
 
     def schedule(self, runnable: Runnable) -> None:
         """Queue *runnable* (the caller guarantees it is not queued already)."""
-        self._ready.append(runnable)
+        self.ready.append(runnable)
         if not self._waking and not self._yielding:
             self._wake_one()
 
@@ -136,7 +137,7 @@ class Dispatcher:
         return DispatcherStatistics(
             workers=self._workers,
             idle_workers=len(self._idle),
-            ready=len(self._ready),
+            ready=len(self.ready),
             peak_workers=self._peak,
         )
 
@@ -152,14 +153,14 @@ class Dispatcher:
                 if len(self._idle) >= self.max_idle:
                     return
                 await self._park()
-                if self.closed and not self._ready:
+                if self.closed and not self.ready:
                     return
         finally:
             self._workers -= 1
 
     async def _drain(self) -> None:
         """Run ready runnables until none is left, yielding every time slice."""
-        ready = self._ready
+        ready = self.ready
         throughput = self.throughput
         done = 0
         slice_started = time.perf_counter()
@@ -202,7 +203,7 @@ class Dispatcher:
         loop turn per ask instead of two).
         """
         await self._pause()
-        return bool(self._ready)
+        return bool(self.ready)
 
     async def _park(self) -> None:
         event = self.new_event()

@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING, Any
 from ._cell import Cell
 from ._checks import check_actor_class, check_name
 from ._errors import ActorError, NameTaken
+from ._lifecycle import State
 from ._mailbox import Mailbox
 from ._supervision import SupervisorStrategy
 from ._transport import Placement, SpawnSpec
@@ -14,6 +15,9 @@ from ._transport import Placement, SpawnSpec
 if TYPE_CHECKING:
     from ._ref import ActorRef
     from ._system import ActorSystem
+
+# Never changed: create_instance only unpacks it (``actor_class(*args, **kwargs)``).
+_NO_KWARGS: dict[str, object] = {}
 
 
 def spawn_under(system: ActorSystem, parent: Cell, spec: SpawnSpec) -> ActorRef[Any]:
@@ -49,8 +53,14 @@ def spawn_under(system: ActorSystem, parent: Cell, spec: SpawnSpec) -> ActorRef[
     if children is None:
         children = parent.children = {}
     elif name in children:
-        raise NameTaken(path=f"{parent.path}/{name}")
-    cell = Cell(system, parent, name, (actor_class, spec.args, spec.kwargs), mailbox, supervisor)
+        if children[name].state is not State.STOPPED:
+            raise NameTaken(path=f"{parent.path}/{name}")
+        # Stopped, its parent not yet told (see _lifecycle.stop_here): the
+        # name is free. Re-inserted below, so children stay in start order.
+        del children[name]
+    # An empty **kwargs is a new dict per spawn (64 bytes kept per actor): share one.
+    kwargs = spec.kwargs or _NO_KWARGS
+    cell = Cell(system, parent, name, (actor_class, spec.args, kwargs), mailbox, supervisor)
     cell.create_instance()  # raises before anything is registered
     children[name] = cell
     system._register(cell)

@@ -23,7 +23,7 @@ from ._dispatch import Delivery, DirectDelivery, Dispatcher
 from ._errors import SystemClosedError
 from ._events import EventStream
 from ._hooks import HandlerObserver
-from ._lifecycle import State
+from ._lifecycle import STOPPED, State, stop_here
 from ._lowlevel import current_backend
 from ._messages import Stop
 from ._ref import ActorRef, AskContext, check_timeout, current_sender, ref_resolver
@@ -134,6 +134,8 @@ class ActorSystem(Spawner):
         # Lets the tell hot path skip the seam's indirection in production.
         self.direct_delivery = type(self.delivery) is DirectDelivery
         self.direct_asks = 0  # counts asks run in the asker's task (Cell.post_ask)
+        # Cells that went idle keeping an empty user lane (see _loop.run).
+        self.idle_lanes: list[Cell] = []
         self.random = random.Random(random_seed)
         self.events = EventStream(on_undelivered=self._event_undelivered)
         self.timer_queue = TimerQueue(self.clock)
@@ -339,10 +341,11 @@ class ActorSystem(Spawner):
         cell = ref._target
         if isinstance(cell, DeadTarget):
             return
-        stop_remote = getattr(cell, "stop_and_wait", None)
-        if stop_remote is not None:  # a target of the Transport seam (an actor elsewhere)
-            await stop_remote()
-            return
+        if not isinstance(cell, Cell):
+            stop_remote = getattr(cell, "stop_and_wait", None)
+            if stop_remote is not None:  # a target of the Transport seam (an actor elsewhere)
+                await stop_remote()
+                return
         if not isinstance(cell, Cell) or cell.system is not self:
             raise ValueError(f"stop() got {ref!r}, which belongs to another actor system")
         if cell is self._guardian:
@@ -353,7 +356,7 @@ class ActorSystem(Spawner):
                 f"{me.path} cannot await stop() of {cell.path}: it would wait for itself to "
                 f"stop; use self.context.stop() (for itself) or tell it a PoisonPill"
             )
-        if cell.state is not State.STOPPED:
+        if cell.state is not STOPPED and not await stop_here(cell):
             cell.post_system(Stop(None))
             await cell.wait_stopped()
 

@@ -10,7 +10,7 @@ import anyio.lowlevel
 from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStream
 
 from actorlib import Actor, ActorRef, ActorSystem
-from benchmarks._scenario import FIVE_TIMES, Scenario, ValueAtLeast
+from benchmarks._scenario import FIVE_TIMES, RatioAtLeast, Scenario
 from benchmarks.peers import peers
 
 SENDERS = 4
@@ -105,7 +105,9 @@ SCENARIOS = (
         describe=lambda size: f"{SENDERS} senders x {size // SENDERS:,} tells to 1 actor",
         actorlib=actorlib_fanin,
         raw=raw_fanin,
-        target=ValueAtLeast(1_000_000, "1M msgs/s"),
+        # Issue 18: half of raw drained streams (it was >= 1M msgs/s, a figure
+        # that moved with the machine; the ratio is what a run can compare).
+        target=RatioAtLeast(0.5),
         peer_targets=FIVE_TIMES,
         peers=peers("fanin"),
     ),

@@ -462,3 +462,61 @@ async def test_a_failing_on_stop_is_logged_and_the_stop_completes(
         for record in caplog.records
         if record.name.startswith("actorlib")
     )
+
+
+class Plain(Actor):
+    """Keeps Actor.on_stop: an idle one is stopped in the task that calls stop()."""
+
+    async def receive(self, message: object) -> object:
+        return message
+
+
+class Family(Actor):
+    """Spawns the children it is told to; on "replace", stops one and spawns its namesake."""
+
+    async def receive(self, message: object) -> object:
+        match message:
+            case ("spawn", str(name)):
+                return await self.context.spawn(Plain, name=name)
+            case ("replace", ActorRef() as child):
+                await self.context.system.stop(child)
+                # The parent runs this handler: it has not yet been told.
+                return await self.context.spawn(Plain, name=child.name)
+            case "children":
+                return self.context.children
+        return None
+
+
+@pytest.mark.anyio
+async def test_stop_of_an_idle_actor_without_on_stop_keeps_every_promise_of_stop() -> None:
+    async with ActorSystem("life") as system:
+        dead = await dead_letter_probe(system)
+        probe = Probe()
+        watcher = await system.spawn(Node, "watcher", probe)
+        ref = await system.spawn(Plain, name="idle")
+        await watcher.ask(("watch", ref))
+        assert await ref.ask("ready") == "ready"  # started and idle
+        await system.stop(ref)
+        assert system.lookup("/user/idle") is None
+        with pytest.raises(ActorStopped, match="idle"):
+            await ref.ask("late")
+        ref.tell("later")
+        await probe.wait_for(lambda items: bool(probe.events("terminated")))
+        assert probe.events("terminated") == [("terminated", "watcher", Terminated(ref, None))]
+        await dead.wait_for(lambda items: "later" in dead_messages(dead))
+
+
+@pytest.mark.anyio
+async def test_a_stopped_childs_name_is_free_before_its_parent_was_told() -> None:
+    async with ActorSystem("life") as system:
+        parent = await system.spawn(Family)
+        first = await parent.ask(("spawn", "a"))
+        middle = await parent.ask(("spawn", "b"))
+        last = await parent.ask(("spawn", "c"))
+        assert await middle.ask("ready") == "ready"
+        again = await parent.ask(("replace", middle))
+        assert again != middle
+        assert again.path == middle.path
+        assert await again.ask("here") == "here"
+        # Still in start order: the new "b" started last.
+        assert await parent.ask("children") == (first, last, again)

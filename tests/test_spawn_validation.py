@@ -93,6 +93,22 @@ async def test_spawn_of_a_class_whose_receive_is_not_async_raises_type_error() -
 
 
 @pytest.mark.anyio
+async def test_a_class_checked_once_is_checked_again_when_its_receive_changes() -> None:
+    class Patched(Actor):
+        async def receive(self, message: object) -> object:
+            return message
+
+    def plain(self: Actor, message: object) -> object:
+        return message
+
+    async with ActorSystem("spawn") as system:
+        await system.spawn(Patched)
+        Patched.receive = plain  # type: ignore[assignment,method-assign]
+        with pytest.raises(TypeError, match=r"Patched\.receive must be a coroutine function"):
+            await system.spawn(Patched)
+
+
+@pytest.mark.anyio
 async def test_spawn_of_a_class_without_receive_raises_type_error() -> None:
     async with ActorSystem("spawn") as system:
         with pytest.raises(TypeError, match="receive"):

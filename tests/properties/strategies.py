@@ -23,6 +23,20 @@ BACKENDS = ("asyncio", "trio")
 SendMode = Literal["tell", "send", "ask"]
 
 
+#: One step of a parent's children: spawn a child under a name, or stop the child of that name
+#: (from outside, with ``await system.stop``, or from the parent's own handler, which then
+#: spawns a namesake before it has been told of the stop).
+ChildStep = tuple[Literal["spawn", "stop", "replace"], str]
+
+
+def child_steps() -> st.SearchStrategy[list[ChildStep]]:
+    """Up to twelve spawns and stops over three names, so names are often reused."""
+    return st.lists(
+        st.tuples(st.sampled_from(("spawn", "stop", "replace")), st.sampled_from("abc")),
+        max_size=12,
+    )
+
+
 @dataclass(frozen=True)
 class Sender:
     """One sender: an outside task or an actor, the way it sends each message, and its pauses.

@@ -66,6 +66,7 @@ class Cell(Asker):
         "escalated_from",
         "factory",
         "failure",
+        "handled",
         "handler",
         "handler_never_suspends",
         "incarnation",
@@ -119,6 +120,9 @@ class Cell(Asker):
         # The handler `post_ask` last looked at, and whether it can suspend.
         self.checked_handler: Handler | None = None
         self.handler_never_suspends = False
+        # User messages taken from the mailbox so far (all incarnations): added once
+        # per batch by the loop, read by statistics, never by the runtime.
+        self.handled = 0
         self.started = False
         self.incarnation = 0
         self.current: Item | None = None
@@ -216,6 +220,7 @@ class Cell(Asker):
             self.post(envelope)
             return PENDING
         self.scheduled = True  # keeps workers off this cell meanwhile
+        self.handled += 1
         token = current_sender.set(self.ref)
         message = envelope.message
         self.current = envelope

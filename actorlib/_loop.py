@@ -80,6 +80,7 @@ async def run(cell: Cell, budget: int) -> int:
                 break
     finally:
         current_sender.reset(token)
+        cell.handled += handled
     if mailbox.system is not None or (cell.state is State.RUNNING and mailbox.user):
         cell.system.dispatcher.requeue(cell)
     else:

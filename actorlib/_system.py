@@ -25,7 +25,7 @@ from ._lifecycle import State
 from ._lowlevel import current_backend
 from ._messages import Stop
 from ._ref import ActorRef, AskContext, check_timeout, current_sender, ref_resolver
-from ._registry import DeadTarget, Registry, render_tree
+from ._registry import ActorStatistics, DeadTarget, Registry, render_tree, snapshot_tree
 from ._runtime import Runtime, bind_backend
 from ._spawner import Spawner
 from ._spawning import spawn_placed, spawn_under
@@ -377,6 +377,16 @@ class ActorSystem(Spawner):
             ready=pool.ready,
             timers=len(self.timer_queue),
         )
+
+    def actor_statistics(self) -> tuple[ActorStatistics, ...]:
+        """A snapshot of every live actor under ``/user``, depth-first (parents first).
+
+        Cheap enough to call on every refresh of a dashboard: it walks the
+        tree and reads counters; it never waits on an actor.
+        """
+        if self._guardian is None:
+            return ()
+        return snapshot_tree(self._guardian)
 
     def tree(self) -> str:
         """The supervision tree as text: each actor's state, mailbox depth and restarts."""

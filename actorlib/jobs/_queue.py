@@ -129,6 +129,11 @@ class JobQueue:
         """The queue's name."""
         return str(self._options["name"])
 
+    @property
+    def store(self) -> JobStore:
+        """The queue's `JobStore` (what a dashboard reads; the queue writes it)."""
+        return self._store
+
     # ------------------------------------------------------------ lifecycle
 
     @classmethod

@@ -13,10 +13,25 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 DOCS = ROOT / "docs"
-PACKAGES = ["actorlib", "actorlib.patterns", "actorlib.jobs", "actorlib.remote", "actorlib.testing"]
+PACKAGES = [
+    "actorlib",
+    "actorlib.patterns",
+    "actorlib.jobs",
+    "actorlib.remote",
+    "actorlib.testing",
+    "actorlib.dashboard",
+]
 PAGES = {package: DOCS / "reference" / f"{package.split('.')[-1]}.md" for package in PACKAGES}
 PAGES["actorlib"] = DOCS / "reference" / "index.md"
-GUIDES = ["tutorial.md", "guide.md", "jobs.md", "remote.md", "security.md", "testing.md"]
+GUIDES = [
+    "tutorial.md",
+    "guide.md",
+    "jobs.md",
+    "remote.md",
+    "security.md",
+    "testing.md",
+    "dashboard.md",
+]
 
 
 def public_names(package: str) -> list[str]:

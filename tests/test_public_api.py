@@ -11,7 +11,14 @@ import actorlib
 
 ROOT = Path(__file__).resolve().parents[1]
 PUBLIC = sorted(actorlib.__all__)
-PACKAGES = ["actorlib", "actorlib.patterns", "actorlib.jobs", "actorlib.remote", "actorlib.testing"]
+PACKAGES = [
+    "actorlib",
+    "actorlib.patterns",
+    "actorlib.jobs",
+    "actorlib.remote",
+    "actorlib.testing",
+    "actorlib.dashboard",
+]
 
 
 def test_all_is_sorted_and_unique() -> None:
@@ -51,7 +58,7 @@ def test_the_only_public_submodules_are_the_documented_subpackages() -> None:
         for name in dir(actorlib)
         if inspect.ismodule(getattr(actorlib, name)) and not name.startswith(("_", "@"))
     ]
-    assert set(modules) <= {"testing", "patterns", "jobs", "remote"}, modules
+    assert set(modules) <= {"testing", "patterns", "jobs", "remote", "dashboard"}, modules
 
 
 def test_the_error_tree_matches_the_design() -> None:
@@ -75,7 +82,8 @@ def test_every_module_opens_with_a_one_line_docstring() -> None:
 
 
 @pytest.mark.parametrize(
-    "package", ["actorlib.testing", "actorlib.patterns", "actorlib.jobs", "actorlib.remote"]
+    "package",
+    ["actorlib.testing", "actorlib.patterns", "actorlib.jobs", "actorlib.remote", "actorlib.dashboard"],
 )
 def test_subpackages_export_only_documented_names_from_private_modules(package: str) -> None:
     module = __import__(package, fromlist=["_"])
@@ -101,7 +109,9 @@ def test_every_exported_name_has_a_docstring_in_the_reference(package: str) -> N
 
 
 # actorlib.jobs's stores implement the JobStore protocol, whose methods carry the docs.
-@pytest.mark.parametrize("package", ["actorlib.patterns", "actorlib.remote", "actorlib.testing"])
+@pytest.mark.parametrize(
+    "package", ["actorlib.patterns", "actorlib.remote", "actorlib.testing", "actorlib.dashboard"]
+)
 def test_every_subpackage_class_documents_its_public_methods(package: str) -> None:
     module = __import__(package, fromlist=["_"])
     for name in module.__all__:

@@ -83,7 +83,13 @@ def test_every_module_opens_with_a_one_line_docstring() -> None:
 
 @pytest.mark.parametrize(
     "package",
-    ["actorlib.testing", "actorlib.patterns", "actorlib.jobs", "actorlib.remote", "actorlib.dashboard"],
+    [
+        "actorlib.testing",
+        "actorlib.patterns",
+        "actorlib.jobs",
+        "actorlib.remote",
+        "actorlib.dashboard",
+    ],
 )
 def test_subpackages_export_only_documented_names_from_private_modules(package: str) -> None:
     module = __import__(package, fromlist=["_"])

@@ -53,6 +53,8 @@ async def csrf_of(client: httpx.AsyncClient, url: str) -> str:
 
 #: Steps of `stepping` jobs by test: module state, so the job finds its test's gate.
 STEPS: dict[str, list[anyio.Event]] = {}
+#: Set by each `stepping` job once it has reported its first step.
+REPORTED: dict[str, anyio.Event] = {}
 
 
 async def stepping(gate: str, steps: int) -> int:
@@ -60,5 +62,7 @@ async def stepping(gate: str, steps: int) -> int:
     events = STEPS[gate]
     for step in range(steps):
         report_progress(step, steps, note=f"step {step}")
+        if step == 0 and gate in REPORTED:
+            REPORTED[gate].set()
         await events[step].wait()
     return steps

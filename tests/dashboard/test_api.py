@@ -12,7 +12,15 @@ import pytest
 from actorlib import ActorSystem
 from actorlib.dashboard import Dashboard
 from actorlib.jobs import JobQueue, JobStatus
-from tests.dashboard.support import STEPS, Boom, Parent, csrf_of, dead_letters_seen, stepping
+from tests.dashboard.support import (
+    REPORTED,
+    STEPS,
+    Boom,
+    Parent,
+    csrf_of,
+    dead_letters_seen,
+    stepping,
+)
 from tests.jobs import tasks
 
 pytestmark = pytest.mark.anyio
@@ -62,6 +70,7 @@ async def test_the_jobs_api_shows_counts_running_progress_and_failures_with_trac
 ) -> None:
     gate = str(tmp_path)
     STEPS[gate] = [anyio.Event() for _ in range(2)]
+    REPORTED[gate] = anyio.Event()
     async with (
         ActorSystem("jobs") as system,
         JobQueue(system, name="work") as queue,
@@ -71,10 +80,8 @@ async def test_the_jobs_api_shows_counts_running_progress_and_failures_with_trac
         with pytest.raises(ValueError, match="it broke"):
             await bad.result()
         running = await queue.submit(stepping, gate, 2)
-        async with contextlib.aclosing(running.progress()) as updates:
-            async for progress in updates:
-                assert progress.done == 0
-                break
+        await REPORTED[gate].wait()
+        del REPORTED[gate]
         async with httpx.AsyncClient() as client:
             [source] = (await client.get(url + "api/jobs")).json()
         assert (source["name"], source["store"], source["attached"]) == ("work", "memory", True)

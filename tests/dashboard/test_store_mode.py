@@ -76,26 +76,25 @@ def test_python_m_actorlib_dashboard_serves_a_sqlite_store_until_interrupted(
 ) -> None:
     url = f"sqlite:///{tmp_path / 'jobs.db'}"
     failed_id, _ = anyio.run(fill, url, tmp_path / "never")
-    process = subprocess.Popen(
+    with subprocess.Popen(
         [sys.executable, "-m", "actorlib.dashboard", "--store", url, "--port", "0"],
         cwd=ROOT,
         stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
         text=True,
-    )
-    try:
-        assert process.stdout is not None
-        line = process.stdout.readline()
-        assert line.startswith("dashboard at http://127.0.0.1:"), line
-        served = line.split()[-1]
-        [source] = httpx.get(served + "api/jobs", timeout=10).json()
-        assert [job["id"] for job in source["failed"]] == [failed_id]
-        process.send_signal(signal.SIGINT)
-        assert process.wait(timeout=10) == 0
-    finally:
-        if process.poll() is None:
-            process.kill()
-            process.wait()
+    ) as process:
+        try:
+            assert process.stdout is not None
+            line = process.stdout.readline()
+            assert line.startswith("dashboard at http://127.0.0.1:"), line
+            served = line.split()[-1]
+            [source] = httpx.get(served + "api/jobs", timeout=10).json()
+            assert [job["id"] for job in source["failed"]] == [failed_id]
+            process.send_signal(signal.SIGINT)
+            assert process.wait(timeout=10) == 0
+        finally:
+            if process.poll() is None:
+                process.kill()
 
 
 def test_python_m_actorlib_dashboard_names_a_bad_store_without_a_traceback(

@@ -12,6 +12,7 @@ import pytest
 from actorlib import ActorSystem
 from actorlib.dashboard import Dashboard
 from actorlib.jobs import JobQueue, JobStatus
+from actorlib.remote import SocketTransport
 from tests.dashboard.support import (
     REPORTED,
     STEPS,
@@ -234,3 +235,26 @@ def test_dashboard_arguments_are_checked() -> None:
         Dashboard(stores=["sqlite:///jobs.db"], refresh=0)
     with pytest.raises(ValueError, match="16 characters"):
         Dashboard(stores=["sqlite:///jobs.db"], token="short")
+
+
+async def test_a_remote_system_shows_its_node_and_its_links() -> None:
+    secret = "a-secret-shared-by-both-nodes"
+    server = SocketTransport("tcp://127.0.0.1:0", secret=secret)
+    client = SocketTransport(secret=secret)
+    async with (
+        ActorSystem("server", transport=server),
+        ActorSystem("client", transport=client) as system,
+        Dashboard(system) as url,
+        httpx.AsyncClient() as http,
+    ):
+        assert server.address is not None
+        peer = await client.connect(server.address)
+        nodes = (await http.get(url + "api/nodes")).json()
+    assert nodes["node"] == client.node_id
+    assert nodes["address"] == client.address  # a unix socket, for its worker processes
+    [link] = nodes["links"]
+    assert link["peer"] == server.node_id
+    assert link["address"] == server.address
+    assert link["state"] == "connected"
+    assert link["frames_sent"] >= 0
+    assert peer.node_id == server.node_id

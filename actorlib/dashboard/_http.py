@@ -3,7 +3,7 @@
 h11 parses and frames the bytes; anyio listens and runs each connection in
 the caller's task group, so the same code serves on asyncio and trio. Every
 limit a peer could push on is bounded here: header size (h11), body size,
-time to send a request, connections at once.
+time to send a request or to read the answer, connections at once.
 """
 
 from __future__ import annotations
@@ -85,7 +85,9 @@ async def _answer(stream: anyio.abc.SocketStream, handler: Handler) -> None:
         except Exception:
             logger.exception("dashboard: %s %s failed", request.method, request.path)
             response = Response(500, b"internal error (logged by the dashboard)")
-    await _write(stream, conn, response)
+    # A client that stops reading must not hold its connection slot for ever.
+    with anyio.move_on_after(REQUEST_TIMEOUT):
+        await _write(stream, conn, response)
 
 
 async def _read(stream: anyio.abc.SocketStream, conn: h11.Connection) -> Request:

@@ -100,7 +100,7 @@ def test_python_m_actorlib_dashboard_serves_a_sqlite_store_until_interrupted(
 def test_python_m_actorlib_dashboard_names_a_bad_store_without_a_traceback(
     tmp_path: Path,
 ) -> None:
-    missing = f"sqlite:///{tmp_path / 'no' / 'such' / 'dir' / 'jobs.db'}"
+    missing = f"sqlite:///{tmp_path / 'typo.db'}"
     result = subprocess.run(
         [sys.executable, "-m", "actorlib.dashboard", "--store", missing, "--port", "0"],
         cwd=ROOT,
@@ -111,5 +111,6 @@ def test_python_m_actorlib_dashboard_names_a_bad_store_without_a_traceback(
     )
     assert result.returncode == 1
     assert "error:" in result.stderr
-    assert "does not exist" in result.stderr
+    assert f"no job store at {tmp_path / 'typo.db'}" in result.stderr
     assert "Traceback" not in result.stderr
+    assert not (tmp_path / "typo.db").exists()  # not made empty by the look

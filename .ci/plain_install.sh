@@ -45,6 +45,10 @@ fi
 # lister's broken pipe would fail the pipeline (pipefail).
 "$python" -m zipfile -l "$wheel" >"$work/wheel.txt"
 grep -q '^actorlib/py\.typed ' "$work/wheel.txt" || fail "the wheel lacks actorlib/py.typed"
+for page in index.html dashboard.js dashboard.css; do
+    grep -q "^actorlib/dashboard/static/${page//./\\.} " "$work/wheel.txt" ||
+        fail "the wheel lacks the dashboard's actorlib/dashboard/static/$page"
+done
 
 echo "-- install the wheel, no extras, into a fresh virtualenv"
 "$python" -m venv "$work/venv"
@@ -65,7 +69,7 @@ venv = Path(sys.argv[1]).resolve()
 
 # Not installed, or this check would prove nothing.
 for name in (
-    "nats", "cryptography", "hypothesis", "pytest", "trio", "uvloop", "tqdm", "opentelemetry"
+    "nats", "cryptography", "hypothesis", "pytest", "trio", "uvloop", "tqdm", "opentelemetry", "h11"
 ):
     assert importlib.util.find_spec(name) is None, f"{name} is installed in the plain venv"
 
@@ -85,9 +89,12 @@ for name in PUBLIC:
     module = importlib.import_module(name)
     for attr in module.__all__:
         getattr(module, attr)
-# Every other module too, but those that run a command line (__main__) and the
-# pytest plugin, which only pytest loads.
-for info in pkgutil.walk_packages(actorlib.__path__, "actorlib."):
+# Every other module too, but those that run a command line (__main__), the
+# pytest plugin, which only pytest loads, and actorlib.dashboard, which needs
+# its extra to import (refused below).
+for info in pkgutil.walk_packages(actorlib.__path__, "actorlib.", onerror=lambda name: None):
+    if info.name.startswith("actorlib.dashboard"):
+        continue
     if info.name.rpartition(".")[2] not in ("__main__", "_pytest_plugin"):
         importlib.import_module(info.name)
 
@@ -136,7 +143,12 @@ def publish_opentelemetry_metrics():
 refused(start_nats_transport, "nats")
 refused(publish_opentelemetry_metrics, "otel")
 refused(encrypt_for_nats, "nats")
+def import_dashboard():
+    importlib.import_module("actorlib.dashboard")
+
+
 refused(draw_schedules, "testing")
+refused(import_dashboard, "dashboard")
 print(f"   {len(sys.modules)} modules imported from {Path(actorlib.__file__).parent}")
 EOF
 

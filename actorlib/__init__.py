@@ -24,7 +24,7 @@ from ._events import EventStream
 from ._mailbox import Mailbox, Overflow
 from ._messages import DeadLetter, Failure, PoisonPill, Request, Terminated
 from ._ref import ActorRef
-from ._registry import ActorClassStatistics
+from ._registry import ActorClassStatistics, ActorStatistics
 from ._run import run
 from ._supervision import (
     Backoff,
@@ -45,6 +45,7 @@ __all__ = [
     "ActorContext",
     "ActorError",
     "ActorRef",
+    "ActorStatistics",
     "ActorStopped",
     "ActorSystem",
     "AskCycleError",

@@ -132,8 +132,9 @@ class Cell(Asker):
         self.checked_handler: Handler | None = None
         self.handler_never_suspends = False
         self.started = False
-        # Counters that metrics read (ActorSystem.class_statistics): user
-        # messages handled, asks received, and those asks that timed out.
+        # Counters that statistics and metrics read, never the runtime: user
+        # messages taken from the mailbox so far (all incarnations; added once per
+        # batch by the loop), asks received, and those asks that timed out.
         self.handled = 0
         self.asks = 0
         self.ask_timeouts = 0

@@ -185,3 +185,48 @@ def render_tree(name: str, guardian: Cell) -> str:
 
     walk(guardian, "")
     return "\n".join(lines)
+
+
+@attrs.frozen
+class ActorStatistics:
+    """A snapshot of one live actor, as `ActorSystem.actor_statistics` returns it.
+
+    Attributes:
+        path: its path, e.g. ``/user/bank/account-1`` (the parent's path is the prefix).
+        name: the last part of its path.
+        actor_class: its class's qualified name.
+        state: ``starting``, ``running``, ``suspended``, ``restarting`` or ``stopping``.
+        mailbox: user messages waiting in its mailbox.
+        restarts: how many times it was restarted.
+        handled: user messages taken from its mailbox so far (every incarnation);
+            two snapshots a second apart give its message rate.
+    """
+
+    path: str
+    name: str
+    actor_class: str
+    state: str
+    mailbox: int
+    restarts: int
+    handled: int
+
+
+def snapshot_tree(guardian: Cell) -> tuple[ActorStatistics, ...]:
+    """Every actor under *guardian*, depth-first, each parent before its children."""
+    found: list[ActorStatistics] = []
+    pending = list(reversed((guardian.children or {}).values()))
+    while pending:
+        cell = pending.pop()
+        found.append(
+            ActorStatistics(
+                path=cell.path,
+                name=cell.name,
+                actor_class=cell.factory[0].__qualname__,
+                state=cell.state.value,
+                mailbox=cell.mailbox.user_depth,
+                restarts=cell.restart_count(),
+                handled=cell.handled,
+            )
+        )
+        pending.extend(reversed((cell.children or {}).values()))
+    return tuple(found)

@@ -27,7 +27,14 @@ from ._lifecycle import STOPPED, State, stop_here
 from ._lowlevel import current_backend
 from ._messages import Stop
 from ._ref import ActorRef, AskContext, check_timeout, current_sender, ref_resolver
-from ._registry import ActorClassStatistics, DeadTarget, Registry, render_tree
+from ._registry import (
+    ActorClassStatistics,
+    ActorStatistics,
+    DeadTarget,
+    Registry,
+    render_tree,
+    snapshot_tree,
+)
 from ._runtime import Runtime, bind_backend
 from ._spawner import Spawner
 from ._spawning import spawn_placed, spawn_under
@@ -404,6 +411,16 @@ class ActorSystem(Spawner):
     def class_statistics(self) -> list[ActorClassStatistics]:
         """Return a snapshot per actor class (the guardian not counted), sorted by class."""
         return self._registry.class_statistics(self._guardian)
+
+    def actor_statistics(self) -> tuple[ActorStatistics, ...]:
+        """A snapshot of every live actor under ``/user``, depth-first (parents first).
+
+        Cheap enough to call on every refresh of a dashboard: it walks the
+        tree and reads counters; it never waits on an actor.
+        """
+        if self._guardian is None:
+            return ()
+        return snapshot_tree(self._guardian)
 
     def tree(self) -> str:
         """The supervision tree as text: each actor's state, mailbox depth and restarts."""

@@ -21,6 +21,7 @@ PACKAGES = [
     "actorlib.testing",
     "actorlib.observability",
     "actorlib.cluster",
+    "actorlib.dashboard",
 ]
 PAGES = {package: DOCS / "reference" / f"{package.split('.')[-1]}.md" for package in PACKAGES}
 PAGES["actorlib"] = DOCS / "reference" / "index.md"
@@ -33,6 +34,7 @@ GUIDES = [
     "testing.md",
     "observability.md",
     "cluster.md",
+    "dashboard.md",
 ]
 
 

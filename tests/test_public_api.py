@@ -19,6 +19,7 @@ PACKAGES = [
     "actorlib.testing",
     "actorlib.observability",
     "actorlib.cluster",
+    "actorlib.dashboard",
 ]
 
 
@@ -59,9 +60,15 @@ def test_the_only_public_submodules_are_the_documented_subpackages() -> None:
         for name in dir(actorlib)
         if inspect.ismodule(getattr(actorlib, name)) and not name.startswith(("_", "@"))
     ]
-    assert set(modules) <= {"testing", "patterns", "jobs", "remote", "observability", "cluster"}, (
-        modules
-    )
+    assert set(modules) <= {
+        "testing",
+        "patterns",
+        "jobs",
+        "remote",
+        "observability",
+        "cluster",
+        "dashboard",
+    }, modules
 
 
 def test_the_error_tree_matches_the_design() -> None:
@@ -93,6 +100,7 @@ def test_every_module_opens_with_a_one_line_docstring() -> None:
         "actorlib.remote",
         "actorlib.observability",
         "actorlib.cluster",
+        "actorlib.dashboard",
     ],
 )
 def test_subpackages_export_only_documented_names_from_private_modules(package: str) -> None:
@@ -127,6 +135,7 @@ def test_every_exported_name_has_a_docstring_in_the_reference(package: str) -> N
         "actorlib.cluster",
         "actorlib.testing",
         "actorlib.observability",
+        "actorlib.dashboard",
     ],
 )
 def test_every_subpackage_class_documents_its_public_methods(package: str) -> None:

@@ -8,7 +8,7 @@ import re
 import anyio
 import pytest
 
-from actorlib import Actor, ActorRef, ActorSystem, SystemStatistics
+from actorlib import Actor, ActorRef, ActorStatistics, ActorSystem, SystemStatistics
 
 
 class Boom(Exception):
@@ -201,3 +201,23 @@ async def test_statistics_count_live_actors() -> None:
         assert system.statistics().actors == base.actors + 1
         with pytest.raises(AttributeError):
             system.statistics().actors = 0  # type: ignore[misc]
+
+
+@pytest.mark.anyio
+async def test_actor_statistics_list_each_actor_parents_first_with_its_counters() -> None:
+    async with ActorSystem("tree") as system:
+        assert system.actor_statistics() == ()
+        parent = await system.spawn(Node, name="parent")
+        with pytest.raises(Boom):
+            await parent.ask("fail")  # a restart stops the children: fail first
+        await parent.ask(("spawn", "kid"))
+        for _ in range(3):
+            await parent.ask("children")
+        await system.spawn(Node, name="other")
+        snapshot = system.actor_statistics()
+        assert [s.path for s in snapshot] == ["/user/parent", "/user/parent/kid", "/user/other"]
+        first = snapshot[0]
+        assert isinstance(first, ActorStatistics)
+        assert (first.name, first.actor_class, first.state) == ("parent", "Node", "running")
+        assert (first.restarts, first.mailbox) == (1, 0)
+        assert first.handled == 5  # the failing message, the spawn and three "children"

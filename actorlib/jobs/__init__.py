@@ -35,6 +35,7 @@ from ._execute import current_job_id, report_progress
 from ._handle import JobHandle
 from ._memory import MemoryStore
 from ._model import JobInfo, JobRecord, JobStatus, Progress, Retry
+from ._open import open_queues
 from ._periodic import PeriodicHandle
 from ._postgres import PostgresStore
 from ._queue import JobQueue
@@ -75,5 +76,6 @@ __all__ = [
     "Retry",
     "SqliteStore",
     "current_job_id",
+    "open_queues",
     "report_progress",
 ]

@@ -199,6 +199,23 @@ class MemoryStore:
         failed.sort(key=lambda r: r.finished_at or 0.0, reverse=True)
         return failed[:limit]
 
+    async def running_jobs(self, limit: int) -> list[JobRecord]:
+        running = [r for r in self._jobs.values() if r.status is JobStatus.RUNNING]
+        running.sort(key=lambda r: r.started_at or 0.0)
+        return running[:limit]
+
+    async def retry_failed(self, job_id: str) -> JobRecord | None:
+        record = self._jobs.get(job_id)
+        if record is None or record.status is not JobStatus.FAILED:
+            return None
+        record.status = JobStatus.QUEUED
+        record.attempts = 0
+        record.error = record.progress = None
+        record.started_at = record.finished_at = None
+        record.run_at = self.now()
+        self._push(record)
+        return record
+
     async def renew(self, owner: str, job_ids: list[str], lease: float) -> None:
         pass  # one process: no one else could take its jobs
 

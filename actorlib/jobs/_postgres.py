@@ -33,6 +33,7 @@ from ._postgres_sql import (
 from ._sqlite_rows import (
     COLUMNS,
     READY_SQL,
+    RETRY_FAILED_SQL,
     WAITING_SQL,
     Live,
     Load,
@@ -639,6 +640,28 @@ class PostgresStore:
             _only(self._select("status = 'failed' ORDER BY finished_at DESC LIMIT %s", (limit,)))
         )
         return self._records(rows, load=False)
+
+    async def running_jobs(self, limit: int) -> list[JobRecord]:
+        """Up to *limit* running jobs, the earliest started first (what dashboards show)."""
+        rows = await self._call(
+            _only(self._select("status = 'running' ORDER BY started_at LIMIT %s", (limit,)))
+        )
+        return self._records(rows, load=False)
+
+    async def retry_failed(self, job_id: str) -> JobRecord | None:
+        """Queue a failed job again, due now, as if new; None if it is not failed."""
+        rows = await self._call(self._retry(job_id), atomic=True)
+        return self._records(rows, load=False)[0] if rows else None
+
+    def _retry(self, job_id: str) -> Plan[list[Row]]:
+        rows = yield Statement(
+            f"UPDATE {self._table} SET {RETRY_FAILED_SQL.replace('?', '%s')} "
+            f"WHERE id = %s AND status = 'failed' RETURNING {COLUMNS}",
+            (self.now(), job_id),
+        )
+        if rows:
+            yield notify(self._channel)
+        return rows
 
     async def renew(self, owner: str, job_ids: list[str], lease: float) -> None:
         """Extend the leases of the jobs *owner* is running."""

@@ -14,7 +14,7 @@ import anyio
 import attrs
 
 from .._system import ActorSystem
-from . import _codec
+from . import _codec, _open
 from ._core import QueueCore
 from ._errors import JobQueueClosedError
 from ._events import JobCancelled, JobFailed, JobQueued
@@ -130,6 +130,11 @@ class JobQueue:
         """The queue's name."""
         return str(self._options["name"])
 
+    @property
+    def store(self) -> JobStore:
+        """The queue's `JobStore` (what a dashboard reads; the queue writes it)."""
+        return self._store
+
     # ------------------------------------------------------------ lifecycle
 
     @classmethod
@@ -173,6 +178,7 @@ class JobQueue:
             await store.close()
             raise
         self._phase = "open"
+        _open.opened(self._system, self)
         core.kick()
 
     async def close(self, *, cancel_pending: bool = False, grace: float | None = None) -> None:
@@ -201,6 +207,7 @@ class JobQueue:
                     "grace needs a durable store: the memory store has nowhere to put an "
                     "interrupted job back; close() without grace waits for running jobs"
                 )
+        _open.closing(self._system, self)
         if self._phase in ("new", "closed"):
             self._phase = "closed"
             return
@@ -661,6 +668,30 @@ class JobQueue:
         """The jobs that failed for good (retries exhausted), most recent first."""
         core = self._running_core("list dead letters")
         return [record.info() for record in await core.store.failed(limit)]
+
+    async def running(self, limit: int = 100) -> list[JobInfo]:
+        """The running jobs (in every process of a shared store), the earliest started first."""
+        core = self._running_core("list running jobs")
+        return [record.info() for record in await core.store.running_jobs(limit)]
+
+    async def retry(self, job_id: str) -> bool:
+        """Queue a dead-letter job (failed for good) again, due now, as if it were new.
+
+        Its attempts start again from zero under its own `Retry`. Jobs that its
+        failure failed (``after=`` it) stay failed, and a handle that saw the
+        failure keeps it: follow the job again with ``await queue.get(job_id)``.
+
+        Returns:
+            True if the job was failed and is queued again; False otherwise
+            (unknown, or not failed).
+        """
+        core = self._running_core("retry a job")
+        record = await core.store.retry_failed(job_id)
+        if record is None:
+            return False
+        core.publish(JobQueued(core.name, record.id, record.name))
+        core.kick()
+        return True
 
 
 _STORE_METHODS = ("now", "open", "close", "add", "claim", "save", "cancel_waiting", "get")

@@ -22,6 +22,7 @@ from ._sqlite_rows import (
     COLUMNS,
     DEPENDENCIES,
     READY_SQL,
+    RETRY_FAILED_SQL,
     SCHEMA,
     WAITING_SQL,
     Live,
@@ -434,6 +435,24 @@ class SqliteStore:
         return await self._call(
             self._select, "status = 'failed' ORDER BY finished_at DESC LIMIT ?", (limit,), False
         )
+
+    async def running_jobs(self, limit: int) -> list[JobRecord]:
+        return await self._call(
+            self._select, "status = 'running' ORDER BY started_at LIMIT ?", (limit,), False
+        )
+
+    async def retry_failed(self, job_id: str) -> JobRecord | None:
+        return await self._call(self._retry_failed, job_id)
+
+    def _retry_failed(self, job_id: str) -> JobRecord | None:
+        with self._transaction():
+            cursor = self.db.execute(
+                f"UPDATE jobs SET {RETRY_FAILED_SQL} WHERE id = ? AND status = 'failed'",
+                (self.now(), job_id),
+            )
+            if cursor.rowcount != 1:
+                return None
+            return self._select_one("id = ?", (job_id,), load=False)
 
     async def renew(self, owner: str, job_ids: list[str], lease: float) -> None:
         if job_ids:

@@ -51,6 +51,11 @@ CREATE TABLE IF NOT EXISTS dependencies (
 """
 
 WAITING_SQL = "status IN ('queued', 'retrying')"
+# What `retry_failed` sets (one parameter: the run time), in SQLite and PostgreSQL alike.
+RETRY_FAILED_SQL = (
+    "status = 'queued', attempts = 0, error = NULL, progress = NULL, started_at = NULL, "
+    "finished_at = NULL, owner = NULL, lease_until = NULL, run_at = ?"
+)
 # Waiting and not blocked by a prerequisite: what a claim may take.
 READY_SQL = f"{WAITING_SQL} AND blockers = 0"
 COLUMNS = (

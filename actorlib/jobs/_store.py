@@ -96,6 +96,18 @@ class JobStore(Protocol):
         """The most recent jobs that failed for good (the dead letters)."""
         ...
 
+    async def running_jobs(self, limit: int) -> list[JobRecord]:
+        """Up to *limit* running jobs, the earliest started first (what dashboards show)."""
+        ...
+
+    async def retry_failed(self, job_id: str) -> JobRecord | None:
+        """Queue a failed job again, due now, as if new: attempts, error and times cleared.
+
+        Jobs that its failure failed (``after=`` it) stay failed. None if the
+        job is not failed (unknown, or in any other status).
+        """
+        ...
+
     async def renew(self, owner: str, job_ids: list[str], lease: float) -> None:
         """Extend the leases of the jobs *owner* is running."""
         ...

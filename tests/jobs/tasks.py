@@ -126,3 +126,10 @@ async def gated_progress(gate: str, n: int) -> int:
     waiting.started.set()
     await waiting.opened.wait()
     return n * 10
+
+
+async def fail_until_exists(path: str) -> str:
+    """Fail until the file *path* exists (a job to retry once the cause is fixed)."""
+    if not os.path.exists(path):  # noqa: ASYNC240 - a test's job: one stat, no waiting
+        raise FileNotFoundError(f"{path} is missing")
+    return "found"

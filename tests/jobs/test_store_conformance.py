@@ -22,6 +22,7 @@ from actorlib.jobs import (
     JobStatus,
     JobStore,
     Retry,
+    open_queues,
 )
 from tests.jobs import tasks
 from tests.jobs.stores import DURABLE_KINDS, KINDS, FakeClock, Kind, make_kind, record
@@ -226,6 +227,41 @@ async def test_failed_lists_the_dead_letters_most_recent_first(
     dead = await store.failed(2)
     assert [r.id for r in dead] == [claimed[2].id, claimed[1].id]
     assert [str(r.error) for r in dead] == ["bad 2", "bad 1"]
+
+
+async def test_running_jobs_lists_the_running_jobs_earliest_started_first(
+    store: JobStore, clock: FakeClock
+) -> None:
+    await store.add(record(store.now))
+    (first,) = await store.claim("owner-a", 1, lease=30)
+    clock.advance(1)
+    await store.add_many([record(store.now), record(store.now)])
+    (second,) = await store.claim("owner-a", 1, lease=30)
+    running = await store.running_jobs(10)
+    assert [r.id for r in running] == [first.id, second.id]
+    assert all(r.status is JobStatus.RUNNING for r in running)
+    assert [r.id for r in await store.running_jobs(1)] == [first.id]
+
+
+async def test_retry_failed_queues_a_failed_job_again_as_new_and_nothing_else(
+    store: JobStore, clock: FakeClock
+) -> None:
+    failing, waiting = record(store.now, priority=1), record(store.now)
+    await store.add_many([failing, waiting])
+    (job,) = await store.claim("owner-a", 1, lease=30)
+    clock.advance(1)
+    await store.save(ended(job, JobStatus.FAILED, store.now, error=ValueError("bad")))
+    assert await store.retry_failed(waiting.id) is None  # queued, not failed
+    assert await store.retry_failed("no-such-job") is None
+    clock.advance(1)
+    again = await store.retry_failed(failing.id)
+    assert again is not None
+    assert (again.status, again.attempts, again.error) == (JobStatus.QUEUED, 0, None)
+    assert (again.finished_at, again.run_at) == (None, store.now())
+    assert await store.retry_failed(failing.id) is None  # queued now
+    assert await store.failed(5) == []
+    claimed = await store.claim("owner-a", 1, lease=30)
+    assert [(r.id, r.attempts) for r in claimed] == [(failing.id, 1)]
 
 
 async def test_release_queues_the_owners_running_jobs_again_and_forgets_the_attempt(
@@ -525,6 +561,31 @@ async def test_a_queue_cancels_a_waiting_job(kind: Kind) -> None:
         assert await handle.cancel()
         assert handle.status() is JobStatus.CANCELLED
         assert (await queue.counts()).cancelled == 1
+
+
+async def test_a_queue_retries_a_dead_letter_job_and_lists_the_running_ones(
+    kind: Kind, tmp_path: Path
+) -> None:
+    marker = tmp_path / "fixed"
+    gate = tasks.GATES[kind.url] = tasks.Gate()
+    async with ActorSystem("jobs") as system, JobQueue(system, store=kind.url) as queue:
+        assert open_queues(system) == (queue,)
+        bad = await queue.submit(tasks.fail_until_exists, str(marker))
+        with pytest.raises(FileNotFoundError, match="missing"):
+            await bad.result()
+        assert not await queue.retry("no-such-job")
+        marker.touch()
+        assert await queue.retry(bad.id)
+        assert not await queue.retry(bad.id)  # queued again, no longer a dead letter
+        again = await queue.get(bad.id)
+        assert again is not None
+        assert await again.result() == "found"
+        blocker = await queue.submit(tasks.gated, kind.url, 1)
+        await gate.started.wait()
+        assert [info.id for info in await queue.running()] == [blocker.id]
+        gate.opened.set()
+        assert await blocker.result() == 10
+    assert open_queues(system) == ()
 
 
 # ---------------------------------------------------------------- durable: across a restart

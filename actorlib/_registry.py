@@ -217,6 +217,10 @@ def snapshot_tree(guardian: Cell) -> tuple[ActorStatistics, ...]:
     pending = list(reversed((guardian.children or {}).values()))
     while pending:
         cell = pending.pop()
+        if cell.state is State.STOPPED:
+            # Stopped in its stopper's task (a direct stop): gone, though its
+            # parent has not yet been told.
+            continue
         found.append(
             ActorStatistics(
                 path=cell.path,

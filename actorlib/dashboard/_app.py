@@ -12,10 +12,11 @@ import urllib.parse
 import attrs
 
 from ..jobs import JobQueue, JobStore, open_queues
+from ..observability import CONTENT_TYPE
 from ._auth import Guard
 from ._http import Request, Response
 from ._jobs_view import JobSource
-from ._metrics import CONTENT_TYPE, render
+from ._metrics import render
 from ._system_view import SystemView
 
 logger = logging.getLogger("actorlib.dashboard")
@@ -178,4 +179,5 @@ class App:
                 continue  # a store that is down has no counts to show
             rows.append((source.name, source.store.url, {s.value: n for s, n in counts.items()}))
         view = self.state.view
-        return render(None if view is None else view.system, rows).encode()
+        queues = [s.queue for s in self.state.sources.values() if s.queue is not None]
+        return render(None if view is None else view.system, queues, rows).encode()

@@ -1,8 +1,10 @@
-"""``/metrics``: the system's statistics and the job counts as Prometheus text (format 0.0.4).
+"""``/metrics``: `actorlib.observability.prometheus_text` of the system and its queues,
+and every shown store's jobs by status (Prometheus text format 0.0.4).
 
-Only what the runtime counts already: `ActorSystem.statistics` and each job
-source's counts by status. Richer metrics (per actor class, handler time)
-belong to the metrics layer, not here.
+The job counts by status are the store's (every process's jobs); the
+queues' own counters (submitted, attempts, wait and run time...) are this
+process's. A dashboard started with ``--store`` has no system and no queue:
+it serves the counts alone.
 """
 
 from __future__ import annotations
@@ -10,27 +12,8 @@ from __future__ import annotations
 from collections.abc import Iterable
 
 from .. import ActorSystem
-
-CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
-
-_SYSTEM = (
-    ("actorlib_actors", "gauge", "Live actors under /user.", "actors"),
-    (
-        "actorlib_dead_letters_total",
-        "counter",
-        "Messages that could not be delivered.",
-        "dead_letters",
-    ),
-    ("actorlib_dispatcher_workers", "gauge", "Dispatcher tasks alive.", "workers"),
-    (
-        "actorlib_dispatcher_idle_workers",
-        "gauge",
-        "Dispatcher tasks waiting for work.",
-        "idle_workers",
-    ),
-    ("actorlib_ready_actors", "gauge", "Actors with messages waiting for a worker.", "ready"),
-    ("actorlib_timers", "gauge", "Pending timers.", "timers"),
-)
+from ..jobs import JobQueue
+from ..observability import prometheus_text
 
 
 def label(value: str) -> str:
@@ -38,15 +21,15 @@ def label(value: str) -> str:
     return value.replace("\\", "\\\\").replace("\n", "\\n").replace('"', '\\"')
 
 
-def render(system: ActorSystem | None, jobs: Iterable[tuple[str, str, dict[str, int]]]) -> str:
-    """The exposition: system gauges (if any), then jobs by (queue, store, status)."""
+def render(
+    system: ActorSystem | None,
+    queues: Iterable[JobQueue],
+    jobs: Iterable[tuple[str, str, dict[str, int]]],
+) -> str:
+    """The exposition: the system's and queues' metrics, then jobs by (queue, store, status)."""
+    sources: list[ActorSystem | JobQueue] = [*([system] if system is not None else []), *queues]
+    text = prometheus_text(*sources) if sources else ""
     lines: list[str] = []
-    if system is not None:
-        statistics = system.statistics()
-        name = label(system.name)
-        for metric, kind, help_text, field in _SYSTEM:
-            lines += [f"# HELP {metric} {help_text}", f"# TYPE {metric} {kind}"]
-            lines.append(f'{metric}{{system="{name}"}} {getattr(statistics, field)}')
     rows = list(jobs)
     if rows:
         lines += ["# HELP actorlib_jobs Jobs in the store by status.", "# TYPE actorlib_jobs gauge"]
@@ -56,4 +39,4 @@ def render(system: ActorSystem | None, jobs: Iterable[tuple[str, str, dict[str, 
                     f'actorlib_jobs{{queue="{label(queue)}",store="{label(store)}",'
                     f'status="{label(status)}"}} {count}'
                 )
-    return "\n".join(lines) + "\n"
+    return text + ("\n".join(lines) + "\n" if lines else "")

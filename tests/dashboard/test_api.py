@@ -141,7 +141,7 @@ async def test_retry_and_cancel_act_on_a_queue_with_the_csrf_token(tmp_path: Pat
         assert unknown.status_code == 404
 
 
-async def test_metrics_are_prometheus_text_of_the_statistics_and_job_counts() -> None:
+async def test_metrics_are_the_observability_exposition_and_the_stores_job_counts() -> None:
     async with (
         ActorSystem("metrics") as system,
         JobQueue(system, name="q") as queue,
@@ -156,9 +156,14 @@ async def test_metrics_are_prometheus_text_of_the_statistics_and_job_counts() ->
     assert answer.headers["content-type"].startswith("text/plain; version=0.0.4")
     lines = answer.text.splitlines()
     assert "# TYPE actorlib_dead_letters_total counter" in lines
-    assert any(line.startswith('actorlib_actors{system="metrics"} ') for line in lines)
     assert 'actorlib_dead_letters_total{system="metrics"} 1' in lines
+    # Per actor class (actorlib.observability), the dashboard's own subscriber included.
+    assert any(line.startswith('actorlib_actors{system="metrics",') for line in lines)
+    # The queue's own counters, and the store's jobs by status.
+    assert 'actorlib_jobs_succeeded_total{queue="q"} 1' in lines
     assert 'actorlib_jobs{queue="q",store="memory",status="succeeded"} 1' in lines
+    names = [line.split()[2] for line in lines if line.startswith("# TYPE")]
+    assert len(names) == len(set(names)), "a metric family is declared twice"
     samples = [line for line in lines if not line.startswith("#")]
     assert all(len(line.rsplit(" ", 1)) == 2 for line in samples)
 

@@ -2,6 +2,7 @@
 
 Prometheus text format 0.0.4: `actorlib.observability.prometheus_text` of
 the system and its queues, then ``actorlib_jobs``.
+
 The job counts by status are the store's (every process's jobs); the
 queues' own counters (submitted, attempts, wait and run time...) are this
 process's. A dashboard started with ``--store`` has no system and no queue:

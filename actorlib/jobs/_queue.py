@@ -26,7 +26,7 @@ from ._periodic import PeriodicEntry, PeriodicHandle, check_every, parse_cron
 from ._records import check_args, record_maker
 from ._scheduler import Close, PeriodicTick, Scheduler, Started
 from ._statistics import AwaitableStatistics, JobCounts, JobQueueStatistics
-from ._store import JobStore, open_store
+from ._store import REQUIRED_METHODS, JobStore, open_store
 
 T = TypeVar("T")
 
@@ -97,7 +97,7 @@ class JobQueue:
         )
         self._system = system
         self._store = open_store(store, system.clock.now) if isinstance(store, str) else store
-        missing = [m for m in _STORE_METHODS if not callable(getattr(store, m, None))]
+        missing = [m for m in REQUIRED_METHODS if not callable(getattr(store, m, None))]
         if not isinstance(store, str) and missing:
             raise TypeError(
                 f"store must be 'memory', 'sqlite:///path.db' or 'postgresql://user@host/db' "
@@ -692,6 +692,3 @@ class JobQueue:
         core.publish(JobQueued(core.name, record.id, record.name))
         core.kick()
         return True
-
-
-_STORE_METHODS = ("now", "open", "close", "add", "claim", "save", "cancel_waiting", "get")

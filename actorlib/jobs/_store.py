@@ -155,6 +155,12 @@ class WatchingStore(JobStore, Protocol):
         ...
 
 
+#: Every method a store must have: what `JobQueue` checks a store object against.
+REQUIRED_METHODS = tuple(
+    name for name, value in vars(JobStore).items() if callable(value) and not name.startswith("_")
+)
+
+
 async def claim_and_next_due(
     store: JobStore, owner: str, limit: int, lease: float
 ) -> tuple[list[JobRecord], float | None]:

@@ -11,7 +11,8 @@ import anyio
 import pytest
 
 from actorlib import ActorSystem
-from actorlib.jobs import JobQueue, SqliteStore
+from actorlib.jobs import JobQueue, MemoryStore, SqliteStore
+from actorlib.jobs._store import REQUIRED_METHODS
 from tests.jobs import tasks
 
 pytestmark = pytest.mark.anyio
@@ -40,6 +41,22 @@ async def test_bad_store_urls_are_refused_with_the_right_spelling(
     system = ActorSystem("jobs")
     with pytest.raises(error, match=match):
         JobQueue(system, store=store)  # type: ignore[arg-type]
+
+
+class _OldStore:
+    """A store object written against an older JobStore: it lacks the newer methods."""
+
+    def __init__(self) -> None:
+        memory = MemoryStore(lambda: 0.0)
+        for name in REQUIRED_METHODS:
+            if name not in ("running_jobs", "retry_failed"):
+                setattr(self, name, getattr(memory, name))
+
+
+async def test_a_store_object_lacking_protocol_methods_is_refused_naming_them() -> None:
+    system = ActorSystem("jobs")
+    with pytest.raises(TypeError, match=r"\(it lacks running_jobs, retry_failed\)"):
+        JobQueue(system, store=_OldStore())  # type: ignore[arg-type]
 
 
 async def test_a_store_in_a_missing_directory_is_a_clear_error(tmp_path: Path) -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 from collections import deque
 from collections.abc import AsyncIterator, Callable
+from types import TracebackType
 from typing import TYPE_CHECKING, Any, Generic, TypeVar, cast
 
 import anyio
@@ -31,6 +32,15 @@ class JobState:
         self._done: anyio.Event | None = None  # made when someone waits
         self._callbacks: list[tuple[JobHandle[Any], Callable[[Any], object]]] = []
         self._listeners: list[_Listener] = []
+        # The traceback the job's error came with, kept at its first raise here:
+        # every raise of one exception object prepends the raising frames to it.
+        self._origin: tuple[BaseException, TracebackType | None] | None = None
+
+    def origin_traceback(self, error: BaseException) -> TracebackType | None:
+        """*error*'s traceback as it was before any `result()` raised it."""
+        if self._origin is None or self._origin[0] is not error:
+            self._origin = (error, error.__traceback__)
+        return self._origin[1]
 
     @property
     def settled(self) -> bool:
@@ -176,12 +186,15 @@ class JobHandle(Generic[ResultT]):
         info = state.info
         if info.status is JobStatus.SUCCEEDED:
             return info.result
-        if info.status is JobStatus.FAILED:
-            assert info.error is not None
-            raise info.error
+        error = info.error
+        if info.status is JobStatus.FAILED or (
+            info.status is JobStatus.CANCELLED and isinstance(error, JobCancelledError)
+        ):
+            assert error is not None
+            # Raised with the traceback it came with, each time: awaiting it
+            # again does not add the earlier awaiters' frames.
+            raise error.with_traceback(state.origin_traceback(error))
         if info.status is JobStatus.CANCELLED:
-            if isinstance(info.error, JobCancelledError):
-                raise info.error
             raise JobCancelledError(job=f"{info.name}[{info.id}]")
         raise JobQueueClosedError(
             operation=f"wait for job {self.name}[{self.id}] ({state.closed_reason})"

@@ -10,6 +10,7 @@ import os
 import subprocess
 import sys
 import textwrap
+import traceback
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 
@@ -173,3 +174,16 @@ def test_a_process_job_from_a_script_without_a_main_guard_says_how_to_guard_it(
     assert f"ran the main script {str(script)!r} again" in done.stdout
     assert 'guard the script\'s entry point with `if __name__ == "__main__":`' in done.stdout
     assert "or define the job functions in a module the script imports" in done.stdout
+
+
+async def test_awaiting_a_failed_job_again_raises_it_with_the_same_traceback() -> None:
+    # One exception object is raised by every result(): without care, each
+    # raise would prepend the awaiter's frames and the traceback would grow.
+    async with ActorSystem("jobs") as system, JobQueue(system) as queue:
+        handle = await queue.submit(tasks.fail, "boom")
+        depths = []
+        for _ in range(3):
+            with pytest.raises(ValueError, match="boom") as caught:
+                await handle.result()
+            depths.append(len(traceback.extract_tb(caught.value.__traceback__)))
+    assert depths[0] == depths[1] == depths[2]

@@ -148,6 +148,9 @@ class PostgresStore:
         self._idle: list[Link | None] = []
         self._free: anyio.Semaphore | None = None
         self._listener: Link | None = None
+        # How many times a listener has started listening: a queue that reads its
+        # followed jobs and later finds the same number missed no notification since.
+        self.listens = 0
         # Whether the listener hears the state channel: from the first job this
         # process submits or looks up (`_follow`); a worker that never does is
         # spared every job's state notifications, and so is the server.
@@ -250,6 +253,7 @@ class PostgresStore:
             ],
         )
         self._listener = listener
+        self.listens += 1
         # A session's own locks never conflict with each other: the exclusive
         # lock is granted iff no other session holds the shared one.
         ((alone,),) = await listener.run(
@@ -332,11 +336,16 @@ class PostgresStore:
         try:
             await listener.run(_one(f'LISTEN "{self._state_channel}"'), atomic=False)
         except Exception:
-            # The listener is lost: the watch fails, reconnects and listens (the
-            # flag is set); meanwhile the poll reads the followed jobs.
+            # The listener is unusable: drop it, as a watch that loses it does. The
+            # next watch listens again (on both channels: the flag is set), and the
+            # queue reads its followed jobs at its next poll (`listens` changes).
             logger.debug(
                 "job store %s: LISTEN on the state channel failed", self.url, exc_info=True
             )
+            if self._listener is listener:
+                self._listener = None
+                with anyio.CancelScope(shield=True):
+                    await listener.close()
 
     async def _call(self, plan: Plan[_T], *, atomic: bool = False) -> _T:
         """Run *plan* on an idle connection (reconnecting one that was lost)."""

@@ -141,6 +141,9 @@ class Scheduler(Actor):
         self.watching: tuple[anyio.CancelScope, anyio.Event] | None = None
         # The progress of each job running here as last stored for its followers elsewhere.
         self.shared_progress: dict[str, Progress] = {}
+        # The store's `listens` at the last read of every followed job (None: no read
+        # yet, or a store that cannot tell).
+        self.read_while_listening: int | None = None
         # Jobs other processes changed, not read yet: the notifications that arrive
         # before a _Changed is handled share its one read.
         self.changed: set[str] = set()
@@ -457,8 +460,13 @@ class Scheduler(Actor):
             )
         await store.purge(core.keep_results)
         await self._share_progress()
-        # Jobs followed here but run by another process: see how they are doing.
-        await self._observe(list(core.states))
+        # Jobs followed here but run by another process: see how they are doing,
+        # unless the store has been listening without a break since the last such
+        # read (it tells every change then: a read would find nothing new).
+        listens = getattr(store, "listens", None)
+        if listens is None or listens != self.read_while_listening:
+            await self._observe(list(core.states))
+            self.read_while_listening = listens
         await self._dispatch()
 
     async def _share_progress(self) -> None:

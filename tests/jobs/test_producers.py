@@ -6,6 +6,7 @@ import functools
 from pathlib import Path
 
 import anyio
+import psycopg
 import pytest
 
 from actorlib import ActorSystem
@@ -13,9 +14,11 @@ from actorlib.jobs import (
     JobEvent,
     JobProgress,
     JobQueue,
+    JobRecord,
     JobStarted,
     JobStatus,
     JobSucceeded,
+    PostgresStore,
     Progress,
 )
 from tests.helpers import Probe
@@ -198,3 +201,71 @@ async def test_on_postgres_a_job_submitted_or_looked_up_is_followed_by_notificat
         with anyio.fail_after(5):
             assert await handle.result() == 30
             assert await seen.result() == 30
+
+
+class _CountingPostgresStore(PostgresStore):
+    """A real PostgreSQL store that counts its polls and its reads of followed jobs."""
+
+    def __init__(self, url: str) -> None:
+        super().__init__(url)
+        self.polls = 0
+        self.polled = anyio.Event()
+        self.reads: list[int] = []  # the poll each read of followed jobs came after
+
+    async def reclaim_expired(self) -> int:  # every poll calls it
+        self.polls += 1
+        self.polled.set()
+        return await super().reclaim_expired()
+
+    async def get_many(self, job_ids: list[str]) -> list[JobRecord]:
+        self.reads.append(self.polls)
+        return await super().get_many(job_ids)
+
+    async def wait_polls(self, count: int) -> None:
+        while self.polls < count:
+            self.polled = anyio.Event()
+            await self.polled.wait()
+
+
+async def test_on_postgres_a_producer_rereads_its_followed_jobs_only_after_a_break_in_listening(
+    request: pytest.FixtureRequest, tmp_path: Path
+) -> None:
+    # Listening without a break, the store tells every change: reading every
+    # followed job at every poll (O(followed) a poll) would find nothing new.
+    # After the listener's session is killed, changes may have been missed:
+    # the next poll reads them all.
+    url = make_kind("postgres", request, tmp_path).url
+    store = _CountingPostgresStore(url)
+    gate = tasks.GATES["reread"] = tasks.Gate()
+    async with (
+        ActorSystem("jobs") as system,
+        JobQueue(system, store=store, workers=0, poll_interval=0.02, lease=1.0) as producer,
+    ):
+        await producer.submit(tasks.gated_progress, "reread", 1)  # nothing runs it
+        with anyio.fail_after(10):
+            await store.wait_polls(3)
+        listening = [poll for poll in store.reads if poll >= 2]
+        reads = len(store.reads)
+        with anyio.fail_after(10):
+            await store.wait_polls(store.polls + 10)
+        assert len(store.reads) == reads, "followed jobs were read again with no break"
+        assert store.listens == 1
+        assert not listening
+        database = url.split("?")[0]
+        listener = f"actorlib.jobs {store.schema} listener"
+
+        def kill_the_listener() -> None:  # psycopg's async side runs on asyncio only
+            with psycopg.connect(database, autocommit=True) as admin:
+                admin.execute(
+                    "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                    "WHERE application_name = %s",
+                    (listener,),
+                )
+
+        await anyio.to_thread.run_sync(kill_the_listener)
+        with anyio.fail_after(10):
+            while store.listens < 2:
+                await store.wait_polls(store.polls + 1)
+            await store.wait_polls(store.polls + 2)
+        assert len(store.reads) > reads, "no read after the listener was lost"
+    gate.opened.set()

@@ -80,7 +80,9 @@ async def _producer(kind: str) -> AsyncIterator[JobQueue]:
         command += ["--workers", str(PER_PROCESS), "--no-progress", *poll]
         # The schema exists before the workers race to create it.
         async with (
-            ActorSystem("bench-producer") as system,
+            # No watchdog: stopping the worker processes waits for them on the
+            # loop (after the timed part), which it would rightly report.
+            ActorSystem("bench-producer", slow_callback=None) as system,
             JobQueue(system, store=url, workers=0, poll_interval=every) as queue,
         ):
             with running(command):

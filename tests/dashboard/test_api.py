@@ -8,6 +8,7 @@ from pathlib import Path
 import anyio
 import httpx
 import pytest
+from prometheus_client.parser import text_string_to_metric_families
 
 from actorlib import ActorSystem
 from actorlib.dashboard import Dashboard
@@ -164,6 +165,9 @@ async def test_metrics_are_the_observability_exposition_and_the_stores_job_count
     assert 'actorlib_jobs{queue="q",store="memory",status="succeeded"} 1' in lines
     names = [line.split()[2] for line in lines if line.startswith("# TYPE")]
     assert len(names) == len(set(names)), "a metric family is declared twice"
+    # Prometheus's own parser reads the whole endpoint.
+    families = {family.name for family in text_string_to_metric_families(answer.text)}
+    assert {"actorlib_dead_letters", "actorlib_jobs", "actorlib_jobs_succeeded"} <= families
     samples = [line for line in lines if not line.startswith("#")]
     assert all(len(line.rsplit(" ", 1)) == 2 for line in samples)
 

@@ -47,6 +47,15 @@ class Kick:
     """Tell the scheduler to look for due jobs (coalesced: one in flight at a time)."""
 
 
+@attrs.frozen
+class Changed:
+    """Tell the scheduler to read the followed jobs among `QueueCore.changed_ids`."""
+
+
+#: How many ids of jobs changed elsewhere, and followed by nobody here, `QueueCore` keeps.
+UNFOLLOWED_KEPT = 4096
+
+
 @attrs.define(eq=False)
 class QueueCore:
     """Shared by the facade (submit, cancel, wait) and the scheduler actor.
@@ -84,6 +93,13 @@ class QueueCore:
     _changed: anyio.Event | None = None
     # What happened here, for statistics() and metrics: every event passes `publish`.
     tally: Tally = attrs.Factory(Tally)
+    # Jobs other processes changed, not read yet: notifications that arrive before
+    # the scheduler handles its `Changed` share one read.
+    changed_ids: set[str] = attrs.Factory(set)
+    # The latest jobs other processes changed while nobody here followed them,
+    # oldest first: a job starts being followed only once its submit (or look-up)
+    # returns, and another process may have run it meanwhile (see `state_of`).
+    unfollowed: dict[str, None] = attrs.Factory(dict)
 
     def kick(self) -> None:
         """Wake the scheduler (once, however many jobs arrive before it runs)."""
@@ -92,6 +108,25 @@ class QueueCore:
         if not self.kick_pending and self.scheduler is not None:
             self.kick_pending = True
             self.scheduler.tell(Kick())
+
+    def changed_elsewhere(self, job_ids: list[str]) -> None:
+        """Another process changed these jobs: the scheduler reads the followed ones."""
+        if not self.changed_ids and self.scheduler is not None:
+            self.scheduler.tell(Changed())
+        self.changed_ids.update(job_ids)
+
+    def take_changed(self) -> list[str]:
+        """The jobs changed elsewhere since the last call."""
+        job_ids, self.changed_ids = list(self.changed_ids), set()
+        return job_ids
+
+    def changed_unfollowed(self, job_ids: list[str]) -> None:
+        """Remember jobs changed elsewhere that nobody here follows (yet)."""
+        unfollowed = self.unfollowed
+        for job_id in job_ids:
+            unfollowed[job_id] = None
+        while len(unfollowed) > UNFOLLOWED_KEPT:
+            del unfollowed[next(iter(unfollowed))]
 
     def publish(self, event: JobEvent) -> None:
         """Count *event* (see `Tally`) and publish it on the system's event stream."""
@@ -110,6 +145,10 @@ class QueueCore:
             state = JobState(record.info())
             if not state.settled:
                 self.states[record.id] = state
+                if self.unfollowed.pop(record.id, 0) is None:
+                    # Changed elsewhere between its read (or insert) and now: its
+                    # notification found nobody following it. Read it again.
+                    self.changed_elsewhere([record.id])
         return state
 
     def committed(self, record: JobRecord) -> None:

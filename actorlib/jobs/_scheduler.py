@@ -15,7 +15,7 @@ from .._messages import Terminated
 from .._ref import ActorRef
 from .._supervision import OneForOne
 from . import _joblog as joblog
-from ._core import Kick, QueueCore
+from ._core import Changed, Kick, QueueCore
 from ._errors import JobLostError
 from ._events import (
     JobCancelled,
@@ -60,12 +60,6 @@ class _Flush:
 @attrs.frozen
 class Poll:
     """Periodic: renew leases, reclaim expired ones, purge old results, look for new jobs."""
-
-
-@attrs.frozen
-class _Changed:
-    """The store said another process changed jobs (in `Scheduler.changed`): read the
-    ones followed here."""
 
 
 @attrs.frozen
@@ -144,9 +138,6 @@ class Scheduler(Actor):
         # The store's `listens` at the last read of every followed job (None: no read
         # yet, or a store that cannot tell).
         self.read_while_listening: int | None = None
-        # Jobs other processes changed, not read yet: the notifications that arrive
-        # before a _Changed is handled share its one read.
-        self.changed: set[str] = set()
         # Whether a claim may find a due job: set by a wake-up (a kick, a timer, a poll)
         # or by a commit that may have made one due; cleared by a claim that took
         # fewer jobs than it asked for. A freed worker claims only while it is set:
@@ -193,9 +184,8 @@ class Scheduler(Actor):
                 await self._worker_ready(worker)
             case Poll():
                 await self._poll()
-            case _Changed():
-                job_ids, self.changed = list(self.changed), set()
-                await self._observe(job_ids)
+            case Changed():
+                await self._observe(self.core.take_changed())
             case _Purge():
                 self.purge_at = None
                 await self._purge_on_time()
@@ -418,12 +408,8 @@ class Scheduler(Actor):
         scope, ended = anyio.CancelScope(), anyio.Event()
         self.watching = (scope, ended)
         name = self.core.name
-        me = self.ref
 
-        def changed(job_ids: list[str]) -> None:
-            if not self.changed:
-                me.tell(_Changed())
-            self.changed.update(job_ids)
+        changed = self.core.changed_elsewhere
 
         # A store's watch may also report other processes' changes of jobs (`changed`).
         tells_changes = "changed" in inspect.signature(watch).parameters
@@ -492,6 +478,7 @@ class Scheduler(Actor):
         core = self.core
         running_here = {r.id for r in self.busy.values()}
         followed = [i for i in job_ids if i in core.states and i not in running_here]
+        core.changed_unfollowed([i for i in job_ids if i not in core.states])
         if followed:
             core.observed(await core.store.get_many(followed))
         if core.workers == 0 and not core.idle and not core.states:

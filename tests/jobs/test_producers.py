@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import collections
 import functools
+from collections.abc import Callable
 from pathlib import Path
 
 import anyio
@@ -269,3 +271,60 @@ async def test_on_postgres_a_producer_rereads_its_followed_jobs_only_after_a_bre
             await store.wait_polls(store.polls + 2)
         assert len(store.reads) > reads, "no read after the listener was lost"
     gate.opened.set()
+
+
+class _ReturnsLate(PostgresStore):
+    """A real PostgreSQL store whose `add_many` returns only once another process ran
+    the job and this process's queue has heard so: the race of a fast worker."""
+
+    def __init__(self, url: str) -> None:
+        super().__init__(url)
+        self.heard: collections.Counter[str] = collections.Counter()
+        self.news = anyio.Event()
+
+    async def watch(
+        self,
+        wake: Callable[[], None],
+        changed: Callable[[list[str]], None] | None = None,
+    ) -> None:
+        def heard(job_ids: list[str]) -> None:
+            self.heard.update(job_ids)
+            self.news.set()
+            if changed is not None:
+                changed(job_ids)
+
+        await super().watch(wake, heard)
+
+    async def add_many(self, records: list[JobRecord]) -> list[tuple[JobRecord, bool]]:
+        added = await super().add_many(records)
+        with anyio.fail_after(10):
+            for record, _ in added:
+                while self.heard[record.id] < 2:  # claimed, then succeeded
+                    self.news = anyio.Event()
+                    await self.news.wait()
+        await anyio.wait_all_tasks_blocked()  # the queue has handled what it heard
+        return added
+
+
+async def test_on_postgres_a_job_run_elsewhere_before_its_submit_returns_is_still_followed(
+    request: pytest.FixtureRequest, tmp_path: Path
+) -> None:
+    # The worker claims, runs and saves the job, and the submitter hears of it,
+    # before its submit has returned: nobody followed the job yet when its
+    # notifications came. Polls are 30 s apart: only a read at submit saves it.
+    url = make_kind("postgres", request, tmp_path).url
+    async with (
+        ActorSystem("jobs") as system,
+        JobQueue(
+            system,
+            store=_ReturnsLate(url),
+            workers=0,
+            name="producer",
+            poll_interval=30,
+            lease=60,
+        ) as producer,
+        JobQueue(system, store=url, workers=1, name="worker", poll_interval=30, lease=60),
+    ):
+        handle = await producer.submit(tasks.add, 1, 2)
+        with anyio.fail_after(5):
+            assert await handle.result() == 3

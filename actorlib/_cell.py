@@ -32,6 +32,7 @@ from ._messages import (
     Envelope,
     Failure,
     Item,
+    ReplySlot,
     Terminated,
     TimerFired,
     Watch,
@@ -265,8 +266,11 @@ class Cell(Asker):
             if asker is not None and (self.awaiting or asker._target is self):
                 self._refuse_cycle(asker._target)
             tracing = self.system.tracing
-            if tracing is not None and envelope.reply is not None:
-                envelope.reply.trace = tracing.start_ask(self.path, envelope)
+            slot = envelope.reply
+            # The client span of an `ActorRef.ask` (whose slot is a plain ReplySlot,
+            # ended by the ask); not of an ask relayed from another node.
+            if tracing is not None and slot is not None and type(slot) is ReplySlot:
+                slot.trace = slot.trace or tracing.start_ask(self.path, envelope)
             self.post(envelope)
             return PENDING
         self.scheduled = True  # keeps workers off this cell meanwhile

@@ -110,8 +110,11 @@ class RemoteTarget:
     def post_ask(self, envelope: Envelope) -> object:
         """As `post`: the actor is in another process."""
         tracing = self.node.system.tracing
-        if tracing is not None and envelope.reply is not None:
-            envelope.reply.trace = tracing.start_ask(self.path, envelope)
+        slot = envelope.reply
+        # The client span of an `ActorRef.ask` (whose slot is a plain ReplySlot,
+        # ended by the ask); not of an ask relayed from another node.
+        if tracing is not None and slot is not None and type(slot) is ReplySlot:
+            slot.trace = slot.trace or tracing.start_ask(self.path, envelope)
         self.post(envelope)
         return PENDING
 

@@ -75,10 +75,11 @@ def named(spans: tuple[ReadableSpan, ...], name: str) -> list[ReadableSpan]:
 def parent_of(child: ReadableSpan, parent: ReadableSpan) -> bool:
     assert child.parent is not None
     assert parent.context is not None
-    return (
+    same: bool = (
         child.parent.span_id == parent.context.span_id
         and child.parent.trace_id == parent.context.trace_id
     )
+    return same
 
 
 async def test_an_ask_is_a_client_span_and_its_handling_a_child_span_with_the_outcome(

@@ -24,10 +24,10 @@ from ._model import NO_RETRY, JobInfo, JobRecord, JobStatus, Retry
 from ._options import check_queue_options
 from ._periodic import PeriodicEntry, PeriodicHandle, check_every, parse_cron
 from ._records import check_args, record_maker
-from ._tracing import add_traced
 from ._scheduler import Close, PeriodicTick, Scheduler, Started
 from ._statistics import AwaitableStatistics, JobCounts, JobQueueStatistics
 from ._store import JobStore, open_store
+from ._tracing import add_traced
 
 T = TypeVar("T")
 

@@ -26,12 +26,12 @@ from ._events import (
     JobStarted,
     JobSucceeded,
 )
-from ._tracing import run_traced
 from ._execute import Attempt, Outcome
 from ._memory import MemoryStore
 from ._model import WAITING, JobRecord, JobStatus, Progress
 from ._periodic import tick_key
 from ._store import claim_and_next_due
+from ._tracing import run_traced
 
 logger = logging.getLogger("actorlib")
 

@@ -20,8 +20,8 @@ from __future__ import annotations
 from ._handler_times import HandlerTimeHistogram, HandlerTimes, time_handlers
 from ._otel_metrics import OpenTelemetryMetrics
 from ._prometheus import CONTENT_TYPE, prometheus_text
-from ._tracing import OpenTelemetryTracing
 from ._samples import MetricSample, collect
+from ._tracing import OpenTelemetryTracing
 
 __all__ = [
     "CONTENT_TYPE",

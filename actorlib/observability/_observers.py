@@ -8,7 +8,7 @@ from typing import Any, TypeVar
 from actorlib import ActorSystem
 from actorlib._hooks import HandlerObserver
 
-O = TypeVar("O")
+ObserverT = TypeVar("ObserverT")
 
 
 class ObserverChain:
@@ -53,7 +53,9 @@ def observers(system: ActorSystem) -> list[HandlerObserver]:
     return found
 
 
-def add_observer(system: ActorSystem, kind: type[O], make: Callable[[], O]) -> O:
+def add_observer(
+    system: ActorSystem, kind: type[ObserverT], make: Callable[[], ObserverT]
+) -> ObserverT:
     """The observer of type *kind* on *system*; made by *make* and added if none is.
 
     A new observer goes outside those already there.

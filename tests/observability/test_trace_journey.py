@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -122,7 +123,7 @@ async def test_one_trace_follows_a_request_across_actors_nodes_and_a_job_on_anot
     ]
     trace_id = chain[0].context.trace_id
     assert chain[0].parent is None
-    for parent, child in zip(chain, chain[1:], strict=False):
+    for parent, child in itertools.pairwise(chain):
         assert child.context.trace_id == trace_id, child.name
         assert child.parent is not None, child.name
         assert child.parent.span_id == parent.context.span_id, child.name

@@ -271,7 +271,12 @@ class Cell(Asker):
             # ended by the ask); not of an ask relayed from another node.
             if tracing is not None and slot is not None and type(slot) is ReplySlot:
                 slot.trace = slot.trace or tracing.start_ask(self.path, envelope)
-            self.post(envelope)
+            try:
+                self.post(envelope)
+            except Exception as error:  # MailboxFull: the ask fails before it waits
+                if slot is not None and slot.trace is not None:
+                    slot.trace.end(error, done=True)
+                raise
             return PENDING
         self.scheduled = True  # keeps workers off this cell meanwhile
         token = current_sender.set(self.ref)

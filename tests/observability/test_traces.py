@@ -15,7 +15,7 @@ from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from opentelemetry.trace import SpanKind, StatusCode
 
-from actorlib import Actor, ActorRef, ActorSystem, AskTimeout, Backoff
+from actorlib import Actor, ActorRef, ActorSystem, AskTimeout, Backoff, Mailbox, MailboxFull
 from actorlib.jobs import JobQueue, Retry, SqliteStore
 from actorlib.observability import OpenTelemetryTracing, time_handlers
 from actorlib.observability._tracing import SystemTracing
@@ -47,10 +47,13 @@ class Echo(Actor):
 
 
 class Sleeper(Actor):
-    def __init__(self, gate: anyio.Event) -> None:
+    def __init__(self, gate: anyio.Event, entered: anyio.Event | None = None) -> None:
         self.gate = gate
+        self.entered = entered
 
     async def receive(self, message: object) -> object:
+        if self.entered is not None:
+            self.entered.set()
         await self.gate.wait()
         return message
 
@@ -269,3 +272,24 @@ def fail_once(marker: str) -> str:
         path.write_text("ran")
         raise OSError("first time unlucky")
     return "second time lucky"
+
+
+async def test_an_ask_refused_by_a_full_mailbox_ends_its_span_with_the_error(
+    tracing: OpenTelemetryTracing, exporter: InMemorySpanExporter
+) -> None:
+    gate, entered = anyio.Event(), anyio.Event()
+    async with ActorSystem("traced") as system:
+        tracing.watch(system)
+        mailbox = Mailbox(capacity=1)
+        sleeper = await system.spawn(Sleeper, gate, entered, name="sleeper", mailbox=mailbox)
+        sleeper.tell("first")
+        await entered.wait()  # taken by the handler, which waits
+        sleeper.tell("second")  # fills the mailbox
+        with pytest.raises(MailboxFull):
+            await sleeper.ask("third")
+        gate.set()
+    [ask] = named(exporter.get_finished_spans(), "actorlib.ask str")
+    assert ask.attributes is not None
+    assert ask.attributes["actorlib.outcome"] == "error"
+    assert ask.events[0].attributes is not None
+    assert ask.events[0].attributes["exception.type"] == "actorlib._errors.MailboxFull"

@@ -140,8 +140,15 @@ def publish_opentelemetry_metrics():
     OpenTelemetryMetrics()
 
 
+def trace_with_opentelemetry():
+    from actorlib.observability import OpenTelemetryTracing
+
+    OpenTelemetryTracing()
+
+
 refused(start_nats_transport, "nats")
 refused(publish_opentelemetry_metrics, "otel")
+refused(trace_with_opentelemetry, "otel")
 refused(encrypt_for_nats, "nats")
 def import_dashboard():
     importlib.import_module("actorlib.dashboard")

@@ -32,6 +32,7 @@ from ._messages import (
     Envelope,
     Failure,
     Item,
+    ReplySlot,
     Terminated,
     TimerFired,
     Watch,
@@ -183,7 +184,10 @@ class Cell(Asker):
         if self.closed:
             self.reject(envelope)
         else:
-            self.system.delivery.deliver(self, envelope)
+            system = self.system
+            if system.tracing is not None and envelope.trace is None:
+                envelope.trace = system.tracing.capture()
+            system.delivery.deliver(self, envelope)
 
     def _wake(self) -> None:
         """Queue this cell for a worker, unless it is queued or running already."""
@@ -219,7 +223,9 @@ class Cell(Asker):
         see `_loop.free_idle_lanes`), so the first tell of a burst after a
         quiet spell creates one.
         """
-        if self.closed or not self.system.direct_delivery:
+        # While tracing, every tell goes through post, which captures the trace.
+        system = self.system
+        if self.closed or not system.direct_delivery or system.tracing is not None:
             return None
         mailbox = self.mailbox
         lane = mailbox.user
@@ -260,7 +266,18 @@ class Cell(Asker):
             asker = envelope.sender
             if asker is not None and (self.awaiting or asker._target is self):
                 self._refuse_cycle(asker._target)
-            self.post(envelope)
+            tracing = self.system.tracing
+            slot = envelope.reply
+            # The client span of an `ActorRef.ask` (whose slot is a plain ReplySlot,
+            # ended by the ask); not of an ask relayed from another node.
+            if tracing is not None and slot is not None and type(slot) is ReplySlot:
+                slot.trace = slot.trace or tracing.start_ask(self.path, envelope)
+            try:
+                self.post(envelope)
+            except Exception as error:  # MailboxFull: the ask fails before it waits
+                if slot is not None and slot.trace is not None:
+                    slot.trace.end(error, done=True)
+                raise
             return PENDING
         self.scheduled = True  # keeps workers off this cell meanwhile
         token = current_sender.set(self.ref)
@@ -325,6 +342,8 @@ class Cell(Asker):
         system = self.system
         if not self.handler_never_suspends or not system.direct_delivery:
             return False
+        if system.tracing is not None:
+            return False  # the handling gets its span on a worker
         # An asker that loops over direct asks would never yield to the loop:
         # every so often one goes through the mailbox, which does.
         system.direct_asks += 1

@@ -12,6 +12,7 @@ from ._lowlevel import Waiter
 
 if TYPE_CHECKING:
     from ._clock import TimerHandle
+    from ._hooks import AskTrace
     from ._ref import ActorRef, Target
 
 
@@ -124,7 +125,16 @@ class ReplySlot:
     Cheaper than a stream: the waiter creates its event only if it must wait.
     """
 
-    __slots__ = ("_error", "_event", "_value", "forwarded_to", "message", "recipient", "timer")
+    __slots__ = (
+        "_error",
+        "_event",
+        "_value",
+        "forwarded_to",
+        "message",
+        "recipient",
+        "timer",
+        "trace",
+    )
 
     def __init__(self, message: object, recipient: ActorRef[Any]) -> None:
         self.message = message
@@ -133,6 +143,8 @@ class ReplySlot:
         # last one must answer it (None: *recipient* itself).
         self.forwarded_to: list[Target] | None = None
         self.timer: TimerHandle | None = None
+        # The ask's client span while tracing is on (_hooks.AskTrace), else None.
+        self.trace: AskTrace | None = None
         self._event: Waiter | None = None
         self._value: object = _MISSING
         self._error: BaseException | None = None
@@ -189,11 +201,16 @@ class ReplySlot:
 
 @attrs.define(slots=True, eq=False)
 class Envelope:
-    """A message on its way: the message, who sent it, and where a reply goes."""
+    """A message on its way: the message, who sent it, and where a reply goes.
+
+    *trace* is the trace context it carries (opaque to the core: set and read
+    by the system's `Tracing` hook, see _hooks); None while tracing is off.
+    """
 
     message: object
     sender: ActorRef[Any] | None = None
     reply: ReplySlot | None = None
+    trace: object = None
 
 
 # A plain tell on the production fast path travels as (message, sender): a

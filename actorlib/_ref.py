@@ -242,3 +242,5 @@ class ActorRef(Generic[MsgT]):
             slot.abandon()
             if waiter is not None:
                 stop_waiting(waiter, slot)
+            if slot.trace is not None:
+                slot.trace.end(slot._error, done=slot.done)

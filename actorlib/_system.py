@@ -22,7 +22,7 @@ from ._deadletters import DeadLetters
 from ._dispatch import Delivery, DirectDelivery, Dispatcher
 from ._errors import SystemClosedError
 from ._events import EventStream
-from ._hooks import HandlerObserver
+from ._hooks import HandlerObserver, Tracing
 from ._lifecycle import STOPPED, State, stop_here
 from ._lowlevel import current_backend
 from ._messages import Stop
@@ -156,6 +156,9 @@ class ActorSystem(Spawner):
         self.dispatcher = Dispatcher(throughput=throughput)
         # Set by actorlib.observability to time handlers; None costs nothing.
         self.handler_observer: HandlerObserver | None = None
+        # Set by actorlib.observability to trace messages; None costs nothing
+        # (see _hooks.Tracing and Cell._lane_for_tell).
+        self.tracing: Tracing | None = None
         self._runtime = Runtime(self.dispatcher, self.timer_queue)
 
     def __repr__(self) -> str:

@@ -24,6 +24,7 @@ from benchmarks import (
     simulation,
     spawn,
     supervision,
+    traces,
 )
 from benchmarks._charts import write_charts
 from benchmarks._progress import progress
@@ -47,6 +48,7 @@ SCENARIOS: tuple[Scenario, ...] = (
     *jobs.SCENARIOS,
     *jobprocesses.SCENARIOS,
     *metrics.SCENARIOS,
+    *traces.SCENARIOS,
 )
 QUICK_SCALE = 20
 QUICK_REPEAT = 1

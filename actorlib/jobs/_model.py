@@ -204,6 +204,9 @@ class JobRecord:
     # and never claimed.
     after: tuple[str, ...] = ()
     blockers: int = 0
+    # The trace context of its submit (a W3C traceparent) while tracing is on,
+    # so that its attempts continue the trace on any worker (see _tracing).
+    trace: str | None = None
 
     @property
     def label(self) -> str:

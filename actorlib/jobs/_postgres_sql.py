@@ -60,12 +60,15 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
             PRIMARY KEY (prerequisite, dependent)
         )""",
     ),
+    # 3: tracing. The trace context of the job's submit (a W3C traceparent), so
+    # an attempt on any host continues the trace; NULL while tracing is off.
+    ("ALTER TABLE {schema}.jobs ADD COLUMN trace text",),
 )
 
 FINAL_SQL = "status IN ('succeeded', 'failed', 'cancelled')"
 INSERT_COLUMNS = (
     "id, key, name, function, arguments, executor, priority, timeout, retry, status, "
-    "run_at, created_at"
+    "run_at, created_at, trace"
 )
 
 

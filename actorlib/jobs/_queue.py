@@ -27,6 +27,7 @@ from ._records import check_args, record_maker
 from ._scheduler import Close, PeriodicTick, Scheduler, Started
 from ._statistics import AwaitableStatistics, JobCounts, JobQueueStatistics
 from ._store import REQUIRED_METHODS, JobStore, open_store
+from ._tracing import add_traced
 
 T = TypeVar("T")
 
@@ -376,7 +377,12 @@ class JobQueue:
             executor,
             after,
         )
-        record, created = await core.store.add(make(args, kwargs, key))
+        record = make(args, kwargs, key)
+        tracing = self._system.tracing
+        if tracing is None:
+            record, created = await core.store.add(record)
+        else:
+            ((record, created),) = await add_traced(tracing, core.name, core.store, [record])
         return self._accepted(core, record, created)
 
     @overload
@@ -462,7 +468,13 @@ class JobQueue:
                 f"submit_many() needs one key per job: {len(calls)} jobs, {len(job_keys)} keys"
             )
         records = [make(args, {}, key) for args, key in zip(calls, job_keys, strict=True)]
-        added = await core.store.add_many(records) if records else []
+        tracing = self._system.tracing
+        if not records:
+            added = []
+        elif tracing is None:
+            added = await core.store.add_many(records)
+        else:
+            added = await add_traced(tracing, core.name, core.store, records)
         return [self._accepted(core, record, created) for record, created in added]
 
     def _accepted(self, core: QueueCore, record: JobRecord, created: bool) -> JobHandle[Any]:

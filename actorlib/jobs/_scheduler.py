@@ -31,6 +31,7 @@ from ._memory import MemoryStore
 from ._model import WAITING, JobRecord, JobStatus, Progress
 from ._periodic import tick_key
 from ._store import claim_and_next_due
+from ._tracing import run_traced
 
 logger = logging.getLogger("actorlib")
 
@@ -87,6 +88,8 @@ class Close:
 class Worker(Actor):
     """Runs one job at a time; a job's error is its outcome, never the worker's failure."""
 
+    actorlib_traced = False  # each attempt has its span (_tracing.run_traced)
+
     def __init__(self, core: QueueCore) -> None:
         self.core = core
 
@@ -99,8 +102,12 @@ class Worker(Actor):
         assert isinstance(message, _Run)
         attempt = message.attempt
         record = attempt.record
+        tracing = self.context.system.tracing
         try:
-            outcome = await attempt.run()
+            if tracing is None:
+                outcome = await attempt.run()
+            else:
+                outcome = await run_traced(tracing, self.core.name, attempt)
         finally:
             self.core.attempts.pop(record.id, None)
         parent = self.context.parent
@@ -114,6 +121,8 @@ class Scheduler(Actor):
     Invariant: a worker is idle, in `busy` with the one job it runs, or
     resting until the outcome of its last job is committed.
     """
+
+    actorlib_traced = False  # its messages are the queue's bookkeeping, not the user's
 
     # A worker only fails on a bug of ours (a job's error is an outcome): restart it.
     supervisor_strategy = OneForOne(max_restarts=10, within=60.0)

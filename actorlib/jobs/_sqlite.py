@@ -229,8 +229,8 @@ class SqliteStore:
             for record, row in zip(records, rows, strict=True):
                 cursor = self.db.execute(
                     "INSERT INTO jobs (id, key, name, function, arguments, executor, priority, "
-                    "timeout, retry, status, run_at, created_at) "
-                    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (key) DO NOTHING",
+                    "timeout, retry, status, run_at, created_at, trace) "
+                    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (key) DO NOTHING",
                     row,
                 )
                 if cursor.rowcount == 1:
@@ -252,8 +252,8 @@ class SqliteStore:
         """One job without a key: one INSERT, its own transaction (no BEGIN/COMMIT trips)."""
         cursor = self.db.execute(
             "INSERT INTO jobs (id, key, name, function, arguments, executor, priority, "
-            "timeout, retry, status, run_at, created_at) "
-            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            "timeout, retry, status, run_at, created_at, trace) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             row,
         )
         record.seq = cursor.lastrowid or 0
@@ -532,8 +532,9 @@ class SqliteStore:
         return [record_of(row, load=load, memo=self._memo) for row in rows]
 
 
-#: The schema's version (``PRAGMA user_version``): 1, the jobs table; 2, dependencies.
-_VERSION = 2
+#: The schema's version (``PRAGMA user_version``): 1, the jobs table; 2, dependencies;
+#: 3, the trace column (a job's submit's trace context).
+_VERSION = 3
 
 
 def _migrate(db: sqlite3.Connection) -> None:
@@ -549,7 +550,10 @@ def _migrate(db: sqlite3.Connection) -> None:
         columns = {row[1] for row in db.execute("PRAGMA table_info(jobs)")}
         if "blockers" not in columns:
             db.execute("ALTER TABLE jobs ADD COLUMN blockers INTEGER NOT NULL DEFAULT 0")
-        db.execute(DEPENDENCIES.strip().rstrip(";"))
+        if version < 2:
+            db.execute(DEPENDENCIES.strip().rstrip(";"))
+        if "trace" not in columns:
+            db.execute("ALTER TABLE jobs ADD COLUMN trace TEXT")
         db.execute(f"PRAGMA user_version = {_VERSION}")
 
 

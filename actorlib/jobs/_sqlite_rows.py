@@ -31,7 +31,8 @@ CREATE TABLE IF NOT EXISTS jobs (
     finished_at REAL,
     owner TEXT,
     lease_until REAL,
-    blockers INTEGER NOT NULL DEFAULT 0
+    blockers INTEGER NOT NULL DEFAULT 0,
+    trace TEXT
 );
 CREATE INDEX IF NOT EXISTS jobs_waiting ON jobs (priority DESC, seq)
     WHERE status IN ('queued', 'retrying');
@@ -61,7 +62,7 @@ READY_SQL = f"{WAITING_SQL} AND blockers = 0"
 COLUMNS = (
     "seq, id, key, name, function, arguments, executor, priority, timeout, retry, status, "
     "run_at, attempts, result, error, progress, created_at, started_at, finished_at, owner, "
-    "lease_until, blockers"
+    "lease_until, blockers, trace"
 )
 
 
@@ -134,6 +135,7 @@ def insert_row(record: JobRecord, memo: Memo) -> tuple[object, ...]:
         record.status.value,
         record.run_at,
         record.created_at,
+        record.trace,
     )
 
 
@@ -169,7 +171,7 @@ def record_of(row: tuple[Any, ...], *, load: Load, memo: Memo) -> JobRecord:
     """The record of a row selected with COLUMNS."""
     (seq, job_id, key, name, function, arguments, executor, priority, timeout, retry) = row[:10]
     (status, run_at, attempts, result, error, progress, created, started, finished) = row[10:19]
-    owner, lease_until, blockers = row[19:]
+    owner, lease_until, blockers, trace = row[19:]
     fn: Callable[..., Any] = _not_loaded
     args: tuple[Any, ...] = ()
     kwargs: dict[str, Any] = {}
@@ -205,4 +207,5 @@ def record_of(row: tuple[Any, ...], *, load: Load, memo: Memo) -> JobRecord:
         owner=owner,
         lease_until=lease_until,
         blockers=blockers,
+        trace=trace,
     )

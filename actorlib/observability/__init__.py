@@ -8,6 +8,9 @@ Prometheus's text format with nothing more installed; serve it at
 same metrics through the OpenTelemetry metrics API, as observable
 instruments read when the SDK collects: without an SDK configured they cost
 nothing. `time_handlers` adds a histogram of handler times, off by default.
+`OpenTelemetryTracing` traces messages, asks and jobs through the
+OpenTelemetry trace API, their context carried across actors, remote links
+and job workers; off by default, and free while off.
 The blocked-loop watchdog is part of every system (``ActorSystem(...,
 slow_callback=0.1)``). docs/observability.md lists the metrics and units.
 """
@@ -18,6 +21,7 @@ from ._handler_times import HandlerTimeHistogram, HandlerTimes, time_handlers
 from ._otel_metrics import OpenTelemetryMetrics
 from ._prometheus import CONTENT_TYPE, prometheus_text
 from ._samples import MetricSample, collect
+from ._tracing import OpenTelemetryTracing
 
 __all__ = [
     "CONTENT_TYPE",
@@ -25,6 +29,7 @@ __all__ = [
     "HandlerTimes",
     "MetricSample",
     "OpenTelemetryMetrics",
+    "OpenTelemetryTracing",
     "collect",
     "prometheus_text",
     "time_handlers",

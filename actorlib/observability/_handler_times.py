@@ -11,6 +11,8 @@ import attrs
 
 from actorlib import ActorSystem
 
+from ._observers import add_observer
+
 # Upper bounds in seconds, from 100 µs to 10 s (Prometheus's `le` buckets).
 DEFAULT_BUCKETS: tuple[float, ...] = (
     0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0,
@@ -115,17 +117,6 @@ def time_handlers(system: ActorSystem) -> HandlerTimes:
     two clock reads and a bucket search per message (see docs/observability.md
     for the measured cost), so it is off until asked for.
 
-    Raises:
-        RuntimeError: another observer already wraps the system's handlers.
+    Composes with tracing (`OpenTelemetryTracing`): both wrap each handler.
     """
-    observer = system.handler_observer
-    if isinstance(observer, HandlerTimes):
-        return observer
-    if observer is not None:
-        raise RuntimeError(
-            f"the handlers of actor system {system.name!r} are already observed by "
-            f"{observer!r}; time_handlers() cannot wrap them as well"
-        )
-    times = HandlerTimes()
-    system.handler_observer = times
-    return times
+    return add_observer(system, HandlerTimes, HandlerTimes)

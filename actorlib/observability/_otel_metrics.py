@@ -85,8 +85,6 @@ class OpenTelemetryMetrics:
         Raises:
             TypeError: *source* is neither an ActorSystem nor a JobQueue, or
                 *handler_time* is set for a job queue.
-            RuntimeError: *handler_time* is set and another observer wraps
-                the system's handlers.
         """
         if isinstance(source, JobQueue):
             if handler_time:

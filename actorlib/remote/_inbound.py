@@ -69,15 +69,11 @@ class InboundItems:
         """Handle one item that arrived on *link*."""
         kind = item[0]
         if kind == TELL:
+            if len(item) != 5:
+                self._tell_traced(item)
+                return
             _, path, uid, sender, payload = item
-            decode = PLAIN_DECODE.get(payload[0]) if payload else None
-            if decode is not None and type(payload) is bytes:
-                try:
-                    message = decode(payload)
-                except (ValueError, struct.error) as error:
-                    raise SerializationError(what="a plain value", problem=str(error)) from None
-            else:
-                message = self.serializer.loads(payload, self)
+            message = self._told(payload)
             target = self._locals.get((path, uid))
             if target is None:
                 target = self._local(path, uid)
@@ -121,6 +117,16 @@ class InboundItems:
         else:
             raise RemoteError(reason=f"unknown item kind {brief(kind)} from {link.peer}")
 
+    def _told(self, payload: bytes) -> object:
+        """The message of a TELL: a plain value, or the serializer's."""
+        decode = PLAIN_DECODE.get(payload[0]) if payload else None
+        if decode is not None and type(payload) is bytes:
+            try:
+                return decode(payload)
+            except (ValueError, struct.error) as error:
+                raise SerializationError(what="a plain value", problem=str(error)) from None
+        return self.serializer.loads(payload, self)
+
     def _local(self, path: str, uid: int) -> Any:
         if len(self._locals) > 10_000:
             self._locals.clear()
@@ -138,7 +144,11 @@ class InboundItems:
             slot.set_error(value)
 
     def _ask(self, link: Link, item: Item) -> None:
-        _, path, uid, sender, payload, request = item
+        if len(item) == 7:  # traced: the asker's trace context, last
+            _, path, uid, sender, payload, request, trace = item
+        else:
+            _, path, uid, sender, payload, request = item
+            trace = None
         try:
             message = self.serializer.loads(payload, self)
         except RemoteError as error:
@@ -149,12 +159,38 @@ class InboundItems:
         try:
             # An idle actor whose handler never awaits answers right here, in
             # the link's reader: the reply is queued without a worker's turn.
-            answer = ref._target.post_ask(Envelope(message, self._sender(sender), slot))
+            envelope = Envelope(message, self._sender(sender), slot, self._trace(trace))
+            answer = ref._target.post_ask(envelope)
         except Exception as error:
             slot.set_error(error)
         else:
             if answer is not PENDING:
                 slot.set_result(answer)
+
+    def _trace(self, text: object) -> object:
+        """The trace context a peer sent (None: none, or not a valid traceparent).
+
+        The frame was authenticated, but the text is still only trusted to be
+        a short string: `Tracing.load` accepts nothing but a 55-character
+        W3C traceparent, and a bad one drops the trace, never the message.
+        """
+        tracing = self.system.tracing
+        if tracing is None or text is None:
+            return None
+        return tracing.load(text)
+
+    def _tell_traced(self, item: Item) -> None:
+        """A TELL carrying its sender's trace context: through `post`, with it."""
+        _, path, uid, sender, payload, trace = item
+        message = self._told(payload)
+        target = self._locals.get((path, uid))
+        if target is None:
+            target = self._local(path, uid)
+        from_ref = None if sender is None else self.decode_ref(sender)
+        try:
+            target.post(Envelope(message, from_ref, None, self._trace(trace)))
+        except MailboxFull:
+            self.system.dead_letter(message, ActorRef(target), from_ref)
 
     def _sender(self, sender: RefId | None) -> ActorRef[Any] | None:
         return None if sender is None else self.decode_ref(sender)

@@ -71,7 +71,13 @@ class RemoteTarget:
         if size > link.max_payload:
             link.check_size(size)
         sender_id = None if sender is None else node.encode_ref(sender)
-        link.enqueue((TELL, self.local_path, self.uid, sender_id, payload), size, message, self)
+        tracing = node.system.tracing
+        if tracing is None:
+            link.enqueue((TELL, self.local_path, self.uid, sender_id, payload), size, message, self)
+        else:
+            trace = tracing.export(None)
+            item = (TELL, self.local_path, self.uid, sender_id, payload, trace)
+            link.enqueue(item, size, message, self)
 
     def post(self, envelope: Envelope) -> None:
         """A tell, or an ask whose reply comes back over the link.
@@ -95,10 +101,20 @@ class RemoteTarget:
             return
         request = link.request(slot)
         sender = self._sender_id(envelope.sender)
-        link.enqueue((ASK, self.local_path, self.uid, sender, payload, request), len(payload))
+        item: tuple[object, ...] = (ASK, self.local_path, self.uid, sender, payload, request)
+        tracing = self.node.system.tracing
+        if tracing is not None:
+            item = (*item, tracing.export(envelope.trace))
+        link.enqueue(item, len(payload))
 
     def post_ask(self, envelope: Envelope) -> object:
         """As `post`: the actor is in another process."""
+        tracing = self.node.system.tracing
+        slot = envelope.reply
+        # The client span of an `ActorRef.ask` (whose slot is a plain ReplySlot,
+        # ended by the ask); not of an ask relayed from another node.
+        if tracing is not None and slot is not None and type(slot) is ReplySlot:
+            slot.trace = slot.trace or tracing.start_ask(self.path, envelope)
         self.post(envelope)
         return PENDING
 

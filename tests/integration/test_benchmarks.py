@@ -43,6 +43,8 @@ SCENARIOS = (
     "jobs-processes-latency-p99",
     "metrics-pingpong",
     "metrics-fanin",
+    "traces-pingpong",
+    "traces-fanin",
 )
 #: Scenarios measured on peers too; each peer shows figures, or n/a where it is not
 #: installed or cannot do the scenario (the reason is in the run's `unavailable`).

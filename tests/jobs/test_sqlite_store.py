@@ -93,4 +93,4 @@ async def test_a_file_of_the_first_schema_gains_the_dependency_columns_when_open
         second = await queue.submit(tasks.add, 3, 4, after=[first])
         assert await second.result() == 7
     with contextlib.closing(sqlite3.connect(path)) as db:
-        assert db.execute("PRAGMA user_version").fetchone() == (2,)
+        assert db.execute("PRAGMA user_version").fetchone() == (3,)

@@ -280,8 +280,7 @@ class Scheduler(Actor):
             # Something waits for its delay or backoff: come back when it is due.
             self.context.timers.start_single("due", Kick(), max(due - store.now(), 0.001))
         elif (
-            not core.idle
-            and not self.busy
+            not self.busy
             and not self.unsaved
             and not (store.durable and await store.running())
         ):

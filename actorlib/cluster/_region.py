@@ -160,7 +160,10 @@ class Region(Actor):
             )
             if holder is not None and holder.node != shard.node_id:
                 region = shard.node.decode_ref(holder.region)
-                self.routes[key] = (holder.node, region)
+                if holder.node in shard.membership.members:
+                    # Cached until that member is down; never a route to one already
+                    # down (its lease outlives it by up to `ttl`): read again next time.
+                    self.routes[key] = (holder.node, region)
                 self._pass(region, message, envelope)
                 return
             host = self._host_for(key, first=message.hops == 0)

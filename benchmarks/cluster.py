@@ -171,8 +171,11 @@ def _shared_processes() -> _Processes:
 
 
 @asynccontextmanager
-async def _joined(processes: _Processes) -> AsyncIterator[Cluster]:
-    """This process in the cluster, routing `Counter` messages, with every member seen."""
+async def _joined(processes: _Processes | None = None) -> AsyncIterator[Cluster]:
+    """This process in the cluster (the shared one by default), routing `Counter` messages,
+    with every member seen."""
+    if processes is None:  # starting them blocks: not on the event loop
+        processes = await anyio.to_thread.run_sync(_shared_processes)
     transport = NatsTransport(processes.url, secret=_SECRET)
     async with (
         ActorSystem("bench-cluster", transport=transport) as system,
@@ -206,7 +209,7 @@ Target = Callable[[Cluster], Any]
 
 
 async def _tell(target: Target, messages: int) -> float:
-    async with _joined(_shared_processes()) as cluster:
+    async with _joined() as cluster:
         ref = await target(cluster)
         start = time.perf_counter()
         for i in range(messages):
@@ -221,7 +224,7 @@ async def _tell(target: Target, messages: int) -> float:
 
 
 async def _latencies(target: Target, asks: int) -> list[float]:
-    async with _joined(_shared_processes()) as cluster:
+    async with _joined() as cluster:
         ref = await target(cluster)
         latencies = []
         for i in range(asks):
@@ -265,7 +268,7 @@ async def ask_plain_p99(asks: int) -> float:
 
 async def activation_entity(keys: int) -> float:
     """Median ms from the first ask to a new key to its answer (the key activated on a member)."""
-    async with _joined(_shared_processes()) as cluster:
+    async with _joined() as cluster:
         latencies = []
         for _ in range(keys):
             start = time.perf_counter()
@@ -276,7 +279,7 @@ async def activation_entity(keys: int) -> float:
 
 async def activation_plain(actors: int) -> float:
     """Median ms to spawn a plain actor on a member (``cluster.spawn``) and get its answer."""
-    async with _joined(_shared_processes()) as cluster:
+    async with _joined() as cluster:
         latencies = []
         for _ in range(actors):
             start = time.perf_counter()

@@ -18,7 +18,7 @@ from actorlib import ActorSystem
 from actorlib.cluster import Cluster
 from actorlib.cluster._placement import preferred
 from actorlib.remote import NatsTransport
-from tests.cluster.conftest import SECRET, member_process
+from tests.cluster.conftest import SECRET, MemberProcess, member_process
 from tests.cluster.member import TIMING, Cart
 from tests.cluster.test_entity_faults import activations, hosts_known
 from tests.nats_server import NatsServer
@@ -27,6 +27,11 @@ pytestmark = pytest.mark.anyio
 
 KEYS = [f"user-{index}" for index in range(30)]
 ROUNDS = 3
+
+
+def stops(member: MemberProcess, key: str) -> int:
+    """How many times *member* has printed that an activation of *key* stopped, so far."""
+    return sum(line.startswith(f"stopped {key} ") for line in member.history)
 
 
 async def test_a_member_that_joins_takes_over_its_keys_with_their_state_and_nothing_lost(
@@ -78,6 +83,16 @@ async def test_a_member_that_joins_takes_over_its_keys_with_their_state_and_noth
             for key in KEYS:
                 found, held, host = await cluster.entity(Cart, key).ask("get")
                 assert (found, held) == (key, items)  # the persisted state came along
+                while key in moving and host != "m3":
+                    # Seen about once in ten runs: a message reached the old member as the
+                    # key was released there and activated it again; it is then handed off
+                    # again. Wait for that stop, and ask again.
+                    holder = holders[host]
+                    seen = stops(holder, key)
+                    while stops(holder, key) == seen:
+                        await holder.line()
+                    found, held, host = await cluster.entity(Cart, key).ask("get")
+                    assert (found, held) == (key, items)
                 assert host == ("m3" if key in moving else before[key])
             for key in sorted(moving):
                 await m3.expect(f"started {key} ")

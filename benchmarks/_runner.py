@@ -240,6 +240,8 @@ def _groups(
     """(backend label, system -> runnable or why it is unavailable), in table order."""
     groups: list[tuple[str, dict[str, _Runnable | str]]] = []
     for backend in backends:
+        if scenario.backends is not None and backend.name not in scenario.backends:
+            continue
         systems: dict[str, _Runnable | str] = {
             "actorlib": _on_backend(scenario.actorlib, backend, scenario.isolated),
             "raw": _on_backend(scenario.raw, backend, scenario.isolated),

@@ -174,6 +174,9 @@ class Scenario:
         max_repeat: run at most this many repetitions, for a figure that barely
             varies between runs (actorlib's RSS per actor, within bytes) and
             costs a fresh interpreter of 100k actors each time.
+        backends: the anyio backends the scenario runs on at all (None: every
+            one); others are left out of its table (the cluster needs NATS,
+            whose client runs on asyncio only).
     """
 
     name: str
@@ -192,6 +195,7 @@ class Scenario:
         factory=lambda: dict(AHEAD_OF_THESPIAN), kw_only=True
     )
     target_versus: str = attrs.field(default="raw", kw_only=True)
+    backends: tuple[str, ...] | None = attrs.field(default=None, kw_only=True)
 
     def figure(self, size: int, result: float) -> float:
         """Turn a variant's return value for `size` units into the reported figure."""

@@ -19,6 +19,7 @@ from ._lease import LeaseTiming
 from ._members import ROLE, Member
 from ._membership import Membership, wall
 from ._placing import ClusterPlacement
+from ._rebalance import check_rate
 from ._region import Region
 from ._shard import Shard
 from ._strategies import RoundRobin, Strategy
@@ -179,6 +180,7 @@ class Cluster:
         idle_timeout: float | None = 120.0,
         max_state: int = MAX_STATE,
         lease: LeaseTiming | None = None,
+        moves_per_second: float | None = 10.0,
     ) -> None:
         """Make entity kind *cls* reachable from this member, and hosted here if the role fits.
 
@@ -194,10 +196,13 @@ class Cluster:
                 stops (passivates); None keeps activations until their member leaves.
             max_state: the largest persisted state, in bytes.
             lease: the lease's timing and clock margins (see `LeaseTiming`).
+            moves_per_second: how many activations this member hands off per
+                second when a member that hosts the kind joins (None: none move).
 
         Raises:
             TypeError: *cls* is not an Entity subclass.
-            ValueError: a bad name, role or idle_timeout, or the kind is registered already.
+            ValueError: a bad name, role, idle_timeout or moves_per_second, or the kind is
+                registered already.
         """
         if not (isinstance(cls, type) and issubclass(cls, Entity)):
             raise TypeError(
@@ -228,6 +233,7 @@ class Cluster:
             role=role,
             hosting=role is None or role in self.roles,
             max_state=max_state,
+            moves_per_second=check_rate(moves_per_second),
         )
         self._shards[kind] = shard
         region = await self.system.spawn(Region, shard, name=shard.region_path.rsplit("/", 1)[1])

@@ -34,12 +34,14 @@ class EntityStopped:
         node_id: this member's node id.
         token: the activation's last fencing token.
         reason: ``"idle"`` (passivated), ``"lease lost"`` (not renewed in
-            time, or taken over), ``"left"`` (this member left the cluster), or
-            ``"failed"`` (it failed and its supervisor stopped it).
+            time, or taken over), ``"left"`` (this member left the cluster),
+            ``"rebalanced"`` (handed off to a member that joined and is now
+            its preferred host), or ``"failed"`` (it failed and its supervisor
+            stopped it).
     """
 
     kind: str
     key: str
     node_id: str
     token: int
-    reason: Literal["idle", "lease lost", "left", "failed"]
+    reason: Literal["idle", "lease lost", "left", "rebalanced", "failed"]

@@ -8,6 +8,12 @@ compare-and-set) if this member is the preferred host among the members
 of the kind, or sent to the preferred one. Remote holders are cached; a
 member that is lost is forgotten, and a stale route is corrected by the
 region it reaches (which routes again), within `MAX_HOPS`.
+
+An activation whose preferred host is another member (one that joined
+since) is handed off, a bounded number per second: it gets a `PoisonPill`
+behind the messages it has, the messages that come meanwhile are held,
+and once it has stopped and its lease is released they go to that member,
+which activates the key with its persisted state.
 """
 
 from __future__ import annotations
@@ -18,7 +24,7 @@ from typing import TYPE_CHECKING, Any
 import anyio
 import attrs
 
-from actorlib import Actor, ActorRef, Directive, OneForOne, Terminated
+from actorlib import Actor, ActorRef, Directive, OneForOne, PoisonPill, Terminated
 
 from ._entity import _CONTEXTS, EntityContext
 from ._errors import ClusterError, LeaseLost
@@ -26,6 +32,7 @@ from ._handoff import deliver, fail, take_current
 from ._lease import MAX_LEASE, Holder, Lease, lease_key
 from ._members import MemberDown
 from ._placement import preferred
+from ._rebalance import Mover, misplaced
 
 if TYPE_CHECKING:
     from actorlib._messages import Envelope
@@ -46,6 +53,16 @@ class EntityMessage:
     key: str
     message: object
     hops: int = 0
+    # The region that sent it by its cached route: told if the route is stale.
+    via: ActorRef[Any] | None = None
+
+
+@attrs.frozen
+class _Stale:
+    """The key *key* is no longer on member *node*: forget a cached route there."""
+
+    key: str
+    node: str
 
 
 @attrs.frozen
@@ -68,6 +85,8 @@ class Activation:
     context: EntityContext
     last_used: float
     stopping: bool = False
+    # Handed off: it stops once the messages it has are handled (a stop overrides it).
+    draining: bool = False
     # Why it stops (for EntityStopped): set by whoever stops it first.
     reason: str = "failed"
     held: list[tuple[EntityMessage, Envelope]] = attrs.Factory(list)
@@ -90,11 +109,18 @@ class Region(Actor):
         self.by_ref: dict[ActorRef[Any], str] = {}
         # Where keys active elsewhere are: key -> (member's node id, its region).
         self.routes: dict[str, tuple[str, ActorRef[Any]]] = {}
+        # Rebalancing: the hosts the active keys were last checked against, the keys
+        # activated since, and the keys waiting to be handed off.
+        self.placed: frozenset[str] = frozenset()
+        self.fresh: set[str] = set()
+        self.mover: Mover | None = None
 
     async def on_start(self) -> None:
         self.context.system.events.subscribe(self.ref, MemberDown)
         self.context.timers.start_periodic("sweep", _Sweep(), self.shard.timing.renew_every / 2)
         self.shard.start_renewer(self.ref)
+        if self.shard.moves_per_second is not None:
+            self.mover = Mover(self.shard.moves_per_second, anyio.current_time())
 
     async def on_stop(self) -> None:
         for key, activation in self.active.items():
@@ -106,6 +132,9 @@ class Region(Actor):
         match message:
             case EntityMessage():
                 await self._route(message, take_current(self.context))
+            case _Stale(key=key, node=node):
+                if self.routes.get(key, ("", None))[0] == node:
+                    del self.routes[key]
             case Terminated(ref=ref):
                 await self._ended(ref)
             case _Sweep():
@@ -123,13 +152,17 @@ class Region(Actor):
         key = message.key
         activation = self.active.get(key)
         if activation is not None:
-            if not activation.stopping and activation.context._lease.valid():
-                activation.last_used = anyio.current_time()
-                deliver(activation.ref, message.message, envelope)
+            if not activation.context._lease.valid():
+                self._stop(activation, "lease lost")
+            if activation.stopping:
+                activation.held.append((message, envelope))
                 return
-            self._stop(activation, "lease lost")
-            activation.held.append((message, envelope))
+            activation.last_used = anyio.current_time()
+            deliver(activation.ref, message.message, envelope)
             return
+        if message.via is not None:  # its sender's route is stale (the key moved, say)
+            message.via.tell(_Stale(key, self.shard.node_id))
+            message.via = None
         if message.hops >= MAX_HOPS:
             error = ClusterError(
                 reason=f"a message for entity {self.shard.kind}/{key!r} was passed between "
@@ -140,6 +173,7 @@ class Region(Actor):
             return
         cached = self.routes.get(key)
         if cached is not None and message.hops == 0:
+            message.via = self.ref
             self._pass(cached[1], message, envelope)
             return
         try:
@@ -160,10 +194,13 @@ class Region(Actor):
             )
             if holder is not None and holder.node != shard.node_id:
                 region = shard.node.decode_ref(holder.region)
-                self.routes[key] = (holder.node, region)
+                if holder.node in shard.membership.members:
+                    # Cached until that member is down; never a route to one already
+                    # down (its lease outlives it by up to `ttl`): read again next time.
+                    self.routes[key] = (holder.node, region)
                 self._pass(region, message, envelope)
                 return
-            host = self._host_for(key, first=message.hops == 0)
+            host = self._host_for(key, hops=message.hops)
             if host != shard.node_id:
                 self._pass(shard.region_of(host), message, envelope)
                 return
@@ -178,13 +215,19 @@ class Region(Actor):
             f"routing a message; send it again"
         )
 
-    def _host_for(self, key: str, *, first: bool) -> str:
-        """Which member should activate a free *key*: the preferred one, or this one."""
+    def _host_for(self, key: str, *, hops: int) -> str:
+        """Which member should activate a free *key*: the preferred one, or this one.
+
+        A message another member sent here by a stale route (say, to the member
+        that handed the key off) goes on to the preferred member once; after
+        that it is activated where it is, so that members whose views of the
+        members differ for a moment do not pass it back and forth.
+        """
         shard = self.shard
         hosts = shard.hosts()
-        if shard.hosting and (not first or not hosts):
-            return shard.node_id  # sent here by another member: activate here
         chosen = preferred(shard.kind, key, hosts)
+        if shard.hosting and (not hosts or hops >= 2 or (hops == 1 and chosen == shard.node_id)):
+            return shard.node_id
         if chosen is None:
             raise ClusterError(
                 reason=f"no member hosts entity kind {shard.kind!r}"
@@ -216,13 +259,15 @@ class Region(Actor):
         activation = Activation(ref, context, anyio.current_time())
         self.active[key] = activation
         self.by_ref[ref] = key
+        self.fresh.add(key)
         shard.leases[key] = lease
         shard.started(key, lease.revision)
         return activation
 
     def _stop(self, activation: Activation, reason: str) -> None:
-        if not activation.stopping:
+        if not activation.stopping or activation.draining:
             activation.stopping = True
+            activation.draining = False
             activation.reason = reason
             activation.context._lease.fence()
             self.context.stop(activation.ref)
@@ -235,6 +280,29 @@ class Region(Actor):
                 self._stop(activation, "lease lost")
             elif idle is not None and now - activation.last_used >= idle:
                 self._stop(activation, "idle")
+        if self.mover is not None:
+            self._rebalance(self.mover, now)
+
+    def _rebalance(self, mover: Mover, now: float) -> None:
+        """Queue the active keys whose preferred host changed; hand off as many as allowed."""
+        shard = self.shard
+        hosts = frozenset(shard.hosts())
+        check = set(self.active) if hosts != self.placed else self.fresh & set(self.active)
+        self.placed, self.fresh = hosts, set()
+        mover.add(misplaced(shard.kind, sorted(check), hosts, shard.node_id))
+        if not mover.pending:
+            return
+        for key in mover.take(now):
+            activation = self.active.get(key)
+            # Checked again: it may have stopped, or the member gone, since it was queued.
+            if (
+                activation is not None
+                and not activation.stopping
+                and misplaced(shard.kind, [key], shard.hosts(), shard.node_id)
+            ):
+                activation.stopping = activation.draining = True
+                activation.reason = "rebalanced"
+                activation.ref.tell(PoisonPill())
 
     async def _ended(self, ref: ActorRef[Any]) -> None:
         key = self.by_ref.pop(ref, None)
@@ -247,7 +315,29 @@ class Region(Actor):
         await self._release(activation)
         self.shard.stopped(key, activation.context.token, activation.reason)
         for message, envelope in activation.held:
-            await self._route(message, envelope)
+            if activation.reason == "rebalanced":
+                await self._hand_on(message, envelope)
+            else:
+                await self._route(message, envelope)
+
+    async def _hand_on(self, message: EntityMessage, envelope: Envelope) -> None:
+        """A message held while its key was handed off: to the key's preferred host.
+
+        Not routed as usual: a message another member sent here would make
+        this member activate the key again (``_host_for``).
+        """
+        shard = self.shard
+        if message.via is not None:  # its sender's route to this member is stale now
+            message.via.tell(_Stale(message.key, shard.node_id))
+            message.via = None
+        host = preferred(shard.kind, message.key, shard.hosts())
+        if host is not None and host != shard.node_id:
+            try:
+                self._pass(shard.region_of(host), message, envelope)
+                return
+            except ClusterError:  # it left meanwhile: route it as any message
+                pass
+        await self._route(message, envelope)
 
     async def _release(self, activation: Activation) -> None:
         context = activation.context

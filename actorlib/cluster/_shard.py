@@ -38,6 +38,7 @@ class Shard:
         role: str | None,
         hosting: bool,
         max_state: int,
+        moves_per_second: float | None = None,
     ) -> None:
         self.kind = kind
         self.cls = cls
@@ -51,6 +52,7 @@ class Shard:
         self.role = role
         self.hosting = hosting
         self.max_state = max_state
+        self.moves_per_second = moves_per_second
         self.leases: dict[str, Lease] = {}
         self.region: ActorRef[Any] | None = None
         self._renewing = False

@@ -2,7 +2,8 @@
 
 ``python -m tests.cluster.member URL CLUSTER [--down-after S] [--role R] [--carts]``
 prints ``joined <node id>`` once it is a member, then ``up <node>`` and
-``down <node> <reason>`` for every member event. SIGTERM makes it leave
+``down <node> <reason>`` for every member event, and ``started <key>
+<token>`` and ``stopped <key> <token> <reason>`` for every entity event. SIGTERM makes it leave
 cleanly and exit. With ``--carts`` it hosts `Cart` entities, and each
 message a cart handles is a row in the SQLite file ``$CLUSTER_LOG`` (if
 set): the key, the activation and the time, for the overlap checks.
@@ -22,18 +23,31 @@ import anyio
 
 import actorlib
 from actorlib import Actor, ActorSystem
-from actorlib.cluster import Cluster, Entity, LeaseTiming, MemberDown, MemberUp
+from actorlib.cluster import (
+    Cluster,
+    Entity,
+    EntityStarted,
+    EntityStopped,
+    LeaseTiming,
+    MemberDown,
+    MemberUp,
+)
 from actorlib.remote import NatsTransport
 
 
 class Reporter(Actor):
-    """Prints member events on stdout, one line each."""
+    """Prints member and entity events on stdout, one line each."""
 
     async def receive(self, message: object) -> None:
-        if isinstance(message, MemberUp):
-            say(f"up {message.member.node_id}")
-        elif isinstance(message, MemberDown):
-            say(f"down {message.member.node_id} {message.reason}")
+        match message:
+            case MemberUp(member=member):
+                say(f"up {member.node_id}")
+            case MemberDown(member=member, reason=reason):
+                say(f"down {member.node_id} {reason}")
+            case EntityStarted(key=key, token=token):
+                say(f"started {key} {token}")
+            case EntityStopped(key=key, token=token, reason=reason):
+                say(f"stopped {key} {token} {reason}")
 
 
 # Short leases for the tests: 2 s, valid 0.75 s after each write, renewed every 0.25 s.
@@ -98,6 +112,8 @@ async def main(options: argparse.Namespace) -> None:
         reporter = await system.spawn(Reporter, name="reporter")
         system.events.subscribe(reporter, MemberUp)
         system.events.subscribe(reporter, MemberDown)
+        system.events.subscribe(reporter, EntityStarted)
+        system.events.subscribe(reporter, EntityStopped)
         roles = [options.role] if options.role else []
         async with Cluster.join(
             system, name=options.cluster, roles=roles, down_after=options.down_after

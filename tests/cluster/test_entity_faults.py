@@ -145,3 +145,39 @@ async def test_a_member_frozen_past_its_leases_never_overlaps_the_activations_th
         assert len(by_activation) >= 2, f"{cart.name} was not taken over: {by_activation}"
         first = min(by_activation.values())
         assert first[1] < frozen_at, f"m1's activation of {cart.name} ran after it was frozen"
+
+
+async def test_keys_of_a_killed_member_are_reached_again_when_its_leases_outlive_its_entry(
+    js_server: NatsServer,
+) -> None:
+    # The members' entries expire after 1 s, their leases after 2 s: between the two,
+    # a sender reads a lease held by a member already down. It must not remember that
+    # route for good (it did), or the keys would never be reached again.
+    name = "carts-outlive"
+    carts = "--carts", "--role", "carts", "--down-after", "1"
+    transport = NatsTransport(js_server.url, secret=SECRET)
+    async with (
+        ActorSystem("client", transport=transport) as system,
+        Cluster.join(system, name=name) as cluster,
+        member_process(js_server.url, name, *carts, "--system", "m1") as m1,
+        member_process(js_server.url, name, *carts, "--system", "m2"),
+    ):
+        await cluster.register(Cart, role="carts", idle_timeout=None, lease=TIMING)
+        await hosts_known(cluster, 2)
+        on_m1 = []
+        for index in range(20):
+            cart = cluster.entity(Cart, f"user-{index}")
+            await cart.ask(("add", "kept"))
+            if (await cart.ask("get"))[2] == "m1":
+                on_m1.append(cart)
+        assert on_m1, "no cart landed on m1"
+        down = anyio.Event()
+        cluster.membership.listeners.append(
+            lambda event: down.set() if m1.node_id not in cluster.membership.members else None
+        )
+        m1.signal(signal.SIGKILL)
+        with anyio.fail_after(10):
+            await down.wait()
+        for cart in on_m1:  # the first asks read m1's lease, still live on the server
+            key, items, host = await ask_until(cart, "get", within=10)
+            assert (key, items, host) == (cart.name, ["kept"], "m2")

@@ -279,11 +279,7 @@ class Scheduler(Actor):
         if due is not None:
             # Something waits for its delay or backoff: come back when it is due.
             self.context.timers.start_single("due", Kick(), max(due - store.now(), 0.001))
-        elif (
-            not self.busy
-            and not self.unsaved
-            and not (store.durable and await store.running())
-        ):
+        elif not self.busy and not self.unsaved and not (store.durable and await store.running()):
             core.idle = True
             core.notify()
         await self._purge_on_time()

@@ -12,6 +12,7 @@ set): the key, the activation and the time, for the overlap checks.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import secrets
 import signal
@@ -95,7 +96,7 @@ def log_message(key: str, activation: str) -> None:
     path = os.environ.get("CLUSTER_LOG")
     if not path:
         return
-    with sqlite3.connect(path, timeout=10) as db:
+    with contextlib.closing(sqlite3.connect(path, timeout=10)) as db, db:
         db.execute("CREATE TABLE IF NOT EXISTS handled (key TEXT, activation TEXT, at REAL)")
         db.execute("INSERT INTO handled VALUES (?, ?, ?)", (key, activation, time.time()))
 

@@ -8,6 +8,7 @@ a row (key, activation, time) in a side SQLite database.
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 import signal
 import sqlite3
@@ -88,7 +89,8 @@ async def test_a_hundred_carts_answer_with_their_items_after_a_member_is_killed(
 def activations(db: Path) -> dict[str, dict[str, tuple[float, float]]]:
     """For each key, each activation's first and last handled message (wall clock)."""
     spans: dict[str, dict[str, tuple[float, float]]] = {}
-    with sqlite3.connect(db) as connection:
+    # closing(): a sqlite3 connection's own `with` ends a transaction, not the connection.
+    with contextlib.closing(sqlite3.connect(db)) as connection:
         for key, activation, at in connection.execute("SELECT key, activation, at FROM handled"):
             first, last = spans.setdefault(key, {}).get(activation, (at, at))
             spans[key][activation] = (min(first, at), max(last, at))

@@ -749,5 +749,6 @@ async def test_submit_many_commits_the_batch_at_once_or_not_at_all(durable: Kind
             await queue.submit_many(tasks.add, [(1, 1), (lock, 1)], delay=3600)
         assert (await queue.counts()).queued == 0
         handles = await queue.submit_many(tasks.add, [(n, 1) for n in range(100)], delay=0.1)
-        assert (await queue.counts()).queued == 100
+        counts = await queue.counts()  # some may be due and started already: all are there
+        assert counts.queued + counts.running + counts.succeeded == 100
         assert [await h.result() for h in handles] == list(range(1, 101))

@@ -32,7 +32,9 @@ from ._messages import (
     Envelope,
     Failure,
     Item,
+    Notice,
     ReplySlot,
+    Stop,
     Terminated,
     TimerFired,
     Watch,
@@ -90,6 +92,7 @@ class Cell(Asker):
         "stash",
         "state",
         "stop_error",
+        "stop_trace",
         "stopped_event",
         "supervisor",
         "system",
@@ -152,6 +155,9 @@ class Cell(Asker):
         self.failure: BaseException | None = None  # the latest, for the parent's directive
         self.escalated_from: Cell | None = None
         self.stop_error: BaseException | None = None
+        # The trace context of the first stop asked for (tracing on only):
+        # the Terminated notices this actor's end sends carry it.
+        self.stop_trace: object = None
         self.stopped_event: anyio.Event | None = None
 
     def __repr__(self) -> str:
@@ -365,7 +371,28 @@ class Cell(Asker):
             self.reject(envelope)
 
     def post_system(self, message: object) -> None:
-        """Queue a system message; it overtakes every user message."""
+        """Queue a system message; it overtakes every user message.
+
+        While tracing, a `Stop` takes the trace context of the task asking
+        for it (``system.stop(ref)``, ``context.stop()``), unless it has one.
+        """
+        system = self.system
+        tracing = system.tracing
+        if tracing is not None and type(message) is Stop and message.trace is None:
+            message = Stop(message.error, tracing.capture())
+        if not system.direct_delivery:
+            # A test's Delivery may hold it in flight (actorlib.testing).
+            system.delivery.deliver_system(self, message)
+            return
+        # `enqueue_system`, inlined: production pays no call for the seam.
+        if self.state is STOPPED:
+            self.after_death(message)
+            return
+        self.mailbox.put_system(message)
+        self._wake()
+
+    def enqueue_system(self, message: object) -> None:
+        """Deliverable protocol: a system message arrives (a stopped actor answers it)."""
         if self.state is STOPPED:
             self.after_death(message)
             return
@@ -410,9 +437,13 @@ class Cell(Asker):
     def after_death(self, message: object) -> None:
         # A system message reached a stopped actor.
         if type(message) is Watch:
-            message.watcher._target.post_system(Terminated(self.ref, self.stop_error))
+            notice = Terminated(self.ref, self.stop_error)
+            trace = self.stop_trace
+            message.watcher._target.post_system(notice if trace is None else Notice(notice, trace))
         elif type(message) is Terminated:
             self.system.dead_letter(message, self.ref, None)
+        elif type(message) is Notice:
+            self.system.dead_letter(message.terminated, self.ref, None)
 
     # ------------------------------------------------------------ the loop (in _loop)
 

@@ -2,7 +2,9 @@
 
 Every delay in the runtime (actor timers, ask timeouts, restart backoff) is a
 callback in a `TimerQueue`, which sleeps on a `Clock`. Swapping the clock (for a
-virtual one in tests) therefore moves all of time at once.
+virtual one in tests) therefore moves all of time at once. The packages above
+the core (remote, cluster) time out, sleep and detect silence with the helpers
+at the end of this module, on the same queue.
 """
 
 from __future__ import annotations
@@ -11,7 +13,8 @@ import heapq
 import logging
 import math
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from typing import Any, Protocol, runtime_checkable
 
 import anyio
@@ -101,6 +104,10 @@ class TimerQueue:
             heapq.heappop(heap)
             self._cancelled -= 1
         return heap[0][0] if heap else math.inf
+
+    def peek(self) -> TimerHandle | None:
+        """The live entry that fires next, None when there is none."""
+        return self._heap[0][2] if self.next_deadline() < math.inf else None
 
     def call_at(self, deadline: float, callback: Callable[[], None]) -> TimerHandle:
         """Run *callback* (synchronously, in the timer task) at *deadline*."""
@@ -213,3 +220,123 @@ class ExpiryQueue:
                 self._expire(item)
         if items:
             self._timer = self._queue.call_at(items[0][0], self._fire)
+
+
+# ---------------------------------------------------------------- on the seam
+#
+# Sleeps and timeouts on a system's clock, for the layers above the core
+# (actorlib.remote, actorlib.cluster): under a virtual clock they happen when
+# virtual time reaches them. A timeout is a cancel scope that a timer of the
+# system's `TimerQueue` cancels, as the core's ask timeouts are: the queue's
+# task must run, so only a running system's queue will do. Where there is no
+# system (a bare handshake or NATS client in a test), *timers* is None and
+# anyio's own, on the event loop's clock, stands in.
+
+
+async def sleep(clock: Clock, seconds: float) -> None:
+    """Sleep *seconds* on *clock*."""
+    await clock.sleep_until(clock.now() + seconds)
+
+
+@contextmanager
+def move_on_after(timers: TimerQueue | None, seconds: float | None) -> Iterator[anyio.CancelScope]:
+    """``anyio.move_on_after`` on the clock of *timers* (*seconds* None: no timeout).
+
+    *timers* None: anyio's own, on the event loop's clock.
+    """
+    if timers is None:
+        with anyio.move_on_after(math.inf if seconds is None else seconds) as scope:
+            yield scope
+        return
+    with anyio.CancelScope() as scope:
+        timer = None if seconds is None else timers.call_later(seconds, scope.cancel)
+        try:
+            yield scope
+        finally:
+            if timer is not None:
+                timer.cancel()
+
+
+@contextmanager
+def fail_after(timers: TimerQueue | None, seconds: float) -> Iterator[anyio.CancelScope]:
+    """``anyio.fail_after`` on the clock of *timers*: TimeoutError once *seconds* pass.
+
+    *timers* None: anyio's own, on the event loop's clock.
+
+    Raises:
+        TimeoutError: the block ran out of time (and was cancelled).
+    """
+    if timers is None:
+        with anyio.fail_after(seconds) as scope:
+            yield scope
+        return
+    expired = False
+
+    def expire() -> None:
+        nonlocal expired
+        expired = True
+        scope.cancel()
+
+    with anyio.CancelScope() as scope:
+        timer = timers.call_later(seconds, expire)
+        try:
+            yield scope
+        finally:
+            timer.cancel()
+    if expired and scope.cancelled_caught:
+        raise TimeoutError
+
+
+class IdleTimer:
+    """Calls *on_idle* whenever *seconds* of the clock pass without `last` moving.
+
+    The owner writes the time of each activity to `last` (a frame heard, a
+    frame sent): one attribute store on the hot path, where a timeout per
+    activity would schedule and cancel a timer each time. One timer of
+    *timers* checks at ``last + seconds`` and re-arms itself there; when it
+    finds `last` unmoved it calls *on_idle* and re-arms *seconds* later.
+    `cancel` stops it.
+
+    With *stall_grace*, a check that runs more than *stall_grace* late (this
+    process was stalled: a long GC, a handler that blocked the loop) does not
+    count the stall as the other side's silence: activity that arrived
+    meanwhile may still be unread, so it looks again *stall_grace* later.
+    """
+
+    __slots__ = ("_armed", "_handle", "_on_idle", "_timers", "last", "seconds", "stall_grace")
+
+    def __init__(
+        self,
+        timers: TimerQueue,
+        seconds: float,
+        on_idle: Callable[[], None],
+        *,
+        stall_grace: float = 0.0,
+    ) -> None:
+        self._timers = timers
+        self.seconds = seconds
+        self.stall_grace = stall_grace
+        self._on_idle = on_idle
+        self.last = timers.clock.now()
+        self._armed = self.last + seconds
+        self._handle: TimerHandle | None = timers.call_at(self._armed, self._check)
+
+    def _check(self) -> None:
+        due = self.last + self.seconds
+        now = self._timers.clock.now()
+        if now >= due:
+            grace = self.stall_grace
+            if grace and now - self._armed > grace:
+                due = now + grace  # the stall was ours: read what came first
+            else:
+                due = now + self.seconds
+                self._on_idle()
+        if self._handle is not None:  # on_idle may have cancelled it
+            self._armed = due
+            self._handle = self._timers.call_at(due, self._check)
+
+    def cancel(self) -> None:
+        """Never call *on_idle* again."""
+        handle, self._handle = self._handle, None
+        if handle is not None:
+            handle.cancel()

@@ -222,6 +222,10 @@ class Deliverable(Protocol):
         """
         ...
 
+    def enqueue_system(self, message: object) -> None:
+        """Make system *message* visible (a stopped recipient answers it at once)."""
+        ...
+
 
 class Delivery(Protocol):
     """The Delivery seam: how envelopes and replies become visible.
@@ -232,6 +236,14 @@ class Delivery(Protocol):
 
     def deliver(self, recipient: Deliverable, envelope: Any) -> None:
         """Put *envelope* into *recipient*'s mailbox (now or later)."""
+        ...
+
+    def deliver_system(self, recipient: Deliverable, message: object) -> None:
+        """Put system *message* into *recipient*'s system lane (now or later).
+
+        Only called when the system's delivery is not `DirectDelivery`: the
+        cell inlines the direct case.
+        """
         ...
 
     def reply(self, slot: Any, value: object, error: BaseException | None) -> bool:
@@ -245,6 +257,10 @@ class DirectDelivery:
     def deliver(self, recipient: Deliverable, envelope: Any) -> None:
         """Enqueue now."""
         recipient.enqueue(envelope)
+
+    def deliver_system(self, recipient: Deliverable, message: object) -> None:
+        """Enqueue now."""
+        recipient.enqueue_system(message)
 
     def reply(self, slot: Any, value: object, error: BaseException | None) -> bool:
         """Complete the slot now."""

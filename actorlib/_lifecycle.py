@@ -10,10 +10,10 @@ from __future__ import annotations
 import enum
 import functools
 import logging
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, cast
 
 from ._actor import Actor
-from ._messages import ChildTerminated, Failed, Restart, Resume, Stop, Terminated
+from ._messages import ChildTerminated, Failed, Notice, Restart, Resume, Stop, Terminated
 from ._supervision import DEFAULT_STRATEGY, Directive, RestartStats, SupervisorStrategy
 
 if TYPE_CHECKING:
@@ -102,7 +102,7 @@ def stop_youngest_child(cell: Cell) -> None:
     stopped when this one's ChildTerminated arrives."""
     assert cell.children
     youngest = next(reversed(cell.children.values()))
-    youngest.post_system(Stop(None))
+    youngest.post_system(Stop(None, cell.stop_trace))  # the parent's stop's trace, if any
 
 
 async def recreate(cell: Cell) -> None:
@@ -159,6 +159,9 @@ async def stop_here(cell: Cell) -> bool:
         or type(instance).on_stop is not Actor.on_stop
     ):
         return False
+    tracing = cell.system.tracing
+    if tracing is not None and cell.stop_trace is None:
+        cell.stop_trace = tracing.capture()  # as `Cell.post_system` does for a Stop
     cell.scheduled = True  # keeps workers off this cell meanwhile
     try:
         await begin_stop(cell, None)
@@ -196,7 +199,9 @@ async def finish_stop(cell: Cell) -> None:
     cell.system._unregister(cell)
     parent = cell.parent
     if cell.watchers:
-        notice = Terminated(cell.ref, cell.stop_error)
+        notice: object = Terminated(cell.ref, cell.stop_error)
+        if cell.stop_trace is not None:  # tracing: the notices continue the stop's trace
+            notice = Notice(cast(Terminated, notice), cell.stop_trace)
         for watcher in cell.watchers:
             if parent is None or watcher != parent.ref:
                 watcher._target.post_system(notice)

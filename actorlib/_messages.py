@@ -239,9 +239,22 @@ class Start:
 
 @attrs.frozen
 class Stop:
-    """Stop the actor (children first); *error* is the cause, if any."""
+    """Stop the actor (children first); *error* is the cause, if any.
+
+    *trace* is the trace context of whoever asked for the stop, while tracing
+    is on (see `Cell.post_system`): the `Terminated` notices continue it.
+    """
 
     error: BaseException | None = None
+    trace: object = None
+
+
+@attrs.frozen(eq=False)
+class Notice:
+    """A `Terminated` with the trace context of the stop that caused it (tracing on only)."""
+
+    terminated: Terminated
+    trace: object
 
 
 @attrs.frozen

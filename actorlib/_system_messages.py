@@ -15,6 +15,7 @@ from ._messages import (
     ChildTerminated,
     Envelope,
     Failed,
+    Notice,
     Restart,
     Resume,
     Stop,
@@ -30,10 +31,14 @@ if TYPE_CHECKING:
 async def handle(cell: Cell, message: object) -> None:
     """Act on one system message: a stop, a watch, a notice, a failure or a directive."""
     match message:
-        case Stop(error=error):
+        case Stop(error=error, trace=trace):
+            if cell.stop_trace is None:
+                cell.stop_trace = trace
             await lifecycle.begin_stop(cell, error)
         case Terminated():
-            await _on_terminated(cell, message)
+            await _on_terminated(cell, message, None)
+        case Notice(terminated=notice, trace=trace):
+            await _on_terminated(cell, notice, trace)
         case ChildTerminated(child=child, error=error):
             await _on_child_terminated(cell, child, error)
         case Failed(child=child, error=error, incarnation=incarnation):
@@ -64,22 +69,25 @@ async def handle(cell: Cell, message: object) -> None:
             raise AssertionError(f"unknown system message {message!r}")
 
 
-async def _on_terminated(cell: Cell, notice: Terminated) -> None:
+async def _on_terminated(cell: Cell, notice: Terminated, trace: object) -> None:
     watching = cell.watching
     if watching is None or notice.ref not in watching:
         return  # unwatched before the notice arrived: by promise, not delivered
     watching.discard(notice.ref)
-    await _deliver_notice(cell, notice)
+    await _deliver_notice(cell, notice, trace)
 
 
-async def _deliver_notice(cell: Cell, notice: Terminated) -> None:
-    """Hand a Terminated to the handler now, or keep it for after a failure."""
+async def _deliver_notice(cell: Cell, notice: Terminated, trace: object) -> None:
+    """Hand a Terminated to the handler now, or keep it for after a failure.
+
+    *trace* is the trace context of the stop that caused it (None: none).
+    """
     if cell.state is State.RUNNING:
-        await cell.invoke(Envelope(notice))
+        await cell.invoke(Envelope(notice, None, None, trace))
     elif cell.closed:
         cell.system.dead_letter(notice, cell.ref, None)
     else:
-        cell.mailbox.push_front_user([Envelope(notice)])
+        cell.mailbox.push_front_user([Envelope(notice, None, None, trace)])
 
 
 async def _on_child_terminated(cell: Cell, child: Cell, error: BaseException | None) -> None:
@@ -101,4 +109,4 @@ async def _on_child_terminated(cell: Cell, child: Cell, error: BaseException | N
     elif cell.parent is not None:  # the guardian has no handler to tell
         if cell.watching is not None:
             cell.watching.discard(child.ref)
-        await _deliver_notice(cell, Terminated(child.ref, error))
+        await _deliver_notice(cell, Terminated(child.ref, error), child.stop_trace)

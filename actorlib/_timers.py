@@ -23,13 +23,30 @@ def _check_seconds(what: str, value: object, *, allow_zero: bool) -> float:
     return float(value)
 
 
-@attrs.define
-class _Timer:
+@attrs.define(eq=False)
+class Timer:
+    """One armed timer; it is its own timer-queue callback.
+
+    Being a callback of a known type (not a closure) lets a simulated run
+    find the actor timers among the timer queue's entries and fire one
+    early, before messages in flight (actorlib.testing).
+    """
+
+    owner: Timers
+    key: object
     generation: int
     message: object
     interval: float | None  # None: single shot
     deadline: float
     handle: TimerHandle | None = None
+
+    @property
+    def cell(self) -> Cell:
+        """The actor whose timer this is."""
+        return self.owner._cell
+
+    def __call__(self) -> None:
+        self.owner._fire(self.key, self)
 
 
 class Timers:
@@ -44,7 +61,7 @@ class Timers:
 
     def __init__(self, cell: Cell) -> None:
         self._cell = cell
-        self._active: dict[object, _Timer] = {}
+        self._active: dict[object, Timer] = {}
         self._generation = 0
 
     def start_single(self, key: object, message: object, delay: float) -> None:
@@ -88,15 +105,14 @@ class Timers:
         self.cancel(key)
         self._generation += 1
         queue = self._cell.system.timer_queue
-        timer = _Timer(self._generation, message, interval, queue.clock.now() + delay)
+        timer = Timer(self, key, self._generation, message, interval, queue.clock.now() + delay)
         self._active[key] = timer
         self._arm(key, timer)
 
-    def _arm(self, key: object, timer: _Timer) -> None:
-        queue = self._cell.system.timer_queue
-        timer.handle = queue.call_at(timer.deadline, lambda: self._fire(key, timer))
+    def _arm(self, key: object, timer: Timer) -> None:
+        timer.handle = self._cell.system.timer_queue.call_at(timer.deadline, timer)
 
-    def _fire(self, key: object, timer: _Timer) -> None:
+    def _fire(self, key: object, timer: Timer) -> None:
         if self._active.get(key) is not timer:
             return
         timer.handle = None

@@ -1,4 +1,4 @@
-"""Shared test helpers: a probe that actors report to and tests wait on, a collecting actor."""
+"""Shared test helpers: a probe that actors report to and tests wait on, and small actors."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ from collections.abc import Callable
 
 import anyio
 
-from actorlib import Actor
+from actorlib import Actor, ActorRef, Terminated
 
 
 class Probe:
@@ -51,4 +51,36 @@ class Collector(Actor):
         if message == "get":
             return list(self.seen)
         self.seen.append(message)
+        return None
+
+
+class Idle(Actor):
+    """Does nothing of its own: answers each ask with the message itself."""
+
+    async def receive(self, message: object) -> object:
+        return message
+
+
+class Watcher(Actor):
+    """Watches each ref it is sent (and answers "watching"); reports each `Terminated`.
+
+    It puts ``("terminated", error)`` to *probe*, or, when *timed*,
+    ``("terminated", now, error)`` with its system clock's reading (virtual
+    time, on a `VirtualClock`) when the notice came.
+    """
+
+    def __init__(self, probe: Probe, *, timed: bool = False) -> None:
+        self.probe = probe
+        self.timed = timed
+
+    async def receive(self, message: object) -> object:
+        if isinstance(message, Terminated):
+            if self.timed:
+                now = self.context.system.clock.now()
+                self.probe.put(("terminated", now, message.error))
+            else:
+                self.probe.put(("terminated", message.error))
+        elif isinstance(message, ActorRef):
+            self.context.watch(message)
+            return "watching"
         return None

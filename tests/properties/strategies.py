@@ -1,5 +1,5 @@
 """Hypothesis strategies for the property tests: sender plans, supervision trees, failure times,
-remote messages, and attacks on a listening node.
+remote messages, attacks on a listening node, and steps on a KV store.
 
 Sizes stay small on purpose: every example runs a real ActorSystem on each backend.
 """
@@ -357,3 +357,26 @@ attacks = st.builds(Attack, st.booleans(), st.lists(_chunks, max_size=4).map(tup
 node_ids = st.from_regex(r"[a-z]{1,6}-[0-9a-f]{8}", fullmatch=True)
 member_sets = st.sets(node_ids, min_size=1, max_size=8)
 entity_keys = st.text(min_size=1, max_size=40)
+
+
+# The in-memory KV store against a model (test_memory_kv_model.py): a few keys
+# in two prefixes, writes with every kind of expect and a few TTLs, fenced
+# writes, deletes and advances of virtual time around those TTLs.
+KV_KEYS = ("k0.a", "k0.b", "k1.a")
+KvStep = (
+    tuple[Literal["write"], str, str, int | None]
+    | tuple[Literal["fenced"], str, str, str]
+    | tuple[Literal["delete"], str, str]
+    | tuple[Literal["advance"], float]
+)
+_kv_key = st.sampled_from(KV_KEYS)
+_kv_expect = st.sampled_from(["none", "current", "zero", "stale"])
+kv_steps: st.SearchStrategy[list[KvStep]] = st.lists(
+    st.one_of(
+        st.tuples(st.just("write"), _kv_key, _kv_expect, st.sampled_from([None, 1, 2])),
+        st.tuples(st.just("fenced"), _kv_key, _kv_key, st.sampled_from(["current", "stale"])),
+        st.tuples(st.just("delete"), _kv_key, _kv_expect),
+        st.tuples(st.just("advance"), st.sampled_from([0.25, 0.5, 1.0, 1.5, 2.5])),
+    ),
+    max_size=40,
+)

@@ -22,33 +22,19 @@ from typing import Any
 
 import anyio
 import anyio.lowlevel
-import attrs
 
 from actorlib import Actor, ActorRef, ActorSystem
 from actorlib.remote import NatsTransport, SocketTransport
 from benchmarks._percentiles import median_keeping, percentile, take_kept
-from benchmarks._scenario import Measure, Peer, Scenario, ValueBelow
+from benchmarks._scenario import Measure, Peer, Scenario, ValueAtLeast, ValueBelow
 
 _SECRET = "benchmark-secret-0123456789"
 _ROOT = Path(__file__).resolve().parent.parent
 
 
-@attrs.frozen
-class ValueAtLeast:
-    """actorlib's own figure must reach `minimum` (in the scenario's unit)."""
-
-    minimum: float
-    label: str
-
-    def describe(self) -> str:
-        return f">= {self.label}"
-
-    def is_met(self, actorlib: float, ratio: float) -> bool:
-        return actorlib >= self.minimum
-
-
 class Sink(Actor):
-    """Counts what it is told; answers "count", its own "ref", and CPU-bound work."""
+    """Counts what it is told; answers "count", its own "ref", "where" (its system's
+    name) and CPU-bound work. benchmarks/cluster.py places it on members too."""
 
     def __init__(self) -> None:
         self.count = 0
@@ -61,6 +47,8 @@ class Sink(Actor):
             return self.count
         if message == "ref":
             return self.ref
+        if message == "where":
+            return self.context.system.name
         if isinstance(message, tuple):  # ("work", n): CPU-bound
             return sum(i * i for i in range(message[1]))
         return None

@@ -15,10 +15,10 @@ from pathlib import Path
 import pytest
 
 
-def free_port() -> int:
-    """A loopback TCP port nobody listens on (just now)."""
+def free_port(host: str = "127.0.0.1") -> int:
+    """A TCP port of *host* (loopback by default) nobody listens on (just now)."""
     with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
+        sock.bind((host, 0))
         return int(sock.getsockname()[1])
 
 
@@ -30,14 +30,19 @@ def nats_server_binary() -> str:
 
 
 class NatsServer:
-    """A real nats-server on a free loopback port, started and stopped by the tests."""
+    """A real nats-server on a free port, started and stopped by the tests.
 
-    def __init__(self, tmp: Path, *, jetstream: bool = False) -> None:
-        self.port = free_port()
-        self.url = f"nats://127.0.0.1:{self.port}"
+    It listens on loopback, or on *host* (an address of this machine: the
+    partition test's virtual link).
+    """
+
+    def __init__(self, tmp: Path, *, jetstream: bool = False, host: str = "127.0.0.1") -> None:
+        self.host = host
+        self.port = free_port(host)
+        self.url = f"nats://{host}:{self.port}"
         self.config = tmp / "nats.conf"
         # Big enough for the conformance suite's large messages.
-        config = f"listen: 127.0.0.1:{self.port}\nmax_payload: 8MB\n"
+        config = f"listen: {host}:{self.port}\nmax_payload: 8MB\n"
         if jetstream:  # actorlib.cluster keeps its members and leases in JetStream KV
             config += f"jetstream {{ store_dir: {json.dumps(str(tmp / 'jetstream'))} }}\n"
         self.config.write_text(config)
@@ -53,7 +58,7 @@ class NatsServer:
         deadline = time.monotonic() + 10
         while True:
             try:
-                socket.create_connection(("127.0.0.1", self.port), timeout=1).close()
+                socket.create_connection((self.host, self.port), timeout=1).close()
                 return
             except OSError:
                 if time.monotonic() > deadline or self.process.poll() is not None:

@@ -21,6 +21,8 @@ import secrets
 import anyio
 import attrs
 
+from actorlib._clock import TimerQueue, fail_after
+
 from ._crypto import KEY_BYTES, TAG_BYTES, digest, hkdf, tag, tags_equal
 from ._errors import AuthenticationError, FrameTooLarge
 from ._framing import FrameChannel
@@ -144,15 +146,19 @@ async def handshake(
     initiator: bool,
     heartbeat: float | None = None,
     timeout: float = HANDSHAKE_TIMEOUT,
+    timers: TimerQueue | None = None,
 ) -> Session:
     """Authenticate the peer on *channel*, be authenticated by it, agree on keys.
+
+    *timeout* runs on the clock of *timers*, the system's timer queue (None,
+    outside a system: the event loop's clock).
 
     Raises:
         AuthenticationError: the peer spoke another protocol, sent a bad
             hello, gave a wrong proof, or took too long.
     """
     try:
-        with anyio.fail_after(timeout):
+        with fail_after(timers, timeout):
             return await _exchange(
                 channel, secret, node, address, initiator=initiator, heartbeat=heartbeat
             )

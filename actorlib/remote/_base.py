@@ -4,15 +4,16 @@ from __future__ import annotations
 
 import re
 import secrets
-from collections.abc import Sequence
-from typing import TYPE_CHECKING
+import time
+from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING, cast
 
 from ._auth import check_secret
 from ._framing import DEFAULT_MAX_FRAME, FrameChannel, check_max_frame
 from ._hosts import Peer
 from ._node import Node, new_node_id
 from ._serializer import PickleSerializer, Serializer
-from ._traffic import LinkStatistics
+from ._traffic import LinkStatistics, RoundTripSink
 from ._workers import WorkerNode, WorkerPool
 
 if TYPE_CHECKING:
@@ -37,6 +38,35 @@ def check_node_id(node_id: object) -> str | None:
     return node_id
 
 
+def check_heartbeat(heartbeat: object) -> float | None:
+    """Validate a link heartbeat interval in seconds (None: no heartbeats).
+
+    Raises:
+        ValueError: not a number of seconds > 0, nor None.
+    """
+    if heartbeat is None:
+        return None
+    if isinstance(heartbeat, bool) or not isinstance(heartbeat, int | float) or heartbeat <= 0:
+        raise ValueError(f"heartbeat must be a number of seconds > 0 or None, got {heartbeat!r}")
+    return float(heartbeat)
+
+
+def check_wall(wall: object) -> Callable[[], float]:
+    """Validate a wall clock (a callable returning seconds since the epoch); None: `time.time`.
+
+    Raises:
+        TypeError: not callable.
+    """
+    if wall is None:
+        return time.time
+    if not callable(wall):
+        raise TypeError(
+            f"wall must be a callable returning seconds since the epoch, like time.time, "
+            f"got {wall!r}"
+        )
+    return cast("Callable[[], float]", wall)
+
+
 class NodeTransport:
     """The shared part of transports: the node, peers by address, worker processes.
 
@@ -47,9 +77,14 @@ class NodeTransport:
         serializer: `PickleSerializer()` (default) or a `RestrictedSerializer`.
         max_frame: the largest frame accepted or sent, in bytes.
         node_id: this node's id (default: the system's name and a random suffix).
+        wall: this node's wall clock, seconds since the epoch (default
+            `time.time`): what its NATS messages are stamped with and checked
+            against (freshness), and when a cluster member joined. The
+            monotonic timing (heartbeats, timeouts) reads the system's Clock
+            seam instead. A simulation gives one node a skewed one.
 
     Raises:
-        TypeError: a secret or serializer of the wrong type.
+        TypeError: a secret, serializer or wall clock of the wrong type.
         ValueError: a short secret, a bad frame limit or node id.
     """
 
@@ -60,8 +95,11 @@ class NodeTransport:
         serializer: Serializer | None = None,
         max_frame: int = DEFAULT_MAX_FRAME,
         node_id: str | None = None,
+        wall: Callable[[], float] | None = None,
     ) -> None:
         self.secret = secrets.token_bytes(32) if secret is None else check_secret(secret)
+        # Wall-clock time (across machines); never the monotonic Clock seam.
+        self.wall: Callable[[], float] = check_wall(wall)
         if serializer is not None and not (
             callable(getattr(serializer, "dumps", None))
             and callable(getattr(serializer, "loads", None))
@@ -74,6 +112,7 @@ class NodeTransport:
         self.max_frame = check_max_frame(max_frame)
         self._node_id = check_node_id(node_id)
         self._node: Node | None = None
+        self._round_trip_sinks: list[RoundTripSink] = []
         self._workers: WorkerPool | None = None
 
     @property
@@ -99,6 +138,15 @@ class NodeTransport:
         """
         return [] if self._node is None else self._node.link_statistics()
 
+    def add_round_trip_sink(self, sink: Callable[[str, float], None]) -> None:
+        """Also pass each round-trip time measured on a link to *sink*.
+
+        *sink* is called with the peer's node id and the time in seconds, in
+        the link's reader task: it must return at once (an OpenTelemetry
+        histogram's ``record``). `LinkStatistics` keeps a histogram anyway.
+        """
+        self._round_trip_sinks.append(sink)
+
     @property
     def node_id(self) -> str:
         """This node's id."""
@@ -119,6 +167,7 @@ class NodeTransport:
             max_frame=self.max_frame,
             dial=self._dial,
         )
+        self._node.round_trip_sinks = self._round_trip_sinks
         return self._node
 
     async def start(self, system: ActorSystem) -> None:

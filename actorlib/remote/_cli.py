@@ -44,17 +44,56 @@ def _transport(args: argparse.Namespace) -> SocketTransport | NatsTransport:
         raise SystemExit(f"python -m actorlib.remote node: {error}") from None
 
 
+def _check_cluster_options(args: argparse.Namespace) -> None:
+    """--role and --import only with --cluster, and a cluster only on NATS."""
+    if args.cluster is None:
+        for option, given in (("--role", args.roles), ("--import", args.imports)):
+            if given:
+                raise SystemExit(
+                    f"python -m actorlib.remote node: {option} is for a cluster member; "
+                    "add --cluster NAME"
+                )
+    elif not args.listen.startswith(("nats://", "tls://")):
+        raise SystemExit(
+            f"python -m actorlib.remote node: --cluster needs a NATS server with JetStream, "
+            f"got --listen {args.listen}; use --listen nats://host:port"
+        )
+
+
 async def _node(args: argparse.Namespace) -> None:
+    _check_cluster_options(args)
+    if args.cluster is not None:
+        # The composition root's one upward import (pyproject.toml's contract
+        # lets this module, and no other of the remote layer, name the
+        # cluster): made only when asked, so a plain node never loads it.
+        from actorlib.cluster._cli import entity_kinds, hosting
+
+        kinds = entity_kinds(args.imports)  # refuses before anything starts
     transport = _transport(args)
     async with ActorSystem(args.name, transport=transport) as system:
         for spec in args.spawn:
             name, cls = _actor_class(spec)
             await system.spawn(cls, name=name)
         print(f"node {transport.node_id} listening on {transport.address}", flush=True)
-        with anyio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
-            async for _ in signals:
-                break
+        if args.cluster is None:
+            await wait_for_stop()
+        else:
+            async with hosting(
+                system,
+                name=args.cluster,
+                roles=args.roles,
+                kinds=kinds,
+                idle_timeout=args.idle_timeout,
+            ):
+                await wait_for_stop()
         print(f"node {transport.node_id} stopping", flush=True)
+
+
+async def wait_for_stop() -> None:
+    """Return on SIGINT or SIGTERM (a node's, or a cluster member's, way to stop)."""
+    with anyio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
+        async for _ in signals:
+            return
 
 
 async def _worker(args: argparse.Namespace) -> None:
@@ -82,6 +121,18 @@ def main(argv: Sequence[str] | None = None) -> None:
     node.add_argument("--node-id", default=None)
     node.add_argument("--public", action="store_true", help="allow a non-loopback address")
     node.add_argument("--backend", default="asyncio", choices=["asyncio", "trio"])
+    node.add_argument(
+        "--cluster", default=None, metavar="NAME",
+        help="join this actorlib.cluster (needs --listen nats://...)",
+    )  # fmt: skip
+    node.add_argument(
+        "--role", dest="roles", action="append", default=[], help="a role in the cluster"
+    )
+    node.add_argument(
+        "--import", dest="imports", action="append", default=[], metavar="MODULE",
+        help="host every Entity subclass this module defines (with --cluster)",
+    )  # fmt: skip
+    node.add_argument("--idle-timeout", type=float, default=120.0, help="entities' idle timeout")
     worker = commands.add_parser("worker", help="(internal) a worker process of a system")
     worker.add_argument("--connect", required=True)
     worker.add_argument("--listen", required=True)

@@ -31,6 +31,10 @@ ACCEPT_BACKOFF_MAX = 1.0
 # Refused connections are logged one line each, but at most this many lines
 # per second: a flood of bad hellos must not become a flood of log lines.
 REFUSALS_LOGGED_PER_SECOND = 10
+# A flood that runs out of descriptors is logged (a WARNING, and an INFO when it
+# ends) at most once per this many seconds of the clock: an attacker who opens
+# and closes connections in waves must not get a pair of lines per wave.
+FLOODS_LOGGED_EVERY = 60.0
 
 
 @attrs.define
@@ -75,6 +79,7 @@ async def accept_all(
     """
     delay = 0.0
     failed = 0
+    floods = _Floods()
     while True:
         try:
             stream = await listener.accept()
@@ -85,21 +90,48 @@ async def accept_all(
                 continue
             if code not in _EXHAUSTED:
                 raise
-            if not failed:
+            if not failed and floods.begin(clock.now()):
                 # One line for the whole flood, and one when it ends.
                 logger.warning(
                     "node %s cannot accept connections: %s; it keeps listening and "
                     "retries every %g s at most until descriptors are free (a flood "
-                    "of connections, or raise the limit: ulimit -n)",
+                    "of connections, or raise the limit: ulimit -n)%s",
                     node_id,
                     os.strerror(code),
                     ACCEPT_BACKOFF_MAX,
+                    floods.take_unlogged(),
                 )
             failed += 1
             delay = min(max(2 * delay, ACCEPT_BACKOFF_MIN), ACCEPT_BACKOFF_MAX)
             await clock.sleep_until(clock.now() + delay)
             continue
         if failed:
-            logger.info("node %s accepts connections again (%d accepts failed)", node_id, failed)
+            if floods.logged:
+                logger.info(
+                    "node %s accepts connections again (%d accepts failed)", node_id, failed
+                )
             failed, delay = 0, 0.0
         admit(stream)
+
+
+@attrs.define
+class _Floods:
+    """Which floods of exhausted descriptors are logged: one per FLOODS_LOGGED_EVERY."""
+
+    _warned_at: float = -math.inf
+    _unlogged: int = 0
+    logged: bool = False  # the flood going on now was logged
+
+    def begin(self, now: float) -> bool:
+        """A flood begins at *now*: whether to log it (else it is counted)."""
+        self.logged = now - self._warned_at >= FLOODS_LOGGED_EVERY
+        if self.logged:
+            self._warned_at = now
+        else:
+            self._unlogged += 1
+        return self.logged
+
+    def take_unlogged(self) -> str:
+        """``; N floods since the last one were not logged`` for the next line, once."""
+        unlogged, self._unlogged = self._unlogged, 0
+        return f"; {unlogged} floods since the last one were not logged" if unlogged else ""

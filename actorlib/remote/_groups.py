@@ -22,6 +22,7 @@ import logging
 import math
 import re
 import secrets
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 import anyio
@@ -86,15 +87,22 @@ class Groups:
     """One node's queue groups: its memberships, its claims, a publisher for group messages."""
 
     def __init__(
-        self, node: Node, client: Client, prefix: str, inbox: Inbox, *, freshness: float
+        self,
+        node: Node,
+        client: Client,
+        prefix: str,
+        inbox: Inbox,
+        *,
+        freshness: float,
+        wall: Callable[[], float],
     ) -> None:
         self.node = node
         self.client = client
         self.prefix = prefix
         self.inbox = inbox
         self.refusals = inbox.refusals
-        self.sealer = Sealer(node.secret, prefix, "group", freshness=freshness)
-        self.claims = Sealer(node.secret, prefix, "claim", freshness=freshness)
+        self.sealer = Sealer(node.secret, prefix, "group", freshness=freshness, wall=wall)
+        self.claims = Sealer(node.secret, prefix, "claim", freshness=freshness, wall=wall)
         self.claim_subject = self._claim_subject(node.node_id)
         # Invariant: in sending order, so expiries are (nearly) ascending.
         self._issued: dict[bytes, _Issued] = {}
@@ -216,7 +224,8 @@ class Groups:
             await self._receive(subject, member, msg)
 
         await self.client.subscribe(subject, queue=name, cb=receive)
-        await wait_subscribed(self.client)  # a member from now on, for every client
+        # A member from now on, for every client.
+        await wait_subscribed(self.client, timers=self.node.system.timer_queue)
 
     async def _receive(self, subject: str, member: ActorRef[Any], msg: Msg) -> None:
         reply = msg.reply or ""

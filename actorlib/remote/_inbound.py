@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 from actorlib import ActorRef, Directive, MailboxFull, OneForOne, Terminated
 from actorlib._deadletters import brief
-from actorlib._messages import PENDING, Envelope, Stop, Unwatch, Watch
+from actorlib._messages import PENDING, Envelope, Notice, Stop, Unwatch, Watch
 from actorlib._transport import SpawnSpec
 
 from ._errors import RemoteError, SerializationError
@@ -23,6 +23,8 @@ from ._wire import (
     ASK,
     LOOKUP,
     NOTICE,
+    PING,
+    PONG,
     REFUSED,
     REPLY,
     RESUME,
@@ -93,12 +95,14 @@ class InboundItems:
             message = Watch if kind == WATCH else Unwatch
             self.system.resolve(path, uid)._target.post_system(message(self.decode_ref(watcher)))
         elif kind == NOTICE:
-            _, path, uid, payload = item
+            # While tracing, the trace context of the stop that caused it comes last.
+            _, path, uid, payload, trace = item if len(item) == 5 else (*item, None)
             notice = self.serializer.loads(payload, self)
             if isinstance(notice, Terminated):
                 watcher = self.system.resolve(path, uid)
                 link.watches.discard((watcher, notice.ref))
-                watcher._target.post_system(notice)
+                context = self._trace(trace)
+                watcher._target.post_system(notice if context is None else Notice(notice, context))
         elif kind == SPAWN:
             self._spawn(link, item)
         elif kind == STOP:
@@ -114,6 +118,10 @@ class InboundItems:
             self.doubts.resume(link, item)
         elif kind == REFUSED:
             self._refused(link, item)
+        elif kind == PING:
+            link.pinged(item)
+        elif kind == PONG:
+            link.ponged(item)
         else:
             raise RemoteError(reason=f"unknown item kind {brief(kind)} from {link.peer}")
 
@@ -239,29 +247,46 @@ class InboundItems:
         self._answer(link, request, ref)
 
     def _stop(self, link: Link, item: Item) -> None:
-        _, path, uid, request = item
+        # While tracing, the stopper's trace context comes last.
+        _, path, uid, request, trace = item if len(item) == 5 else (*item, None)
         target = self.system.resolve(path, uid)._target
         wait_stopped = getattr(target, "wait_stopped", None)
         if wait_stopped is None or target is self.system._guardian:
             self._answer(link, request, None)  # gone already (or never stoppable from afar)
             return
-        target.post_system(Stop(None))
+        tracing = self.system.tracing
+        parent = self._trace(trace)
+        target.post_system(Stop(None, parent))  # its Terminated notices continue the trace
 
         async def answer_when_stopped() -> None:
-            await wait_stopped()
+            if tracing is None:
+                await wait_stopped()
+            else:
+                # The stop as a span under the stopper's (which may be on another node).
+                cell: Any = target  # a local actor's Cell: it has wait_stopped
+                actor_class: type = cell.factory[0]
+                attributes = {
+                    "actorlib.actor.path": path,
+                    "actorlib.actor.class": f"{actor_class.__module__}.{actor_class.__qualname__}",
+                }
+                name = f"actorlib.stop {actor_class.__name__}"
+                with tracing.span(name, parent, "consumer", attributes) as span:
+                    await wait_stopped()
+                    span.finish("stopped", None, {})
             self._answer(link, request, None)
 
         self.system._start_runtime_task(answer_when_stopped)
 
     def _send(self, link: Link, item: Item) -> None:
-        _, path, uid, sender, payload, request = item
+        # While tracing, the sender's trace context comes last.
+        _, path, uid, sender, payload, request, trace = item if len(item) == 7 else (*item, None)
         try:
             message = self.serializer.loads(payload, self)
         except RemoteError as error:
             self._answer(link, request, error, ok=False)  # the sender's send() raises it
             return
         target = self.system.resolve(path, uid)._target
-        envelope = Envelope(message, self._sender(sender))
+        envelope = Envelope(message, self._sender(sender), None, self._trace(trace))
 
         async def post_then_ack() -> None:
             try:

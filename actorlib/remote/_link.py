@@ -3,7 +3,9 @@
 Everything this node sends to one peer goes through one link, in order, so
 messages from one sender to one receiver arrive in the order sent. Items
 queue without waiting (a tell never blocks); the writer packs every queued
-item into as few frames as the size limit allows.
+item into as few frames as the size limit allows. Heartbeats, the silence
+that loses a link, round-trip times and the close timeout read the system's
+Clock seam (virtual time under simulation).
 """
 
 from __future__ import annotations
@@ -16,13 +18,24 @@ from typing import TYPE_CHECKING, Any
 import anyio
 
 from actorlib import ActorRef, Terminated
+from actorlib._clock import IdleTimer, TimerHandle
 from actorlib._lowlevel import Waiter
 from actorlib._messages import ReplySlot
 
 from ._errors import FrameTooLarge, IntegrityError, NodeLost, RemoteError, SerializationError
 from ._framing import FrameChannel
 from ._logsafe import loggable
-from ._wire import FRAME, ITEM_OVERHEAD, REFUSED, TELL, Item, decode_frame, encode_frame
+from ._wire import (
+    FRAME,
+    ITEM_OVERHEAD,
+    PING,
+    PONG,
+    REFUSED,
+    TELL,
+    Item,
+    decode_frame,
+    encode_frame,
+)
 
 if TYPE_CHECKING:
     from ._node import Node
@@ -40,6 +53,8 @@ HEARTBEATS_MISSED = 4
 HIGH_WATER = 8192
 # The longest reason a REFUSED item carries back to the sender.
 REASON_LIMIT = 300
+# Seconds between two round-trip measurements (pings) on a link.
+PING_INTERVAL = 1.0
 _DISCONNECTS = (
     anyio.EndOfStream,
     anyio.IncompleteRead,
@@ -77,7 +92,15 @@ class Link:
         self._wake: Waiter | None = None
         self._room: anyio.Event | None = None
         self._scope: anyio.CancelScope | None = None
+        self._close_timer: TimerHandle | None = None
         self._closed_event: anyio.Event | None = None
+        # Set by the heartbeat timer: the writer sends a frame, empty if need be.
+        self._beat = False
+        # Round-trip time: the nonce of the ping in flight (None: none), when
+        # its frame was handed to the channel, and when the next may go.
+        self._ping: int | None = None
+        self._pinged_at = 0.0
+        self._next_ping = -math.inf
 
     def __repr__(self) -> str:
         return f"<Link to {self.peer}{' closed' if self.closed else ''}>"
@@ -160,6 +183,9 @@ class Link:
                     group.start_soon(self._guard, self._write_all, channel)
                     await self._guard(self._read_all, channel)
         finally:
+            self._scope = None
+            if self._close_timer is not None:
+                self._close_timer.cancel()
             self.close(self.error)
             with anyio.CancelScope(shield=True):
                 await channel.aclose()
@@ -193,22 +219,31 @@ class Link:
 
     async def _read_all(self, channel: FrameChannel) -> None:
         dispatch = self.node.dispatch
-        heartbeat = self.heartbeat
-        dead_after = math.inf if heartbeat is None else HEARTBEATS_MISSED * heartbeat
         unacked = self.unacked
-        frame: bytes | None
-        while True:
-            if heartbeat is None:
-                frame = await channel.receive_frame()
-            else:
-                frame = None
-                with anyio.move_on_after(dead_after):
+        heartbeat = self.heartbeat
+        if heartbeat is None:
+            while self._take(await channel.receive_frame(), dispatch, unacked):
+                pass
+            return
+        # Silent for HEARTBEATS_MISSED intervals (of the system's clock) since
+        # the last frame: one timer checks the time of the last frame heard,
+        # rather than a timeout armed and cancelled per frame. A stall of this
+        # process (its check ran late) is not the peer's silence: the peer gets
+        # one more interval, for the frames that came meanwhile to be read.
+        system = self.node.system
+        now = system.clock.now
+        dead_after = HEARTBEATS_MISSED * heartbeat
+        with anyio.CancelScope() as silence:
+            heard = IdleTimer(system.timer_queue, dead_after, silence.cancel, stall_grace=heartbeat)
+            try:
+                while True:
                     frame = await channel.receive_frame()
-                if frame is None:
-                    logger.warning("no heartbeat from %s within %g s", self.peer, dead_after)
-                    return
-            if not self._take(frame, dispatch, unacked):
-                return
+                    heard.last = now()
+                    if not self._take(frame, dispatch, unacked):
+                        return
+            finally:
+                heard.cancel()
+        logger.warning("no heartbeat from %s within %g s", self.peer, dead_after)
 
     def _take(self, frame: bytes, dispatch: Any, unacked: Any) -> bool:
         """Handle one frame; False if the link is closed on this side."""
@@ -257,29 +292,44 @@ class Link:
         return True
 
     async def _write_all(self, channel: FrameChannel) -> None:
+        system = self.node.system
+        # Idle for a heartbeat interval since the last frame sent: a frame goes
+        # anyway (empty if nothing waits). One timer for the link, as in _read_all.
+        beat = (
+            None
+            if self.heartbeat is None
+            else IdleTimer(system.timer_queue, self.heartbeat, self._heartbeat_due)
+        )
+        try:
+            await self._write_frames(channel, beat)
+        finally:
+            if beat is not None:
+                beat.cancel()
+
+    def _heartbeat_due(self) -> None:
+        self._beat = True
+        self._poke()
+
+    async def _write_frames(self, channel: FrameChannel, beat: IdleTimer | None) -> None:
         outbox = self.outbox
         limit = self.node.max_frame
-        heartbeat = self.heartbeat
-        new_event = self.node.system.ask_context[3]
+        system = self.node.system
+        now = system.clock.now
+        new_event = system.ask_context[3]
         while True:
             if self.closed:
                 # Closing from this side: half-close and let the reader see the
                 # peer's end of stream (cancelling a pending socket read races
-                # with its wake-up on asyncio). The scope's deadline is the backstop.
+                # with its wake-up on asyncio). The close timer is the backstop.
                 try:
                     await channel.send_eof()
                 except NotImplementedError:  # TLS cannot half-close
                     return
                 await anyio.sleep_forever()
-            if not outbox and self.received_seq - self.acked_to_peer < ACK_EVERY:
+            if not outbox and self.received_seq - self.acked_to_peer < ACK_EVERY and not self._beat:
                 self._wake = wake = new_event()
-                if heartbeat is None:
-                    await wake.wait()
-                    continue
-                with anyio.move_on_after(heartbeat) as idle:
-                    await wake.wait()
-                if not idle.cancelled_caught:
-                    continue  # else: a heartbeat, an empty frame
+                await wake.wait()
+                continue
             self.sent_seq += 1
             items: list[Item] = [(FRAME, self.sent_seq, self.received_seq)]
             self.acked_to_peer = self.received_seq
@@ -293,14 +343,40 @@ class Link:
                     letters.append((message, recipient))
             if letters:
                 self.unacked.append((self.sent_seq, letters))
+            sending = now()
+            if self._ping is None and sending >= self._next_ping and size + ITEM_OVERHEAD <= limit:
+                # Measure the round-trip time on a frame that goes anyway.
+                self._ping = self.sent_seq
+                self._pinged_at, self._next_ping = sending, sending + PING_INTERVAL
+                items.append((PING, self.sent_seq))
             frame = encode_frame(items)
             self.traffic.frames_sent += 1
             self.traffic.bytes_sent += len(frame)
             await channel.send_frame(frame)
+            if beat is not None:
+                # Whatever this frame carried, it was this interval's heartbeat.
+                beat.last = now()
+                self._beat = False
             room = self._room
             if room is not None and len(outbox) <= HIGH_WATER // 2:
                 self._room = None
                 room.set()
+
+    def pinged(self, item: Item) -> None:
+        """The peer measures its round-trip time: answer at once.
+
+        Raises:
+            RemoteError: a malformed ping.
+        """
+        if len(item) != 2 or type(item[1]) is not int:
+            raise RemoteError(reason=f"{self.peer} sent a malformed ping")
+        self.enqueue((PONG, item[1]), 0)
+
+    def ponged(self, item: Item) -> None:
+        """The answer to this link's ping: one round trip measured (any other is ignored)."""
+        if len(item) == 2 and self._ping is not None and item[1] == self._ping:
+            self._ping = None
+            self.traffic.round_trip(self.node.system.clock.now() - self._pinged_at)
 
     def close(self, error: BaseException | None = None) -> None:
         """The link is gone: fail its asks, tell watchers, dead-letter what is unsent."""
@@ -309,7 +385,9 @@ class Link:
         self.closed = True
         self.error = error
         if self._scope is not None:
-            self._scope.deadline = min(self._scope.deadline, anyio.current_time() + CLOSE_TIMEOUT)
+            # The peer has this long (of the system's clock) to close its side.
+            timers = self.node.system.timer_queue
+            self._close_timer = timers.call_later(CLOSE_TIMEOUT, self._scope.cancel)
         pending, self.pending = self.pending, {}
         for slot in pending.values():
             slot.set_error(NodeLost(node=self.peer, path=slot.recipient.path))

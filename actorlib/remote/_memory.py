@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING
 import anyio
 from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStream
 
-from ._base import NodeTransport
+from ._base import NodeTransport, check_heartbeat
 from ._errors import AuthenticationError, FrameTooLarge
 from ._framing import DEFAULT_MAX_FRAME, FrameChannel
 from ._serializer import Serializer
@@ -92,9 +92,14 @@ class MemoryTransport(NodeTransport):
         serializer: the serializer.
         max_frame: the largest frame, in bytes.
         node_id: this node's id.
+        heartbeat: seconds between frames on an idle link; a link silent for
+            four of them is lost (default None: none, as a stream in memory
+            ends when its peer stops). Both read the system's Clock seam, so
+            a test on a `VirtualClock` sees a silent peer lost in virtual time.
 
     Raises:
         TypeError: *network* is not a MemoryNetwork.
+        ValueError: a heartbeat that is not a number of seconds > 0.
     """
 
     def __init__(
@@ -105,18 +110,21 @@ class MemoryTransport(NodeTransport):
         serializer: Serializer | None = None,
         max_frame: int = DEFAULT_MAX_FRAME,
         node_id: str | None = None,
+        heartbeat: float | None = None,
     ) -> None:
         super().__init__(secret=secret, serializer=serializer, max_frame=max_frame, node_id=node_id)
         if not isinstance(network, MemoryNetwork):
             raise TypeError(f"network must be a MemoryNetwork, got {network!r}")
         self.network = network
+        self.heartbeat = check_heartbeat(heartbeat)
         self._system: ActorSystem | None = None
 
     async def start(self, system: ActorSystem) -> None:
         """Transport protocol: take an address on the network."""
         address = self.network.new_address()
         self._system = system
-        self._make_node(system, address)
+        node = self._make_node(system, address)
+        node.heartbeat = self.heartbeat
         self.network.nodes[address] = self
 
     async def _dial(self, address: str) -> FrameChannel:

@@ -17,7 +17,10 @@ import logging
 import re
 import secrets
 import ssl
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
+
+import anyio
 
 from actorlib import ActorRef
 
@@ -78,6 +81,11 @@ class NatsTransport(NodeTransport):
             (a link request, a lookup, a group message) may be from this
             machine's wall clock: the clock margin between machines, plus
             transit. Older (or later) messages are refused as replays.
+        wall: this node's wall clock, seconds since the epoch (default
+            `time.time`): what its sealed messages are stamped with, what
+            their freshness is checked against, and when it joined a
+            cluster. Heartbeats and timeouts read the system's Clock seam
+            instead. A simulation gives one node a skewed clock here.
         user, password: NATS user/password authentication.
         token: NATS token authentication.
         nkeys_seed: the path of an NKEY seed file.
@@ -96,7 +104,7 @@ class NatsTransport(NodeTransport):
     Raises:
         ValueError: a bad prefix, heartbeat, timeout or freshness (see
             `NodeTransport` too).
-        TypeError: a NATS option of the wrong type.
+        TypeError: a NATS option or wall clock of the wrong type.
     """
 
     def __init__(
@@ -111,6 +119,7 @@ class NatsTransport(NodeTransport):
         heartbeat: float = 0.2,
         lookup_timeout: float = 0.5,
         freshness: float = FRESHNESS,
+        wall: Callable[[], float] | None = None,
         user: str | None = None,
         password: str | None = None,
         token: str | None = None,
@@ -120,7 +129,9 @@ class NatsTransport(NodeTransport):
         tls_hostname: str | None = None,
         options: dict[str, Any] | None = None,
     ) -> None:
-        super().__init__(secret=secret, serializer=serializer, max_frame=max_frame, node_id=node_id)
+        super().__init__(
+            secret=secret, serializer=serializer, max_frame=max_frame, node_id=node_id, wall=wall
+        )
         if not isinstance(url, str) or not url.startswith(("nats://", "tls://")):
             raise ValueError(f"url must be a NATS url like 'nats://127.0.0.1:4222', got {url!r}")
         if not isinstance(prefix, str) or not prefix or any(c in prefix for c in " .*>"):
@@ -149,8 +160,12 @@ class NatsTransport(NodeTransport):
         self._system: ActorSystem | None = None
         self._groups: Groups | None = None
         self._inbox: Inbox | None = None
-        self._links = Sealer(self.secret, prefix, "link request", freshness=self.freshness)
-        self._lookups = Sealer(self.secret, prefix, "lookup", freshness=self.freshness)
+        self._links = Sealer(
+            self.secret, prefix, "link request", freshness=self.freshness, wall=self.wall
+        )
+        self._lookups = Sealer(
+            self.secret, prefix, "lookup", freshness=self.freshness, wall=self.wall
+        )
         self._seen_links = ReplayCache()
         self._seen_lookups = ReplayCache()
         self._refusals = RefusalLog("?")
@@ -158,12 +173,44 @@ class NatsTransport(NodeTransport):
         # them: a dialer that lost our answer asks again (with the same id).
         self._accepted: dict[str, float] = {}
         self._handshakes = 0
+        # Accepted link channels not yet handed to the node (`_accept`): `stop` closes them.
+        self._unattached: set[NatsFrames] = set()
 
     def __repr__(self) -> str:
         return f"NatsTransport({self.url!r})"
 
     async def start(self, system: ActorSystem) -> None:
         """Transport protocol: connect to the server and subscribe to this node's subjects.
+
+        Raises:
+            RuntimeError: not on asyncio, or nats-py is not installed.
+            OSError: the server cannot be reached.
+        """
+        self._system = system
+        node_id = self._node_id or f"{system.name}-{secrets.token_hex(4)}"
+        self._node_id = node_id
+        client = await self._open_client(node_id)
+        self._client = client
+        # A sealed frame is bigger than its body: keep it within one NATS message.
+        self.max_frame = min(self.max_frame, client.max_payload - SEAL_OVERHEAD)
+        node = self._make_node(system, f"nats:{node_id}")
+        node.heartbeat = self.heartbeat
+        self._refusals = RefusalLog(node_id, clock=system.clock)
+        self._inbox = inbox = Inbox(client, self._refusals, system.timer_queue)
+        await inbox.start()
+        await client.subscribe(self._accept_subject(node_id), cb=self._on_accept)
+        await client.subscribe(f"{self.prefix}.lookup", cb=self._on_lookup)
+        self._groups = Groups(
+            node, client, self.prefix, inbox, freshness=self.freshness, wall=self.wall
+        )
+        await self._groups.start()
+        await wait_subscribed(client, timers=system.timer_queue)  # reachable from now on
+
+    async def _open_client(self, node_id: str) -> Client:
+        """The connected client that `start` uses (nats-py's, on asyncio).
+
+        A subclass may return another object with the same methods:
+        actorlib.testing's simulated network does, on either backend.
 
         Raises:
             RuntimeError: not on asyncio, or nats-py is not installed.
@@ -181,23 +228,7 @@ class NatsTransport(NodeTransport):
             raise RuntimeError(
                 'NatsTransport needs nats-py: pip install "actorlib[nats]"'
             ) from None
-        self._system = system
-        node_id = self._node_id or f"{system.name}-{secrets.token_hex(4)}"
-        self._node_id = node_id
-        client = await self._connect(NatsClient(), node_id)
-        self._client = client
-        # A sealed frame is bigger than its body: keep it within one NATS message.
-        self.max_frame = min(self.max_frame, client.max_payload - SEAL_OVERHEAD)
-        node = self._make_node(system, f"nats:{node_id}")
-        node.heartbeat = self.heartbeat
-        self._refusals = RefusalLog(node_id)
-        self._inbox = inbox = Inbox(client, self._refusals)
-        await inbox.start()
-        await client.subscribe(self._accept_subject(node_id), cb=self._on_accept)
-        await client.subscribe(f"{self.prefix}.lookup", cb=self._on_lookup)
-        self._groups = Groups(node, client, self.prefix, inbox, freshness=self.freshness)
-        await self._groups.start()
-        await wait_subscribed(client)  # reachable from now on
+        return await self._connect(NatsClient(), node_id)
 
     def _accept_subject(self, node_id: str) -> str:
         return f"{self.prefix}.accept.{node_id}"
@@ -233,22 +264,26 @@ class NatsTransport(NodeTransport):
             raise OSError(f"NatsTransport reaches nodes at 'nats:<node id>', got {address!r}")
         link = secrets.token_hex(8)
         channel = self._channel(link, "d", "a", peer)
-        await channel.subscribe()
         hello = json.dumps({"link": link, "from": self.node_id}).encode()
         try:
-            # The same link id on every try (each sealed anew): the peer accepts it once.
-            await self._inbox.request(
-                self._accept_subject(peer),
-                self._links,
-                "link request",
-                hello,
-                limit=16,
-                wait=2.0,
-                per_try=0.5,
-            )
-        except Exception as error:
-            await channel.aclose()
-            raise OSError(f"no node {peer} answers on NATS at {self.url}: {error!r}") from None
+            await channel.subscribe()
+            try:
+                # The same link id on every try (each sealed anew): the peer accepts it once.
+                await self._inbox.request(
+                    self._accept_subject(peer),
+                    self._links,
+                    "link request",
+                    hello,
+                    limit=16,
+                    wait=2.0,
+                    per_try=0.5,
+                )
+            except Exception as error:
+                raise OSError(f"no node {peer} answers on NATS at {self.url}: {error!r}") from None
+        except BaseException:  # cancelled too: the channel is this call's until it returns
+            with anyio.CancelScope(shield=True):
+                await channel.aclose()
+            raise
         return channel
 
     def _open(
@@ -298,14 +333,24 @@ class NatsTransport(NodeTransport):
                 return
             self._accepted[link] = now + self.freshness
             channel = self._channel(link, "a", "d", peer)
-            await channel.subscribe()
-            assert self._system is not None
+            # Until `_accept` hands it to the node, the channel is closed by `stop`
+            # (a task cancelled at shutdown before its first step runs no code).
+            self._unattached.add(channel)
+            try:
+                await channel.subscribe()
+                assert self._system is not None
+                self._system._start_runtime_task(functools.partial(self._accept, channel))
+            except BaseException:
+                self._unattached.discard(channel)
+                with anyio.CancelScope(shield=True):
+                    await channel.aclose()
+                raise
             self._handshakes += 1
-            self._system._start_runtime_task(functools.partial(self._accept, channel))
         assert self._client is not None
         await answer(self._client, self._links, "link request", opened, msg.reply or "", b"ok")
 
     async def _accept(self, channel: NatsFrames) -> None:
+        self._unattached.discard(channel)
         try:
             # attach() closes the channel if the handshake fails (or times out).
             link = await self.node.attach(channel, initiator=False)
@@ -427,6 +472,9 @@ class NatsTransport(NodeTransport):
     async def stop(self) -> None:
         """Transport protocol: close links, then the NATS connection."""
         await super().stop()
+        unattached, self._unattached = self._unattached, set()
+        for channel in unattached:
+            await channel.aclose()
         if self._groups is not None:
             self._groups.close()
         client, self._client = self._client, None

@@ -13,6 +13,8 @@ from typing import TYPE_CHECKING, Any
 
 import anyio
 
+from actorlib._clock import TimerQueue, move_on_after
+
 if TYPE_CHECKING:
     from nats.aio.client import Client
 
@@ -76,7 +78,9 @@ async def connect_client(
     try:
         await client.connect(url, **options)
     except Exception as raised:
-        # nats-py's close() may hang after a failed TLS upgrade: bounded.
+        # nats-py's close() may hang after a failed TLS upgrade: bounded, on the
+        # event loop's clock like nats-py's own timeouts (connect_timeout): it
+        # guards a real connection to a real server, not the node's protocol.
         with anyio.move_on_after(1, shield=True):
             await client.close()
         error = first_errors[-1] if first_errors else raised  # the cause, not "no servers"
@@ -124,7 +128,9 @@ def connect_options(options: dict[str, Any] | None, **given: object) -> dict[str
     return merged
 
 
-async def wait_subscribed(client: Client, *, timeout: float = 10.0) -> None:
+async def wait_subscribed(
+    client: Client, *, timeout: float = 10.0, timers: TimerQueue | None = None
+) -> None:
     """Return once the server has every subscription *client* has made so far.
 
     nats-py's ``flush()`` writes its PING straight to the socket, ahead of
@@ -132,7 +138,9 @@ async def wait_subscribed(client: Client, *, timeout: float = 10.0) -> None:
     prove that the server has them, and on a busy machine a group joined
     "after a flush" missed messages published by other clients. A message to
     a fresh subject of our own goes through the same buffer as the SUBs, in
-    order, so once it comes back the server has them all.
+    order, so once it comes back the server has them all. *timeout* runs on
+    the clock of *timers*, the system's timer queue (None, for a bare
+    client: the event loop's clock).
 
     Raises:
         OSError: no answer within *timeout* (the connection is down).
@@ -146,7 +154,7 @@ async def wait_subscribed(client: Client, *, timeout: float = 10.0) -> None:
     subscription = await client.subscribe(subject, cb=arrived)
     try:
         await client.publish(subject, b"")
-        with anyio.move_on_after(timeout):
+        with move_on_after(timers, timeout):
             await back.wait()
     finally:
         await subscription.unsubscribe()

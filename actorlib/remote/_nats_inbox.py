@@ -15,6 +15,8 @@ from typing import TYPE_CHECKING, Any
 import anyio
 import attrs
 
+from actorlib._clock import TimerQueue, move_on_after
+
 from ._nats_sealed import Opened, RefusalLog, Refused, Sealer
 
 if TYPE_CHECKING:
@@ -46,11 +48,13 @@ class Inbox:
     Args:
         client: the node's NATS connection.
         refusals: where refused answers are logged.
+        timers: the system's timer queue: requests wait and retry on its clock.
     """
 
-    def __init__(self, client: Client, refusals: RefusalLog) -> None:
+    def __init__(self, client: Client, refusals: RefusalLog, timers: TimerQueue) -> None:
         self.client = client
         self.refusals = refusals
+        self.timers = timers
         self.prefix = client.new_inbox()
         self._waiting: dict[str, _Waiting] = {}
         self._subscription: Any = None
@@ -115,7 +119,9 @@ class Inbox:
             NoResponders: nobody subscribes to *subject*.
             Exception: what nats-py raised otherwise (the connection is closed).
         """
-        deadline = anyio.current_time() + wait
+        timers = self.timers
+        clock = timers.clock
+        deadline = clock.now() + wait
         per_try = wait if per_try is None else per_try
         # Every try stays answerable until the request ends: on a busy
         # machine the answer to a try can come after the next try went out.
@@ -132,8 +138,8 @@ class Inbox:
                 self._waiting[token] = waiting
                 tries.append(waiting)
                 await self.client.publish(subject, data, reply=reply)
-                remaining = deadline - anyio.current_time()
-                with anyio.move_on_after(max(min(per_try, remaining), 0.01)):
+                remaining = deadline - clock.now()
+                with move_on_after(timers, max(min(per_try, remaining), 0.01)):
                     await done.wait()
                 for answered in tries:
                     if answered.answer is not None:

@@ -29,6 +29,8 @@ from collections.abc import Callable
 import anyio
 import attrs
 
+from actorlib._clock import Clock
+
 from ._crypto import AEAD_NONCE_BYTES, AEAD_TAG_BYTES, Aead, hkdf, joined
 
 logger = logging.getLogger("actorlib.remote")
@@ -104,7 +106,7 @@ class Sealer:
         purpose: the use of this key, e.g. ``"lookup"``.
         freshness: how far, in seconds, a message's timestamp may be from
             this machine's wall clock.
-        wall: the wall clock (tests pass their own).
+        wall: the wall clock, seconds since the epoch (the transport's `wall`).
     """
 
     __slots__ = ("_aead", "freshness", "wall")
@@ -249,14 +251,18 @@ class RefusalLog:
     An attacker can publish as fast as the server lets it; each kind of
     refusal (a rule broken on a subject) is logged at once the first time,
     then at most once per *interval* with a count of the ones left unlogged
-    since: a flood of forgeries does not hide a clock out of sync.
+    since: a flood of forgeries does not hide a clock out of sync. The
+    interval is measured on *clock* (the system's; None: the event loop's).
     """
 
-    __slots__ = ("_next", "_suppressed", "count", "interval", "node")
+    __slots__ = ("_next", "_now", "_suppressed", "count", "interval", "node")
 
-    def __init__(self, node: str, interval: float = WARN_INTERVAL) -> None:
+    def __init__(
+        self, node: str, interval: float = WARN_INTERVAL, *, clock: Clock | None = None
+    ) -> None:
         self.node = node
         self.interval = interval
+        self._now: Callable[[], float] = anyio.current_time if clock is None else clock.now
         self.count = 0  # messages refused so far, logged or not
         self._next: dict[str, float] = {}
         self._suppressed: dict[str, int] = {}
@@ -265,7 +271,7 @@ class RefusalLog:
         """Log the refusal of a message on *where* (a subject of ours, never the attacker's)."""
         self.count += 1
         key = f"{where} {error.rule if isinstance(error, Refused) else 'other'}"
-        now = anyio.current_time()
+        now = self._now()
         if now < self._next.get(key, -float("inf")):
             self._suppressed[key] = self._suppressed.get(key, 0) + 1
             return

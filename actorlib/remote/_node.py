@@ -28,7 +28,7 @@ from ._logsafe import loggable
 from ._proxy import SCHEME, RemoteTarget
 from ._sealed import SealedFrames
 from ._serializer import RefId, Serializer
-from ._traffic import LinkStatistics, Traffic
+from ._traffic import LinkStatistics, RoundTripSink, Traffic
 from ._wire import (
     SPAWN,
     Item,
@@ -85,6 +85,8 @@ class Node(InboundItems):
         self.heartbeat = heartbeat  # seconds between frames on an idle link; None: none
         self.links: dict[str, Link] = {}
         self.traffic: dict[str, Traffic] = {}  # by peer node id, across reconnects
+        # Each round trip measured on a link goes to these (set by the transport).
+        self.round_trip_sinks: list[RoundTripSink] = []
         self.hosted: dict[str, set[ActorRef[Any]]] = {}
         self._peer_waiters: dict[str, anyio.Event] = {}
         self._proxies: dict[RefId, ActorRef[Any]] = {}
@@ -140,7 +142,7 @@ class Node(InboundItems):
                 await channel.aclose()
             raise
         link = self._register(session.peer)
-        link.channel = SealedFrames(channel, session)
+        link.channel = SealedFrames(channel, session, clock=self.system.clock)
         return link
 
     async def _handshake(self, channel: FrameChannel, *, initiator: bool) -> Session:
@@ -151,6 +153,7 @@ class Node(InboundItems):
             self.address,
             initiator=initiator,
             heartbeat=self.heartbeat,
+            timers=self.system.timer_queue,
         )
 
     async def connect(self, channel: FrameChannel) -> Link:
@@ -182,13 +185,13 @@ class Node(InboundItems):
         """The traffic counters of *peer* (made at its first link)."""
         traffic = self.traffic.get(peer)
         if traffic is None:
-            traffic = self.traffic[peer] = Traffic()
+            traffic = self.traffic[peer] = Traffic(peer, self.round_trip_sinks)
         return traffic
 
     def link_statistics(self) -> list[LinkStatistics]:
         """A snapshot per peer this node has had a link with, sorted by peer."""
         return [
-            traffic.snapshot(peer, (link := self.links.get(peer)) is not None and not link.closed)
+            traffic.snapshot((link := self.links.get(peer)) is not None and not link.closed)
             for peer, traffic in sorted(self.traffic.items())
         ]
 
@@ -255,7 +258,7 @@ class Node(InboundItems):
             await channel.aclose()
             return
         self._unreachable.pop(link.peer, None)
-        link.channel = SealedFrames(channel, session)
+        link.channel = SealedFrames(channel, session, clock=self.system.clock)
         await link.run()
 
     def _dial_failed(self, node: str) -> float:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from actorlib import ActorRef, Terminated
-from actorlib._messages import PENDING, Envelope, ReplySlot, Unwatch, Watch
+from actorlib._messages import PENDING, Envelope, Notice, ReplySlot, Unwatch, Watch
 from actorlib._ref import AskContext
 
 from ._errors import FrameTooLarge, NodeLost, SerializationError
@@ -134,7 +134,11 @@ class RemoteTarget:
         slot = ReplySlot(envelope.message, ActorRef(self))
         request = link.request(slot)
         sender = self._sender_id(envelope.sender)
-        link.enqueue((SEND, self.local_path, self.uid, sender, payload, request), len(payload))
+        item: tuple[object, ...] = (SEND, self.local_path, self.uid, sender, payload, request)
+        tracing = self.node.system.tracing
+        if tracing is not None:  # the sender's context, current here (_ref.ActorRef.send)
+            item = (*item, tracing.export(envelope.trace))
+        link.enqueue(item, len(payload))
         await slot.wait(self.node.system.ask_context[3])
 
     async def stop_and_wait(self) -> None:
@@ -145,22 +149,31 @@ class RemoteTarget:
         link = self.node.link_for(self.peer, self.ref_id[1])
         if link is None:
             return
+        tracing = self.node.system.tracing
+        # The stopper's trace context: the stop is a span on the actor's node.
+        trace = None if tracing is None else tracing.export(None)
+
+        def stop_item(request: int) -> tuple[object, ...]:
+            item = (STOP, self.local_path, self.uid, request)
+            return item if trace is None else (*item, trace)
+
         try:
-            await self.node.request(
-                link, lambda request: (STOP, self.local_path, self.uid, request), "stop"
-            )
+            await self.node.request(link, stop_item, "stop")
         except NodeLost:
             return  # its node went away: so did the actor
 
     def post_system(self, message: object) -> None:
-        """Watch, Unwatch and Terminated notices travel; the runtime's others stay local."""
-        if isinstance(message, Terminated):
+        """Watch, Unwatch and Terminated notices travel; the runtime's others stay local.
+
+        A notice carries the trace context of the stop that caused it (a
+        `Notice`, while tracing is on) as a traceparent.
+        """
+        if isinstance(message, Terminated | Notice):
             # A notice to a watcher on a node that is gone has nobody to reach:
             # never dial for it (a stopping node would dial its lost peers).
             link = self.node.links.get(self.peer)
             if link is not None and not link.closed:
-                payload = self.node.serializer.dumps(message, self.node)
-                link.enqueue((NOTICE, self.local_path, self.uid, payload), len(payload))
+                self._notify(link, message)
             return
         link = self.node.link_for(self.peer, self.ref_id[1])
         ref: ActorRef[Any] = ActorRef(self)
@@ -177,6 +190,16 @@ class RemoteTarget:
             link.watches.discard((message.watcher, ref))
             watcher = self.node.encode_ref(message.watcher)
             link.enqueue((UNWATCH, self.local_path, self.uid, watcher), 0)
+
+    def _notify(self, link: Link, message: Terminated | Notice) -> None:
+        node = self.node
+        notice = message if isinstance(message, Terminated) else message.terminated
+        payload = node.serializer.dumps(notice, node)
+        item: tuple[object, ...] = (NOTICE, self.local_path, self.uid, payload)
+        tracing = node.system.tracing
+        if tracing is not None and isinstance(message, Notice):
+            item = (*item, tracing.export(message.trace))
+        link.enqueue(item, len(payload))
 
 
 class LinkReplySlot(ReplySlot):

@@ -30,6 +30,8 @@ from typing import Protocol
 
 import anyio
 
+from actorlib._clock import Clock
+
 from ._auth import Session
 from ._crypto import AEAD_TAG_BYTES, TAG_BYTES, Aead
 from ._errors import FrameTooLarge, IntegrityError
@@ -63,13 +65,17 @@ class SealedFrames:
     Args:
         channel: the channel the handshake ran on.
         session: what the handshake agreed.
+        clock: what times the log of dropped frames (the system's; None: the
+            event loop's clock).
 
     Raises:
         RuntimeError: the channel is on a shared medium and ``cryptography``
             is not installed.
     """
 
-    def __init__(self, channel: FrameChannel, session: Session) -> None:
+    def __init__(
+        self, channel: FrameChannel, session: Session, *, clock: Clock | None = None
+    ) -> None:
         self.channel = channel
         self.session = session
         self.peer = channel.peer
@@ -84,6 +90,7 @@ class SealedFrames:
         self._received = 0
         self._dropped = 0
         self._dropped_logged_at = -_DROP_LOG_EVERY
+        self._now: Callable[[], float] = anyio.current_time if clock is None else clock.now
         self._seal: Callable[[int, bytes], bytes]
         self._open_tagged: Callable[[int, bytes], bytes | None]
         if self.shared:
@@ -163,7 +170,7 @@ class SealedFrames:
         if not self.shared:
             raise IntegrityError(peer=self.peer, problem=problem)
         self._dropped += 1
-        now = anyio.current_time()
+        now = self._now()
         if now - self._dropped_logged_at >= _DROP_LOG_EVERY:
             self._dropped_logged_at = now
             logger.warning(

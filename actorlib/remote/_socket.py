@@ -17,7 +17,9 @@ import attrs
 from anyio.abc import SocketAttribute
 from anyio.streams.tls import TLSStream
 
-from ._base import NodeTransport
+from actorlib._clock import fail_after
+
+from ._base import NodeTransport, check_heartbeat
 from ._errors import AuthenticationError, RemoteError
 from ._framing import DEFAULT_MAX_FRAME, FrameChannel, StreamFrames
 from ._gate import REFUSALS_LOGGED_PER_SECOND, Throttle, accept_all
@@ -136,12 +138,7 @@ class SocketTransport(NodeTransport):
                 )
             if kind == "unix" and tls is not None:
                 raise ValueError("tls applies to TCP listeners, not to a Unix socket")
-        if heartbeat is not None and (
-            isinstance(heartbeat, bool) or not isinstance(heartbeat, int | float) or heartbeat <= 0
-        ):
-            raise ValueError(
-                f"heartbeat must be a number of seconds > 0 or None, got {heartbeat!r}"
-            )
+        heartbeat = check_heartbeat(heartbeat)
         if isinstance(max_handshakes, bool) or not isinstance(max_handshakes, int):
             raise ValueError(f"max_handshakes must be an int >= 1, got {max_handshakes!r}")
         if max_handshakes < 1:
@@ -230,10 +227,14 @@ class SocketTransport(NodeTransport):
     async def _accept(self, stream: anyio.abc.ByteStream, key: int, handshake: _Handshake) -> None:
         peer = _describe(stream)
         result: Link | None = None
+        timers = self.node.system.timer_queue
         try:
             with handshake.scope:
-                handshake.scope.deadline = anyio.current_time() + self.handshake_timeout
-                result = await self._authenticate(stream, peer)
+                timeout = timers.call_later(self.handshake_timeout, handshake.scope.cancel)
+                try:
+                    result = await self._authenticate(stream, peer)
+                finally:
+                    timeout.cancel()
         finally:
             if self._handshakes.get(key) is handshake:
                 del self._handshakes[key]
@@ -282,7 +283,7 @@ class SocketTransport(NodeTransport):
 
     def _refused(self, peer: str, problem: str, hint: str = "") -> None:
         """Log one refused connection: one line, escaped, no traceback, throttled."""
-        if self._refusals.allow(anyio.current_time()):
+        if self._refusals.allow(self.node.system.clock.now()):
             logger.warning(
                 "refused the link with %s: %s%s%s",
                 loggable(peer),
@@ -295,7 +296,7 @@ class SocketTransport(NodeTransport):
         kind, host, port = parse_address(address)
         stream: anyio.abc.ByteStream
         # A peer that never answers, or stalls its TLS handshake, times out.
-        with anyio.fail_after(self.handshake_timeout):
+        with fail_after(self.node.system.timer_queue, self.handshake_timeout):
             if kind == "unix":
                 stream = await anyio.connect_unix(host)
             elif self.tls_client is not None:

@@ -20,6 +20,9 @@ REPLY = 2  # (REPLY, request, ok, payload): the value, or the error
 WATCH = 3  # (WATCH, path, uid, watcher_id)
 UNWATCH = 4  # (UNWATCH, path, uid, watcher_id)
 NOTICE = 5  # (NOTICE, path, uid, payload): a Terminated for a watcher on this node
+# TELL, ASK, SEND, STOP and NOTICE carry one more element while tracing is on:
+# the sender's trace context (for a NOTICE, the stop's), a W3C traceparent
+# (None if no span was current).
 SPAWN = 6  # (SPAWN, request, payload): (actor_class, args, kwargs, name)
 STOP = 7  # (STOP, path, uid, request): answered once the actor has terminated
 LOOKUP = 8  # (LOOKUP, request, path)
@@ -32,6 +35,11 @@ REFUSED = 11
 # receive on it?"; answered with (RESUME, link_id, last frame received there).
 RESUME_ASK = 12
 RESUME = 13
+# (PING, nonce): "answer at once with (PONG, nonce)"; a link sends one inside a
+# frame it sends anyway, at most one in flight and one per PING_INTERVAL, to
+# measure its round-trip time (_link.Link.pinged/ponged).
+PING = 14
+PONG = 15
 
 Item = tuple[Any, ...]
 

@@ -28,6 +28,12 @@ SECRET_ENV = "ACTORLIB_WORKER_SECRET"
 # How long `spawn(..., node=worker)` waits for a (re)starting worker to link.
 READY_TIMEOUT = 30.0
 STOP_TIMEOUT = 5.0
+# Both bound real OS processes (an interpreter starting, a process exiting),
+# which take real time whatever the system's clock says: they read the event
+# loop's clock, not the Clock seam. On a virtual clock that no one advances
+# they would never expire, and one that jumps ahead would kill a worker that
+# is still starting. So do the NATS client's connection bounds (_nats_connect);
+# everything else in actorlib.remote reads the Clock seam.
 
 
 class WorkerNode(RemoteHostBase):

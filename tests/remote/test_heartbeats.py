@@ -6,10 +6,10 @@ from __future__ import annotations
 import anyio
 import pytest
 
-from actorlib import Actor, ActorRef, ActorSystem, Terminated
+from actorlib import ActorSystem
 from actorlib.remote import NatsTransport, NodeTransport, SocketTransport
 from actorlib.remote._auth import agreed_heartbeat
-from tests.helpers import Probe
+from tests.helpers import Idle, Probe, Watcher
 from tests.nats_server import NatsServer
 
 from .conftest import SECRET, LogProbe
@@ -17,24 +17,6 @@ from .conftest import SECRET, LogProbe
 pytestmark = pytest.mark.anyio
 
 QUIET = 0.05  # the shortest interval in these tests; each stays idle for 12 of them
-
-
-class Idle(Actor):
-    async def receive(self, message: object) -> object:
-        return message
-
-
-class Watcher(Actor):
-    def __init__(self, probe: Probe) -> None:
-        self.probe = probe
-
-    async def receive(self, message: object) -> object:
-        if isinstance(message, Terminated):
-            self.probe.put(("terminated", message.error))
-        elif isinstance(message, ActorRef):
-            self.context.watch(message)
-            return "watching"
-        return None
 
 
 async def stay_quiet_and_check(

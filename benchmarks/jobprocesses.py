@@ -63,7 +63,7 @@ def _store(kind: str) -> Iterator[str]:
 
     schema = f"bench_{secrets.token_hex(6)}"
     try:
-        yield f"{POSTGRES}?schema={schema}"
+        yield f"{POSTGRES}{'&' if '?' in POSTGRES else '?'}schema={schema}"
     finally:
         with psycopg.connect(POSTGRES, autocommit=True) as connection:
             connection.execute(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')

@@ -21,7 +21,7 @@ from ._events import (
     JobSucceeded,
 )
 from ._handle import JobState
-from ._model import JobRecord, JobStatus, Progress
+from ._model import JobChange, JobInfo, JobRecord, JobStatus, Progress
 from ._statistics import Tally
 from ._store import JobStore
 
@@ -45,6 +45,12 @@ _TALLIED: dict[type[JobEvent], str] = {
 @attrs.frozen
 class Kick:
     """Tell the scheduler to look for due jobs (coalesced: one in flight at a time)."""
+
+
+@attrs.frozen
+class Heard:
+    """Tell the scheduler that another process may have made a job due (its
+    notification); coalesced like `Kick`."""
 
 
 @attrs.frozen
@@ -81,6 +87,7 @@ class QueueCore:
     # Periodic schedules of this queue, by name (`JobQueue.periodic`).
     periodics: dict[str, PeriodicEntry] = attrs.Factory(dict)
     kick_pending: bool = False
+    heard_pending: bool = False
     kicks: int = 0  # how many times `kick` was called: a change since a look at the store
     closing: bool = False
     # close(grace=...) gave up waiting: running attempts are cancelled and their
@@ -96,10 +103,16 @@ class QueueCore:
     # Jobs other processes changed, not read yet: notifications that arrive before
     # the scheduler handles its `Changed` share one read.
     changed_ids: set[str] = attrs.Factory(set)
-    # The latest jobs other processes changed while nobody here followed them,
-    # oldest first: a job starts being followed only once its submit (or look-up)
-    # returns, and another process may have run it meanwhile (see `state_of`).
-    unfollowed: dict[str, None] = attrs.Factory(dict)
+    # What other processes told of the jobs they changed (see `JobChange`), not
+    # shown yet: the same `Changed` shows them.
+    told: list[JobChange] = attrs.Factory(list)
+    # The latest jobs changed while nobody here followed them, oldest first: by
+    # other processes, or (True) ended by this queue, whose events are out already.
+    # A job starts being followed only once its submit (or look-up) returns, and
+    # it may have run meanwhile, here or elsewhere (see `state_of`).
+    unfollowed: dict[str, bool] = attrs.Factory(dict)
+    # Followed jobs to read again that ended here: their reads publish no events.
+    ended_here: set[str] = attrs.Factory(set)
 
     def kick(self) -> None:
         """Wake the scheduler (once, however many jobs arrive before it runs)."""
@@ -109,22 +122,38 @@ class QueueCore:
             self.kick_pending = True
             self.scheduler.tell(Kick())
 
-    def changed_elsewhere(self, job_ids: list[str]) -> None:
-        """Another process changed these jobs: the scheduler reads the followed ones."""
-        if not self.changed_ids and self.scheduler is not None:
+    def heard(self) -> None:
+        """Another process may have made a job due: wake the scheduler, which claims
+        at once or after a pause (`Scheduler`), once however many are heard meanwhile."""
+        self.idle = False
+        self.kicks += 1
+        if not self.heard_pending and self.scheduler is not None:
+            self.heard_pending = True
+            self.scheduler.tell(Heard())
+
+    def changed_elsewhere(self, changes: list[str | JobChange]) -> None:
+        """Another process changed these jobs: the scheduler shows each `JobChange`
+        as it is, and reads the followed jobs given by id."""
+        if not self.changed_ids and not self.told and self.scheduler is not None:
             self.scheduler.tell(Changed())
-        self.changed_ids.update(job_ids)
+        for change in changes:
+            if isinstance(change, str):
+                self.changed_ids.add(change)
+            else:
+                self.told.append(change)
 
-    def take_changed(self) -> list[str]:
-        """The jobs changed elsewhere since the last call."""
+    def take_changed(self) -> tuple[list[str], list[JobChange]]:
+        """The jobs changed elsewhere since the last call: the ids to read, and the
+        changes told (in the order they were committed)."""
         job_ids, self.changed_ids = list(self.changed_ids), set()
-        return job_ids
+        told, self.told = self.told, []
+        return job_ids, told
 
-    def changed_unfollowed(self, job_ids: list[str]) -> None:
-        """Remember jobs changed elsewhere that nobody here follows (yet)."""
+    def changed_unfollowed(self, job_ids: list[str], *, here: bool = False) -> None:
+        """Remember changed jobs that nobody here follows (yet); *here*: ended here."""
         unfollowed = self.unfollowed
         for job_id in job_ids:
-            unfollowed[job_id] = None
+            unfollowed[job_id] = here
         while len(unfollowed) > UNFOLLOWED_KEPT:
             del unfollowed[next(iter(unfollowed))]
 
@@ -145,9 +174,12 @@ class QueueCore:
             state = JobState(record.info())
             if not state.settled:
                 self.states[record.id] = state
-                if self.unfollowed.pop(record.id, 0) is None:
-                    # Changed elsewhere between its read (or insert) and now: its
-                    # notification found nobody following it. Read it again.
+                here = self.unfollowed.pop(record.id, None)
+                if here is not None:
+                    # Changed between its read (or insert) and now, here or
+                    # elsewhere, with nobody following it. Read it again.
+                    if here:
+                        self.ended_here.add(record.id)
                     self.changed_elsewhere([record.id])
         return state
 
@@ -158,6 +190,9 @@ class QueueCore:
             state.update(record.info())
             if state.settled:
                 del self.states[record.id]
+        elif self.store.durable and record.status.final:
+            # A look-up may have read it before it ended and follow it after.
+            self.changed_unfollowed([record.id], here=True)
 
     def observed(self, records: list[JobRecord]) -> None:
         """Show what other processes committed about followed jobs (read from the store).
@@ -179,24 +214,59 @@ class QueueCore:
             if record.status is before.status and record.attempts == before.attempts:
                 continue
             self.committed(record)
+            if record.id in self.ended_here:
+                self.ended_here.discard(record.id)
+                continue
             event = self._event_of(record)
             if event is not None:
                 self.publish(event)
 
+    def applied(self, changes: list[JobChange]) -> list[str]:
+        """Show what other processes told of followed jobs, in order, as `observed`
+        shows what it reads (a change older than what a handle shows is dropped).
+
+        Returns:
+            The ids of the jobs that nobody here follows.
+        """
+        unfollowed: list[str] = []
+        for change in changes:
+            job_id = change.job_id
+            state = self.states.get(job_id)
+            if state is None:
+                unfollowed.append(job_id)
+                continue
+            if job_id in self.attempts or not change.newer_than(state.info):
+                continue
+            info = change.applied_to(state.info)
+            state.update(info)
+            if state.settled:
+                del self.states[job_id]
+            if job_id in self.ended_here:
+                self.ended_here.discard(job_id)
+                continue
+            event = self._event(info, None)
+            if event is not None:
+                self.publish(event)
+        return unfollowed
+
     def _event_of(self, record: JobRecord) -> JobEvent | None:
-        name, job_id, label = self.name, record.id, record.name
-        match record.status:
+        return self._event(record.info(), record.run_at)
+
+    def _event(self, info: JobInfo, run_at: float | None) -> JobEvent | None:
+        """The event of a job's new state (*run_at*: when a retrying job runs again)."""
+        name, job_id, label = self.name, info.id, info.name
+        match info.status:
             case JobStatus.RUNNING:
-                return JobStarted(name, job_id, label, record.attempts)
+                return JobStarted(name, job_id, label, info.attempts)
             case JobStatus.SUCCEEDED:
                 return JobSucceeded(name, job_id, label)
             case JobStatus.FAILED:
-                return JobFailed(name, job_id, label, record.error)
+                return JobFailed(name, job_id, label, info.error)
             case JobStatus.CANCELLED:
                 return JobCancelled(name, job_id, label)
             case JobStatus.RETRYING:
-                delay = max(record.run_at - self.store.now(), 0.0)
-                return JobRetrying(name, job_id, label, record.attempts, delay, record.error)
+                delay = max((run_at or 0.0) - self.store.now(), 0.0)
+                return JobRetrying(name, job_id, label, info.attempts, delay, info.error)
         return None  # queued again (its worker died): no event says so
 
     def progress(self, record: JobRecord, progress: Progress) -> None:

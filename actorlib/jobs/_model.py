@@ -230,3 +230,53 @@ class JobRecord:
             started_at=self.started_at,
             finished_at=self.finished_at,
         )
+
+
+@attrs.frozen
+class JobChange:
+    """What another process committed about a job, as its notification says it:
+    enough to show the change without reading the job's row.
+
+    Only two changes are told this way (a store sends the id alone for any
+    other, and its followers read the row): an attempt started (`RUNNING`,
+    with its number and start time), and a success whose result fits in a
+    notification (`SUCCEEDED`, with the result and both times).
+    """
+
+    job_id: str
+    status: JobStatus
+    attempts: int
+    started_at: float | None
+    finished_at: float | None = None
+    result: object = None
+
+    def newer_than(self, info: JobInfo) -> bool:
+        """Whether this change comes after the state *info* shows (never go back)."""
+        return (self.attempts, _RANK[self.status]) > (info.attempts, _RANK[info.status])
+
+    def applied_to(self, info: JobInfo) -> JobInfo:
+        """*info* as this change leaves it."""
+        if self.status is JobStatus.RUNNING:
+            return attrs.evolve(
+                info, status=self.status, attempts=self.attempts, started_at=self.started_at
+            )
+        return attrs.evolve(
+            info,
+            status=self.status,
+            attempts=self.attempts,
+            started_at=self.started_at,
+            finished_at=self.finished_at,
+            result=self.result,
+            error=None,
+        )
+
+
+# The order of a job's states within one attempt: a change never moves a job back.
+_RANK = {
+    JobStatus.QUEUED: 0,
+    JobStatus.RUNNING: 1,
+    JobStatus.RETRYING: 2,
+    JobStatus.SUCCEEDED: 3,
+    JobStatus.FAILED: 3,
+    JobStatus.CANCELLED: 3,
+}

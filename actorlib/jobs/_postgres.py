@@ -6,7 +6,6 @@ works without it, and a missing driver is an error at `JobQueue.start`.
 
 from __future__ import annotations
 
-import collections
 import logging
 import time
 import urllib.parse
@@ -15,23 +14,26 @@ from typing import TypeVar
 
 import anyio
 
-from . import _codec
-from ._errors import JobDependencyError
-from ._memory import failed_at_add as _failed_at_add
-from ._memory import unknown_prerequisites
-from ._model import WAITING, JobRecord, JobStatus, Progress
+from ._model import WAITING, JobChange, JobRecord, JobStatus, Progress
+from ._postgres_deps import LOCK_BUSY, Dependencies
 from ._postgres_link import Link, Plan, Row, Statement, connect, driver
+from ._postgres_link import acquire as _acquire
+from ._postgres_listen import OWNER_LOCK_SPACE, Listener
 from ._postgres_sql import (
     FINAL_SQL,
     INSERT_COLUMNS,
     SCHEMA_NAME,
+    SHOWN_COLUMNS,
+    NoticeKey,
     claim_sql,
     migrate,
     notify,
+    parse_state_payloads,
     quoted,
+    started_suffix,
+    state_notice,
 )
 from ._sqlite_rows import (
-    COLUMNS,
     READY_SQL,
     RETRY_FAILED_SQL,
     WAITING_SQL,
@@ -46,11 +48,9 @@ from ._sqlite_rows import (
 
 logger = logging.getLogger("actorlib")
 
-#: The first of the two keys of every open store's session advisory lock.
-_OPEN_LOCK_SPACE = "actorlib.jobs.open"
-#: The first of the two keys of the lock that says an owner (a queue) lives; the second
-#: is the owner's name. Its jobs are re-queued by anyone who sees it free.
-_OWNER_LOCK_SPACE = "actorlib.jobs.owner"
+#: Seconds an add waits before it tries again, when a prerequisite was locked (doubling).
+_BUSY_PAUSE, _BUSY_PAUSE_MAX = 0.001, 0.05
+
 #: Job ids per state notification: a payload must stay under 8000 bytes (notes 6).
 _IDS_PER_NOTICE = 200
 
@@ -61,7 +61,7 @@ _ORPHANED_SQL = (
     "hashtext(owner)::oid NOT IN (SELECT l.objid FROM pg_locks l "
     "WHERE l.locktype = 'advisory' AND l.granted AND l.objsubid = 2 "
     "AND l.database = (SELECT oid FROM pg_database WHERE datname = current_database()) "
-    f"AND l.classid = hashtext('{_OWNER_LOCK_SPACE}')::oid)"
+    f"AND l.classid = hashtext('{OWNER_LOCK_SPACE}')::oid)"
 )
 
 
@@ -81,9 +81,11 @@ class PostgresStore:
       server's clock measured at `open`, so that hosts agree on run times and
       leases within a round trip (plus whatever their clocks drift since).
     - **Job state notifications**: a claim, an outcome or a progress report
-      sends the ids of the jobs it changed (never the jobs) on a second
-      channel, so that queues in other processes that follow those jobs read
-      their rows at once (`watch`'s *changed*).
+      sends the ids of the jobs it changed on a second channel, so that
+      queues in other processes that follow those jobs see the change at
+      once (`watch`'s *changed*). A claim also says the attempt's number and
+      start time, and a success its result when it is small
+      (`_postgres_sql.state_notice`): their followers need not read the row.
     - **Recovery**: each open store holds a shared advisory lock; a store that
       opens and finds itself alone re-queues the jobs an earlier run left
       running. Each also holds an advisory lock keyed by its owner on the
@@ -140,28 +142,23 @@ class PostgresStore:
         self._size = connections
         self._table = f"{quoted(schema)}.jobs"
         self._deps = f"{quoted(schema)}.dependencies"
-        self._channel = f"actorlib_jobs.{schema}"
-        # At most 63 bytes, as every SQL name: the schema has at most 48.
-        self._state_channel = f"actorlib_state.{schema}"
-        self._owner = ""
+        self._claim_sql = claim_sql(schema)
+        # Signs the state notices this store sends, checks those it hears (`open`).
+        self._key = NoticeKey(b"")
         self._name = f"actorlib.jobs {schema}"
         self._idle: list[Link | None] = []
         self._free: anyio.Semaphore | None = None
-        self._listener: Link | None = None
-        # How many times a listener has started listening: a queue that reads its
-        # followed jobs and later finds the same number missed no notification since.
-        self.listens = 0
-        # Whether the listener hears the state channel: from the first job this
-        # process submits or looks up (`_follow`); a worker that never does is
-        # spared every job's state notifications, and so is the server.
-        self._following = False
-        # The watch's current wait for notifications, which `_follow` interrupts.
-        self._waiting: anyio.CancelScope | None = None
         self._own_pids: set[int] = set()
+        self._hearing = Listener(self._conninfo, self._name, schema, self._own_pids, self.url)
+        self._channel = self._hearing.channel
+        self._state_channel = self._hearing.state_channel
         # The live function and arguments of the jobs submitted in this process,
         # until they end (as in the SQLite store).
         self._live: Live = {}
         self._memo = Memo()
+        self._dependencies = Dependencies(
+            self._table, self._deps, self._channel, self.now, self._live, self._select
+        )
 
     def __repr__(self) -> str:
         return f"<PostgresStore {self.url} schema={self.schema!r}>"
@@ -180,7 +177,7 @@ class PostgresStore:
             psycopg.OperationalError: the server cannot be reached.
         """
         driver()
-        self._owner = owner
+        self._hearing.owner = owner
         self._free = anyio.Semaphore(self._size)
         try:
             self._idle = [await self._connect() for _ in range(self._size)]
@@ -188,11 +185,15 @@ class PostgresStore:
             assert first is not None
             self._offset = await self._measure_offset(first)
             applied = await first.run(migrate(self.schema, f"{self.schema}.migrate"), atomic=True)
+            ((key,),) = await first.run(
+                _one(f"SELECT key FROM {quoted(self.schema)}.notice_key LIMIT 1"), atomic=False
+            )
+            self._key = NoticeKey(bytes(key))
             if applied:
                 logger.info(
                     "job store %s: schema %s at version %d", self.url, self.schema, applied[-1]
                 )
-            alone = await self._listen()
+            alone = await self._hearing.start()
         except BaseException:
             with anyio.CancelScope(shield=True):
                 await self.close()
@@ -209,6 +210,22 @@ class PostgresStore:
             self._conninfo,
             [
                 Statement("SET default_transaction_isolation = 'read committed'"),
+                # Every statement here is short: compiling one with LLVM (which the
+                # server does once a plan's cost passes jit_above_cost, as a count
+                # over a large table may) costs far more than running it.
+                Statement("SET jit = off"),
+                # Plans are cached as the server chooses (plan_cache_mode = auto):
+                # psycopg prepares a statement at its fifth run, and the server then
+                # keeps a generic plan once it costs no more than planning each run.
+                # Planning every run (force_custom_plan) cost a third of the server's
+                # CPU per job (measured: 1.86 against 1.21 ms per job); the generic
+                # plans walk the same indexes (a 3,000-job run reads no more tuples).
+                # Every query here walks an index and stops early. A plain index scan
+                # also marks the entries of dead rows (each claim and outcome leaves
+                # one in the waiting indexes) so later scans skip them; a bitmap scan
+                # never does, and re-reads every one until a vacuum: measured, 1,900
+                # tuples read per job over a 3,000-job run, against 70 without it.
+                Statement("SET enable_bitmapscan = off"),
                 # Names the connection in pg_stat_activity.
                 Statement("SELECT set_config('application_name', %s, false)", (self._name,)),
             ],
@@ -224,134 +241,60 @@ class PostgresStore:
         after = self._clock()
         return float(server) - (before + after) / 2
 
-    async def _listen(self) -> bool:
-        """Connect the listener; take the shared open-lock; report whether alone."""
-        space, key = _OPEN_LOCK_SPACE, self.schema
-        listener = await connect(
-            self._conninfo,
-            [
-                # This session's life is the lock's: never time it out, and let
-                # the server notice a dead peer within seconds (notes: 2 s/1 s/3).
-                Statement(
-                    "SELECT set_config('application_name', %s, false)",
-                    (f"{self._name} listener",),
-                ),
-                Statement("SET idle_session_timeout = 0"),
-                Statement("SET tcp_keepalives_idle = 5"),
-                Statement("SET tcp_keepalives_interval = 1"),
-                Statement("SET tcp_keepalives_count = 3"),
-                Statement(f'LISTEN "{self._channel}"'),
-                *([Statement(f'LISTEN "{self._state_channel}"')] if self._following else []),
-                Statement(
-                    "SELECT pg_advisory_lock_shared(hashtext(%s), hashtext(%s))", (space, key)
-                ),
-                # Held while this queue lives: its running jobs are re-queued once it is free.
-                Statement(
-                    "SELECT pg_advisory_lock(hashtext(%s), hashtext(%s))",
-                    (_OWNER_LOCK_SPACE, self._owner),
-                ),
-            ],
-        )
-        self._listener = listener
-        self.listens += 1
-        # A session's own locks never conflict with each other: the exclusive
-        # lock is granted iff no other session holds the shared one.
-        ((alone,),) = await listener.run(
-            _one("SELECT pg_try_advisory_lock(hashtext(%s), hashtext(%s))", (space, key)),
-            atomic=False,
-        )
-        if alone:
-            await listener.run(
-                _one("SELECT pg_advisory_unlock(hashtext(%s), hashtext(%s))", (space, key)),
-                atomic=False,
-            )
-        return bool(alone)
-
     async def close(self) -> None:
         """Close every connection (the jobs stay in the database)."""
         links, self._idle = self._idle, []
-        listener, self._listener = self._listener, None
-        for link in [*links, listener]:
+        for link in links:
             if link is not None:
                 await link.close()
+        await self._hearing.close()
         self._own_pids.clear()
 
     async def watch(
         self,
-        wake: Callable[[], None],
-        changed: Callable[[list[str]], None] | None = None,
+        wake: Callable[[], None] | None,
+        changed: Callable[[list[str | JobChange]], None] | None = None,
     ) -> None:
         """Call *wake* whenever another process may have made a job due, and
-        *changed* with the ids of jobs another process changed; until cancelled.
+        *changed* with the jobs another process changed; until cancelled.
+
+        Each change is a job id (read the job) or, for an attempt started and a
+        success with a small result, a `JobChange` that says it all.
 
         Reconnects the listener first if an earlier watch lost it, and then
-        wakes at once: notifications sent while nobody listened are gone.
+        wakes at once: notifications sent while nobody listened are gone. A
+        queue that runs no jobs passes None for *wake*: the listener then
+        never hears the new-jobs channel (one notification per submit, its
+        own included, that such a queue would only throw away).
 
         Raises:
             psycopg.OperationalError: the listening connection was lost (the
                 queue calls `watch` again at its next poll).
         """
-        if self._listener is None:
-            await self._listen()
-            wake()
-        listener = self._listener
-        assert listener is not None
-        try:
-            while True:
-                with anyio.CancelScope() as waiting:
-                    self._waiting = waiting
-                    notices = await listener.wait_notifies()
-                self._waiting = None
-                if waiting.cancelled_caught:
-                    continue  # `_follow` needed the listener
-                # This process's own changes are known to its queue already.
-                foreign = [n for n in notices if n.pid not in self._own_pids]
-                ids = [
-                    job_id
-                    for n in foreign
-                    if n.channel == self._state_channel
-                    for job_id in n.payload.split(",")
-                    if job_id
-                ]
-                if any(n.channel == self._channel for n in foreign):
-                    wake()
-                if ids and changed is not None:
-                    changed(ids)
-        except Exception:
-            self._listener = None
-            with anyio.CancelScope(shield=True):
-                await listener.close()
-            raise
 
-    async def _follow(self) -> None:
-        """Hear the state channel from now on (before the caller's job can change)."""
-        if self._following:
-            return
-        self._following = True
-        listener = self._listener
-        if listener is None:
-            return  # `_listen` starts with it
-        if self._waiting is not None:
-            self._waiting.cancel()  # the watch gives the listener up, then waits again
-        try:
-            await listener.run(_one(f'LISTEN "{self._state_channel}"'), atomic=False)
-        except Exception:
-            # The listener is unusable: drop it, as a watch that loses it does. The
-            # next watch listens again (on both channels: the flag is set), and the
-            # queue reads its followed jobs at its next poll (`listens` changes).
-            logger.debug(
-                "job store %s: LISTEN on the state channel failed", self.url, exc_info=True
-            )
-            if self._listener is listener:
-                self._listener = None
-                with anyio.CancelScope(shield=True):
-                    await listener.close()
+        def told(payloads: list[str]) -> None:
+            assert changed is not None
+            changed(parse_state_payloads(payloads, self._key))
+
+        await self._hearing.watch(wake, None if changed is None else told)
+
+    @property
+    def listens(self) -> int:
+        """How many times a listening session has started: a queue that reads the
+        jobs it follows, and later finds the same number, missed no notification."""
+        return self._hearing.listens
+
+    async def listening_channels(self) -> set[str]:
+        """The channels this store's listening session hears, as the server says."""
+        return await self._hearing.channels()
 
     async def _call(self, plan: Plan[_T], *, atomic: bool = False) -> _T:
         """Run *plan* on an idle connection (reconnecting one that was lost)."""
-        if self._free is None:
+        free = self._free
+        if free is None:
             raise RuntimeError(f"the job store {self.url} is not open")
-        async with self._free:
+        await _acquire(free)
+        try:
             link = self._idle.pop()
             try:
                 if link is None:
@@ -366,6 +309,8 @@ class PostgresStore:
                 raise
             finally:
                 self._idle.append(link)
+        finally:
+            free.release()
 
     # ------------------------------------------------------------ jobs
 
@@ -378,14 +323,45 @@ class PostgresStore:
         """`add` each record, all in one commit (all or none)."""
         # Encode here, in the caller's task: a pickling error is the caller's.
         rows = [insert_row(record, self._memo) for record in records]
-        await self._follow()
-        atomic = len(records) > 1 or any(record.after for record in records)
-        added = await self._call(self._add(records, rows), atomic=atomic)
-        # Committed: from now on these jobs run as submitted, in this process.
-        for record, created in added:
-            if created:
-                self._live[record.id] = (record.function, record.args, record.kwargs)
+        await self._hearing.follow()
+        blocked = any(record.after for record in records)
+        atomic = len(records) > 1 or blocked
+        # These jobs run as submitted in this process: known before the commit,
+        # since a worker of this process may claim one before the add returns.
+        live = self._live
+        for record in records:
+            live[record.id] = (record.function, record.args, record.kwargs)
+        try:
+            added = await self._add_until_done(records, rows, blocked=blocked, atomic=atomic)
+        except BaseException:
+            for record in records:
+                live.pop(record.id, None)
+            raise
+        stored = {record.id for record, created in added if created}
+        for record in records:
+            if record.id not in stored:  # its key's kept job stands for it
+                live.pop(record.id, None)
         return added
+
+    async def _add_until_done(
+        self,
+        records: list[JobRecord],
+        rows: list[tuple[object, ...]],
+        *,
+        blocked: bool,
+        atomic: bool,
+    ) -> list[tuple[JobRecord, bool]]:
+        pause = _BUSY_PAUSE
+        while True:
+            try:
+                return await self._call(self._add(records, rows), atomic=atomic)
+            except Exception as error:
+                # A prerequisite's row was locked by a commit in progress: the add
+                # rolled back; try it again once that commit may have ended.
+                if not blocked or getattr(error, "sqlstate", None) != LOCK_BUSY:
+                    raise
+            await anyio.sleep(pause)
+            pause = min(pause * 2, _BUSY_PAUSE_MAX)
 
     def _add(
         self, records: list[JobRecord], rows: list[tuple[object, ...]]
@@ -412,111 +388,12 @@ class PostgresStore:
             if record.id in seqs:
                 record.seq = seqs[record.id]
                 if record.after:
-                    yield from self._block(record)
+                    yield from self._dependencies.block(record)
                 added.append((record, True))
             else:
                 assert record.key is not None, "an insert without a key cannot conflict"
                 added.append((kept[record.key], False))
         return added
-
-    def _block(self, record: JobRecord) -> Plan[None]:
-        """In the add's transaction: count *record*'s unfinished prerequisites, keep the
-        edges, or fail it at once if one has failed or was cancelled already.
-
-        ``FOR SHARE`` waits for a concurrent commit that ends a prerequisite
-        (its UPDATE locks the row), and then reads the ended row; a save that
-        comes second waits for this commit and then sees the new edges.
-        """
-        after = list(dict.fromkeys(record.after))
-        rows = yield Statement(
-            f"SELECT id, status, name FROM {self._table} WHERE id = ANY(%s) FOR SHARE", (after,)
-        )
-        found = {str(job_id): (str(status), str(name)) for job_id, status, name in rows}
-        missing = [job_id for job_id in after if job_id not in found]
-        if missing:
-            raise unknown_prerequisites(record, missing)
-        for job_id, (status, name) in found.items():
-            if status in ("failed", "cancelled"):
-                yield from self._fail_dependents(
-                    [(record.id, record.name)], f"{name}[{job_id}]", status
-                )
-                _failed_at_add(record, f"{name}[{job_id}]", status, self.now())
-                return
-        waiting = [job_id for job_id, (status, _) in found.items() if status != "succeeded"]
-        if waiting:
-            yield Statement(
-                f"INSERT INTO {self._deps} (prerequisite, dependent) VALUES (%s, %s) "
-                f"ON CONFLICT DO NOTHING",
-                many=[(job_id, record.id) for job_id in waiting],
-            )
-            yield Statement(
-                f"UPDATE {self._table} SET blockers = %s WHERE id = %s", (len(waiting), record.id)
-            )
-        record.blockers = len(waiting)
-
-    def _settle(self, ended: list[str]) -> Plan[list[Row]]:
-        """In the transaction that ended these jobs: release the dependents of the ones
-        that succeeded, fail those of the others (and theirs, transitively).
-
-        One statement per generation of ended jobs (for most batches one in
-        all: most jobs have no dependents), not one per job.
-        """
-        failed: list[str] = []
-        released = False
-        pending = list(ended)
-        while pending:
-            rows = yield Statement(
-                f"WITH gone AS (DELETE FROM {self._deps} WHERE prerequisite = ANY(%s) "
-                f"RETURNING prerequisite, dependent) "
-                f"SELECT p.id, p.status, p.name, j.id, j.name FROM gone "
-                f"JOIN {self._table} j ON j.id = gone.dependent "
-                f"JOIN {self._table} p ON p.id = gone.prerequisite WHERE NOT j.{FINAL_SQL}",
-                (pending,),
-            )
-            pending = []
-            # A job waiting for two that both succeeded here is released twice.
-            releases = collections.Counter(
-                str(dependent) for _, status, _, dependent, _ in rows if status == "succeeded"
-            )
-            if releases:
-                yield Statement(
-                    f"UPDATE {self._table} SET blockers = blockers - %s WHERE id = %s",
-                    many=[(count, dependent) for dependent, count in releases.items()],
-                )
-                released = True
-            doomed: dict[tuple[str, str, str], list[tuple[str, str]]] = {}
-            for job_id, status, name, dependent, dependent_name in rows:
-                if status != "succeeded":
-                    dependents = doomed.setdefault((str(job_id), str(name), str(status)), [])
-                    dependents.append((str(dependent), str(dependent_name)))
-            for (job_id, name, status), dependents in doomed.items():
-                yield from self._fail_dependents(dependents, f"{name}[{job_id}]", status)
-                new = [dependent for dependent, _ in dependents if dependent not in failed]
-                failed += new
-                pending += new
-        if released:
-            yield notify(self._channel)
-        if not failed:
-            return []
-        found = yield self._select("id = ANY(%s)", (failed,))
-        return found
-
-    def _fail_dependents(
-        self, dependents: list[tuple[str, str]], prerequisite: str, status: str
-    ) -> Plan[None]:
-        now = self.now()
-        rows = []
-        for job_id, name in dependents:
-            error = JobDependencyError(
-                job=f"{name}[{job_id}]", prerequisite=prerequisite, status=status
-            )
-            rows.append((_codec.encode_outcome(error, error.job), now, job_id))
-            self._live.pop(job_id, None)
-        yield Statement(
-            f"UPDATE {self._table} SET status = 'failed', error = %s, finished_at = %s, "
-            f"blockers = 0 WHERE id = %s AND NOT {FINAL_SQL}",
-            many=rows,
-        )
 
     async def claim(self, owner: str, limit: int, lease: float) -> list[JobRecord]:
         """Mark up to *limit* due waiting jobs running for *owner*: priority first, then FIFO."""
@@ -528,12 +405,13 @@ class PostgresStore:
     ) -> tuple[list[JobRecord], float | None]:
         """`claim`, and `next_due` of the jobs left waiting, in one round trip."""
         now = self.now()
-        params = (now, limit, now, owner, now + lease, self._state_channel)
-        rows = await self._call(_one(claim_sql(self.schema), params))
-        due = rows[0][-1] if rows else None
-        # The last two columns are the notification's and the due time; a row
-        # whose seq is NULL stands for "none claimed".
-        claimed = [row[:-2] for row in rows if row[0] is not None]
+        key = self._key
+        params = (now, limit, now, owner, now + lease, self._state_channel, key.outer, key.inner)
+        rows = await self._call(_one(self._claim_sql, (*params, started_suffix(now))))
+        due = rows[0][-2] if rows else None
+        # The last three columns are the notification's, the due time and the
+        # commit setting's; a row whose seq is NULL stands for "none claimed".
+        claimed = [row[:-3] for row in rows if row[0] is not None]
         records = self._records(claimed, load=self._live)
         records.sort(key=lambda r: (-r.priority, r.seq))
         return records, None if due is None else float(due)
@@ -563,33 +441,61 @@ class PostgresStore:
         await self.save_many([record])
 
     async def save_many(self, records: list[JobRecord]) -> list[JobRecord]:
-        """`save` each record, all in one commit; wake other processes for retries;
-        release or fail the dependents of the jobs that ended (returns the failed ones)."""
-        rows = [state_row(record) for record in records]
+        """`save` each record; wake other processes for retries; release or fail the
+        dependents of the jobs that ended, in the commit that ends each (returns the
+        failed ones). The jobs that never had a dependent commit first, in one
+        statement; the others, in one transaction after."""
+        # In id order, as `Dependencies.block` locks prerequisites: no deadlock between them.
+        records = sorted(records, key=lambda record: record.id)
         wakes = any(record.status in WAITING for record in records)
         ended = [record.id for record in records if record.status.final]
         for job_id in ended:
             self._live.pop(job_id, None)
+        if ended and not wakes:
+            # Jobs that never had a dependent end in one statement, committed alone;
+            # the others (or any already final) go on to the transaction below.
+            alone = await self._call(self._save_alone([state_row(r) for r in records]))
+            records = [record for record in records if record.id not in alone]
+            ended = [job_id for job_id in ended if job_id not in alone]
+            if not records:
+                return []
+        rows = [state_row(record) for record in records]
         atomic = len(rows) > 1 or wakes or bool(ended)
         failed = await self._call(self._save(rows, wakes, ended), atomic=atomic)
         return self._records(failed, load=False)
+
+    def _save_alone(self, rows: list[tuple[object, ...]]) -> Plan[set[str]]:
+        """Save the jobs of *rows* that have no dependents; return their ids."""
+        saved = yield Statement(
+            f"WITH saved AS ({self._update_state} AND dependents = 0 RETURNING id) "
+            f"SELECT id, pg_notify(%s, %s)::text FROM saved",
+            many=[(*row, self._state_channel, state_notice(row, self._key)) for row in rows],
+        )
+        return {str(job_id) for job_id, _ in saved}
+
+    @property
+    def _update_state(self) -> str:
+        """The UPDATE of a job's state from `state_row`'s parameters (never a final one)."""
+        return (
+            f"UPDATE {self._table} SET status = %s, run_at = %s, attempts = %s, "
+            f"result = %s, error = %s, progress = %s, started_at = %s, finished_at = %s, "
+            f"owner = %s, lease_until = %s WHERE id = %s AND NOT {FINAL_SQL}"
+        )
 
     def _save(
         self, rows: list[tuple[object, ...]], wakes: bool, ended: list[str]
     ) -> Plan[list[Row]]:
         # Each saved job's id goes to its followers elsewhere, in the same statement.
         yield Statement(
-            f"WITH saved AS (UPDATE {self._table} SET status = %s, run_at = %s, attempts = %s, "
-            f"result = %s, error = %s, progress = %s, started_at = %s, finished_at = %s, "
-            f"owner = %s, lease_until = %s WHERE id = %s AND NOT {FINAL_SQL} RETURNING id) "
-            f"SELECT pg_notify(%s, id)::text FROM saved",
-            many=[(*row, self._state_channel) for row in rows],
+            f"WITH saved AS ({self._update_state} RETURNING id) "
+            f"SELECT pg_notify(%s, %s)::text FROM saved",
+            many=[(*row, self._state_channel, state_notice(row, self._key)) for row in rows],
         )
         if wakes:
             yield notify(self._channel)
         failed: list[Row] = []
         if ended:
-            failed = yield from self._settle(ended)
+            failed = yield from self._dependencies.settle(ended)
         return failed
 
     async def cancel_waiting(self, job_id: str) -> JobRecord | None:
@@ -603,16 +509,16 @@ class PostgresStore:
     def _cancel(self, job_id: str) -> Plan[list[Row]]:
         rows = yield Statement(
             f"UPDATE {self._table} SET status = 'cancelled', finished_at = %s "
-            f"WHERE id = %s AND {WAITING_SQL} RETURNING {COLUMNS}",
+            f"WHERE id = %s AND {WAITING_SQL} RETURNING {SHOWN_COLUMNS}",
             (self.now(), job_id),
         )
         if rows:
-            yield from self._settle([job_id])
+            yield from self._dependencies.settle([job_id])
         return rows
 
     async def get(self, job_id: str) -> JobRecord | None:
         """The job with that id, or None (whose changes this process hears of from now on)."""
-        await self._follow()
+        await self._hearing.follow()
         found = await self.get_many([job_id])
         return found[0] if found else None
 
@@ -627,6 +533,16 @@ class PostgresStore:
             _one(f"SELECT min(run_at) FROM {self._table} WHERE {READY_SQL}")
         )
         return None if due is None else float(due)
+
+    async def next_due_and_running(self) -> tuple[float | None, int]:
+        """`next_due` and `running`, in one round trip."""
+        ((due, count),) = await self._call(
+            _one(
+                f"SELECT (SELECT min(run_at) FROM {self._table} WHERE {READY_SQL}), "
+                f"(SELECT count(*) FROM {self._table} WHERE status = 'running')"
+            )
+        )
+        return None if due is None else float(due), int(count)
 
     async def counts(self) -> dict[JobStatus, int]:
         """How many jobs are in each status."""
@@ -665,7 +581,7 @@ class PostgresStore:
     def _retry(self, job_id: str) -> Plan[list[Row]]:
         rows = yield Statement(
             f"UPDATE {self._table} SET {RETRY_FAILED_SQL.replace('?', '%s')} "
-            f"WHERE id = %s AND status = 'failed' RETURNING {COLUMNS}",
+            f"WHERE id = %s AND status = 'failed' RETURNING {SHOWN_COLUMNS}",
             (self.now(), job_id),
         )
         if rows:
@@ -726,7 +642,7 @@ class PostgresStore:
     # ------------------------------------------------------------ rows
 
     def _select(self, where: str, params: tuple[object, ...]) -> Statement:
-        return Statement(f"SELECT {COLUMNS} FROM {self._table} WHERE {where}", params)
+        return Statement(f"SELECT {SHOWN_COLUMNS} FROM {self._table} WHERE {where}", params)
 
     def _records(self, rows: list[Row], load: Load) -> list[JobRecord]:
         return [record_of(row, load=load, memo=self._memo) for row in rows]

@@ -43,6 +43,12 @@ class Statement:
     params: Sequence[object] | None = None
     many: Sequence[Sequence[object]] | None = None
 
+    @property
+    def one(self) -> Sequence[object] | None:
+        """The parameters of a statement run once: *params*, or the only entry of
+        *many* (a pipeline for one row costs several times a plain execute)."""
+        return self.many[0] if self.many is not None and len(self.many) == 1 else self.params
+
 
 @attrs.frozen
 class Notice:
@@ -136,6 +142,30 @@ async def connect(conninfo: str, setup: Sequence[Statement]) -> Link:
     return link
 
 
+async def acquire(lock: anyio.Lock | anyio.Semaphore) -> None:
+    """Acquire *lock* (or the semaphore), at once when it is free.
+
+    ``async with`` also yields to the event loop when it is free (a round of
+    the loop, with its poll of the sockets, per statement); acquiring it
+    directly is as fair, since a release hands it to a waiter first.
+    """
+    try:
+        lock.acquire_nowait()
+    except anyio.WouldBlock:
+        await lock.acquire()
+
+
+def _has_rows(cursor: psycopg.AsyncCursor[Row] | psycopg.Cursor[Row]) -> bool:
+    """Whether the cursor's current result has rows to fetch (`cursor.description`
+    says the same, but builds a column object per column to say it)."""
+    result = cursor.pgresult
+    return result is not None and (result.nfields > 0 or result.status == _TUPLES_OK)
+
+
+#: psycopg.pq.ExecStatus.TUPLES_OK, without importing psycopg before the store opens.
+_TUPLES_OK = 2
+
+
 def _statements(setup: Sequence[Statement]) -> Plan[None]:
     # Not `yield from setup`: a list iterator cannot take the rows sent back.
     for statement in setup:  # noqa: UP028
@@ -167,12 +197,15 @@ class AsyncLink(_LinkBase):
 
     async def run(self, plan: Plan[T], *, atomic: bool) -> T:
         await anyio.lowlevel.checkpoint_if_cancelled()
-        async with self._lock:
+        await acquire(self._lock)
+        try:
             # Shielded: a statement cut off halfway leaves the connection unusable,
             # and the caller not knowing whether it committed.
             with anyio.CancelScope(shield=True):
                 return await self._run(plan, atomic)
-        raise AssertionError("unreachable: a shielded scope swallows no cancellation")
+            raise AssertionError("unreachable: a shielded scope swallows no cancellation")
+        finally:
+            self._lock.release()
 
     async def _run(self, plan: Plan[T], atomic: bool) -> T:
         if not atomic:
@@ -185,17 +218,17 @@ class AsyncLink(_LinkBase):
         try:
             statement = next(plan)
             while True:
-                if statement.many is not None:
+                if statement.many is not None and len(statement.many) != 1:
                     await cursor.executemany(statement.query, statement.many, returning=True)
                     rows: list[Row] = []
                     while True:
-                        if cursor.description is not None:
+                        if _has_rows(cursor):
                             rows += await cursor.fetchall()
                         if not cursor.nextset():
                             break
                 else:
-                    await cursor.execute(statement.query, statement.params)
-                    rows = await cursor.fetchall() if cursor.description is not None else []
+                    await cursor.execute(statement.query, statement.one)
+                    rows = await cursor.fetchall() if _has_rows(cursor) else []
                 statement = plan.send(rows)
         except StopIteration as done:
             result: T = done.value
@@ -227,9 +260,12 @@ class ThreadLink(_LinkBase):
 
     async def run(self, plan: Plan[T], *, atomic: bool) -> T:
         await anyio.lowlevel.checkpoint_if_cancelled()
-        async with self._lock:
+        await acquire(self._lock)
+        try:
             # A thread call is never interrupted once it started (anyio waits for it).
             return await anyio.to_thread.run_sync(self._run, plan, atomic)
+        finally:
+            self._lock.release()
 
     def _run(self, plan: Plan[T], atomic: bool) -> T:
         if not atomic:
@@ -242,17 +278,17 @@ class ThreadLink(_LinkBase):
             try:
                 statement = next(plan)
                 while True:
-                    if statement.many is not None:
+                    if statement.many is not None and len(statement.many) != 1:
                         cursor.executemany(statement.query, statement.many, returning=True)
                         rows: list[Row] = []
                         while True:
-                            if cursor.description is not None:
+                            if _has_rows(cursor):
                                 rows += cursor.fetchall()
                             if not cursor.nextset():
                                 break
                     else:
-                        cursor.execute(statement.query, statement.params)
-                        rows = cursor.fetchall() if cursor.description is not None else []
+                        cursor.execute(statement.query, statement.one)
+                        rows = cursor.fetchall() if _has_rows(cursor) else []
                     statement = plan.send(rows)
             except StopIteration as done:
                 result: T = done.value

@@ -8,8 +8,14 @@ store and the job records.
 
 from __future__ import annotations
 
+import base64
+import binascii
+import hashlib
+import hmac
 import re
 
+from . import _codec
+from ._model import JobChange, JobStatus
 from ._postgres_link import Plan, Statement
 from ._sqlite_rows import COLUMNS, READY_SQL
 
@@ -63,9 +69,31 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
     # 3: tracing. The trace context of the job's submit (a W3C traceparent), so
     # an attempt on any host continues the trace; NULL while tracing is off.
     ("ALTER TABLE {schema}.jobs ADD COLUMN trace text",),
+    # 4: how many dependents a job was ever given. An outcome of a job with none
+    # (nearly every job) is one statement, with no transaction around it to
+    # settle dependents: one round trip, not four.
+    (
+        "ALTER TABLE {schema}.jobs ADD COLUMN dependents integer NOT NULL DEFAULT 0",
+        "UPDATE {schema}.jobs AS j SET dependents = d.count FROM (SELECT prerequisite, "
+        "count(*) AS count FROM {schema}.dependencies GROUP BY prerequisite) AS d "
+        "WHERE j.id = d.prerequisite",
+    ),
+    # 5: the key that signs the state notices that say what changed (`state_notice`).
+    # Any role that can connect can NOTIFY: only one that can read this table (as
+    # one that can write the jobs can) makes a notice that a follower believes.
+    # 2 x 122 random bits from gen_random_uuid (core since PostgreSQL 13).
+    (
+        "CREATE TABLE {schema}.notice_key (key bytea NOT NULL)",
+        "INSERT INTO {schema}.notice_key SELECT decode(replace("
+        "gen_random_uuid()::text || gen_random_uuid()::text, '-', ''), 'hex')",
+    ),
 )
 
 FINAL_SQL = "status IN ('succeeded', 'failed', 'cancelled')"
+#: COLUMNS as a job is read to be shown (a handle, a look-up, a list), not run: its
+#: function and arguments, never unpickled for that, stay on the server.
+SHOWN_COLUMNS = COLUMNS.replace("function, arguments", "NULL AS function, NULL AS arguments")
+assert SHOWN_COLUMNS != COLUMNS
 INSERT_COLUMNS = (
     "id, key, name, function, arguments, executor, priority, timeout, retry, status, "
     "run_at, created_at, trace"
@@ -112,13 +140,21 @@ def claim_sql(schema: str) -> str:
     rows (walking ``jobs_waiting`` in order), skipping rows another claim has
     locked, so two processes never take the same job; the planner cannot
     turn the LIMIT into a nested loop that updates more rows (Oban's note).
-    Each claimed row comes back with two more columns: the notification's
-    (empty) and the due time; with no row claimed, one row of NULLs but the
-    due time (NULL too if no job waits). The due time is read in the
+    Each claimed row comes back with three more columns: the notification's
+    (empty), the due time and the setting below's; with no row claimed, one
+    row of NULLs but the due time (NULL too if no job waits). The due time is read in the
     statement's snapshot, where the picked rows still wait, so they are left
     out; a row another claim holds is not, so that claim's commit is looked
     at again soon (as a separate query after the claim would).
-    Parameters: now, limit, now, owner, lease_until, state channel.
+    Each notification is the job's `started` notice, signed (`state_notice`).
+
+    The claim's commit does not wait for the server's WAL flush
+    (``synchronous_commit`` off for its transaction alone): a claim lost in a
+    crash of the server leaves its job queued, as a worker that died would
+    (its attempt uncounted; it runs again), and the outcome's commit, which
+    does wait, flushes the claim with it. Every other change waits.
+    Parameters: now, limit, now, owner, lease_until, state channel, the
+    `NoticeKey`'s outer and inner pads, `started_suffix(now)`.
     """
     name = quoted(schema)
     returning = ", ".join(f"j.{column.strip()}" for column in COLUMNS.split(","))
@@ -131,11 +167,133 @@ def claim_sql(schema: str) -> str:
         f"later AS (SELECT min(run_at) AS due FROM {name}.jobs WHERE {READY_SQL} "
         f"AND seq NOT IN (SELECT seq FROM picked)) "
         f"SELECT claimed.*, CASE WHEN claimed.id IS NOT NULL "
-        f"THEN pg_notify(%s, claimed.id)::text END, later.due "
-        f"FROM later LEFT JOIN claimed ON true"
+        f"THEN pg_notify(%s, told.notice || ':' || {_sql_tag('told.notice')})::text "
+        f"END, later.due, set_config('synchronous_commit', 'off', true) "
+        f"FROM later LEFT JOIN claimed ON true LEFT JOIN LATERAL (SELECT claimed.id "
+        f"|| ',{_TOLD}{_STARTED}:' || claimed.attempts || %s AS notice) AS told ON true"
     )
 
 
-def notify(channel: str) -> Statement:
-    """Wake the listeners at commit (one notification per transaction: ids are not sent)."""
-    return Statement("SELECT pg_notify(%s, '')", (channel,))
+def notify(channel: str, payload: str = "") -> Statement:
+    """Wake the listeners at commit (one notification per transaction and payload:
+    ids are not sent)."""
+    return Statement("SELECT pg_notify(%s, %s)", (channel, payload))
+
+
+# ------------------------------------------------------------ state notices
+#
+# A state notification's payload is a comma-separated list of job ids, each
+# followed by an optional notice of what changed, which starts with "~" (never
+# in a job id): ``<id>,~r:<attempts>:<started_at>:<tag>`` (an attempt started)
+# or ``<id>,~s:<attempts>:<started_at>:<finished_at>:<result>:<tag>``
+# (succeeded; the pickled result in base64, empty for None). The tag is an
+# HMAC-SHA256 of ``<id>,~...`` (all but ``:<tag>``), with the schema's notice
+# key, cut to 22 base64 characters (132 bits): any role that can connect may
+# NOTIFY, so a follower applies only a notice whose tag is right, and reads
+# the row of an id that comes without one (any other change: a failure, a
+# retry, progress...) or with a wrong one. A reader that knows only ids (an
+# older version) reads every id and finds no job named by a notice.
+
+_TOLD = "~"
+_STARTED = "r"
+_SUCCEEDED = "s"
+_TAG_CHARS = 22
+#: The largest pickled result a notice carries (base64 makes it a third longer;
+#: a payload must stay under 8000 bytes); a larger one is read from the row.
+NOTICE_RESULT_BYTES = 1024
+
+
+class NoticeKey:
+    """The schema's notice key (`MIGRATIONS` 5): signs and checks state notices."""
+
+    def __init__(self, key: bytes) -> None:
+        self._key = key
+        # HMAC's padded keys, for the claim's SQL, which hashes with sha256().
+        block = (key if len(key) <= 64 else hashlib.sha256(key).digest()).ljust(64, b"\0")
+        self.outer = bytes(b ^ 0x5C for b in block)
+        self.inner = bytes(b ^ 0x36 for b in block)
+
+    def tag(self, notice: str) -> str:
+        digest = hmac.new(self._key, notice.encode(), hashlib.sha256).digest()
+        return base64.b64encode(digest).decode("ascii")[:_TAG_CHARS]
+
+    def signed(self, notice: str) -> str:
+        """*notice* (``<id>,~...``) with its tag."""
+        return f"{notice}:{self.tag(notice)}"
+
+    def checked(self, notice: str) -> str | None:
+        """*notice* without its tag if the tag is right, else None."""
+        body, _, tag = notice.rpartition(":")
+        return body if body and hmac.compare_digest(tag, self.tag(body)) else None
+
+
+def _sql_tag(notice: str) -> str:
+    """The SQL of `NoticeKey.tag` of the text expression *notice* (two parameters:
+    the outer and the inner pad)."""
+    return (
+        f"left(encode(sha256(%s::bytea || sha256(%s::bytea || convert_to({notice}, 'UTF8'))), "
+        f"'base64'), {_TAG_CHARS})"
+    )
+
+
+def started_suffix(now: float) -> str:
+    """What follows the attempts in the notice of an attempt started at *now*."""
+    return f":{now!r}"
+
+
+def state_notice(row: tuple[object, ...], key: NoticeKey) -> str:
+    """The notification payload of a `state_row`: the id, and the signed notice of a
+    success whose result is small (no progress to show: a follower reads that)."""
+    status, _, attempts, result, error, progress, started, finished = row[:8]
+    job_id = str(row[-1])
+    if status != JobStatus.SUCCEEDED.value or error is not None or progress is not None:
+        return job_id
+    if not isinstance(result, bytes | None) or (result and len(result) > NOTICE_RESULT_BYTES):
+        return job_id
+    encoded = "" if result is None else base64.b64encode(result).decode("ascii")
+    return key.signed(f"{job_id},{_TOLD}{_SUCCEEDED}:{attempts}:{started!r}:{finished!r}:{encoded}")
+
+
+def parse_state_payloads(payloads: list[str], key: NoticeKey) -> list[str | JobChange]:
+    """The changes the payloads tell, in order: a `JobChange` where a rightly signed
+    notice came with the id, else the id alone (read its row)."""
+    changes: list[str | JobChange] = []
+    for payload in payloads:
+        for item in payload.split(","):
+            if not item.startswith(_TOLD):
+                if item:
+                    changes.append(item)
+            elif changes and isinstance(changes[-1], str):
+                body = key.checked(f"{changes[-1]},{item}")
+                told = (
+                    None
+                    if body is None
+                    else _parse_notice(changes[-1], item[1:].rpartition(":")[0])
+                )
+                if told is not None:
+                    changes[-1] = told
+    return changes
+
+
+def _parse_notice(job_id: str, notice: str) -> JobChange | None:
+    kind, _, rest = notice.partition(":")
+    fields = rest.split(":")
+    try:  # a result that does not unpickle here fails where the row's read does
+        if kind == _STARTED and len(fields) == 2:
+            return JobChange(job_id, JobStatus.RUNNING, int(fields[0]), float(fields[1]))
+        if kind == _SUCCEEDED and len(fields) == 4:
+            attempts, started, finished, encoded = fields
+            result = _codec.decode(base64.b64decode(encoded)) if encoded else None
+            return JobChange(
+                job_id,
+                JobStatus.SUCCEEDED,
+                int(attempts),
+                None if started == "None" else float(started),
+                float(finished),
+                result,
+            )
+    except (ValueError, binascii.Error):
+        return None
+    except Exception:  # unpickling: the read of the row says what went wrong
+        return None
+    return None  # a notice of a later version: read the row

@@ -15,7 +15,7 @@ from .._messages import Terminated
 from .._ref import ActorRef
 from .._supervision import OneForOne
 from . import _joblog as joblog
-from ._core import Changed, Kick, QueueCore
+from ._core import Changed, Heard, Kick, QueueCore
 from ._errors import JobLostError
 from ._events import (
     JobCancelled,
@@ -28,12 +28,19 @@ from ._events import (
 )
 from ._execute import Attempt, Outcome
 from ._memory import MemoryStore
-from ._model import WAITING, JobRecord, JobStatus, Progress
+from ._model import WAITING, JobChange, JobRecord, JobStatus, Progress
 from ._periodic import tick_key
-from ._store import claim_and_next_due
-from ._tracing import run_traced
+from ._store import claim_and_next_due, next_due_and_running
+from ._tracing import run_traced, tick_traced
 
 logger = logging.getLogger("actorlib")
+
+#: Seconds a queue whose last claim found nothing waits before it answers another
+#: process's notification of new jobs (see `Scheduler`), at first; doubled after
+#: each late claim that finds nothing too, up to the most. A job that the queue
+#: taking jobs is too busy to claim (or dead) waits at most that much longer; and
+#: the outrun queue claims once per pause, however many notifications come.
+OUTRUN_PAUSE, OUTRUN_PAUSE_MOST = 0.005, 0.02
 
 
 @attrs.frozen
@@ -51,6 +58,11 @@ class _Finished:
     worker: ActorRef[Any]
     record: JobRecord
     outcome: Outcome
+
+
+@attrs.frozen
+class _HeardLate:
+    """The pause after notifications heard while outrun is over: claim now."""
 
 
 @attrs.frozen
@@ -152,6 +164,16 @@ class Scheduler(Actor):
         # fewer jobs than it asked for. A freed worker claims only while it is set:
         # a claim per ended job would double the store's load for nothing.
         self.look = True
+        # Every queue of every process hears each new job: if all claimed at once, all
+        # but one would find nothing, for a transaction and a round trip each. So a
+        # queue whose last claim answering a notification found nothing (`outrun`:
+        # another took the job) answers the next after OUTRUN_PAUSE (coalesced), by
+        # when the queue taking jobs has claimed it, unless that one is busy or dead:
+        # then this one takes it, and answers at once again. Its own submits, timers
+        # and polls claim at once, whatever the flag says.
+        self.outrun = False
+        self.pausing = False  # a _HeardLate timer is set
+        self.pause = OUTRUN_PAUSE
 
     async def on_start(self) -> None:
         core = self.core
@@ -160,7 +182,7 @@ class Scheduler(Actor):
         for number in range(1, core.workers + 1):  # worker-1...: as a Pool numbers its own
             await self.context.spawn(Worker, core, name=f"worker-{number}")
         if core.store.durable:
-            self.context.timers.start_periodic("poll", Poll(), core.poll_interval)
+            self.context.timers.start_single("poll", Poll(), core.poll_interval)
         self._watch()
 
     async def on_stop(self) -> None:
@@ -180,6 +202,18 @@ class Scheduler(Actor):
                 self.core.kick_pending = False
                 self.look = True
                 await self._dispatch()
+            case Heard():
+                self.core.heard_pending = False
+                if not self.outrun:
+                    self.look = True
+                    await self._dispatch(heard=True)
+                elif not self.pausing:
+                    self.pausing = True
+                    self.context.timers.start_single("heard", _HeardLate(), self.pause)
+            case _HeardLate():
+                self.pausing = False
+                self.look = True
+                await self._dispatch(heard=True)
             case _Finished(worker, record, outcome):
                 if self.busy.get(worker) is record:
                     del self.busy[worker]
@@ -192,9 +226,16 @@ class Scheduler(Actor):
             case _WorkerReady(worker):
                 await self._worker_ready(worker)
             case Poll():
-                await self._poll()
+                # Fixed delay, not fixed rate: a poll slower than the interval (a
+                # store under load) must not pile polls up ahead of the outcomes
+                # waiting to be committed.
+                try:
+                    await self._poll()
+                finally:
+                    self.context.timers.start_single("poll", Poll(), self.core.poll_interval)
             case Changed():
-                await self._observe(self.core.take_changed())
+                job_ids, told = self.core.take_changed()
+                await self._observe(job_ids, told)
             case _Purge():
                 self.purge_at = None
                 await self._purge_on_time()
@@ -237,7 +278,9 @@ class Scheduler(Actor):
 
     # ------------------------------------------------------------ starting jobs
 
-    async def _dispatch(self) -> None:
+    async def _dispatch(self, *, heard: bool = False) -> None:
+        """Claim due jobs for the idle workers while a claim may find some; *heard*:
+        to answer another process's notification (an empty claim then was outrun)."""
         core = self.core
         clock = core.system.clock
         while self.idle_workers and self.look and not core.closing:
@@ -250,6 +293,12 @@ class Scheduler(Actor):
                 limit = 1
                 self.next_start = max(now, self.next_start) + 1.0 / core.rate_limit
             records, due = await claim_and_next_due(core.store, core.owner, limit, core.lease)
+            if records:
+                self.outrun, self.pause = False, OUTRUN_PAUSE
+            elif heard:
+                if self.outrun:  # a late claim, outrun again: look less often
+                    self.pause = min(self.pause * 2, OUTRUN_PAUSE_MOST)
+                self.outrun = True
             if not records and core.rate_limit is not None:
                 self.next_start = -math.inf  # the slot was not used
             for record in records:
@@ -339,9 +388,11 @@ class Scheduler(Actor):
         ]
         self.idle_workers += self.resting
         self.resting = []
-        # A retry waits for its backoff, and a job that ended may have released
-        # jobs that waited for it: look again.
-        if any(record.status in WAITING or record.status.final for record, _ in batch):
+        # A retry waits for its backoff: look again. A job that ended may have
+        # released jobs that waited for it: a store that watches wakes the queue
+        # for those (its own commits' included); without one, look again.
+        unheard = self.watching is None
+        if any(r.status in WAITING or (r.status.final and unheard) for r, _ in batch):
             self.look = True
         for record, event in batch:
             self.core.committed(record)
@@ -382,10 +433,13 @@ class Scheduler(Actor):
         if entry is None or core.closing:
             return
         now = store.now()
+        tracing = self.context.system.tracing
         try:
-            record, created = await store.add(
-                entry.make(tick_key(name, entry.schedule.latest(now)))
-            )
+            record = entry.make(tick_key(name, entry.schedule.latest(now)))
+            if tracing is None:
+                record, created = await store.add(record)
+            else:
+                record, created = await tick_traced(tracing, core.name, name, store, record)
         except Exception:
             logger.exception(
                 "job queue %r could not enqueue a tick of periodic job %r; trying at its next tick",
@@ -422,7 +476,8 @@ class Scheduler(Actor):
         async def run() -> None:
             try:
                 with scope:
-                    await watch(self.core.kick, **options)
+                    # A queue that runs no jobs need not hear of new ones.
+                    await watch(self.core.heard if self.core.workers else None, **options)
             except Exception:
                 logger.warning(
                     "job queue %r stopped listening to its store; polling until it listens again",
@@ -477,12 +532,14 @@ class Scheduler(Actor):
             await save(self.core.owner, new)
             self.shared_progress.update(new)
 
-    async def _observe(self, job_ids: list[str]) -> None:
-        """Read the followed jobs among *job_ids* that run elsewhere; show their changes."""
+    async def _observe(self, job_ids: list[str], told: list[JobChange] | None = None) -> None:
+        """Show the changes *told* of followed jobs, then read the followed jobs among
+        *job_ids* that run elsewhere and show their changes."""
         core = self.core
+        unfollowed = core.applied(told) if told else []
         running_here = {r.id for r in self.busy.values()}
         followed = [i for i in job_ids if i in core.states and i not in running_here]
-        core.changed_unfollowed([i for i in job_ids if i not in core.states])
+        core.changed_unfollowed(unfollowed + [i for i in job_ids if i not in core.states])
         if followed:
             core.observed(await core.store.get_many(followed))
         if core.workers == 0 and not core.idle and not core.states:
@@ -491,7 +548,7 @@ class Scheduler(Actor):
             # time) and no job waits or runs in the store. A submit meanwhile (a
             # kick) makes the answer stale.
             store, kicks = core.store, core.kicks
-            due, running = await store.next_due(), await store.running()
+            due, running = await next_due_and_running(store)
             if due is None and not running and core.kicks == kicks and not core.states:
                 core.idle = True
                 core.notify()

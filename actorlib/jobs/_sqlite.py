@@ -13,8 +13,6 @@ import anyio
 import anyio.lowlevel
 import anyio.to_thread
 
-from . import _codec
-from ._errors import JobDependencyError
 from ._memory import failed_at_add as _failed_at_add
 from ._memory import unknown_prerequisites
 from ._model import JobRecord, JobStatus, Progress
@@ -28,6 +26,7 @@ from ._sqlite_rows import (
     Live,
     Load,
     Memo,
+    dependency_failures,
     encode_progress,
     insert_row,
     record_of,
@@ -361,14 +360,7 @@ class SqliteStore:
     def _fail_dependents(
         self, dependents: list[tuple[str, str]], prerequisite: str, status: str
     ) -> None:
-        now = self.now()
-        rows = []
-        for job_id, name in dependents:
-            error = JobDependencyError(
-                job=f"{name}[{job_id}]", prerequisite=prerequisite, status=status
-            )
-            rows.append((_codec.encode_outcome(error, error.job), now, job_id))
-            self._live.pop(job_id, None)
+        rows = dependency_failures(dependents, prerequisite, status, self.now(), self._live)
         self.db.executemany(
             "UPDATE jobs SET status = 'failed', error = ?, finished_at = ?, blockers = 0 "
             "WHERE id = ? AND status NOT IN ('succeeded', 'failed', 'cancelled')",

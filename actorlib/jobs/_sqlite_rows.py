@@ -6,6 +6,7 @@ from collections.abc import Callable
 from typing import Any
 
 from . import _codec
+from ._errors import JobDependencyError
 from ._model import JobRecord, JobStatus, Progress
 
 SCHEMA = """
@@ -209,3 +210,18 @@ def record_of(row: tuple[Any, ...], *, load: Load, memo: Memo) -> JobRecord:
         blockers=blockers,
         trace=trace,
     )
+
+
+def dependency_failures(
+    dependents: list[tuple[str, str]], prerequisite: str, status: str, now: float, live: Live
+) -> list[tuple[object, ...]]:
+    """The (error, finished_at, id) UPDATE parameters that fail each (id, name) of
+    *dependents* with `JobDependencyError`, naming *prerequisite*; each leaves *live*."""
+    rows: list[tuple[object, ...]] = []
+    for job_id, name in dependents:
+        error = JobDependencyError(
+            job=f"{name}[{job_id}]", prerequisite=prerequisite, status=status
+        )
+        rows.append((_codec.encode_outcome(error, error.job), now, job_id))
+        live.pop(job_id, None)
+    return rows

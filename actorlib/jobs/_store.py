@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Protocol
 
-from ._model import JobRecord, JobStatus
+from ._model import JobChange, JobRecord, JobStatus
 
 
 class JobStore(Protocol):
@@ -56,9 +56,9 @@ class JobStore(Protocol):
         ...
 
     async def save_many(self, records: list[JobRecord]) -> list[JobRecord]:
-        """`save` each record, all in one commit.
+        """`save` each record (committed before it returns, in one commit or more).
 
-        In the same commit, a job that ended releases the jobs added ``after``
+        In the commit that ends it, a job that ended releases the jobs added ``after``
         it (success: one prerequisite fewer; a job with none left becomes
         claimable) or fails them with `JobDependencyError` (failure or
         cancellation; transitively). `cancel_waiting` does the same.
@@ -138,15 +138,24 @@ class WatchingStore(JobStore, Protocol):
 
     async def watch(
         self,
-        wake: Callable[[], None],
-        changed: Callable[[list[str]], None] | None = None,
+        wake: Callable[[], None] | None,
+        changed: Callable[[list[str | JobChange]], None] | None = None,
     ) -> None:
         """Call *wake* whenever another process may have made a job due; until cancelled.
 
-        A store that can also call *changed* with the ids of jobs another
-        process changed (claimed, ended, reported progress of) lets queues
-        follow those jobs at once; without it they see them at each poll.
-        The parameter is optional: a queue passes it only if ``watch`` takes it.
+        Also whenever a commit released jobs that waited for others
+        (``after=``), this process's own included: a queue whose store
+        watches does not look for due jobs after each job it ends.
+
+        A queue that runs no jobs (``workers=0``) passes None: it need not
+        hear of due jobs at all.
+
+        A store that can also call *changed* with the jobs another process
+        changed (claimed, ended, reported progress of) lets queues follow
+        those jobs at once; without it they see them at each poll. Each is a
+        job id (the queue reads the job if it follows it) or a `JobChange`,
+        which says the change itself (the queue reads nothing). The
+        parameter is optional: a queue passes it only if ``watch`` takes it.
 
         Raises:
             Exception: the store lost its way of knowing; the queue calls
@@ -173,6 +182,16 @@ async def claim_and_next_due(
         return answer
     records = await store.claim(owner, limit, lease)
     return records, (await store.next_due() if len(records) < limit else None)
+
+
+async def next_due_and_running(store: JobStore) -> tuple[float | None, int]:
+    """`JobStore.next_due` and `JobStore.running`, which tell whether the queue is
+    idle. A store that answers both in one round trip has a method of this name."""
+    both = getattr(store, "next_due_and_running", None)
+    if both is not None:
+        answer: tuple[float | None, int] = await both()
+        return answer
+    return await store.next_due(), await store.running()
 
 
 def open_store(url: str, clock_now: Callable[[], float]) -> JobStore:

@@ -30,7 +30,39 @@ async def add_traced(
     }
     if len(records) == 1:
         attributes["actorlib.job.id"] = first.id
-    with tracing.span(f"actorlib.job.submit {first.name}", None, "producer", attributes) as span:
+    return await _add_in_span(
+        tracing, f"actorlib.job.submit {first.name}", attributes, store, records
+    )
+
+
+async def tick_traced(
+    tracing: Tracing, queue: str, periodic: str, store: JobStore, record: JobRecord
+) -> tuple[JobRecord, bool]:
+    """`store.add` of a periodic job's tick in a span of its own: a new trace per tick.
+
+    Each queue sharing the store enqueues the same tick; the one whose record
+    the store keeps (``actorlib.job.created`` 1) is the trace its run continues.
+    """
+    attributes: dict[str, str | int] = {
+        "actorlib.job.queue": queue,
+        "actorlib.job.name": record.name,
+        "actorlib.job.periodic": periodic,
+        "actorlib.job.id": record.id,
+    }
+    [added] = await _add_in_span(
+        tracing, f"actorlib.job.tick {periodic}", attributes, store, [record]
+    )
+    return added
+
+
+async def _add_in_span(
+    tracing: Tracing,
+    name: str,
+    attributes: dict[str, str | int],
+    store: JobStore,
+    records: list[JobRecord],
+) -> list[tuple[JobRecord, bool]]:
+    with tracing.span(name, None, "producer", attributes) as span:
         trace = tracing.export(span.context)
         for record in records:
             record.trace = trace

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import sqlite3
 import sys
+import threading
 import time
 
 import anyio
@@ -20,6 +21,10 @@ def multiply(a: int, b: int) -> int:
     return a * b
 
 
+async def echo(value: object) -> object:
+    return value
+
+
 def cpu_bound(n: int) -> tuple[int, int]:
     """Sum of squares, and the pid it ran in (to prove it ran in another process)."""
     return sum(i * i for i in range(n)), os.getpid()
@@ -33,6 +38,17 @@ def stepped(steps: int) -> int:
     for step in range(1, steps + 1):
         report_progress(step, steps, note=f"step {step}")
     return steps
+
+
+#: Thread events by name, for thread jobs a test holds back (module state, as GATES).
+THREAD_GATES: dict[str, threading.Event] = {}
+
+
+def stepped_when_open(gate: str, steps: int) -> int:
+    """In its thread, wait for THREAD_GATES[gate] (10 s at most); then `stepped`."""
+    if not THREAD_GATES[gate].wait(timeout=10):
+        raise TimeoutError(f"the thread gate {gate!r} was never opened")
+    return stepped(steps)
 
 
 def record_once(db_path: str, key: str, pause: float = 0.0) -> str:

@@ -6,6 +6,7 @@ import collections
 import functools
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import anyio
 import psycopg
@@ -14,18 +15,22 @@ import pytest
 from actorlib import ActorSystem
 from actorlib.jobs import (
     JobEvent,
+    JobHandle,
     JobProgress,
     JobQueue,
     JobRecord,
     JobStarted,
     JobStatus,
+    JobStore,
     JobSucceeded,
     PostgresStore,
     Progress,
+    SqliteStore,
 )
+from actorlib.jobs._model import JobChange
 from tests.helpers import Probe
 from tests.jobs import tasks
-from tests.jobs.stores import DURABLE_KINDS, make_kind
+from tests.jobs.stores import DURABLE_KINDS, make_kind, record
 from tests.jobs.test_progress_and_events import Recorder
 
 pytestmark = pytest.mark.anyio
@@ -284,14 +289,14 @@ class _ReturnsLate(PostgresStore):
 
     async def watch(
         self,
-        wake: Callable[[], None],
-        changed: Callable[[list[str]], None] | None = None,
+        wake: Callable[[], None] | None,
+        changed: Callable[[list[str | JobChange]], None] | None = None,
     ) -> None:
-        def heard(job_ids: list[str]) -> None:
-            self.heard.update(job_ids)
+        def heard(changes: list[str | JobChange]) -> None:
+            self.heard.update(c if isinstance(c, str) else c.job_id for c in changes)
             self.news.set()
             if changed is not None:
-                changed(job_ids)
+                changed(changes)
 
         await super().watch(wake, heard)
 
@@ -328,3 +333,200 @@ async def test_on_postgres_a_job_run_elsewhere_before_its_submit_returns_is_stil
         handle = await producer.submit(tasks.add, 1, 2)
         with anyio.fail_after(5):
             assert await handle.result() == 3
+
+
+class _CountsReads(PostgresStore):
+    """A real PostgreSQL store that remembers which jobs its queue read."""
+
+    def __init__(self, url: str) -> None:
+        super().__init__(url)
+        self.read: list[str] = []
+
+    async def get_many(self, job_ids: list[str]) -> list[JobRecord]:
+        self.read += job_ids
+        return await super().get_many(job_ids)
+
+
+async def test_on_postgres_a_producer_learns_a_start_and_a_small_result_without_reading(
+    request: pytest.FixtureRequest, tmp_path: Path
+) -> None:
+    # The claim's notification says the attempt started, and the outcome's says
+    # the job succeeded with its result: the producer shows both, events and
+    # all, and reads no row. A result too big for a notification is read.
+    url = make_kind("postgres", request, tmp_path).url
+    store = _CountsReads(url)
+    probe = Probe()
+    big = "x" * 20_000
+    async with ActorSystem("jobs") as system:
+        recorder = await system.spawn(Recorder, probe)
+        system.events.subscribe(recorder, JobEvent)
+        async with (
+            JobQueue(
+                system, store=store, workers=0, name="producer", poll_interval=30, lease=60
+            ) as producer,
+            JobQueue(system, store=url, workers=1, name="worker", poll_interval=30, lease=60),
+        ):
+            small = await producer.submit(tasks.echo, {"n": [1, 2]})
+            with anyio.fail_after(10):
+                assert await small.result() == {"n": [1, 2]}
+            large = await producer.submit(tasks.echo, big)
+            with anyio.fail_after(10):
+                assert await large.result() == big
+        await probe.wait_for(
+            lambda items: (
+                sum(isinstance(e, JobSucceeded) and e.queue == "producer" for e in items) == 2
+            )
+        )
+    assert store.read == [large.id]
+    producer_seen = [
+        type(e).__name__
+        for e in probe.items
+        if isinstance(e, JobEvent) and e.job_id == small.id and e.queue == "producer"
+    ]
+    assert producer_seen == ["JobQueued", "JobStarted", "JobSucceeded"]
+    info = small.info()
+    assert info.status is JobStatus.SUCCEEDED
+    assert info.attempts == 1
+    assert info.started_at is not None
+    assert info.finished_at is not None
+    assert info.started_at <= info.finished_at
+
+
+class _LateLookup:
+    """Holds a `get` that has read its job until the job has ended in the looking queue."""
+
+    def __init__(self) -> None:
+        self.ended = anyio.Event()
+        self.held = anyio.Event()
+
+    async def hold(self, found: JobRecord | None) -> JobRecord | None:
+        self.held.set()
+        with anyio.fail_after(10):
+            await self.ended.wait()
+        return found  # read while the job waited: stale by now
+
+
+class _LateSqlite(SqliteStore):
+    def __init__(self, path: str, late: _LateLookup) -> None:
+        super().__init__(path)
+        self.late = late
+
+    async def get(self, job_id: str) -> JobRecord | None:
+        return await self.late.hold(await super().get(job_id))
+
+
+class _LatePostgres(PostgresStore):
+    def __init__(self, url: str, late: _LateLookup) -> None:
+        super().__init__(url)
+        self.late = late
+
+    async def get(self, job_id: str) -> JobRecord | None:
+        return await self.late.hold(await super().get(job_id))
+
+
+@pytest.mark.parametrize("kind", DURABLE_KINDS)
+async def test_a_job_looked_up_while_it_ends_in_the_same_queue_is_still_followed(
+    kind: str, request: pytest.FixtureRequest, tmp_path: Path
+) -> None:
+    # `get` reads the job while it waits; this queue runs it and ends it before
+    # `get` returns, so nobody here followed it when it ended. Polls are an hour
+    # apart: only the queue remembering what it ended saves the handle.
+    made = make_kind(kind, request, tmp_path)
+    late = _LateLookup()
+    store: JobStore
+    if kind == "sqlite":
+        store = _LateSqlite(made.url.removeprefix("sqlite:///"), late)
+    else:
+        store = _LatePostgres(made.url, late)
+    other = made.store()  # another process added the job
+    await other.open("other")
+    job = record(other.now, delay=0.3)  # due once the look-up has read it
+    try:
+        await other.add(job)
+    finally:
+        await other.close()
+    probe = Probe()
+    async with ActorSystem("jobs") as system:
+        recorder = await system.spawn(Recorder, probe)
+        system.events.subscribe(recorder, JobSucceeded)
+        async with JobQueue(system, store=store, poll_interval=3600, lease=7200) as queue:
+            found: list[JobHandle[Any] | None] = []
+
+            async def look_up() -> None:
+                found.append(await queue.get(job.id))
+
+            async with anyio.create_task_group() as group:
+                group.start_soon(look_up)
+                with anyio.fail_after(10):
+                    await late.held.wait()
+                    await probe.wait_for(lambda items: len(items) == 1)
+                late.ended.set()
+            (handle,) = found
+            assert handle is not None
+            with anyio.fail_after(5):
+                assert await handle.result() == 3
+    assert len(probe.items) == 1  # the re-read publishes no second JobSucceeded
+
+
+async def test_on_postgres_a_submit_only_queue_never_hears_of_new_jobs_and_a_worker_queue_does(
+    request: pytest.FixtureRequest, tmp_path: Path
+) -> None:
+    # Every submit notifies the new-jobs channel; a queue that runs no jobs
+    # would only be woken (and the server busied) by each one, its own included.
+    url = make_kind("postgres", request, tmp_path).url
+    producer_store, worker_store = PostgresStore(url), PostgresStore(url)
+    async with (
+        ActorSystem("jobs") as system,
+        JobQueue(system, store=producer_store, workers=0, name="producer") as producer,
+        JobQueue(system, store=worker_store, workers=1, name="worker"),
+    ):
+        with anyio.fail_after(10):
+            assert await (await producer.submit(tasks.add, 1, 2)).result() == 3
+            # The worker's watch LISTENs in a task of its own, maybe after the job
+            # ran: look at the server's state until it does (no event to wait on).
+            while await worker_store.listening_channels() != {worker_store._channel}:  # noqa: ASYNC110
+                await anyio.sleep(0.01)
+        assert await producer_store.listening_channels() == {producer_store._state_channel}
+
+
+class _NamesIdleChecks(PostgresStore):
+    """A PostgreSQL store that lists the calls a queue makes to learn it is idle."""
+
+    def __init__(self, url: str) -> None:
+        super().__init__(url)
+        self.checks: list[str] = []
+
+    async def next_due(self) -> float | None:
+        self.checks.append("next_due")
+        return await super().next_due()
+
+    async def running(self) -> int:
+        self.checks.append("running")
+        return await super().running()
+
+    async def next_due_and_running(self) -> tuple[float | None, int]:
+        self.checks.append("next_due_and_running")
+        return await super().next_due_and_running()
+
+
+async def test_on_postgres_a_producer_learns_it_is_idle_in_one_round_trip_after_its_last_job(
+    request: pytest.FixtureRequest, tmp_path: Path
+) -> None:
+    # Once no job it follows is left, a producer asks the store whether any job
+    # still waits or runs (for `join`): both questions in one statement.
+    url = make_kind("postgres", request, tmp_path).url
+    store = _NamesIdleChecks(url)
+    async with (
+        ActorSystem("jobs") as system,
+        JobQueue(
+            system, store=store, workers=0, name="producer", poll_interval=3600, lease=7200
+        ) as producer,
+        JobQueue(system, store=url, workers=1, name="worker", poll_interval=3600, lease=7200),
+    ):
+        handle = await producer.submit(tasks.add, 1, 2)
+        store.checks.clear()
+        with anyio.fail_after(10):
+            assert await handle.result() == 3  # told by notification: no read
+            await producer.join()
+        assert store.checks  # it did ask
+        assert set(store.checks) == {"next_due_and_running"}

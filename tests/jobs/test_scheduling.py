@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import datetime
 from collections.abc import AsyncIterator
+from pathlib import Path
 
 import anyio
 import pytest
@@ -20,6 +21,7 @@ from actorlib.jobs import (
     JobTimeoutError,
     MemoryStore,
     Retry,
+    SqliteStore,
 )
 from actorlib.testing import VirtualClock
 
@@ -366,3 +368,41 @@ async def test_a_queue_claims_again_only_when_a_job_may_have_become_due(
         # One claim finds the job (a submit wakes the queue); one more after its
         # outcome is committed (an ended job may release others). Before: four.
         assert store.claims - before <= 2 * 10
+
+
+class _RenewsOnGate(SqliteStore):
+    """A durable store whose first poll (its `renew`) waits for the test."""
+
+    def __init__(self, path: str) -> None:
+        super().__init__(path)
+        self.renews = 0
+        self.first_poll = anyio.Event()
+        self.gate = anyio.Event()
+
+    async def renew(self, owner: str, job_ids: list[str], lease: float) -> None:
+        self.renews += 1
+        self.first_poll.set()
+        await self.gate.wait()
+        await super().renew(owner, job_ids, lease)
+
+
+async def test_a_poll_slower_than_the_poll_interval_does_not_pile_polls_up(
+    clock: VirtualClock, tmp_path: Path
+) -> None:
+    # A store under load answers a poll late: the polls due meanwhile are one,
+    # not a backlog that would hold back the outcomes waiting to be committed.
+    store = _RenewsOnGate(str(tmp_path / "jobs.db"))
+    async with (
+        ActorSystem("polls", clock=clock) as system,
+        JobQueue(system, store=store, workers=1, poll_interval=1.0) as queue,
+    ):
+        await clock.advance(1.0)
+        await store.first_poll.wait()
+        for _ in range(50):
+            await clock.advance(1.0)
+        store.gate.set()
+        assert await (await queue.submit(sum, [1, 2])).result() == 3
+        await clock.advance(1.0)
+        await queue.join()
+        # The held poll, then one interval after it ended. Before: fifty-one.
+        assert store.renews <= 3

@@ -722,9 +722,18 @@ async def test_failures_and_dead_letters_persist_with_their_errors(durable: Kind
 
 
 async def test_progress_and_results_of_thread_jobs_are_stored(durable: Kind) -> None:
+    gate = tasks.THREAD_GATES["stepped"] = threading.Event()
+
+    async def open_gate() -> None:
+        gate.set()
+
     async with ActorSystem("jobs") as system, JobQueue(system, store=durable.url) as queue:
-        handle = await queue.submit(tasks.stepped, 3)
-        updates = [p.done async for p in handle.progress()]
+        handle = await queue.submit(tasks.stepped_when_open, "stepped", 3)
+        async with anyio.create_task_group() as group:
+            # Runs once the iteration below waits, so after it began listening:
+            # it yields only the reports made from then on.
+            group.start_soon(open_gate)
+            updates = [p.done async for p in handle.progress()]
         assert updates == [1, 2, 3]
         assert await handle.result() == 3
 

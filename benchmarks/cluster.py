@@ -7,7 +7,7 @@ the cluster without hosting anything, so every entity message goes through
 its own region to the member that holds the key, as any sender's would.
 
 The raw column is the same message over a plain `actorlib.remote` ref: to a
-`Sink` placed on a member by ``cluster.spawn`` and addressed directly (not
+`Sink` (benchmarks.remote's) placed on a member by ``cluster.spawn`` and addressed directly (not
 through its stand-in), over the same NATS server. actorlib / raw is the
 price of the cluster layer (the local region's hop, the key, the lease
 lookup on activation).
@@ -37,12 +37,12 @@ import anyio
 import anyio.lowlevel
 import attrs
 
-from actorlib import Actor, ActorRef, ActorSystem, AskTimeout
+from actorlib import ActorRef, ActorSystem, AskTimeout
 from actorlib.cluster import Cluster, ClusterError, Entity
 from actorlib.remote import NatsTransport, NodeLost
 from benchmarks._percentiles import median_keeping, percentile, take_kept
 from benchmarks._scenario import Measure, Peer, Scenario, ValueBelow
-from benchmarks.remote import _free_port, _nats_server_binary
+from benchmarks.remote import Sink, _free_port, _nats_server_binary
 
 _SECRET = "benchmark-cluster-secret-0123456789"
 _ROOT = Path(__file__).resolve().parent.parent
@@ -67,25 +67,6 @@ class Counter(Entity):
             return self.count
         if message == "where":
             return self.context.system.name
-        return None
-
-
-class Sink(Actor):
-    """The plain actor beside `Counter`: the same answers, and "ref" (itself)."""
-
-    def __init__(self) -> None:
-        self.count = 0
-
-    async def receive(self, message: object) -> object:
-        if type(message) is int:
-            self.count += 1
-            return message
-        if message == "count":
-            return self.count
-        if message == "where":
-            return self.context.system.name
-        if message == "ref":
-            return self.ref
         return None
 
 
@@ -362,20 +343,9 @@ class RatioAtMost:
         return ratio <= self.maximum
 
 
-#: Why Ray (named actors, the closest equivalent) has no figures beside these.
-RAY_UNAVAILABLE = (
-    "not measured: Ray installs from the local index, but its variants (named actors on a "
-    "three-node local cluster) are not written yet"
-)
-
-
 def _ray(function: str) -> dict[str, Peer]:
-    return {
-        "ray": Peer(
-            "benchmarks.peers.ray_", function, install="ray", own_runtime=True,
-            unavailable=RAY_UNAVAILABLE,
-        ),
-    }  # fmt: skip
+    """Ray's named actors beside the entities (`benchmarks.peers.ray_`): n/a where not installed."""
+    return {"ray": Peer("benchmarks.peers.ray_", function, install="ray", own_runtime=True)}
 
 
 _WHERE = f"{MEMBERS} member processes + this one routing, one NATS server"

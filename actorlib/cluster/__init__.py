@@ -9,7 +9,7 @@ that expire: ``cluster.members()`` lists the live ones, and `MemberUp` and
 
 from __future__ import annotations
 
-from ._cluster import Cluster, Joining
+from ._cluster import Cluster, Joining, joined_clusters
 from ._entity import Entity, EntityContext
 from ._errors import ClusterError, LeaseLost
 from ._events import EntityStarted, EntityStopped
@@ -36,4 +36,5 @@ __all__ = [
     "MemberUp",
     "RoundRobin",
     "Strategy",
+    "joined_clusters",
 ]

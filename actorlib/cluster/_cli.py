@@ -1,7 +1,8 @@
 """``python -m actorlib.cluster``: list a cluster's members; run a member that hosts entities.
 
-The member command lives here, not under ``python -m actorlib.remote node``:
-the remote layer sits below the cluster and never imports it.
+``python -m actorlib.remote node --cluster NAME`` runs the same member
+(`entity_kinds`, `hosting`): its command line is a composition root, the one
+module of the remote layer allowed to import this one, and only when asked.
 """
 
 from __future__ import annotations
@@ -10,22 +11,22 @@ import argparse
 import importlib
 import inspect
 import logging
-import signal
 import sys
-from collections.abc import Sequence
-
-import anyio
+from collections.abc import AsyncIterator, Sequence
+from contextlib import asynccontextmanager
 
 from actorlib import ActorSystem, run
 from actorlib.remote import NatsTransport
 from actorlib.remote._auth import secret_from_env
+from actorlib.remote._cli import wait_for_stop
 
 from ._cluster import Cluster
 from ._entity import Entity
 from ._errors import ClusterError
+from ._jetstream import JetStreamKV
 from ._kv import Bucket
 from ._members import MAX_ENTRY, NODE_ID, Member
-from ._membership import PREFIX, wall
+from ._membership import PREFIX
 
 
 def _transport(args: argparse.Namespace) -> NatsTransport:
@@ -43,17 +44,18 @@ async def read_members(transport: NatsTransport, name: str) -> list[Member]:
     """
     client = transport._client
     assert client is not None
-    bucket = Bucket(client.jetstream(), f"{transport.prefix}-cluster-{name}", transport.secret)
-    await bucket.open()
+    store = JetStreamKV(client.jetstream(), f"{transport.prefix}-cluster-{name}")
+    await store.open()
+    bucket = Bucket(store, store.name, transport.secret)
     found: list[Member] = []
-    watcher = await bucket.kv.watch(PREFIX + ">")
+    watcher = await bucket.watch(PREFIX)
     try:
         async for entry in watcher:
             if entry is None:
                 break
             node_id = entry.key[len(PREFIX) :]
             plaintext = bucket.unseal(entry.key, entry.value, limit=MAX_ENTRY)
-            if entry.operation is None and plaintext is not None and NODE_ID.fullmatch(node_id):
+            if entry.op == "put" and plaintext is not None and NODE_ID.fullmatch(node_id):
                 member = Member.decode(node_id, plaintext)
                 if member is not None:
                     found.append(member)
@@ -83,40 +85,74 @@ async def _members(args: argparse.Namespace) -> None:
             members = await read_members(transport, args.name)
         except ClusterError as error:
             raise SystemExit(str(error)) from None
-    print(table(members, wall()))
+    print(table(members, transport.wall()))
     print(f"{len(members)} member(s) in cluster {args.name}")
 
 
-def _entity_classes(module_name: str) -> list[type[Entity]]:
+def entity_kinds(module_names: Sequence[str]) -> list[type[Entity]]:
+    """Every `Entity` subclass that the modules *module_names* define, for ``--import``.
+
+    Raises:
+        SystemExit: a module fails to import, or defines no entity kind: a
+            member that was asked to host kinds and hosts none would join and
+            take no key, which nobody would notice.
+    """
+    return [cls for name in module_names for cls in _kinds_of(name)]
+
+
+def _kinds_of(module_name: str) -> list[type[Entity]]:
     try:
         module = importlib.import_module(module_name)
-    except ImportError as error:
-        raise SystemExit(f"--import {module_name}: {error}") from None
+    except Exception as error:  # whatever it raised, the member cannot host its kinds
+        raise SystemExit(
+            f"--import {module_name}: the module failed to import "
+            f"({type(error).__name__}: {error}); check its name and PYTHONPATH"
+        ) from None
     classes = [
         cls
         for _, cls in inspect.getmembers(module, inspect.isclass)
         if issubclass(cls, Entity) and cls is not Entity and cls.__module__ == module.__name__
     ]
     if not classes:
-        raise SystemExit(f"--import {module_name}: it defines no Entity subclass")
+        raise SystemExit(
+            f"--import {module_name}: it defines no Entity subclass, so the member would "
+            "host nothing; import the module that defines your entity kinds"
+        )
     return classes
 
 
+@asynccontextmanager
+async def hosting(
+    system: ActorSystem,
+    *,
+    name: str,
+    roles: Sequence[str],
+    kinds: Sequence[type[Entity]],
+    idle_timeout: float | None,
+) -> AsyncIterator[Cluster]:
+    """*system* as a member of cluster *name* hosting *kinds*; prints ``member <id> joined``
+    once it is ready and ``member <id> leaving`` when it leaves."""
+    async with Cluster.join(system, name=name, roles=set(roles)) as cluster:
+        for cls in kinds:
+            await cluster.register(cls, idle_timeout=idle_timeout)
+        hosted = ", ".join(cls.__name__ for cls in kinds) or "no entities"
+        print(f"member {cluster.node_id} joined cluster {name} ({hosted})", flush=True)
+        try:
+            yield cluster
+        finally:
+            print(f"member {cluster.node_id} leaving", flush=True)
+
+
 async def _member(args: argparse.Namespace) -> None:
-    classes = [cls for module in args.imports for cls in _entity_classes(module)]
+    kinds = entity_kinds(args.imports)
     transport = _transport(args)
     async with (
         ActorSystem(args.system, transport=transport) as system,
-        Cluster.join(system, name=args.name, roles=args.roles) as cluster,
+        hosting(
+            system, name=args.name, roles=args.roles, kinds=kinds, idle_timeout=args.idle_timeout
+        ),
     ):
-        for cls in classes:
-            await cluster.register(cls, idle_timeout=args.idle_timeout)
-        kinds = ", ".join(cls.__name__ for cls in classes) or "no entities"
-        print(f"member {cluster.node_id} joined cluster {args.name} ({kinds})", flush=True)
-        with anyio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
-            async for _ in signals:
-                break
-        print(f"member {cluster.node_id} leaving", flush=True)
+        await wait_for_stop()
 
 
 def main(argv: Sequence[str] | None = None) -> None:

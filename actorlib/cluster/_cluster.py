@@ -3,30 +3,30 @@
 from __future__ import annotations
 
 import math
+import weakref
 from collections.abc import Generator, Iterable
 from types import TracebackType
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import anyio
 
-from actorlib import ActorRef
+from actorlib import ActorRef, ActorSystem
 from actorlib.remote import NatsTransport
 
 from ._entity import Entity
 from ._errors import ClusterError
+from ._jetstream import JetStreamKV
 from ._kv import Bucket
 from ._lease import LeaseTiming
 from ._members import ROLE, Member
-from ._membership import Membership, wall
+from ._membership import Membership
 from ._placing import ClusterPlacement
 from ._rebalance import check_rate
 from ._region import Region
 from ._shard import Shard
+from ._store import KeyValue
 from ._strategies import RoundRobin, Strategy
 from ._target import EntityTarget
-
-if TYPE_CHECKING:
-    from actorlib import ActorSystem
 
 # The default largest persisted state of an entity, in bytes (NATS's default
 # max_payload is 1 MiB; a sealed value adds 29 bytes, headers a few more).
@@ -37,6 +37,26 @@ MAX_KEY = 256
 # The default bound on declaring a silent member lost, in seconds (plus the
 # server's expiry lateness, measured at 0.3 s at most).
 DOWN_AFTER = 3.0
+
+# The clusters joined on each system that have not left, for readers such as
+# the dashboard (nothing here depends on it).
+_joined: weakref.WeakKeyDictionary[ActorSystem, list[Cluster]] = weakref.WeakKeyDictionary()
+
+
+def joined_clusters(system: ActorSystem) -> tuple[Cluster, ...]:
+    """The clusters joined on *system* that have not left, in the order they joined.
+
+    A cluster is listed from the moment `Cluster.join` returns it until its
+    `Cluster.leave` begins: how a dashboard finds the clusters of a system
+    without the user naming them (as `actorlib.jobs.open_queues` does for
+    job queues).
+
+    Raises:
+        TypeError: *system* is not an ActorSystem.
+    """
+    if not isinstance(system, ActorSystem):
+        raise TypeError(f"joined_clusters() expects an ActorSystem, got {system!r}")
+    return tuple(_joined.get(system, ()))
 
 
 def _check_name(what: str, value: object) -> str:
@@ -66,19 +86,29 @@ class Cluster:
         name: str,
         roles: frozenset[str],
         down_after: float,
+        *,
+        store: KeyValue | None = None,
     ) -> None:
+        # Internal: *store* is the KeyValue seam to keep the cluster's bucket in
+        # (a `MemoryKV` on the system's clock, for a simulated cluster); None
+        # (what `Cluster.join` gives users) is JetStream through the transport's client.
         self.system = system
         self.name = name
         self.roles = roles
         self.transport = transport
-        self._joined = wall()
+        # When it joined, by the node's wall clock (shown, never compared for safety).
+        self._joined = transport.wall()
         self._shards: dict[str, Shard] = {}
         self._regions: dict[str, ActorRef[Any]] = {}
-        client = transport._client
-        assert client is not None
-        self.bucket = Bucket(
-            client.jetstream(), f"{transport.prefix}-cluster-{name}", transport.secret
-        )
+        bucket = f"{transport.prefix}-cluster-{name}"
+        # The JetStream bucket to open before joining; None for a store given.
+        self._jetstream: JetStreamKV | None = None
+        if store is None:
+            client = transport._client
+            assert client is not None
+            store = self._jetstream = JetStreamKV(client.jetstream(), bucket)
+        self._store: KeyValue = store
+        self.bucket = Bucket(store, bucket, transport.secret)
         self.membership = Membership(self.bucket, system, self._me, down_after=down_after)
         self._left = False
 
@@ -314,6 +344,9 @@ class Cluster:
         if self._left:
             return
         self._left = True
+        joined = _joined.get(self.system, [])
+        if self in joined:
+            joined.remove(self)
         for kind, region in self._regions.items():
             self._shards[kind].stop()
             await self.system.stop(region)  # passivates its activations, releasing their leases
@@ -332,10 +365,21 @@ class Cluster:
 
 
 class Joining:
-    """What `Cluster.join` returns: await it, or enter it with ``async with``."""
+    """What `Cluster.join` returns: await it, or enter it with ``async with``.
+
+    Internal: ``store=`` (not offered by `Cluster.join`) keeps the cluster's
+    bucket in that KeyValue store instead of JetStream; a simulated cluster
+    passes a `MemoryKV` on the system's clock, shared by its members.
+    """
 
     def __init__(
-        self, system: ActorSystem, name: str, roles: Iterable[str], down_after: float
+        self,
+        system: ActorSystem,
+        name: str,
+        roles: Iterable[str],
+        down_after: float,
+        *,
+        store: KeyValue | None = None,
     ) -> None:
         transport = getattr(system, "transport", None)
         if not isinstance(transport, NatsTransport):
@@ -359,6 +403,7 @@ class Joining:
         ):
             raise ValueError(f"down_after must be whole seconds >= 1, got {down_after!r}")
         self._down_after = float(down_after)
+        self._store = store
         self._cluster: Cluster | None = None
 
     async def _join(self) -> Cluster:
@@ -367,9 +412,18 @@ class Joining:
                 reason="Cluster.join() needs a running system: join inside "
                 "`async with ActorSystem(...)`"
             )
-        cluster = Cluster(self._system, self._transport, self._name, self._roles, self._down_after)
-        await cluster.bucket.open()
+        cluster = Cluster(
+            self._system,
+            self._transport,
+            self._name,
+            self._roles,
+            self._down_after,
+            store=self._store,
+        )
+        if cluster._jetstream is not None:
+            await cluster._jetstream.open()
         await cluster.membership.start()
+        _joined.setdefault(self._system, []).append(cluster)
         return cluster
 
     def __await__(self) -> Generator[Any, None, Cluster]:

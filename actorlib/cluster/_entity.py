@@ -12,10 +12,13 @@ import anyio
 from actorlib import Actor
 
 from ._errors import ClusterError, LeaseLost
-from ._kv import Bucket, Conflict
+from ._handoff import take_current
+from ._kv import Bucket
 from ._lease import Lease, lease_key, state_key
+from ._store import Conflict
 
 if TYPE_CHECKING:
+    from actorlib._messages import Envelope
     from actorlib.remote import Serializer
     from actorlib.remote._node import Node
 
@@ -54,6 +57,8 @@ class EntityContext:
         self._serializer = serializer
         self._node = node
         self._max_state = max_state
+        # Set by its region: takes back a message this activation must not handle.
+        self._hand_back: Callable[[Envelope], None] | None = None
 
     @property
     def token(self) -> int:
@@ -82,6 +87,7 @@ class EntityContext:
         lease = self._lease
         async with lease.lock:
             if not lease.valid():
+                lease.fence()  # for good, even if a renewal in flight lands late
                 raise LeaseLost(reason=self._lost("its lease expired before the write"))
             try:
                 await self._bucket.write(
@@ -159,13 +165,23 @@ def _guarded(
         entity = self.entity
         lease = entity._lease
         if not lease.valid():
+            if entity._hand_back is not None:
+                # Not handled here, so not lost: its region stops this activation
+                # and passes the message on to the key's next activation. Fenced
+                # first: a renewal landing late must not make it valid again.
+                lease.fence()
+                entity._hand_back(take_current(self.context))
+                return None
             raise LeaseLost(reason=entity._lost("not renewed in time"))
-        with anyio.CancelScope(deadline=lease.deadline) as scope:
-            lease.scopes.add(scope)
+        # Cancelled by a timer on the Clock seam (virtual under simulation) at
+        # the lease's deadline, which each renewal moves, or when it is fenced.
+        with anyio.CancelScope() as scope:
+            lease.guard(scope)
             try:
                 return await receive(self, message)
             finally:
-                lease.scopes.discard(scope)
+                lease.unguard(scope)
+        lease.fence()  # for good: this activation handles nothing more (see `_decide`)
         raise LeaseLost(reason=entity._lost("its deadline passed while handling a message"))
 
     return guarded

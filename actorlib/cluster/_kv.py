@@ -1,4 +1,4 @@
-"""Sealed values in one JetStream KV bucket: compare-and-set, per-key TTLs, fences; no actors.
+"""Sealed values in the cluster's KV store: sealed before any store sees them; no NATS.
 
 Any client of the NATS server can read and write a KV bucket, so every
 value is sealed with ChaCha20-Poly1305 under a key derived from the
@@ -10,40 +10,23 @@ before it opens::
     value = version (1 byte, 1) | nonce (12 bytes) | ciphertext | tag (16 bytes)
     AAD   = joined("actorlib/1 cluster kv", bucket, key)
 
-Writes go through ``js.publish`` with JetStream's headers: the expected
-last revision of the key (compare-and-set: 0 means "no value"), a TTL
-per write (``Nats-TTL``, whole seconds), and for fenced writes the
-expected last revision of *another* key (the lease), checked by the
-server in the same step as the write.
+The store below is the KeyValue seam (`_store`): a JetStream KV bucket in
+production, an in-memory store under simulation; sealing is the same on
+both, so no store (and no simulation of one) weakens it.
 """
 
 from __future__ import annotations
 
 import secrets
-from typing import TYPE_CHECKING, Any
 
 import attrs
 
 from actorlib.remote._crypto import AEAD_NONCE_BYTES, AEAD_TAG_BYTES, Aead, hkdf, joined
 
-from ._errors import ClusterError
-
-if TYPE_CHECKING:
-    from nats.js import JetStreamContext
+from ._store import Conflict, KeyValue, Watcher
 
 _VERSION = 1
 OVERHEAD = 1 + AEAD_NONCE_BYTES + AEAD_TAG_BYTES
-_EXPECT = "Nats-Expected-Last-Subject-Sequence"
-_EXPECT_SUBJECT = "Nats-Expected-Last-Subject-Sequence-Subject"
-# The server's error code for a compare-and-set that lost.
-WRONG_LAST = 10071
-# How long the server keeps the marker it writes when a TTL expires: long
-# enough for every watcher to see it (a marker must be at least 1 s).
-MARKER_TTL = 2.0
-
-
-class Conflict(Exception):
-    """A compare-and-set lost: the key (or the fencing key) moved on."""
 
 
 @attrs.frozen
@@ -63,42 +46,18 @@ class Found:
 
 
 class Bucket:
-    """One KV bucket of sealed values, for one cluster.
+    """The cluster's values in one KV store, sealed for this cluster.
 
     Args:
-        js: the JetStream context of a connected client.
-        name: the bucket's name (letters, digits, ``-`` and ``_``).
+        store: the KeyValue seam (a `JetStreamKV`, or an in-memory store).
+        name: the bucket's name (bound into every sealed value).
         secret: the cluster's shared secret.
     """
 
-    def __init__(self, js: JetStreamContext, name: str, secret: bytes) -> None:
-        self.js = js
+    def __init__(self, store: KeyValue, name: str, secret: bytes) -> None:
+        self.store = store
         self.name = name
-        self.stream = f"KV_{name}"
         self._aead = Aead(hkdf(secret, salt=b"actorlib cluster", info=b"kv value " + name.encode()))
-        self.kv: Any = None
-
-    async def open(self) -> None:
-        """Create the bucket, or bind to it if it exists.
-
-        Raises:
-            ClusterError: JetStream is not enabled on the server, or refused.
-        """
-        from nats.js.api import KeyValueConfig
-
-        config = KeyValueConfig(bucket=self.name, history=1, limit_marker_ttl=MARKER_TTL)
-        try:
-            self.kv = await self.js.create_key_value(config)
-        except Exception as error:
-            raise ClusterError(
-                reason=f"cannot open the cluster's JetStream KV bucket {self.name!r}: {error!r}; "
-                f"the NATS server must run with JetStream (nats-server -js -sd DIR), "
-                f"version 2.11 or later (per-message TTLs)"
-            ) from error
-
-    def subject(self, key: str) -> str:
-        """The stream subject of *key*."""
-        return f"$KV.{self.name}.{key}"
 
     def seal(self, key: str, plaintext: bytes) -> bytes:
         """*plaintext*, sealed for *key* of this bucket."""
@@ -121,22 +80,14 @@ class Bucket:
         """The last message of *key* (None: the key has none at all).
 
         Raises:
-            ClusterError: NATS failed.
+            ClusterError: the store failed.
         """
-        from nats.js.errors import NotFoundError
-
-        try:
-            msg = await self.js.get_last_msg(self.stream, self.subject(key))
-        except NotFoundError:
+        entry = await self.store.read(key)
+        if entry is None:
             return None
-        except Exception as error:
-            raise ClusterError(
-                reason=f"reading {key!r} from JetStream failed: {error!r}"
-            ) from error
-        headers = msg.headers or {}
-        marker = "KV-Operation" in headers or "Nats-Marker-Reason" in headers
-        plaintext = None if marker else self.unseal(key, msg.data, limit=limit)
-        return Found(int(msg.seq or 0), plaintext, marker)
+        marker = entry.op != "put"
+        plaintext = None if marker else self.unseal(key, entry.value, limit=limit)
+        return Found(entry.revision, plaintext, marker)
 
     async def write(
         self,
@@ -151,46 +102,31 @@ class Bucket:
 
         Args:
             expect: the revision the key must have now (0: no message at all).
-            ttl: seconds until the server expires the value (whole seconds, >= 1).
+            ttl: seconds until the store expires the value (whole seconds, >= 1).
             fence: (another key, the revision it must have now).
 
         Raises:
             Conflict: *expect* or *fence* did not hold.
-            ClusterError: NATS failed (the write may still have been applied).
+            ClusterError: the store failed (the write may still have been applied).
         """
-        from nats.js.errors import APIError
-
-        headers: dict[str, str] = {}
-        if expect is not None:
-            headers[_EXPECT] = str(expect)
-        if ttl is not None:
-            headers["Nats-TTL"] = f"{max(1, round(ttl))}s"
-        if fence is not None:
-            headers[_EXPECT] = str(fence[1])
-            headers[_EXPECT_SUBJECT] = self.subject(fence[0])
-        try:
-            ack = await self.js.publish(
-                self.subject(key), self.seal(key, plaintext), headers=headers or None
-            )
-        except APIError as error:
-            if getattr(error, "err_code", None) == WRONG_LAST:
-                raise Conflict(key) from None
-            raise ClusterError(reason=f"JetStream refused a write of {key!r}: {error!r}") from error
-        except Exception as error:
-            raise ClusterError(reason=f"writing {key!r} to JetStream failed: {error!r}") from error
-        return int(ack.seq)
+        value = self.seal(key, plaintext)
+        return await self.store.write(key, value, expect=expect, ttl=ttl, fence=fence)
 
     async def delete(self, key: str, *, expect: int | None = None) -> None:
         """Delete *key* (only at revision *expect*, if given); a lost race is ignored.
 
         Raises:
-            ClusterError: NATS failed.
+            ClusterError: the store failed.
         """
-        from nats.js.errors import APIError
-
         try:
-            await self.kv.delete(key, last=expect)
-        except APIError:
+            await self.store.delete(key, expect=expect)
+        except Conflict:
             return  # someone else's now: nothing of ours to delete
-        except Exception as error:
-            raise ClusterError(reason=f"deleting {key!r} in JetStream failed: {error!r}") from error
+
+    async def watch(self, prefix: str) -> Watcher:
+        """Watch the (sealed) entries of the keys that start with *prefix*.
+
+        Raises:
+            ClusterError: the store failed.
+        """
+        return await self.store.watch(prefix)

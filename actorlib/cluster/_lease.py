@@ -8,8 +8,9 @@ every write of the bucket, so a newer activation always has a larger one.
 **Clock margins.** The server expires a lease ``ttl`` seconds after it
 stored the write, by its own clock, and never early (measured: 2 to 226 ms
 late). The holder measures from *before* it sent the write (``sent``), on
-its own monotonic clock, so the server's expiry is at least ``sent + ttl``
-in real time, less the rate difference between the two clocks (``drift``).
+its own monotonic clock (the system's Clock seam), so the server's expiry
+is at least ``sent + ttl`` in real time, less the rate difference between
+the two clocks (``drift``).
 The holder must have stopped its activation by then, with room for the time
 stopping takes (``stop_margin``) and for a pause of the whole process
 (``pause_margin``: a GC pause, a frozen VM) that it cannot notice while
@@ -27,12 +28,20 @@ killed is free again within about 4.3 s.
 from __future__ import annotations
 
 import json
+import logging
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import anyio
 import attrs
 
-from ._kv import Bucket, Conflict
+from actorlib._clock import TimerHandle, TimerQueue, move_on_after, sleep
+
+from ._errors import ClusterError
+from ._kv import Bucket
+from ._store import Conflict
+
+logger = logging.getLogger("actorlib.cluster")
 
 # The largest lease value accepted (before it is decrypted).
 MAX_LEASE = 2048
@@ -112,23 +121,39 @@ class Lease:
     """One held lease: its revision (the fencing token) and until when it is valid.
 
     Renewals and fenced writes go through `lock`, so that each uses the
-    revision the other left.
+    revision the other left. Time is the Clock seam of *timers* (the
+    system's timer queue): the deadline, and the timers that cancel the
+    scopes guarded by the lease when it passes, are on that clock.
     """
 
-    def __init__(self, bucket: Bucket, key: str, timing: LeaseTiming, holder: Holder) -> None:
+    def __init__(
+        self, bucket: Bucket, key: str, timing: LeaseTiming, holder: Holder, *, timers: TimerQueue
+    ) -> None:
         self.bucket = bucket
         self.key = key
         self.timing = timing
         self.holder = holder
+        self.timers = timers
         self.revision = 0
-        self.deadline = -1.0  # anyio time; nothing is valid before the first write
+        self.deadline = -1.0  # on timers.clock; nothing is valid before the first write
         self.lost = False
         self.lock = anyio.Lock()
-        self.scopes: set[anyio.CancelScope] = set()
+        # Invariant: each guarded scope has one live timer, at the current deadline.
+        self._guards: dict[anyio.CancelScope, TimerHandle] = {}
 
     def valid(self) -> bool:
-        """Whether the lease is held now (by this process's monotonic clock)."""
-        return not self.lost and anyio.current_time() < self.deadline
+        """Whether the lease is held now (by this process's clock: the Clock seam)."""
+        return not self.lost and self.timers.clock.now() < self.deadline
+
+    def guard(self, scope: anyio.CancelScope) -> None:
+        """Cancel *scope* when the deadline passes (renewals move it) or the lease is fenced."""
+        self._guards[scope] = self.timers.call_at(self.deadline, scope.cancel)
+
+    def unguard(self, scope: anyio.CancelScope) -> None:
+        """Stop guarding *scope* (its work ended)."""
+        timer = self._guards.pop(scope, None)
+        if timer is not None:
+            timer.cancel()
 
     async def acquire(self, expect: int) -> bool:
         """Take the lease if its key is at revision *expect* (0: no message); False if not.
@@ -150,7 +175,7 @@ class Lease:
             return await self._write(self.revision)
 
     async def _write(self, expect: int) -> bool:
-        sent = anyio.current_time()  # before sending: the server's TTL starts later
+        sent = self.timers.clock.now()  # before sending: the server's TTL starts later
         try:
             revision = await self.bucket.write(
                 self.key, self.holder.encode(), expect=expect, ttl=self.timing.ttl
@@ -160,20 +185,52 @@ class Lease:
             return False
         self.revision = revision
         self.deadline = sent + self.timing.valid_for
-        for scope in self.scopes:
-            scope.deadline = self.deadline
+        for scope, timer in list(self._guards.items()):
+            timer.cancel()
+            self._guards[scope] = self.timers.call_at(self.deadline, scope.cancel)
         return True
 
     def fence(self) -> None:
         """Give the lease up at once (handlers running under it are cancelled)."""
         self.lost = True
-        for scope in self.scopes:
+        for scope in self._guards:
             scope.cancel()
 
     async def release(self) -> None:
         """Delete the lease if it is still this revision (a passivated activation)."""
         self.fence()
-        await self.bucket.delete(self.key, expect=self.revision)
+        # After a renewal in flight: it may still land, at a newer revision, and
+        # a delete at the older one would be refused and ignored (a lost race),
+        # leaving the key held by this member, with nothing active, for a ttl.
+        async with self.lock:
+            await self.bucket.delete(self.key, expect=self.revision)
+
+
+async def renew_forever(
+    leases: Mapping[str, Lease],
+    timing: LeaseTiming,
+    timers: TimerQueue,
+    lost: Callable[[str], None],
+) -> None:
+    """Renew *leases* every ``renew_every`` seconds of the Clock seam, until cancelled.
+
+    A lease that is lost, or whose deadline passed before a renewal landed,
+    is fenced (its guarded handlers are cancelled) and ``lost(key)`` is called.
+    """
+    while True:
+        await sleep(timers.clock, timing.renew_every)
+        for key, lease in list(leases.items()):
+            if lease.lost:
+                continue
+            renewed = True
+            try:
+                with move_on_after(timers, timing.renew_every):
+                    renewed = await lease.renew()
+            except ClusterError as error:  # tried again next round, until the deadline
+                logger.info("cluster: renewing the lease of %s failed: %s", key, error)
+            if not renewed or not lease.valid():
+                lease.fence()
+                lost(key)
 
 
 def lease_key(kind: str, key: str) -> str:

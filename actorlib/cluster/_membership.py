@@ -6,22 +6,25 @@ seconds. A clean leave deletes the entry (a DEL marker: ``left``); a
 member that stops writing (killed, frozen, cut off) is expired by the
 server, whose marker says so (a PURGE marker: ``lost``). The server's
 bucket is the one source of truth, so members never disagree for long.
+The heartbeats and the bounds of joining and watching again read the
+system's Clock seam (virtual time under simulation).
 """
 
 from __future__ import annotations
 
 import logging
-import time
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import anyio
 
+from actorlib._clock import fail_after, move_on_after, sleep
 from actorlib.remote._logsafe import loggable
 
 from ._errors import ClusterError
 from ._kv import Bucket
 from ._members import MAX_ENTRY, NODE_ID, Member, MemberDown, MemberUp
+from ._store import Watcher
 
 if TYPE_CHECKING:
     from actorlib import ActorSystem
@@ -57,7 +60,7 @@ class Membership:
         self.listeners: list[Callable[[object], None]] = []
         self._scope = anyio.CancelScope()
         self._ready = anyio.Event()
-        self._watcher: Any = None
+        self._watcher: Watcher | None = None
         self._watching = anyio.CancelScope()
         # While a new watcher delivers the current entries: the members seen.
         self._fresh: set[str] | None = None
@@ -76,14 +79,13 @@ class Membership:
             ClusterError: NATS failed.
         """
         await self.beat()
-        self._watcher = await self.bucket.kv.watch(PREFIX + ">")
+        self._watcher = await self.bucket.watch(PREFIX)
         self.system._start_runtime_task(self._run)
-        with anyio.fail_after(10):
+        with fail_after(self.system.timer_queue, 10):
             await self._ready.wait()
 
     def _reconnects(self) -> int:
-        stats: dict[str, int] = getattr(self.bucket.js._nc, "stats", {})
-        return int(stats.get("reconnects", 0))
+        return self.bucket.store.reconnects()
 
     async def beat(self) -> None:
         """Write this member's entry with a fresh TTL."""
@@ -104,21 +106,21 @@ class Membership:
         # current entries at once, and members missing from them are down.
         old, self._watcher = self._watcher, None
         if old is not None:
-            with anyio.move_on_after(1):
+            with move_on_after(self.system.timer_queue, 1):
                 await old.stop()
         while self._watcher is None:
             try:
-                self._watcher = await self.bucket.kv.watch(PREFIX + ">")
+                self._watcher = await self.bucket.watch(PREFIX)
             except Exception as error:
                 logger.info("cluster: watching members again failed: %r", error)
-                await anyio.sleep(self.down_after / 4)
+                await sleep(self.system.clock, self.down_after / 4)
         self._fresh = set()
 
     async def _beats(self) -> None:
         interval = self.down_after / 4
         reconnects = self._reconnects()
         while True:
-            await anyio.sleep(interval)
+            await sleep(self.system.clock, interval)
             try:
                 await self.beat()
             except ClusterError as error:
@@ -129,6 +131,7 @@ class Membership:
                 self._watching.cancel()
 
     async def _watch(self) -> None:
+        assert self._watcher is not None  # set by start() and _rewatch()
         async for entry in self._watcher:
             if entry is None:
                 self._ready.set()
@@ -139,8 +142,8 @@ class Membership:
             node_id = entry.key[len(PREFIX) :]
             if not NODE_ID.fullmatch(node_id):
                 continue
-            if entry.operation in ("DEL", "PURGE"):
-                self._down(node_id, "left" if entry.operation == "DEL" else "lost")
+            if entry.op != "put":
+                self._down(node_id, "left" if entry.op == "delete" else "lost")
                 continue
             plaintext = self.bucket.unseal(entry.key, entry.value, limit=MAX_ENTRY)
             member = None if plaintext is None else Member.decode(node_id, plaintext)
@@ -160,7 +163,7 @@ class Membership:
     def _refuse(self, key: str) -> None:
         # Anyone who may write the bucket can write entries: one line per 5 s at most.
         self._refused += 1
-        now = anyio.current_time()
+        now = self.system.clock.now()
         if now >= self._quiet_until:
             self._quiet_until = now + 5
             logger.warning(
@@ -195,8 +198,3 @@ class Membership:
             await self.bucket.delete(self.key)
         except ClusterError as error:
             logger.warning("cluster: could not delete %s on leave: %s", self.key, error)
-
-
-def wall() -> float:
-    """Seconds since the epoch: when a member joined (shown, never compared for safety)."""
-    return time.time()

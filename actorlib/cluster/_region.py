@@ -18,6 +18,7 @@ which activates the key with its persisted state.
 
 from __future__ import annotations
 
+import functools
 import logging
 from typing import TYPE_CHECKING, Any
 
@@ -25,6 +26,7 @@ import anyio
 import attrs
 
 from actorlib import Actor, ActorRef, Directive, OneForOne, PoisonPill, Terminated
+from actorlib._clock import move_on_after
 
 from ._entity import _CONTEXTS, EntityContext
 from ._errors import ClusterError, LeaseLost
@@ -55,6 +57,8 @@ class EntityMessage:
     hops: int = 0
     # The region that sent it by its cached route: told if the route is stale.
     via: ActorRef[Any] | None = None
+    # Given back, unhandled, by an activation whose lease ended (see `Region._hand_back`).
+    returned: bool = False
 
 
 @attrs.frozen
@@ -68,6 +72,13 @@ class _Stale:
 @attrs.frozen
 class _Sweep:
     """Tick: passivate idle activations, stop those whose lease is no longer valid."""
+
+
+@attrs.frozen
+class _Reroute:
+    """The activation of *key* has ended: route the messages it held (after those queued)."""
+
+    key: str
 
 
 @attrs.frozen
@@ -89,13 +100,21 @@ class Activation:
     draining: bool = False
     # Why it stops (for EntityStopped): set by whoever stops it first.
     reason: str = "failed"
+    # Invariant: the messages it gave back come first, in the order it got them:
+    # the region passed them to it before it held any of the others.
     held: list[tuple[EntityMessage, Envelope]] = attrs.Factory(list)
+    returned: int = 0
+    # Terminated and released; its held messages are routed at `_Reroute`.
+    ended: bool = False
 
 
 def _decide(error: BaseException) -> Directive:
-    # A lost lease stops the activation for good; any other failure restarts it
-    # (a fresh instance, same lease), as a local child would be.
-    return Directive.STOP if isinstance(error, LeaseLost) else Directive.RESTART
+    # A lost lease is fenced for good: resumed, the activation handles nothing
+    # more, and gives back what it still has queued (the guard in `_entity`)
+    # while the region stops it with a PoisonPill; stopped at once, those
+    # messages would die with it. Any other failure restarts it (a fresh
+    # instance, same lease), as a local child would be.
+    return Directive.RESUME if isinstance(error, LeaseLost) else Directive.RESTART
 
 
 class Region(Actor):
@@ -114,16 +133,24 @@ class Region(Actor):
         self.placed: frozenset[str] = frozenset()
         self.fresh: set[str] = set()
         self.mover: Mover | None = None
+        # Keys handed off from here, and when: for a lease's ttl, a message that
+        # still comes here for one goes to its preferred member (see `_route`).
+        self.handed: dict[str, float] = {}
+
+    def _now(self) -> float:
+        return self.context.system.clock.now()  # the Clock seam: virtual under simulation
 
     async def on_start(self) -> None:
         self.context.system.events.subscribe(self.ref, MemberDown)
         self.context.timers.start_periodic("sweep", _Sweep(), self.shard.timing.renew_every / 2)
         self.shard.start_renewer(self.ref)
         if self.shard.moves_per_second is not None:
-            self.mover = Mover(self.shard.moves_per_second, anyio.current_time())
+            self.mover = Mover(self.shard.moves_per_second, self._now())
 
     async def on_stop(self) -> None:
         for key, activation in self.active.items():
+            if activation.ended:
+                continue
             await self._release(activation)
             self.shard.stopped(key, activation.context.token, "left")
         self.active.clear()
@@ -137,6 +164,8 @@ class Region(Actor):
                     del self.routes[key]
             case Terminated(ref=ref):
                 await self._ended(ref)
+            case _Reroute(key=key):
+                await self._reroute(key)
             case _Sweep():
                 self._sweep()
             case _Fenced(key=key):
@@ -150,14 +179,19 @@ class Region(Actor):
 
     async def _route(self, message: EntityMessage, envelope: Envelope) -> None:
         key = message.key
+        returned, message.returned = message.returned, False
         activation = self.active.get(key)
         if activation is not None:
             if not activation.context._lease.valid():
                 self._stop(activation, "lease lost")
             if activation.stopping:
-                activation.held.append((message, envelope))
+                if returned:
+                    activation.held.insert(activation.returned, (message, envelope))
+                    activation.returned += 1
+                else:
+                    activation.held.append((message, envelope))
                 return
-            activation.last_used = anyio.current_time()
+            activation.last_used = self._now()
             deliver(activation.ref, message.message, envelope)
             return
         if message.via is not None:  # its sender's route is stale (the key moved, say)
@@ -170,6 +204,19 @@ class Region(Actor):
                 f"leaving); send it again"
             )
             fail(self.context.system, self.ref, envelope, error)
+            return
+        # A key handed off from here: a message may still come, passed on by a
+        # member that read the lease before it was released (the newcomer
+        # itself, say). `_host_for` would activate it here again (a message
+        # passed twice stays where it is) and the key would move twice: it
+        # goes to the preferred member instead, as the held messages did. Not
+        # on its last hop: if the release failed (the lease then names this
+        # member until it expires), the message is served here, not failed.
+        if (
+            key in self.handed
+            and message.hops < MAX_HOPS - 1
+            and self._to_preferred(message, envelope)
+        ):
             return
         cached = self.routes.get(key)
         if cached is not None and message.hops == 0:
@@ -240,11 +287,16 @@ class Region(Actor):
     async def _activate(self, key: str, expect: int) -> Activation | None:
         shard = self.shard
         lease = Lease(
-            shard.bucket, lease_key(shard.kind, key), shard.timing, shard.holder(self.ref)
+            shard.bucket,
+            lease_key(shard.kind, key),
+            shard.timing,
+            shard.holder(self.ref),
+            timers=self.context.system.timer_queue,
         )
         if not await lease.acquire(expect):
             return None
         context = shard.context(key, lease)
+        context._hand_back = functools.partial(self._hand_back, key)
         try:
             await context.restore()
             name = "e-" + key.encode().hex()
@@ -256,7 +308,8 @@ class Region(Actor):
                 await lease.release()
             raise
         self.context.watch(ref)
-        activation = Activation(ref, context, anyio.current_time())
+        self.handed.pop(key, None)
+        activation = Activation(ref, context, self._now())
         self.active[key] = activation
         self.by_ref[ref] = key
         self.fresh.add(key)
@@ -264,16 +317,30 @@ class Region(Actor):
         shard.started(key, lease.revision)
         return activation
 
+    def _hand_back(self, key: str, envelope: Envelope) -> None:
+        """An activation of *key* got a message after its lease ended: route it again.
+
+        Called in the activation's task; the message comes through this
+        region's mailbox, marked, to go ahead of those held meanwhile.
+        """
+        deliver(self.ref, EntityMessage(key, envelope.message, returned=True), envelope)
+
     def _stop(self, activation: Activation, reason: str) -> None:
-        if not activation.stopping or activation.draining:
-            activation.stopping = True
-            activation.draining = False
-            activation.reason = reason
-            activation.context._lease.fence()
-            self.context.stop(activation.ref)
+        if activation.stopping and not activation.draining:
+            return
+        pill_sent = activation.draining  # handed off: its PoisonPill is queued already
+        activation.stopping = True
+        activation.draining = False
+        activation.reason = reason
+        # Fenced, it handles nothing more: the messages still in its mailbox come
+        # back (see `_hand_back`) before the pill stops it, rather than dying with
+        # it as dead letters, and are routed again once it has ended.
+        activation.context._lease.fence()
+        if not pill_sent:
+            activation.ref.tell(PoisonPill())
 
     def _sweep(self) -> None:
-        now = anyio.current_time()
+        now = self._now()
         idle = self.shard.idle_timeout
         for activation in self.active.values():
             if not activation.context._lease.valid():
@@ -282,6 +349,8 @@ class Region(Actor):
                 self._stop(activation, "idle")
         if self.mover is not None:
             self._rebalance(self.mover, now)
+        ttl = self.shard.timing.ttl
+        self.handed = {key: at for key, at in self.handed.items() if now - at < ttl}
 
     def _rebalance(self, mover: Mover, now: float) -> None:
         """Queue the active keys whose preferred host changed; hand off as many as allowed."""
@@ -308,12 +377,25 @@ class Region(Actor):
         key = self.by_ref.pop(ref, None)
         if key is None:
             return
-        activation = self.active.pop(key)
+        activation = self.active[key]
         lease = activation.context._lease
         if activation.reason == "failed" and not lease.valid():
             activation.reason = "lease lost"  # its own handler met the deadline
-        await self._release(activation)
+        # Published first: the activation has stopped; the release may take a
+        # NATS timeout (a member cut off from the server).
         self.shard.stopped(key, activation.context.token, activation.reason)
+        await self._release(activation)
+        if activation.reason == "rebalanced":
+            self.handed[key] = self._now()
+        # Terminated came ahead of the user messages queued here (the system lane
+        # goes first), among them what the activation gave back before it ended:
+        # the held messages are routed once those have joined them, in order.
+        activation.ended = activation.stopping = True
+        activation.draining = False
+        self.ref.tell(_Reroute(key))
+
+    async def _reroute(self, key: str) -> None:
+        activation = self.active.pop(key)
         for message, envelope in activation.held:
             if activation.reason == "rebalanced":
                 await self._hand_on(message, envelope)
@@ -326,24 +408,35 @@ class Region(Actor):
         Not routed as usual: a message another member sent here would make
         this member activate the key again (``_host_for``).
         """
-        shard = self.shard
         if message.via is not None:  # its sender's route to this member is stale now
-            message.via.tell(_Stale(message.key, shard.node_id))
+            message.via.tell(_Stale(message.key, self.shard.node_id))
             message.via = None
+        if not self._to_preferred(message, envelope):
+            await self._route(message, envelope)
+
+    def _to_preferred(self, message: EntityMessage, envelope: Envelope) -> bool:
+        """Pass *message* to its key's preferred member if that is another one; whether it did."""
+        shard = self.shard
         host = preferred(shard.kind, message.key, shard.hosts())
-        if host is not None and host != shard.node_id:
-            try:
-                self._pass(shard.region_of(host), message, envelope)
-                return
-            except ClusterError:  # it left meanwhile: route it as any message
-                pass
-        await self._route(message, envelope)
+        if host is None or host == shard.node_id:
+            return False
+        try:
+            self._pass(shard.region_of(host), message, envelope)
+        except ClusterError:  # it left meanwhile: route it as any message
+            return False
+        return True
 
     async def _release(self, activation: Activation) -> None:
         context = activation.context
         _CONTEXTS.pop((id(self.context.system), activation.ref.path), None)
         self.shard.leases.pop(context.key, None)
+        # A lease lost to its deadline: NATS may be out of reach (a member cut
+        # off), and a delete would wait a whole request timeout, and every other
+        # key of the region with it. The lease expires by itself; a delete that
+        # lands late is harmless (compare-and-set on this activation's revision).
+        bound = self.shard.timing.renew_every if activation.reason == "lease lost" else None
         try:
-            await context._lease.release()
+            with move_on_after(self.context.system.timer_queue, bound):
+                await context._lease.release()
         except ClusterError as error:  # it expires by itself
             logger.warning("cluster: releasing the lease of %s failed: %s", context.key, error)

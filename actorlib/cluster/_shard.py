@@ -11,7 +11,7 @@ from ._entity import Entity, EntityContext
 from ._errors import ClusterError
 from ._events import EntityStarted, EntityStopped
 from ._kv import Bucket
-from ._lease import Holder, Lease, LeaseTiming
+from ._lease import Holder, Lease, LeaseTiming, renew_forever
 
 if TYPE_CHECKING:
     from actorlib import ActorRef
@@ -116,24 +116,15 @@ class Shard:
             self.transport.node.system._start_runtime_task(self._renew_forever)
 
     async def _renew_forever(self) -> None:
+        with self._scope:
+            timers = self.transport.node.system.timer_queue  # virtual under simulation
+            await renew_forever(self.leases, self.timing, timers, self._lost)
+
+    def _lost(self, key: str) -> None:
         from ._region import _Fenced
 
-        with self._scope:
-            while True:
-                await anyio.sleep(self.timing.renew_every)
-                for key, lease in list(self.leases.items()):
-                    if lease.lost:
-                        continue
-                    renewed = True
-                    try:
-                        with anyio.move_on_after(self.timing.renew_every):
-                            renewed = await lease.renew()
-                    except ClusterError as error:  # tried again next round, until the deadline
-                        logger.info("cluster: renewing the lease of %s failed: %s", key, error)
-                    if not renewed or not lease.valid():
-                        lease.fence()
-                        if self.region is not None:
-                            self.region.tell(_Fenced(key))
+        if self.region is not None:
+            self.region.tell(_Fenced(key))
 
     def stop(self) -> None:
         """Stop renewing."""

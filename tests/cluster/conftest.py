@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import os
+import secrets
 import signal
 import subprocess
 import sys
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Iterator, Sequence
 from contextlib import asynccontextmanager
 from pathlib import Path
 
@@ -14,6 +15,7 @@ import anyio
 import anyio.abc
 import pytest
 
+from actorlib.cluster._jetstream import JetStreamKV
 from tests.nats_server import NatsServer
 
 SECRET = b"cluster-test-secret-0123456789"
@@ -74,10 +76,18 @@ class MemberProcess:
 
 @asynccontextmanager
 async def member_process(
-    url: str, cluster: str, *args: str, env: dict[str, str] | None = None
+    url: str,
+    cluster: str,
+    *args: str,
+    env: dict[str, str] | None = None,
+    wrap: Sequence[str] = (),
 ) -> AsyncIterator[MemberProcess]:
-    """Start a member process in *cluster*; it is killed (by pid) on exit if still running."""
-    command = [sys.executable, "-m", "tests.cluster.member", url, cluster, *args]
+    """Start a member process in *cluster*; it is killed (by pid) on exit if still running.
+
+    *wrap* comes before the command (``ip netns exec NAME``: it execs the
+    command, so the pid is still the member's).
+    """
+    command = [*wrap, sys.executable, "-m", "tests.cluster.member", url, cluster, *args]
     environment = {**os.environ, "CLUSTER_SECRET": SECRET.decode(), **(env or {})}
     process = await anyio.open_process(
         command, cwd=ROOT, env=environment, stdin=subprocess.DEVNULL, stderr=None
@@ -93,3 +103,17 @@ async def member_process(
         with anyio.CancelScope(shield=True), anyio.fail_after(10):
             await process.wait()
             await process.aclose()
+
+
+@asynccontextmanager
+async def jetstream_kv(url: str) -> AsyncIterator[JetStreamKV]:
+    """A fresh JetStream KV bucket of its own on the server at *url* (the client closed on exit)."""
+    import nats
+
+    client = await nats.connect(url)
+    try:
+        store = JetStreamKV(client.jetstream(), "kv-" + secrets.token_hex(6))
+        await store.open()
+        yield store
+    finally:
+        await client.close()

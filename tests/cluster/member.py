@@ -3,16 +3,17 @@
 ``python -m tests.cluster.member URL CLUSTER [--down-after S] [--role R] [--carts]``
 prints ``joined <node id>`` once it is a member, then ``up <node>`` and
 ``down <node> <reason>`` for every member event, and ``started <key>
-<token>`` and ``stopped <key> <token> <reason>`` for every entity event. SIGTERM makes it leave
+<token>`` and ``stopped <key> <token> <reason>`` for every entity event (and ``working
+<key>`` when a cart starts a ``("work", seconds)`` message). SIGTERM makes it leave
 cleanly and exit. With ``--carts`` it hosts `Cart` entities, and each
-message a cart handles is a row in the SQLite file ``$CLUSTER_LOG`` (if
-set): the key, the activation and the time, for the overlap checks.
+message a cart handles is a row in the SQLite file ``$CLUSTER_LOG.<pid>``
+(if $CLUSTER_LOG is set): the key, the activation and the time, for the
+overlap checks.
 """
 
 from __future__ import annotations
 
 import argparse
-import contextlib
 import os
 import secrets
 import signal
@@ -75,6 +76,15 @@ class Cart(Entity):
                 return len(self.items)
             case "get":
                 return (self.entity.key, list(self.items), self.context.system.name)
+            case ("work", float(seconds)):
+                # A handler that keeps running (a row every 50 ms) until it ends or
+                # its activation is fenced: what the partition test watches.
+                say(f"working {self.entity.key}")
+                end = time.monotonic() + seconds
+                while time.monotonic() < end:
+                    log_message(self.entity.key, self.activation)
+                    await anyio.sleep(0.05)
+                return "worked"
         raise ValueError(f"a cart does not understand {message!r}")
 
 
@@ -91,14 +101,26 @@ class Worker(Actor):
         return self.context.system.name
 
 
+_log: sqlite3.Connection | None = None
+
+
 def log_message(key: str, activation: str) -> None:
-    """One row per handled message in $CLUSTER_LOG (the side database of the overlap checks)."""
+    """One row per handled message in $CLUSTER_LOG.<pid> (the side database of the overlap checks).
+
+    A file per member process, one connection kept open, no fsync: a member
+    never waits for another's lock (it would block its event loop, past its
+    leases, as the handler runs), and a SIGKILL loses nothing written.
+    """
+    global _log
     path = os.environ.get("CLUSTER_LOG")
     if not path:
         return
-    with contextlib.closing(sqlite3.connect(path, timeout=10)) as db, db:
-        db.execute("CREATE TABLE IF NOT EXISTS handled (key TEXT, activation TEXT, at REAL)")
-        db.execute("INSERT INTO handled VALUES (?, ?, ?)", (key, activation, time.time()))
+    if _log is None:
+        _log = sqlite3.connect(f"{path}.{os.getpid()}", isolation_level=None)
+        _log.execute("PRAGMA journal_mode = WAL")
+        _log.execute("PRAGMA synchronous = OFF")
+        _log.execute("CREATE TABLE IF NOT EXISTS handled (key TEXT, activation TEXT, at REAL)")
+    _log.execute("INSERT INTO handled VALUES (?, ?, ?)", (key, activation, time.time()))
 
 
 def say(line: str) -> None:

@@ -6,6 +6,7 @@ import secrets
 import struct
 from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack, asynccontextmanager
+from typing import Any
 
 import anyio
 import pytest
@@ -21,6 +22,7 @@ from actorlib.cluster import (
     LeaseTiming,
 )
 from actorlib.cluster._lease import Holder, Lease, lease_key
+from actorlib.cluster._region import _Fenced
 from actorlib.remote import NatsTransport
 from tests.cluster.conftest import SECRET
 from tests.helpers import Probe
@@ -175,7 +177,13 @@ async def test_a_stale_activation_cannot_persist_over_a_newer_one(js_server: Nat
         key = lease_key("Counter", "fenced")
         found = await a.bucket.read(key, limit=4096)
         assert found is not None
-        thief = Lease(a.bucket, key, FAST, Holder("thief", ("thief", None, "/user/x", 1)))
+        thief = Lease(
+            a.bucket,
+            key,
+            FAST,
+            Holder("thief", ("thief", None, "/user/x", 1)),
+            timers=a.system.timer_queue,
+        )
         await a.bucket.delete(key)
         after_delete = await a.bucket.read(key, limit=4096)
         assert after_delete is not None
@@ -193,13 +201,127 @@ async def test_a_stale_activation_cannot_persist_over_a_newer_one(js_server: Nat
         assert region is a._regions["Counter"]
 
 
+class Lapsing(Entity):
+    """On "lapse" its lease ends, as if this process stalled past the deadline.
+
+    ("add", n) records n; "seen" answers what this activation recorded;
+    "wait" waits (setting `Lapsing.waiting`) until its lease ends.
+    """
+
+    waiting: anyio.Event
+
+    def __init__(self) -> None:
+        self.seen: list[object] = []
+
+    async def receive(self, message: object) -> object:
+        match message:
+            case "lapse":
+                lease = self.entity._lease
+                lease.deadline = lease.timers.clock.now()  # no longer valid, nothing cancelled
+            case ("add", n):
+                self.seen.append(n)
+            case "seen":
+                return self.seen
+            case "wait":  # until its lease ends
+                Lapsing.waiting.set()
+                await anyio.sleep_forever()
+        return self.entity.token
+
+
+@asynccontextmanager
+async def lapsing_member(url: str) -> AsyncIterator[Cluster]:
+    """The one member of a fresh cluster, hosting Lapsing."""
+    transport = NatsTransport(url, secret=SECRET)
+    async with (
+        ActorSystem("m0", transport=transport) as system,
+        Cluster.join(system, name="c" + secrets.token_hex(4)) as cluster,
+    ):
+        await cluster.register(Lapsing, lease=FAST)
+        yield cluster
+
+
+async def test_messages_an_activation_gets_after_its_lease_ended_are_answered_by_the_next(
+    js_server: NatsServer,
+) -> None:
+    async with lapsing_member(js_server.url) as cluster:
+        entity = cluster.entity(Lapsing, "k")
+        first = await entity.ask("token")
+        answers: dict[int, int] = {}
+
+        async def ask(index: int, message: str) -> None:
+            answers[index] = await entity.ask(message, timeout=10)
+
+        # All in the activation's mailbox before it handles the first: the
+        # later ones meet a lease that ended while they waited.
+        async with anyio.create_task_group() as group:
+            group.start_soon(ask, 0, "lapse")
+            for index in range(1, 4):
+                group.start_soon(ask, index, "token")
+        assert answers[0] == first  # handled by the activation whose lease then ended
+        later = {answers[index] for index in range(1, 4)}
+        assert len(later) == 1  # one next activation answered them all
+        assert later.pop() > first  # ... under a newer lease
+
+
+@pytest.mark.parametrize("region_first", [False, True], ids=["activation-first", "region-first"])
+async def test_messages_given_back_by_an_ended_activation_keep_their_order_with_later_ones(
+    js_server: NatsServer, region_first: bool
+) -> None:
+    async with lapsing_member(js_server.url) as cluster:
+        entity = cluster.entity(Lapsing, "k")
+        await entity.ask("token")
+        region: Any = cluster._regions["Lapsing"]._target.instance  # type: ignore[attr-defined]
+        activation = region.active["k"]
+        # As if this process had stalled: the lease ended while the activation
+        # had five messages from the region in its mailbox, and five more came
+        # to the region meanwhile (which will hold them, as the activation stops).
+        # Whichever runs first: the activation gives its five back before the
+        # region stops it, or after (then they reach the region behind its end).
+        lease = activation.context._lease
+        lease.deadline = lease.timers.clock.now()
+        if region_first:
+            for n in range(5, 10):
+                entity.tell(("add", n))
+        for n in range(5):
+            activation.ref.tell(("add", n))
+        if not region_first:
+            for n in range(5, 10):
+                entity.tell(("add", n))
+        assert await entity.ask("seen", timeout=10) == list(range(10))
+
+
+async def test_messages_queued_behind_a_handler_cut_off_by_its_lease_go_to_the_next_activation(
+    js_server: NatsServer,
+) -> None:
+    async with lapsing_member(js_server.url) as cluster:
+        entity = cluster.entity(Lapsing, "k")
+        Lapsing.waiting = anyio.Event()
+        cut_off: list[BaseException] = []
+
+        async def wait() -> None:
+            with pytest.raises(LeaseLost, match="its deadline passed") as caught:
+                await entity.ask("wait", timeout=10)
+            cut_off.append(caught.value)
+
+        async with anyio.create_task_group() as group:
+            group.start_soon(wait)
+            await Lapsing.waiting.wait()
+            for n in range(5):  # queued behind the handler that waits
+                entity.tell(("add", n))
+            # As the renewer does when a renewal finds another revision there.
+            cluster._regions["Lapsing"].tell(_Fenced("k"))
+        assert cut_off  # the message it was handling failed: it may have half run
+        assert await entity.ask("seen", timeout=10) == list(range(5))
+
+
 async def test_a_forged_lease_is_ignored_and_the_key_is_activated(js_server: NatsServer) -> None:
     import nats
 
     async with members(js_server.url, 1) as (a,):
         stranger = await nats.connect(js_server.url)
         try:
-            subject = a.bucket.subject(lease_key("Counter", "forged"))
+            assert a._jetstream is not None
+            subject = a._jetstream.subject(lease_key("Counter", "forged"))
             await stranger.jetstream().publish(subject, b"\x01" + b"\x00" * 80)
         finally:
             await stranger.close()

@@ -87,13 +87,20 @@ async def test_a_hundred_carts_answer_with_their_items_after_a_member_is_killed(
 
 
 def activations(db: Path) -> dict[str, dict[str, tuple[float, float]]]:
-    """For each key, each activation's first and last handled message (wall clock)."""
+    """For each key, each activation's first and last handled message (wall clock).
+
+    Read from every member's file, *db*.<pid> (see `tests.cluster.member.log_message`).
+    """
     spans: dict[str, dict[str, tuple[float, float]]] = {}
-    # closing(): a sqlite3 connection's own `with` ends a transaction, not the connection.
-    with contextlib.closing(sqlite3.connect(db)) as connection:
-        for key, activation, at in connection.execute("SELECT key, activation, at FROM handled"):
-            first, last = spans.setdefault(key, {}).get(activation, (at, at))
-            spans[key][activation] = (min(first, at), max(last, at))
+    files = [path for path in db.parent.glob(db.name + ".*") if path.suffix[1:].isdigit()]
+    assert files, f"no member wrote {db}.<pid>"
+    for path in files:
+        # closing(): a sqlite3 connection's own `with` ends a transaction, not the connection.
+        with contextlib.closing(sqlite3.connect(path)) as connection:
+            rows = connection.execute("SELECT key, activation, at FROM handled")
+            for key, activation, at in rows:
+                first, last = spans.setdefault(key, {}).get(activation, (at, at))
+                spans[key][activation] = (min(first, at), max(last, at))
     return spans
 
 

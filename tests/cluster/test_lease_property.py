@@ -1,4 +1,4 @@
-"""A hypothesis property of leases against a real JetStream KV bucket: one holder at a time.
+"""A hypothesis property of leases on both KV stores (JetStream, in memory): one holder at a time.
 
 Racers acquire (reading the key first, or with a stale revision), renew and
 release one key in the order hypothesis chooses. Whatever the order, at
@@ -12,16 +12,18 @@ from __future__ import annotations
 import secrets
 from collections.abc import Iterator
 from contextlib import ExitStack
-from typing import Any
 
 import pytest
 from anyio.from_thread import BlockingPortal, start_blocking_portal
 from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
+from actorlib._clock import MonotonicClock, TimerQueue
 from actorlib.cluster._kv import Bucket
 from actorlib.cluster._lease import Holder, Lease, LeaseTiming
-from tests.cluster.conftest import SECRET
+from actorlib.cluster._memory import MemoryKV
+from actorlib.testing import VirtualClock
+from tests.cluster.conftest import SECRET, jetstream_kv
 from tests.nats_server import NatsServer
 
 TIMING = LeaseTiming(ttl=30, renew_every=1)
@@ -33,23 +35,21 @@ operations = st.lists(
 )
 
 
-@pytest.fixture(scope="module")
-def bucket(js_server: NatsServer) -> Iterator[tuple[BlockingPortal, Bucket]]:
-    """A bucket of its own, reached from synchronous hypothesis examples through a portal."""
+@pytest.fixture(scope="module", params=["jetstream", "memory"])
+def bucket(request: pytest.FixtureRequest) -> Iterator[tuple[BlockingPortal, Bucket]]:
+    """A bucket of its own (a real JetStream one, or in memory on a virtual clock).
+
+    Reached from synchronous hypothesis examples through a portal.
+    """
+    name = "leases-" + secrets.token_hex(4)
     with ExitStack() as stack:
         portal = stack.enter_context(start_blocking_portal("asyncio"))
-
-        async def open_bucket() -> tuple[Any, Bucket]:
-            import nats
-
-            client = await nats.connect(js_server.url)
-            opened = Bucket(client.jetstream(), "leases-" + secrets.token_hex(4), SECRET)
-            await opened.open()
-            return client, opened
-
-        client, opened = portal.call(open_bucket)
-        stack.callback(portal.call, client.close)
-        yield portal, opened
+        if request.param == "memory":
+            yield portal, Bucket(MemoryKV(VirtualClock()), name, SECRET)
+            return
+        server: NatsServer = request.getfixturevalue("js_server")
+        store = stack.enter_context(portal.wrap_async_context_manager(jetstream_kv(server.url)))
+        yield portal, Bucket(store, name, SECRET)
 
 
 @settings(max_examples=40, deadline=None)
@@ -61,8 +61,10 @@ def test_at_most_one_racer_holds_a_key_and_tokens_only_rise(
 ) -> None:
     portal, kv = bucket
     key = "l.Race." + secrets.token_hex(8)
+    store = kv.store
+    timers = TimerQueue(store.clock if isinstance(store, MemoryKV) else MonotonicClock())
     racers = [
-        Lease(kv, key, TIMING, Holder(f"n{i}", (f"n{i}", None, "/user/r", 1)))
+        Lease(kv, key, TIMING, Holder(f"n{i}", (f"n{i}", None, "/user/r", 1)), timers=timers)
         for i in range(RACERS)
     ]
 

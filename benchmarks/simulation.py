@@ -13,7 +13,7 @@ import anyio
 import anyio.to_thread
 
 from actorlib import Actor, ActorRef, ActorSystem
-from actorlib.testing import Schedule, SimulatedSystem, schedules
+from actorlib.testing import ClusterFault, Schedule, SimulatedCluster, SimulatedSystem, schedules
 from benchmarks._scenario import Measure, Scenario, ValueBelow
 
 ACTORS = 10
@@ -159,6 +159,85 @@ async def fixed_bank_property_seconds(_: int) -> float:
     return await anyio.to_thread.run_sync(_property_examples, 100, True, _backend_name())
 
 
+# ---------------------------------------------------------------- a simulated cluster
+
+CLUSTER_NODES = ["n1", "n2", "n3"]
+CLUSTER_ENTITIES = 100
+
+
+def _cluster_kind() -> type[Any]:
+    from actorlib.cluster import Entity
+
+    class Tally(Entity):
+        async def receive(self, message: object) -> object:
+            return message
+
+    return Tally
+
+
+async def _cluster_run(schedule: Schedule, faults: list[ClusterFault]) -> int:
+    """Three nodes, one ask to each of 100 entities from the live nodes in turn; steps taken."""
+    import logging
+
+    kind = _cluster_kind()
+
+    async def setup(cluster: Any) -> None:
+        await cluster.register(kind)
+
+    logging.getLogger("actorlib").setLevel(logging.CRITICAL)  # partitions log heartbeats
+    async with SimulatedCluster(
+        nodes=CLUSTER_NODES, schedule=schedule, faults=faults, setup=setup
+    ) as sim:
+        for index in range(CLUSTER_ENTITIES):
+            live = sim.live()
+            try:
+                await (
+                    sim.cluster(live[index % len(live)])
+                    .entity(kind, f"k{index}")
+                    .ask(index, timeout=2.0)
+                )
+            except Exception:  # a partition or a crash: an ask may fail
+                continue
+        return len(sim.trace)
+
+
+def _cluster_examples(examples: int, backend: str) -> float:
+    from hypothesis import HealthCheck, given, settings
+
+    from actorlib.testing import cluster_faults
+
+    @settings(
+        max_examples=examples,
+        database=None,
+        deadline=None,
+        suppress_health_check=[HealthCheck.too_slow],
+    )
+    @given(schedule=schedules(max_steps=200), faults=cluster_faults(CLUSTER_NODES))
+    def prop(schedule: Schedule, faults: list[ClusterFault]) -> None:
+        anyio.run(_cluster_run, schedule, faults, backend=backend)
+
+    start = time.perf_counter()
+    prop()
+    return time.perf_counter() - start
+
+
+def _cluster_fifo_runs(examples: int, backend: str) -> float:
+    start = time.perf_counter()
+    for _ in range(examples):
+        anyio.run(_cluster_run, Schedule.fifo(), [], backend=backend)
+    return time.perf_counter() - start
+
+
+async def cluster_examples(examples: int) -> float:
+    """Hypothesis examples of a 3-node simulated cluster with 100 entities, faults drawn."""
+    return await anyio.to_thread.run_sync(_cluster_examples, examples, _backend_name())
+
+
+async def cluster_fifo_examples(examples: int) -> float:
+    """The same runs in the natural order, without faults: the cost of one cluster run."""
+    return await anyio.to_thread.run_sync(_cluster_fifo_runs, examples, _backend_name())
+
+
 SCENARIOS = (
     Scenario(
         name="sim-deliveries",
@@ -189,5 +268,17 @@ SCENARIOS = (
         raw=fixed_bank_property_seconds,
         target=ValueBelow(10.0, "10 s"),
         measure=Measure.AMOUNT,
+    ),
+    Scenario(
+        name="sim-cluster-examples",
+        unit="examples/s",
+        size=10,
+        describe=lambda n: (
+            f"3-node SimulatedCluster, {CLUSTER_ENTITIES} entities: {n} hypothesis examples "
+            f"with cluster_faults() (vs {n} fifo runs without faults)"
+        ),
+        actorlib=cluster_examples,
+        raw=cluster_fifo_examples,
+        target=None,
     ),
 )

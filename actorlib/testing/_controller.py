@@ -4,67 +4,34 @@ It implements the Delivery seam of the core. Once every task is blocked
 (every actor idle or waiting on a reply that is itself in flight), it asks
 the `Schedule` which candidate to deliver. Only the oldest message of each
 sender -> recipient channel is a candidate, so per-sender FIFO always holds.
+System messages and actor timers are candidates too (see _system_events):
+held system messages come first, then envelopes and replies, then the next
+timer, so choice 0 keeps the order of a run without them.
 """
 
 from __future__ import annotations
 
+import itertools
 import math
 from collections import deque
 from collections.abc import Callable
-from typing import Any
+from typing import Any, cast
 
-import anyio
 import attrs
 
 from .._errors import ActorError, ActorStopped
+from .._lifecycle import STOPPED
 from .._messages import Envelope, InjectedFailure, ReplySlot, TimerFired
 from .._ref import ActorRef, current_sender
+from .._timers import Timer
+from . import _system_events as system_events
+from ._deadlock import Deadlock, find_cycle
 from ._faults import Crash, Delay, Drop, Duplicate, Fault, InjectedFault
+from ._flights import Flight, step_for
+from ._parking import Parking
 from ._quiescence import wait_all_tasks_blocked
-from ._schedule import Schedule, Step, Trace, stable_repr
+from ._schedule import Schedule, Trace
 from ._virtual_clock import VirtualClock
-
-
-@attrs.define(auto_exc=True, str=False, repr=False, slots=False)
-class Deadlock(ActorError):
-    """Actors wait on each other's replies and nothing in flight can free them.
-
-    Attributes:
-        cycle: the paths of the actors in the cycle, each asking the next
-            (and the last asking the first).
-    """
-
-    cycle: tuple[str, ...] = ()
-
-    def __str__(self) -> str:
-        pairs = [
-            f"{asker} asks {self.cycle[(i + 1) % len(self.cycle)]}"
-            for i, asker in enumerate(self.cycle)
-        ]
-        return (
-            f"deadlock: {'; '.join(pairs)}; nothing in flight can answer them "
-            f"(a cycle of asks: answer one of them with a tell instead)"
-        )
-
-
-@attrs.define(eq=False)
-class Flight:
-    """One envelope (or reply) held in flight."""
-
-    seq: int
-    channel: object
-    kind: str  # "tell" | "reply"
-    sender: ActorRef[Any] | None
-    target: Any  # a Cell for "tell"; the ReplySlot for "reply"
-    envelope: Envelope | None = None
-    value: object = None
-    error: BaseException | None = None
-    not_before: float = -math.inf
-    inspected: bool = False  # faults were matched against it already
-
-
-def _path(ref: ActorRef[Any] | None) -> str:
-    return "test" if ref is None else ref.path
 
 
 class Controller:
@@ -80,12 +47,17 @@ class Controller:
         self.system: Any = None  # the SimulatedSystem, set when it starts
         self._faults = list(faults)
         self._channels: dict[object, deque[Flight]] = {}
-        self._seq = 0
+        # The age of each flight; a simulated cluster gives all its systems
+        # (and its network) one counter, so candidates compare across them.
+        self.next_seq: Callable[[], int] = itertools.count(1).__next__
         self._delivered_to: dict[str, int] = {}
+        self._held_system = 0  # system messages in flight
         # Delivered asks not yet answered: slot -> (asker or None, recipient).
         self._asks: dict[ReplySlot, tuple[ActorRef[Any] | None, ActorRef[Any]]] = {}
-        self._changed = anyio.Event()
-        self._settlers: list[anyio.Event] = []
+        self._parking = Parking()
+        # Wakes the loop (something new may be deliverable); a simulated
+        # cluster rebinds it (and `settle`) to its own.
+        self.changed: Callable[[], None] = self._parking.changed
         self._waiting = 0
         self._deadlock_waiters: list[Callable[[Deadlock], None]] = []
         self.shutting_down = False
@@ -94,8 +66,22 @@ class Controller:
 
     def deliver(self, recipient: Any, envelope: Envelope) -> None:
         """Hold a user envelope in flight."""
-        channel = (envelope.sender, recipient.ref)
+        if type(envelope.message) is TimerFired:
+            # An actor's timers reach it in deadline order: their own channel.
+            channel: tuple[object, ...] = ("timer", recipient.ref)
+        else:
+            channel = (envelope.sender, recipient.ref)
         self._hold(Flight(0, channel, "tell", envelope.sender, recipient, envelope))
+
+    def deliver_system(self, recipient: Any, message: object) -> None:
+        """Hold a system message in flight, or deliver it now if it is atomic with its cause."""
+        sender = current_sender.get()
+        if not system_events.held(sender, recipient, shutting_down=self.shutting_down):
+            recipient.enqueue_system(message)
+            return
+        channel = ("system", sender, recipient.ref)
+        self._held_system += 1
+        self._hold(Flight(0, channel, "system", sender, recipient, None, message))
 
     def reply(self, slot: Any, value: object, error: BaseException | None) -> bool:
         """Hold an ask's reply in flight; False if nobody waits for it any more."""
@@ -106,27 +92,54 @@ class Controller:
         return True
 
     def _hold(self, flight: Flight) -> None:
-        self._seq += 1
-        flight.seq = self._seq
+        flight.seq = self.next_seq()
         self._channels.setdefault(flight.channel, deque()).append(flight)
         self.changed()
-
-    def changed(self) -> None:
-        """Wake the controller loop (something new may be deliverable)."""
-        self._changed.set()
 
     # ------------------------------------------------------------ queries
 
     def in_flight(self) -> int:
-        """How many envelopes and replies are held."""
+        """How many envelopes, replies and system messages are held."""
         return sum(len(queue) for queue in self._channels.values())
 
-    def _candidates(self) -> list[Flight]:
+    def ready(self) -> list[Flight]:
+        """The deliverable flights: held system messages, then the rest, each oldest first."""
         now = self.clock.now()
         heads = [queue[0] for queue in self._channels.values() if queue]
         ready = [flight for flight in heads if flight.not_before <= now]
         ready.sort(key=lambda flight: flight.seq)
+        if self._held_system:
+            ready = self._system_first(ready)
         return ready
+
+    def _candidates(self) -> list[Flight]:
+        ready = self.ready()
+        timers = self.system.timer_queue
+        if ready and len(timers) and not self.shutting_down:
+            # The next actor timer may fire before the messages in flight
+            # arrive: time moves to its deadline only if it is chosen, so
+            # choice 0 still moves time only when nothing else can happen.
+            timer = system_events.next_timer(timers, self.clock)
+            if timer is not None:
+                ready.append(Flight(0, None, "timer", None, timer.cell, value=timer))
+        return ready
+
+    def _system_first(self, ready: list[Flight]) -> list[Flight]:
+        """Held system messages first; no user message overtakes its sender's system message."""
+        system = [flight for flight in ready if flight.kind == "system"]
+        rest = []
+        for flight in ready:
+            if flight.kind == "tell":
+                held = self._channels.get(("system", *flight.channel))  # type: ignore[misc]
+                if held and held[0].seq < flight.seq:
+                    continue
+            if flight.kind != "system":
+                rest.append(flight)
+        return system + rest
+
+    def next_delayed(self) -> float:
+        """The earliest time a delayed flight may be delivered (``math.inf``: none)."""
+        return self._next_delayed()
 
     def _next_delayed(self) -> float:
         delayed = [q[0].not_before for q in self._channels.values() if q]
@@ -141,20 +154,11 @@ class Controller:
             if self._step():
                 continue
             if self.deadlock is None:
-                cycle = self._find_cycle()
+                cycle = find_cycle(self._asks)
                 if cycle is not None:
                     self._declare(Deadlock(cycle=tuple(cycle)))
-            if self.deadlock is None or self.shutting_down:
-                when = self._next_time()
-                if when is not None:
-                    self.clock.jump_to(when)
-                    self.changed()
-                    continue
-            for settler in self._settlers:
-                settler.set()
-            self._settlers.clear()
-            self._changed = anyio.Event()
-            await self._changed.wait()
+            stuck = self.deadlock is not None and not self.shutting_down
+            await self._parking.jump_or_park(self.clock, None if stuck else self._next_time())
 
     def _next_time(self) -> float | None:
         """Where virtual time should jump now, or None to stay put."""
@@ -168,6 +172,17 @@ class Controller:
             return deadline
         return None
 
+    def wants_time(self) -> bool:
+        """Whether something waits for the system, so that virtual time may jump."""
+        return bool(self._waiting) or self.shutting_down or self._test_asks_pending()
+
+    def check_deadlock(self) -> None:
+        """Declare a deadlock if the unanswered asks form a cycle (once)."""
+        if self.deadlock is None:
+            cycle = find_cycle(self._asks)
+            if cycle is not None:
+                self._declare(Deadlock(cycle=tuple(cycle)))
+
     def _test_asks_pending(self) -> bool:
         return any(asker is None and not slot.done for slot, (asker, _) in self._asks.items())
 
@@ -175,32 +190,62 @@ class Controller:
         candidates = self._candidates()
         if not candidates:
             return False
-        choice = self.schedule.choose(len(candidates))
-        flight = candidates[choice]
+        count = len(candidates)
+        choice = self.schedule.choose(count)
+        self.take(candidates[choice], choice, count)
+        return True
+
+    def take(self, flight: Flight, choice: int, count: int) -> None:
+        """Deliver (or fault) *flight*, chosen as *choice* of *count*; one trace step."""
+        if flight.kind == "timer":
+            fired = self._fire(cast(Timer, flight.value), choice, count)
+            if fired is None:
+                return
+            flight = fired
+        # Deliver (or fault) the flight, the head of its channel.
         queue = self._channels[flight.channel]
-        fault = self._fault_for(flight)
+        fault = self._fault_for(flight) if flight.kind == "tell" else None
         if isinstance(fault, Delay):
             flight.not_before = self.clock.now() + fault.seconds
             # The choice stays in `made`: a replay makes the same choose() calls.
-            self._record(flight, choice, len(candidates), fault)
-            return True
+            self._record(flight, choice, count, fault)
+            return
         queue.popleft()
         if not queue:
             del self._channels[flight.channel]
-        self._record(flight, choice, len(candidates), fault)
-        if isinstance(fault, Drop):
-            envelope = flight.envelope
-            assert envelope is not None
-            if envelope.reply is not None:
-                # Its asker still waits: only its timeout can end that, so
-                # virtual time must be allowed to reach it.
-                self._asks[envelope.reply] = (envelope.sender, flight.target.ref)
-            self.system.dead_letter(envelope.message, flight.target.ref, flight.sender)
+        self._record(flight, choice, count, fault)
+        if flight.kind == "system":
+            self._held_system -= 1
+            flight.target.enqueue_system(flight.value)
+        elif isinstance(fault, Drop):
+            self._drop(flight)
         elif flight.kind == "reply":
             self._complete(flight)
         else:
             self._deliver_envelope(flight, fault)
-        return True
+
+    def _fire(self, timer: Timer, choice: int, candidates: int) -> Flight | None:
+        """Move time to *timer*'s deadline; the envelope to deliver now (its actor's next timer)."""
+        self.clock.jump_to(timer.deadline)
+        # Fire it here, not in the timer task: this step must deliver it.
+        self.system.timer_queue.fire_due()
+        cell = timer.cell
+        queue = self._channels.get(("timer", cell.ref))
+        if queue:
+            return queue[0]
+        # Nothing is in flight for it: the actor had closed, so it is a dead letter already.
+        self._record(Flight(0, None, "timer", None, cell, value=timer), choice, candidates, None)
+        return None
+
+    def _drop(self, flight: Flight) -> None:
+        """A `Drop` fault: the message becomes a dead letter; an ask of it waits for its timeout."""
+        envelope = flight.envelope
+        assert envelope is not None
+        if envelope.reply is not None:
+            # Its asker still waits: only its timeout can end that, so
+            # virtual time must be allowed to reach it.
+            self._asks[envelope.reply] = (envelope.sender, flight.target.ref)
+        self.system.dead_letter(envelope.message, flight.target.ref, flight.sender)
 
     def _fault_for(self, flight: Flight) -> Fault | None:
         if flight.kind != "tell" or flight.inspected:
@@ -239,8 +284,7 @@ class Controller:
             duplicate = Envelope(envelope.message, envelope.sender)
             copy = Flight(0, flight.channel, "tell", flight.sender, cell, duplicate)
             copy.inspected = True  # not matched against faults, not counted
-            self._seq += 1
-            copy.seq = self._seq
+            copy.seq = self.next_seq()
             # Right behind the original: it arrives next on this channel.
             self._channels.setdefault(flight.channel, deque()).appendleft(copy)
         if envelope.reply is not None:
@@ -269,51 +313,11 @@ class Controller:
             self.system.dead_letter(flight.value, None, flight.sender)
 
     def _record(self, flight: Flight, choice: int, candidates: int, fault: Fault | None) -> None:
-        if flight.kind == "reply":
-            slot: ReplySlot = flight.target
-            asker = self._asks.get(slot, (None, None))[0]
-            kind = "reply" if flight.error is None else "error"
-            shown = flight.value if flight.error is None else flight.error
-            recipient = _path(asker)
-        else:
-            assert flight.envelope is not None
-            kind = "ask" if flight.envelope.reply is not None else "tell"
-            shown = flight.envelope.message
-            recipient = flight.target.path
-            if isinstance(shown, TimerFired):
-                # The actor's own timer, not test code: show it as such.
-                kind, shown = "timer", shown.message
-        if fault is not None:
-            kind = type(fault).__name__.lower()
-        sender = "timer" if kind == "timer" else _path(flight.sender)
-        self.trace.append(
-            Step(
-                len(self.trace) + 1,
-                sender,
-                recipient,
-                kind,
-                stable_repr(shown),
-                choice,
-                candidates,
-            )
-        )
+        asker = self._asks.get(flight.target, (None, None))[0] if flight.kind == "reply" else None
+        number = len(self.trace) + 1
+        self.trace.append(step_for(flight, asker, number, choice, candidates, fault))
 
     # ------------------------------------------------------------ deadlocks
-
-    def _find_cycle(self) -> list[str] | None:
-        waits: dict[str, str] = {}
-        for slot, (asker, recipient) in self._asks.items():
-            if asker is not None and not slot.done:
-                waits[asker.path] = recipient.path
-        for start in sorted(waits):
-            seen: list[str] = []
-            node: str | None = start
-            while node is not None and node not in seen:
-                seen.append(node)
-                node = waits.get(node)
-            if node is not None:
-                return seen[seen.index(node) :]
-        return None
 
     def _declare(self, deadlock: Deadlock) -> None:
         self.deadlock = deadlock
@@ -323,6 +327,12 @@ class Controller:
                 slot.set_error(deadlock)
         for on_deadlock in list(self._deadlock_waiters):
             on_deadlock(deadlock)
+
+    def fail_test_asks(self) -> None:
+        """Fail test code's asks still unanswered with `ActorStopped` (the system has stopped)."""
+        for slot, (asker, recipient) in list(self._asks.items()):
+            if asker is None and not slot.done:
+                slot.set_error(ActorStopped(path=recipient.path, message_type="ask"))
 
     def break_deadlock(self) -> None:
         """Fail the asks of the cycle with the Deadlock (so that shutdown can finish)."""
@@ -339,10 +349,7 @@ class Controller:
 
     async def settle(self) -> None:
         """Return once nothing is deliverable or delayed; raise `Deadlock` if stuck."""
-        event = anyio.Event()
-        self._settlers.append(event)
-        self.changed()
-        await event.wait()
+        await self._parking.wait_settled()
         if self.deadlock is not None:
             raise self.deadlock
 
@@ -369,7 +376,12 @@ class Controller:
                     self.system.dead_letter(
                         flight.envelope.message, flight.target.ref, flight.sender
                     )
+                elif flight.kind == "system" and flight.target.state is STOPPED:
+                    # It arrives at a stopped actor: a Watch is answered, a notice
+                    # becomes a dead letter, the rest has nothing left to do.
+                    flight.target.enqueue_system(flight.value)
         self._channels.clear()
+        self._held_system = 0
 
 
 class _Waiting:

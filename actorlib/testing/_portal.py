@@ -14,7 +14,7 @@ from .._actor import Actor
 from .._messages import Request
 from .._ref import DEFAULT_TIMEOUT, ActorRef
 from .._system import ActorSystem
-from ._simulation import _note_for_hypothesis
+from ._scheduled_run import note_for_hypothesis
 
 T = TypeVar("T")
 M = TypeVar("M")
@@ -103,7 +103,7 @@ class SystemPortal:
         if report is not None:
             # The system's own note was made in the loop thread, where
             # hypothesis cannot see it; make it here, in the test's thread.
-            _note_for_hypothesis(report())
+            note_for_hypothesis(report())
 
     def __enter__(self) -> SystemPortal:
         return self.start()

@@ -26,10 +26,11 @@ def stable_repr(value: object, limit: int = 120) -> str:
 class Schedule:
     """Chooses which in-flight envelope or reply is delivered next.
 
-    At each step the simulator lists the deliverable candidates, oldest
-    first (only the oldest of each sender -> recipient channel is a
-    candidate, so per-sender FIFO always holds) and asks `choose` for an
-    index. Choice 0 is the natural, oldest-first order.
+    At each step the simulator lists the deliverable candidates: held
+    system messages, then envelopes and replies, each oldest first (only the
+    oldest of each sender -> recipient channel is a candidate, so per-sender
+    FIFO always holds), then the next actor timer; and asks `choose` for an
+    index. Choice 0 is the natural order.
 
     Use the constructors: `fifo`, `random`, `replay`.
     """
@@ -107,9 +108,12 @@ class Step:
         sender: the sender's path, ``"test"`` for test code, ``"timer"`` for
             an actor's own timer.
         recipient: the recipient's path (the asker's, or ``"test"``, for a reply).
-        kind: ``"tell"``, ``"ask"``, ``"timer"``, ``"reply"``, ``"error"`` (a
-            reply that is an exception), ``"refused"`` (a bounded mailbox
-            refused it at delivery: a dead letter), or the injected fault:
+        kind: ``"tell"``, ``"ask"``, ``"timer"``, ``"system"`` (a held
+            system message: stop, watch, unwatch, a notice, supervision),
+            ``"reply"``, ``"error"`` (a reply that is an exception),
+            ``"refused"`` (a bounded mailbox refused it at delivery, or a
+            timer fired for an actor that had closed: a dead letter), or the
+            injected fault:
             ``"drop"``, ``"duplicate"``, ``"crash"``, ``"delay"`` (held back,
             not delivered yet).
         message: a stable ``repr`` of the message or reply value.

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import inspect
-import math
 from collections.abc import Awaitable, Callable, Sequence
 from types import TracebackType
 from typing import Any
@@ -13,20 +11,23 @@ import anyio
 from .._system import ActorSystem
 from ._controller import Controller
 from ._faults import Fault
-from ._schedule import Schedule, Trace
+from ._schedule import Schedule
+from ._scheduled_run import ScheduledRun, schedule_or_fifo
 from ._virtual_clock import VirtualClock
 
 
-class SimulatedSystem(ActorSystem):
+class SimulatedSystem(ScheduledRun, ActorSystem):
     """An `ActorSystem` with its Delivery and Clock seams under a schedule's control.
 
     Used exactly like an ActorSystem (``async with``, ``spawn``, ``tell``,
-    ``ask``): the actors are real. Every envelope and every reply stays in
-    flight until the schedule picks it, once every actor is idle or blocked
-    on a reply that is itself in flight. Time is a `VirtualClock`; it jumps
-    to the next deadline when the test waits for the system (an ``ask``
-    from test code, a probe's ``expect``, `eventually`) or when a delayed
-    message must be delivered to settle.
+    ``ask``): the actors are real. Every envelope, every reply and every
+    system message between two actors stays in flight until the schedule
+    picks it, once every actor is idle or blocked on a reply that is itself
+    in flight. Time is a `VirtualClock`; it jumps to the next deadline when
+    the test waits for the system (an ``ask`` from test code, a probe's
+    ``expect``, `eventually`) or when a delayed message must be delivered
+    to settle, and the schedule may fire the next actor timer before the
+    messages in flight (see docs/testing.md).
 
     When the block raises, the delivery trace and the exact replay are
     attached to the exception (and noted for hypothesis's report).
@@ -39,6 +40,9 @@ class SimulatedSystem(ActorSystem):
         options: any other `ActorSystem` keyword argument.
     """
 
+    _noun = "system"
+    controller: Controller
+
     def __init__(
         self,
         name: str = "sim",
@@ -48,30 +52,15 @@ class SimulatedSystem(ActorSystem):
         clock: VirtualClock | None = None,
         **options: Any,
     ) -> None:
-        if schedule is not None and not isinstance(schedule, Schedule):
-            raise TypeError(
-                f"schedule must be a Schedule (Schedule.fifo(), Schedule.random(seed), "
-                f"Schedule.replay(choices)), got {schedule!r}"
-            )
         self.virtual_clock = clock if clock is not None else VirtualClock()
         if not isinstance(self.virtual_clock, VirtualClock):
             raise TypeError(f"clock must be a VirtualClock, got {clock!r}")
         self._faults = tuple(faults)
-        self.controller = Controller(schedule or Schedule.fifo(), self.virtual_clock, self._faults)
+        self.controller = Controller(schedule_or_fifo(schedule), self.virtual_clock, self._faults)
         options.setdefault("random_seed", 0)  # backoff jitter repeats exactly on replay
         super().__init__(name, clock=self.virtual_clock, delivery=self.controller, **options)
         self.controller.system = self
         self._controller_scope: anyio.CancelScope | None = None
-
-    @property
-    def trace(self) -> Trace:
-        """The deliveries made so far, in order."""
-        return self.controller.trace
-
-    @property
-    def schedule(self) -> Schedule:
-        """The schedule in use (its ``made`` list is what replays this run)."""
-        return self.controller.schedule
 
     async def __aenter__(self) -> SimulatedSystem:
         await super().__aenter__()
@@ -85,11 +74,7 @@ class SimulatedSystem(ActorSystem):
         exc: BaseException | None,
         tb: TracebackType | None,
     ) -> bool | None:
-        # The report once: as a hypothesis note (printed with the shrunk
-        # example) inside a hypothesis test, on the exception otherwise.
-        noted = _note_for_hypothesis(self.report())
-        if not noted and exc is not None and not isinstance(exc, anyio.get_cancelled_exc_class()):
-            exc.add_note(self.report())
+        self._give_report(self.report(), exc)
         return await super().__aexit__(exc_type, exc, tb)
 
     def report(self) -> str:
@@ -123,64 +108,6 @@ class SimulatedSystem(ActorSystem):
             self.controller.drop_all()
             if self._controller_scope is not None:
                 self._controller_scope.cancel()
-
-    async def settle(self) -> None:
-        """Deliver until nothing is in flight and no timer is due.
-
-        Raises:
-            Deadlock: actors wait on each other's replies with nothing in flight.
-        """
-        await self.controller.settle()
-
-    async def eventually(
-        self,
-        predicate: Callable[[], bool | Awaitable[bool]],
-        *,
-        within: float = 60.0,
-    ) -> None:
-        """Let the system run (and virtual time pass) until *predicate* holds.
-
-        Checks each time the system has settled, then moves virtual time to
-        the next deadline; fails once no deadline is left within *within*
-        virtual seconds.
-
-        Raises:
-            AssertionError: the predicate never held.
-            Deadlock: the system deadlocked first.
-        """
-        deadline = self.virtual_clock.now() + within
-        while True:
-            await self.controller.settle()
-            result = predicate()
-            if inspect.isawaitable(result):
-                result = await result
-            if result:
-                return
-            # The predicate may have started or cancelled timers (an ask):
-            # let that settle before reading the next deadline.
-            await self.controller.settle()
-            next_time = self.virtual_clock.next_deadline()
-            if math.isinf(next_time) or next_time > deadline:
-                break
-            self.virtual_clock.jump_to(next_time)
-            self.controller.changed()
-        raise AssertionError(
-            f"eventually({getattr(predicate, '__name__', predicate)}) did not hold within "
-            f"{within:g} virtual seconds; the system settled at t={self.virtual_clock.now():g}"
-        )
-
-
-def _note_for_hypothesis(text: str) -> bool:
-    """Note *text* for hypothesis's report if inside a hypothesis test; say if so."""
-    # hypothesis is a test dependency, not a runtime one: import it only here.
-    try:
-        import hypothesis
-    except ImportError:  # pragma: no cover - hypothesis is in the test extra
-        return False
-    if hypothesis.currently_in_test_context():
-        hypothesis.note(text)
-        return True
-    return False
 
 
 async def eventually(

@@ -78,10 +78,13 @@ async def test_a_crash_fails_the_actor_at_its_nth_message_and_the_parent_restart
         "tell",
         "tell",
         "crash",
+        "system",  # Failed, to the guardian
+        "system",  # Restart, from the guardian
         "error",
         "ask",
         "reply",
     ]
+    assert str(system.trace[3]).startswith("  4. /user/acct -> /user: system Failed(/user/acct, ")
     assert str(system.trace[2]) == "  3. test -> /user/acct: crash 'm3'"
 
 

@@ -1,7 +1,7 @@
-"""What the dashboard shows of an actor system: actors and their rates, dead letters, nodes.
+"""What the dashboard shows of an actor system: actors and their rates, dead letters.
 
-Everything here reads: `ActorSystem.statistics`, `ActorSystem.actor_statistics`
-and the transport's node, on each tick or request. The one thing it adds to
+Everything here reads: `ActorSystem.statistics`, `ActorSystem.actor_statistics`,
+on each tick or request (nodes and links: _nodes_view). The one thing it adds to
 the system is a subscriber to `DeadLetter` events, which sees dead letters
 only (never a message that was delivered).
 """
@@ -18,6 +18,7 @@ import anyio
 
 from .. import Actor, ActorRef, ActorSystem, DeadLetter
 from .._deadletters import brief
+from ._nodes_view import nodes
 
 #: Dead letters kept for the page (the newest).
 DEAD_LETTERS_KEPT = 200
@@ -129,28 +130,5 @@ class SystemView:
         }
 
     def nodes(self) -> dict[str, object] | None:
-        """This node and its links, when the system has a started remote transport."""
-        try:
-            # actorlib.remote's transports have a node once the system started.
-            node: Any = getattr(self.system.transport, "node", None)
-        except RuntimeError:  # not started yet
-            return None
-        if node is None:
-            return None
-        links = [
-            {
-                "peer": str(peer),
-                "address": link.address,
-                "state": (
-                    "closed"
-                    if link.closed
-                    else ("connected" if link.channel is not None else "connecting")
-                ),
-                "outbox": len(link.outbox),
-                "pending_asks": len(link.pending),
-                "frames_sent": link.sent_seq,
-                "frames_received": link.received_seq,
-            }
-            for peer, link in list(node.links.items())
-        ]
-        return {"node": node.node_id, "address": node.address, "links": links}
+        """This node, its links and its clusters (see _nodes_view), or None if not remote."""
+        return nodes(self.system)

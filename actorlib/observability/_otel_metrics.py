@@ -8,9 +8,11 @@ from typing import TYPE_CHECKING
 
 from actorlib import ActorSystem, __version__
 from actorlib.jobs import JobQueue
+from actorlib.remote import NodeTransport
+from actorlib.remote._traffic import RTT_BUCKETS
 
 from ._handler_times import DEFAULT_BUCKETS, time_handlers
-from ._samples import FAMILIES, HANDLER_DURATION, JOB_FAMILIES, Family, JobFamily
+from ._samples import FAMILIES, HANDLER_DURATION, JOB_FAMILIES, ROUND_TRIP, Family, JobFamily
 
 if TYPE_CHECKING:
     from opentelemetry.metrics import CallbackOptions, MeterProvider, Observation
@@ -35,6 +37,8 @@ class OpenTelemetryMetrics:
     runtime keeps anyway (`ActorSystem.statistics`,
     `ActorSystem.class_statistics`) when the SDK collects, so the message
     path pays nothing; without an SDK configured, nothing is ever collected.
+    The round-trip times of a remote system's links are a histogram recorded
+    as each is measured (about once a second per link).
     The names and units are listed in docs/observability.md.
 
     Args:
@@ -72,6 +76,13 @@ class OpenTelemetryMetrics:
             description=HANDLER_DURATION.description,
             explicit_bucket_boundaries_advisory=DEFAULT_BUCKETS,
         )
+        self._round_trips = meter.create_histogram(
+            ROUND_TRIP.name,
+            unit=ROUND_TRIP.unit,
+            description=ROUND_TRIP.description,
+            explicit_bucket_boundaries_advisory=RTT_BUCKETS,
+        )
+        self._transports: weakref.WeakSet[NodeTransport] = weakref.WeakSet()
 
     def watch(self, source: ActorSystem | JobQueue, *, handler_time: bool = False) -> None:
         """Publish the metrics of *source* (held weakly: watching keeps nothing alive).
@@ -100,7 +111,19 @@ class OpenTelemetryMetrics:
         if handler_time:
             times = time_handlers(system)
             times.add_sink(self._sink(system.name))
+        transport = system.transport
+        if isinstance(transport, NodeTransport) and transport not in self._transports:
+            self._transports.add(transport)
+            transport.add_round_trip_sink(self._round_trip_sink(system.name))
         self._systems.add(system)
+
+    def _round_trip_sink(self, system_name: str) -> Callable[[str, float], None]:
+        record = self._round_trips.record
+
+        def sink(peer: str, seconds: float) -> None:
+            record(seconds, {"system": system_name, "peer": peer})
+
+        return sink
 
     def _sink(self, system_name: str) -> Callable[[float, str], None]:
         record = self._histogram.record

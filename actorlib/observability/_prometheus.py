@@ -9,6 +9,7 @@ from ._samples import (
     FAMILIES,
     HANDLER_DURATION,
     JOB_FAMILIES,
+    ROUND_TRIP,
     Family,
     JobFamily,
     Labels,
@@ -16,6 +17,7 @@ from ._samples import (
     check_sources,
     collect,
     handler_times,
+    round_trips,
 )
 
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
@@ -79,24 +81,41 @@ def prometheus_text(*sources: Source) -> str:
         )
     timed = handler_times(sources)
     if timed:
-        lines.extend(_histogram_lines(timed))
+        lines.extend(_histogram_lines(HANDLER_DURATION, _handler_rows(timed)))
+    peers = round_trips(sources)
+    if peers:
+        lines.extend(_histogram_lines(ROUND_TRIP, peers))
     return "\n".join(lines) + "\n"
 
 
-def _histogram_lines(timed: list[tuple[ActorSystem, HandlerTimes]]) -> list[str]:
-    family = HANDLER_DURATION
+Row = tuple[Labels, tuple[float, ...], tuple[int, ...], float]
+
+
+def _handler_rows(timed: list[tuple[ActorSystem, HandlerTimes]]) -> list[Row]:
+    return [
+        (
+            (("system", system.name), ("actor_class", histogram.actor_class)),
+            histogram.bounds,
+            histogram.counts,
+            histogram.total,
+        )
+        for system, times in timed
+        for histogram in times.snapshot()
+    ]
+
+
+def _histogram_lines(family: Family, rows: list[Row]) -> list[str]:
+    """A histogram family: each row's (labels, bounds, counts per bucket, sum)."""
     name = prometheus_name(family.name, family.kind, family.unit)
     lines = [f"# HELP {name} {family.description}", f"# TYPE {name} histogram"]
-    for system, times in timed:
-        for histogram in times.snapshot():
-            labels: Labels = (("system", system.name), ("actor_class", histogram.actor_class))
-            cumulative = 0
-            for bound, count in zip(histogram.bounds, histogram.counts, strict=False):
-                cumulative += count
-                bucket = _labels((*labels, ("le", _number(bound))))
-                lines.append(f"{name}_bucket{bucket} {cumulative}")
-            inf = _labels((*labels, ("le", "+Inf")))
-            lines.append(f"{name}_bucket{inf} {histogram.count}")
-            lines.append(f"{name}_sum{_labels(labels)} {_number(histogram.total)}")
-            lines.append(f"{name}_count{_labels(labels)} {histogram.count}")
+    for labels, bounds, counts, total in rows:
+        cumulative = 0
+        for bound, count in zip(bounds, counts, strict=False):
+            cumulative += count
+            bucket = _labels((*labels, ("le", _number(bound))))
+            lines.append(f"{name}_bucket{bucket} {cumulative}")
+        everything = sum(counts)
+        lines.append(f"{name}_bucket{_labels((*labels, ('le', '+Inf')))} {everything}")
+        lines.append(f"{name}_sum{_labels(labels)} {_number(total)}")
+        lines.append(f"{name}_count{_labels(labels)} {everything}")
     return lines

@@ -169,6 +169,29 @@ FAMILIES: tuple[Family, ...] = (
     *_LINK_FAMILIES,
 )
 
+# The round-trip time of each remote link, per peer node (`LinkStatistics.rtt_*`).
+ROUND_TRIP = Family(
+    "actorlib.remote.round_trip.duration",
+    "histogram",
+    "s",
+    "Round-trip time of a link to a peer node: a ping inside a sealed frame, answered at once.",
+    lambda system: (),
+)
+
+
+def round_trips(
+    sources: Sequence[Source],
+) -> list[tuple[Labels, tuple[float, ...], tuple[int, ...], float]]:
+    """(labels, bounds, counts, total) of each peer of the systems among *sources*."""
+    return [
+        ((("system", system.name), ("peer", stats.peer)), stats.rtt_bounds, stats.rtt_counts,
+         stats.rtt_total)
+        for system in sources
+        if isinstance(system, ActorSystem) and isinstance(system.transport, NodeTransport)
+        for stats in system.transport.link_statistics()
+    ]  # fmt: skip
+
+
 # The handler-time histogram, recorded only when turned on (`time_handlers`).
 HANDLER_DURATION = Family(
     "actorlib.handler.duration",

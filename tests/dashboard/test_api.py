@@ -258,12 +258,28 @@ async def test_a_remote_system_shows_its_node_and_its_links() -> None:
     ):
         assert server.address is not None
         peer = await client.connect(server.address)
+        echo = await system.spawn(Parent, name="echo", node=peer)
+        # The link's first frame carried a ping; its answer came with a later frame.
+        with anyio.fail_after(5):
+            while client.link_statistics()[0].rtt_count == 0:
+                assert await echo.ask("hello") == "hello"
+        [stats] = client.link_statistics()
+        [link_object] = client.node.links.values()
         nodes = (await http.get(url + "api/nodes")).json()
     assert nodes["node"] == client.node_id
     assert nodes["address"] == client.address  # a unix socket, for its worker processes
+    assert nodes["clusters"] == []
     [link] = nodes["links"]
     assert link["peer"] == server.node_id
     assert link["address"] == server.address
     assert link["state"] == "connected"
-    assert link["frames_sent"] >= 0
+    assert link_object.channel is not None
+    assert link["link_id"] == link_object.channel.session.link_id[:4].hex()
+    assert len(link["link_id"]) == 8
+    assert link["reconnects"] == 0
+    for field in ("frames_sent", "frames_received", "bytes_sent", "bytes_received"):
+        assert link[field] >= getattr(stats, field) > 0, field  # read after the stats
+    assert stats.rtt_last is not None
+    assert link["rtt_ms"] == pytest.approx(stats.rtt_last * 1000, abs=1e-3)
+    assert link["rtt_mean_ms"] > 0
     assert peer.node_id == server.node_id

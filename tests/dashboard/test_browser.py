@@ -26,12 +26,15 @@ from selenium.webdriver.support.ui import WebDriverWait
 from actorlib import ActorSystem
 from actorlib.dashboard import Dashboard
 from actorlib.jobs import JobHandle, JobQueue
+from actorlib.remote import MemoryNetwork, MemoryTransport, NodeTransport
 from tests.dashboard.support import STEPS, Boom, Parent, stepping
 from tests.jobs import tasks
 
 pytestmark = [pytest.mark.anyio, pytest.mark.slow]
 
 T = TypeVar("T")
+SECRET = b"dashboard-test-secret-0123456789"
+
 WAIT = 15.0  # seconds a page change may take (the page polls every second)
 
 
@@ -189,3 +192,50 @@ async def test_the_page_shows_actors_jobs_and_dead_letters_live_and_retries_a_jo
                 for event in STEPS.pop(gate):
                     event.set()
         assert await running.result() == 3
+
+
+async def test_the_page_shows_a_remote_systems_links_with_their_peers_live(
+    browser_paths: tuple[str, str], tmp_path: Path
+) -> None:
+    network = MemoryNetwork()
+    here: NodeTransport = MemoryTransport(network, secret=SECRET)
+    there: NodeTransport = MemoryTransport(network, secret=SECRET)
+    async with (
+        ActorSystem("there", transport=there),
+        ActorSystem("here", transport=here) as system,
+        Dashboard(system, refresh=0.2) as url,
+    ):
+        driver = await in_thread(lambda: open_browser(*browser_paths))
+        page = Page(driver)
+        try:
+            await in_thread(lambda: driver.get(url))
+            await page.run("window.__loaded = 'once';")
+            node = await page.text_of("#node")
+            assert node.startswith(f"node {here.node_id}")
+            assert (
+                await page.run("return document.querySelectorAll('#links tbody tr').length;") == 0
+            )
+
+            # A link made now appears, with its peer, without a reload.
+            peer = await here.connect(there.address or "")
+            row = f"#links tr[data-peer='{peer.node_id}']"
+            await page.until(TEXT_IS, row + " td.state", "connected")
+            assert await page.text_of(row + " td.peer") == there.node_id
+            [link] = here.node.links.values()
+            assert link.channel is not None
+            assert await page.text_of(row + " td.link-id") == link.channel.session.link_id[:4].hex()
+
+            # Traffic on it shows its round-trip time (a ping rides its first frames).
+            echo = await system.spawn(Parent, name="echo", node=peer)
+            with anyio.fail_after(WAIT):
+                while here.link_statistics()[0].rtt_count == 0:
+                    assert await echo.ask("hello") == "hello"
+            await page.until(
+                "const e = document.querySelector(arguments[0]);"
+                "return e && /^[0-9.]+, [0-9.]+$/.test(e.textContent);",
+                row + " td.rtt",
+            )
+            assert await page.run("return window.__loaded;") == "once"  # never reloaded
+            await in_thread(lambda: driver.save_screenshot(str(tmp_path / "links.png")))
+        finally:
+            await in_thread(driver.quit)

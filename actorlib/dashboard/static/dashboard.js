@@ -176,19 +176,74 @@ function drawJobs(sources) {
   }
 }
 
+function bytes(n) {
+  if (n < 1024) return n + " B";
+  if (n < 1024 * 1024) return (n / 1024).toFixed(1) + " KiB";
+  return (n / 1024 / 1024).toFixed(1) + " MiB";
+}
+
+function ms(value) {
+  return value === null ? "-" : value.toFixed(2);
+}
+
+function drawLinks(links) {
+  const rows = links.map((link) => {
+    const row = el("tr", null, "link link-" + link.state);
+    row.dataset.peer = link.peer;
+    cell(row, link.peer, "peer");
+    cell(row, link.address || "-", "address");
+    cell(row, link.link_id || "-", "link-id");
+    cell(row, link.state, "state");
+    cell(row, link.frames_sent + " / " + link.frames_received, "number frames");
+    cell(row, bytes(link.bytes_sent) + " / " + bytes(link.bytes_received), "number bytes");
+    cell(row, ms(link.rtt_ms) + ", " + ms(link.rtt_mean_ms), "number rtt");
+    cell(row, link.reconnects, "number reconnects");
+    cell(row, link.outbox, "number outbox");
+    cell(row, link.pending_asks, "number pending");
+    return row;
+  });
+  document.querySelector("#links tbody").replaceChildren(...rows);
+  document.getElementById("links").hidden = rows.length === 0;
+  document.getElementById("no-links").hidden = rows.length !== 0;
+}
+
+function drawClusters(clusters) {
+  const shown = clusters.map((cluster) => {
+    const box = el("div", null, "cluster");
+    box.dataset.cluster = cluster.name;
+    const count = cluster.members.length;
+    box.appendChild(el("h3", "cluster " + cluster.name + " (" + count + (count === 1 ? " member)" : " members)")));
+    const table = el("table", null, "members");
+    const head = el("tr");
+    for (const title of ["member", "address", "roles", "joined", "actors", "ready"]) {
+      head.appendChild(el("th", title));
+    }
+    table.appendChild(head);
+    for (const member of cluster.members) {
+      const row = el("tr", null, member.node_id === cluster.node ? "member this-node" : "member");
+      row.dataset.member = member.node_id;
+      cell(row, member.node_id + (member.node_id === cluster.node ? " (this node)" : ""), "node");
+      cell(row, member.address, "address");
+      cell(row, member.roles.join(", ") || "-", "roles");
+      cell(row, new Date(member.joined * 1000).toLocaleTimeString(), "joined");
+      cell(row, member.actors, "number actors");
+      cell(row, member.ready, "number ready");
+      table.appendChild(row);
+    }
+    box.appendChild(table);
+    return box;
+  });
+  document.getElementById("clusters").replaceChildren(...shown);
+}
+
 function drawNodes(data) {
   const section = document.getElementById("nodes-section");
   section.hidden = data === null;
   if (data === null) return;
   document.getElementById("node").textContent =
     "node " + data.node + (data.address ? " listening at " + data.address : " (not listening)");
-  const rows = data.links.map((link) => {
-    const row = el("tr");
-    for (const value of [link.peer, link.address || "-", link.state, link.outbox,
-      link.pending_asks, link.frames_sent, link.frames_received]) cell(row, value);
-    return row;
-  });
-  document.querySelector("#links tbody").replaceChildren(...rows);
+  drawLinks(data.links);
+  drawClusters(data.clusters);
 }
 
 function drawChart(id, points) {

@@ -27,6 +27,7 @@ SCENARIOS = (
     "bank",
     "sim-deliveries",
     "sim-examples",
+    "sim-cluster-examples",
     "bank-property",
     "remote-tell",
     "remote-ask-median",

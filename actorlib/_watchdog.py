@@ -20,6 +20,7 @@ import asyncio
 import functools
 import logging
 import math
+import os
 import sys
 import threading
 import time
@@ -38,6 +39,18 @@ REPEAT_AFTER = 60.0
 _MAX_REMEMBERED = 1024
 # Frames kept, innermost first, when no actor frame anchors the cut.
 _FRAMES_WITHOUT_ACTOR = 12
+
+# Where an idle event loop waits for I/O, as (file name, function): asyncio's
+# selector loops and trio's I/O managers (Linux, BSD and macOS, Windows).
+_IO_WAITS: frozenset[tuple[str, str]] = frozenset(
+    {
+        ("selectors.py", "select"),
+        ("windows_events.py", "_poll"),
+        ("_io_epoll.py", "get_events"),
+        ("_io_kqueue.py", "get_events"),
+        ("_io_windows.py", "get_events"),
+    }
+)
 
 # Frames where a cell runs a message: their ``cell`` (or ``self``) local is it.
 _ANCHORS: frozenset[CodeType] = frozenset(
@@ -147,6 +160,10 @@ class Watchdog:
         frame = sys._current_frames().get(self._loop_thread)
         if frame is None:  # pragma: no cover - the loop thread has ended
             return
+        if _waiting_for_io(frame):
+            # The step that held the loop ended between the check and this look:
+            # the loop waits for I/O, and the probe's wake-up is on its way.
+            return
         cell, anchor = _find_cell(frame)
         message_type = None if cell is None else _message_type(cell, anchor)
         key = (None if cell is None else cell.path, message_type)
@@ -188,6 +205,12 @@ class Watchdog:
             for old in [k for k, at in warned.items() if now - at >= REPEAT_AFTER]:
                 del warned[old]
         warned[key] = now
+
+
+def _waiting_for_io(frame: FrameType) -> bool:
+    """Whether the loop thread is in its event loop's wait for I/O (so not blocked)."""
+    code = frame.f_code
+    return (os.path.basename(code.co_filename), code.co_name) in _IO_WAITS
 
 
 def _find_cell(frame: FrameType) -> tuple[Cell | None, FrameType | None]:

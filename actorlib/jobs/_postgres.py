@@ -30,6 +30,7 @@ from ._postgres_sql import (
     notify,
     parse_state_payloads,
     quoted,
+    save_ended_sql,
     started_suffix,
     state_notice,
 )
@@ -50,6 +51,9 @@ logger = logging.getLogger("actorlib")
 
 #: Seconds an add waits before it tries again, when a prerequisite was locked (doubling).
 _BUSY_PAUSE, _BUSY_PAUSE_MAX = 0.001, 0.05
+
+#: Outcomes per statement of `_save_alone` (each a row of 12 parameters).
+_ROWS_PER_SAVE = 256
 
 #: Job ids per state notification: a payload must stay under 8000 bytes (notes 6).
 _IDS_PER_NOTICE = 200
@@ -466,12 +470,14 @@ class PostgresStore:
 
     def _save_alone(self, rows: list[tuple[object, ...]]) -> Plan[set[str]]:
         """Save the jobs of *rows* that have no dependents; return their ids."""
-        saved = yield Statement(
-            f"WITH saved AS ({self._update_state} AND dependents = 0 RETURNING id) "
-            f"SELECT id, pg_notify(%s, %s)::text FROM saved",
-            many=[(*row, self._state_channel, state_notice(row, self._key)) for row in rows],
-        )
-        return {str(job_id) for job_id, _ in saved}
+        saved: set[str] = set()
+        for start in range(0, len(rows), _ROWS_PER_SAVE):
+            chunk = rows[start : start + _ROWS_PER_SAVE]
+            params = [v for row in chunk for v in (*row, state_notice(row, self._key))]
+            sql = save_ended_sql(self.schema, len(chunk))
+            found = yield Statement(sql, (*params, self._state_channel))
+            saved.update(str(job_id) for job_id, _ in found)
+        return saved
 
     @property
     def _update_state(self) -> str:

@@ -11,6 +11,7 @@ from typing import Any
 
 import anyio
 import anyio.to_thread
+import attrs
 import pytest
 
 from actorlib import ActorSystem
@@ -138,6 +139,43 @@ async def test_a_claim_signs_its_notice_in_sql_as_the_store_checks_it(postgres_u
         assert parse_state_payloads(payloads, store._key) == [
             JobChange(job.id, JobStatus.RUNNING, 1, claimed.started_at)
         ]
+    finally:
+        await store.close()
+        await listener.close()
+
+
+async def test_outcomes_of_more_jobs_than_one_statement_saves_are_all_saved_and_told(
+    postgres_url: str,
+) -> None:
+    # One statement saves up to _ROWS_PER_SAVE outcomes; more take several, each
+    # outcome saved once and told once, the small results in their notices.
+    from actorlib.jobs import _postgres
+
+    count = _postgres._ROWS_PER_SAVE + 3
+    store = PostgresStore(postgres_url)
+    listener = await _listening(postgres_url, f"actorlib_state.{schema_of(postgres_url)}")
+    await store.open("owner")
+    try:
+        await store.add_many([record(store.now) for _ in range(count)])
+        claimed = await store.claim("owner", count, lease=30)
+        done = [
+            attrs.evolve(job, status=JobStatus.SUCCEEDED, result=job.id, finished_at=store.now())
+            for job in claimed
+        ]
+        assert await store.save_many(done) == []
+        told: list[tuple[str, object]] = []
+        while len(told) < count:  # after the claim's notices (RUNNING)
+            changes = parse_state_payloads(await _heard(listener), store._key)
+            told += [
+                (c.job_id, c.result)
+                for c in changes
+                if isinstance(c, JobChange) and c.status is JobStatus.SUCCEEDED
+            ]
+        assert sorted(told) == sorted((job.id, job.id) for job in claimed)
+        found = await store.get_many([job.id for job in claimed])
+        assert {(job.status, job.result == job.id) for job in found} == {
+            (JobStatus.SUCCEEDED, True)
+        }
     finally:
         await store.close()
         await listener.close()

@@ -181,6 +181,29 @@ async def test_outcomes_of_more_jobs_than_one_statement_saves_are_all_saved_and_
         await listener.close()
 
 
+async def test_a_notification_that_comes_with_a_statements_results_reaches_the_next_wait(
+    postgres_url: str,
+) -> None:
+    # The listening session's own statement brings the notification back with its
+    # results (psycopg's notify handler), not on the socket the next wait reads.
+    from actorlib.jobs._postgres_link import Statement
+
+    link = await _listening(postgres_url, "with_results_test")
+    try:
+        await link.run(
+            _statement(Statement("SELECT pg_notify('with_results_test', 'mine')")), atomic=False
+        )
+        assert await _heard(link) == ["mine"]
+        await sql(postgres_url, "SELECT pg_notify('with_results_test', 'theirs')")
+        assert await _heard(link) == ["theirs"]
+    finally:
+        await link.close()
+
+
+def _statement(statement: Any) -> Any:
+    yield statement
+
+
 async def _listening(url: str, channel: str) -> Any:
     from actorlib.jobs._postgres_link import Statement, connect
 

@@ -133,7 +133,7 @@ async def connect(conninfo: str, setup: Sequence[Statement]) -> Link:
         )
         link = ThreadLink(conn)
     try:
-        await link.run(_statements(setup), atomic=False)
+        await link.run(statements(setup), atomic=False)
     except BaseException:
         with anyio.CancelScope(shield=True):
             await link.close()
@@ -165,10 +165,22 @@ def _has_rows(cursor: psycopg.AsyncCursor[Row] | psycopg.Cursor[Row]) -> bool:
 _TUPLES_OK = 2
 
 
-def _statements(setup: Sequence[Statement]) -> Plan[None]:
+def statements(setup: Sequence[Statement]) -> Plan[None]:
+    """A plan of these statements in turn, answering nothing."""
     # Not `yield from setup`: a list iterator cannot take the rows sent back.
     for statement in setup:  # noqa: UP028
         yield statement
+
+
+def one(query: str, params: Sequence[object] | None = None) -> Plan[list[Row]]:
+    """A plan of one statement, answering its rows."""
+    return only(Statement(query, params))
+
+
+def only(statement: Statement) -> Plan[list[Row]]:
+    """A plan of *statement* alone, answering its rows."""
+    rows = yield statement
+    return rows
 
 
 class _LinkBase:

@@ -11,7 +11,8 @@ from collections.abc import Callable
 
 import anyio
 
-from ._postgres_link import Link, Plan, Row, Statement, connect
+from ._postgres_link import Link, Row, Statement, connect
+from ._postgres_link import one as _one
 
 logger = logging.getLogger("actorlib")
 
@@ -199,9 +200,3 @@ class Listener:
         if self._waiting is not None:
             self._waiting.cancel()  # the watch gives the session up, then waits again
         return await link.run(_one(query), atomic=False)
-
-
-def _one(query: str, params: tuple[object, ...] | None = None) -> Plan[list[Row]]:
-    """A plan of one statement, answering its rows."""
-    rows = yield Statement(query, params)
-    return rows

@@ -126,19 +126,27 @@ def test_ids_without_a_notice_and_notices_of_a_later_version_are_read() -> None:
     assert parse_state_payloads(payloads, KEY) == ["a", "b", "c", "d", "e", "f"]
 
 
-async def test_a_claim_signs_its_notice_in_sql_as_the_store_checks_it(postgres_url: str) -> None:
-    # The claim computes the tag with the server's sha256(), a save with Python's hmac.
+async def test_a_claim_tells_nobody_and_the_started_notices_are_signed_as_the_store_checks(
+    postgres_url: str,
+) -> None:
+    # The claim's commit notifies nobody; `tell_started` tells the attempts later,
+    # many to a payload, signed as the followers check them.
     store = PostgresStore(postgres_url)
     listener = await _listening(postgres_url, f"actorlib_state.{schema_of(postgres_url)}")
     await store.open("owner")
     try:
-        job = record(store.now)
-        await store.add(job)
-        (claimed,) = await store.claim("owner", 1, lease=30)
-        payloads = await _heard(listener)
-        assert parse_state_payloads(payloads, store._key) == [
-            JobChange(job.id, JobStatus.RUNNING, 1, claimed.started_at)
-        ]
+        jobs = [record(store.now) for _ in range(120)]  # more than one payload holds
+        await store.add_many(jobs)
+        claimed = await store.claim("owner", len(jobs), lease=30)
+        await sql(
+            postgres_url, f"SELECT pg_notify('actorlib_state.{schema_of(postgres_url)}', 'x')"
+        )
+        assert await _heard(listener) == ["x"]  # nothing came before it
+        await store.tell_started(claimed)
+        told: list[str | JobChange] = []
+        while len(told) < len(claimed):
+            told += parse_state_payloads(await _heard(listener), store._key)
+        assert told == [JobChange(j.id, JobStatus.RUNNING, 1, j.started_at) for j in claimed]
     finally:
         await store.close()
         await listener.close()
@@ -149,9 +157,9 @@ async def test_outcomes_of_more_jobs_than_one_statement_saves_are_all_saved_and_
 ) -> None:
     # One statement saves up to _ROWS_PER_SAVE outcomes; more take several, each
     # outcome saved once and told once, the small results in their notices.
-    from actorlib.jobs import _postgres
+    from actorlib.jobs._postgres_sql import ROWS_PER_SAVE
 
-    count = _postgres._ROWS_PER_SAVE + 3
+    count = ROWS_PER_SAVE + 3
     store = PostgresStore(postgres_url)
     listener = await _listening(postgres_url, f"actorlib_state.{schema_of(postgres_url)}")
     await store.open("owner")
@@ -356,7 +364,7 @@ async def test_a_claim_commits_without_waiting_for_the_flush_and_nothing_after_i
 ) -> None:
     # The claim turns synchronous_commit off for its own transaction: the next
     # statement on the same connection (an outcome) waits for the flush again.
-    from actorlib.jobs._postgres import _one
+    from actorlib.jobs._postgres_link import one as _one
 
     store = PostgresStore(postgres_url, connections=1)
     await store.open("owner")
@@ -604,6 +612,7 @@ async def test_upgrading_to_version_5_makes_the_key_that_signs_notices(
         async with anyio.create_task_group() as tasks_:
             tasks_.start_soon(follower.watch, None, hear)
             (claimed,) = await worker.claim("c", 1, lease=30)
+            await worker.tell_started([claimed])
             with anyio.fail_after(5):
                 await news.wait()
             tasks_.cancel_scope.cancel()

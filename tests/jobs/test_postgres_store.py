@@ -212,6 +212,58 @@ def _statement(statement: Any) -> Any:
     yield statement
 
 
+async def test_a_watch_that_follow_interrupts_hears_both_channels_after_and_misses_nothing(
+    postgres_url: str,
+) -> None:
+    # `follow` takes the listening session from the watch to LISTEN; the watch then
+    # waits again, hearing both channels, with what came meanwhile kept.
+    from actorlib.testing._quiescence import wait_all_tasks_blocked
+
+    schema = schema_of(postgres_url)
+    store = PostgresStore(postgres_url)
+    await store.open("owner")
+    wakes: list[None] = []
+    changes: list[str | JobChange] = []
+    news = anyio.Event()
+
+    def wake() -> None:
+        wakes.append(None)
+        news.set()
+
+    def changed(told: list[str | JobChange]) -> None:
+        changes.extend(told)
+        news.set()
+
+    async def heard(until: Callable[[], bool]) -> None:
+        nonlocal news
+        with anyio.fail_after(5):
+            while not until():
+                news = anyio.Event()
+                await news.wait()
+
+    try:
+        async with anyio.create_task_group() as tasks_:
+            tasks_.start_soon(store.watch, wake, changed)
+            await heard(lambda: len(wakes) == 1)  # the first watch wakes at once
+            await wait_all_tasks_blocked()
+            await sql(postgres_url, f"SELECT pg_notify('actorlib_jobs.{schema}', '')")
+            await heard(lambda: len(wakes) == 2)
+            await store.get("nobody")  # follows: LISTENs on the state channel
+            await sql(
+                postgres_url,
+                f"SELECT pg_notify('actorlib_state.{schema}', 'j1'), "
+                f"pg_notify('actorlib_jobs.{schema}', '')",
+            )
+            await heard(lambda: len(wakes) == 3 and changes == ["j1"])
+            tasks_.cancel_scope.cancel()
+        assert await store.listening_channels() == {
+            f"actorlib_jobs.{schema}",
+            f"actorlib_state.{schema}",
+        }
+    finally:
+        await store.close()
+
+
 async def _listening(url: str, channel: str) -> Any:
     from actorlib.jobs._postgres_link import Statement, connect
 

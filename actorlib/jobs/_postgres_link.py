@@ -205,7 +205,7 @@ class AsyncLink(_LinkBase):
     first wait until the next statement, and kept until a wait takes them:
     psycopg's ``notifies()`` took a lock, a generator and a reader
     registration per wait, about twice the CPU per notification (measured:
-    110 against 47 us a wake-up). Those that arrive with a statement's results
+    110 against 40 us a wake-up). Those that arrive with a statement's results
     reach the same list through psycopg's notify handler.
     """
 

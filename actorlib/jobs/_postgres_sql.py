@@ -176,7 +176,7 @@ def claim_sql(schema: str) -> str:
     )
 
 
-#: `state_row`'s columns in order, each with its SQL type (the arrays `save_ended_sql` takes).
+#: `state_row`'s columns in order, each with its SQL type (`save_ended_sql` casts its first row).
 _STATE_COLUMNS = (
     ("status", "text"),
     ("run_at", "float8"),

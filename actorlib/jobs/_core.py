@@ -217,9 +217,7 @@ class QueueCore:
             if record.id in self.ended_here:
                 self.ended_here.discard(record.id)
                 continue
-            event = self._event_of(record)
-            if event is not None:
-                self.publish(event)
+            self._publish_change(before, record.info(), record.run_at)
 
     def applied(self, changes: list[JobChange]) -> list[str]:
         """Show what other processes told of followed jobs, in order, as `observed`
@@ -237,20 +235,25 @@ class QueueCore:
                 continue
             if job_id in self.attempts or not change.newer_than(state.info):
                 continue
-            info = change.applied_to(state.info)
+            before, info = state.info, change.applied_to(state.info)
             state.update(info)
             if state.settled:
                 del self.states[job_id]
             if job_id in self.ended_here:
                 self.ended_here.discard(job_id)
                 continue
-            event = self._event(info, None)
-            if event is not None:
-                self.publish(event)
+            self._publish_change(before, info, None)
         return unfollowed
 
-    def _event_of(self, record: JobRecord) -> JobEvent | None:
-        return self._event(record.info(), record.run_at)
+    def _publish_change(self, before: JobInfo, info: JobInfo, run_at: float | None) -> None:
+        """Publish the event of a followed job's new state; first its attempt's
+        `JobStarted` if the job was never seen running that attempt (an attempt
+        that ended soon is told by its outcome alone; a poll may pass it over)."""
+        if info.attempts > before.attempts and info.status is not JobStatus.RUNNING:
+            self.publish(JobStarted(self.name, info.id, info.name, info.attempts))
+        event = self._event(info, run_at)
+        if event is not None:
+            self.publish(event)
 
     def _event(self, info: JobInfo, run_at: float | None) -> JobEvent | None:
         """The event of a job's new state (*run_at*: when a retrying job runs again)."""

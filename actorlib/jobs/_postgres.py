@@ -18,6 +18,9 @@ from ._model import WAITING, JobChange, JobRecord, JobStatus, Progress
 from ._postgres_deps import LOCK_BUSY, Dependencies
 from ._postgres_link import Link, Plan, Row, Statement, connect, driver
 from ._postgres_link import acquire as _acquire
+from ._postgres_link import one as _one
+from ._postgres_link import only as _only
+from ._postgres_link import statements as _statements
 from ._postgres_listen import OWNER_LOCK_SPACE, Listener
 from ._postgres_sql import (
     FINAL_SQL,
@@ -30,7 +33,8 @@ from ._postgres_sql import (
     notify,
     parse_state_payloads,
     quoted,
-    started_suffix,
+    save_ended,
+    started_notices,
     state_notice,
 )
 from ._sqlite_rows import (
@@ -80,12 +84,12 @@ class PostgresStore:
     - **Time** is wall-clock seconds, corrected by the offset from the
       server's clock measured at `open`, so that hosts agree on run times and
       leases within a round trip (plus whatever their clocks drift since).
-    - **Job state notifications**: a claim, an outcome or a progress report
-      sends the ids of the jobs it changed on a second channel, so that
-      queues in other processes that follow those jobs see the change at
-      once (`watch`'s *changed*). A claim also says the attempt's number and
-      start time, and a success its result when it is small
-      (`_postgres_sql.state_notice`): their followers need not read the row.
+    - **Job state notifications**: an outcome or a progress report sends the
+      ids of the jobs it changed on a second channel, so that queues in other
+      processes that follow those jobs see the change at once (`watch`'s
+      *changed*); so does an attempt that has run a while (`tell_started`;
+      not the claim). A success also says its times and its result when it
+      is small (`_postgres_sql.state_notice`): followers need not read the row.
     - **Recovery**: each open store holds a shared advisory lock; a store that
       opens and finds itself alone re-queues the jobs an earlier run left
       running. Each also holds an advisory lock keyed by its owner on the
@@ -405,16 +409,23 @@ class PostgresStore:
     ) -> tuple[list[JobRecord], float | None]:
         """`claim`, and `next_due` of the jobs left waiting, in one round trip."""
         now = self.now()
-        key = self._key
-        params = (now, limit, now, owner, now + lease, self._state_channel, key.outer, key.inner)
-        rows = await self._call(_one(self._claim_sql, (*params, started_suffix(now))))
+        rows = await self._call(_one(self._claim_sql, (now, limit, now, owner, now + lease)))
         due = rows[0][-2] if rows else None
-        # The last three columns are the notification's, the due time and the
-        # commit setting's; a row whose seq is NULL stands for "none claimed".
-        claimed = [row[:-3] for row in rows if row[0] is not None]
+        # The last two columns are the due time and the commit setting's; a row
+        # whose seq is NULL stands for "none claimed".
+        claimed = [row[:-2] for row in rows if row[0] is not None]
         records = self._records(claimed, load=self._live)
         records.sort(key=lambda r: (-r.priority, r.seq))
         return records, None if due is None else float(due)
+
+    async def tell_started(self, records: list[JobRecord]) -> None:
+        """Tell the followers of these running jobs in other processes that their
+        attempts started (`watch`'s *changed*); the claim told nobody."""
+        started = [(r.id, r.attempts, r.started_at or 0.0) for r in records]
+        payloads = started_notices(started, self._key)
+        # Changes no row: nothing to flush to disk before the commit returns.
+        sql = "SELECT pg_notify(%s, %s), set_config('synchronous_commit', 'off', true)"
+        await self._call(_statements([Statement(sql, (self._state_channel, p)) for p in payloads]))
 
     def _changed(self, ids: list[str]) -> Plan[None]:
         """Tell the followers of these jobs in other processes to read them (at commit)."""
@@ -454,7 +465,8 @@ class PostgresStore:
         if ended and not wakes:
             # Jobs that never had a dependent end in one statement, committed alone;
             # the others (or any already final) go on to the transaction below.
-            alone = await self._call(self._save_alone([state_row(r) for r in records]))
+            rows = [state_row(r) for r in records]
+            alone = await self._call(save_ended(self.schema, rows, self._key, self._state_channel))
             records = [record for record in records if record.id not in alone]
             ended = [job_id for job_id in ended if job_id not in alone]
             if not records:
@@ -463,15 +475,6 @@ class PostgresStore:
         atomic = len(rows) > 1 or wakes or bool(ended)
         failed = await self._call(self._save(rows, wakes, ended), atomic=atomic)
         return self._records(failed, load=False)
-
-    def _save_alone(self, rows: list[tuple[object, ...]]) -> Plan[set[str]]:
-        """Save the jobs of *rows* that have no dependents; return their ids."""
-        saved = yield Statement(
-            f"WITH saved AS ({self._update_state} AND dependents = 0 RETURNING id) "
-            f"SELECT id, pg_notify(%s, %s)::text FROM saved",
-            many=[(*row, self._state_channel, state_notice(row, self._key)) for row in rows],
-        )
-        return {str(job_id) for job_id, _ in saved}
 
     @property
     def _update_state(self) -> str:
@@ -649,16 +652,6 @@ class PostgresStore:
 
 
 _T = TypeVar("_T")
-
-
-def _one(query: str, params: tuple[object, ...] | None = None) -> Plan[list[Row]]:
-    """A plan of one statement, answering its rows."""
-    return _only(Statement(query, params))
-
-
-def _only(statement: Statement) -> Plan[list[Row]]:
-    rows = yield statement
-    return rows
 
 
 def _without_password(parts: urllib.parse.SplitResult) -> str:

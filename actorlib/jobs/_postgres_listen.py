@@ -11,7 +11,8 @@ from collections.abc import Callable
 
 import anyio
 
-from ._postgres_link import Link, Plan, Row, Statement, connect
+from ._postgres_link import Link, Notice, Row, Statement, connect
+from ._postgres_link import one as _one
 
 logger = logging.getLogger("actorlib")
 
@@ -141,29 +142,39 @@ class Listener:
             wake()
         try:
             while True:
+                # One scope for many waits, not one per wait: it ends only when
+                # `follow` (or `channels`) needs the session, and notifications
+                # that come meanwhile stay with the link for the next wait.
                 with anyio.CancelScope() as waiting:
                     self._waiting = waiting
-                    notices = await link.wait_notifies()
+                    while True:
+                        self._tell(await link.wait_notifies(), wake, changed)
                 self._waiting = None
-                if waiting.cancelled_caught:
-                    continue  # `follow` (or `channels`) needed the session
-                # This process's own changes are known to its queue already (but for
-                # the jobs its commits released: `RELEASED`).
-                foreign = [n for n in notices if n.pid not in self._own_pids]
-                states = [n.payload for n in foreign if n.channel == self.state_channel]
-                if wake is not None and any(
-                    n.channel == self.channel
-                    and (n.pid not in self._own_pids or n.payload == RELEASED)
-                    for n in notices
-                ):
-                    wake()
-                if states and changed is not None:
-                    changed(states)
         except Exception:
             self.link = None
             with anyio.CancelScope(shield=True):
                 await link.close()
             raise
+
+    def _tell(
+        self,
+        notices: list[Notice],
+        wake: Callable[[], None] | None,
+        changed: Callable[[list[str]], None] | None,
+    ) -> None:
+        # This process's own changes are known to its queue already (but for
+        # the jobs its commits released: `RELEASED`).
+        own = self._own_pids
+        states = [
+            n.payload for n in notices if n.channel == self.state_channel and n.pid not in own
+        ]
+        if wake is not None and any(
+            n.channel == self.channel and (n.pid not in own or n.payload == RELEASED)
+            for n in notices
+        ):
+            wake()
+        if states and changed is not None:
+            changed(states)
 
     async def follow(self) -> None:
         """Hear the state channel from now on (before the caller's job can change)."""
@@ -199,9 +210,3 @@ class Listener:
         if self._waiting is not None:
             self._waiting.cancel()  # the watch gives the session up, then waits again
         return await link.run(_one(query), atomic=False)
-
-
-def _one(query: str, params: tuple[object, ...] | None = None) -> Plan[list[Row]]:
-    """A plan of one statement, answering its rows."""
-    rows = yield Statement(query, params)
-    return rows

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import functools
 import hashlib
 import hmac
 import re
@@ -133,28 +134,32 @@ def migrate(schema: str, lock_key: str) -> Plan[list[int]]:
 
 def claim_sql(schema: str) -> str:
     """Mark up to LIMIT due waiting jobs running, highest priority first, then FIFO;
-    notify each claimed job's id on the state channel (at commit); and say when
-    the earliest job left waiting is due.
+    and say when the earliest job left waiting is due.
 
     One statement in READ COMMITTED: the MATERIALIZED CTE picks and locks the
     rows (walking ``jobs_waiting`` in order), skipping rows another claim has
     locked, so two processes never take the same job; the planner cannot
     turn the LIMIT into a nested loop that updates more rows (Oban's note).
-    Each claimed row comes back with three more columns: the notification's
-    (empty), the due time and the setting below's; with no row claimed, one
-    row of NULLs but the due time (NULL too if no job waits). The due time is read in the
-    statement's snapshot, where the picked rows still wait, so they are left
-    out; a row another claim holds is not, so that claim's commit is looked
-    at again soon (as a separate query after the claim would).
-    Each notification is the job's `started` notice, signed (`state_notice`).
+    Each claimed row comes back with two more columns: the due time and the
+    setting below's; with no row claimed, one row of NULLs but the due time
+    (NULL too if no job waits). The due time is read in the statement's
+    snapshot, where the picked rows still wait, so they are left out; a row
+    another claim holds is not, so that claim's commit is looked at again
+    soon (as a separate query after the claim would).
+
+    The claim notifies nobody: followers elsewhere hear that an attempt
+    started from the worker once it has run a while (`started_notices`), or
+    from its outcome's notice, which says when it started. Most jobs end
+    sooner: a notification per claim cost every listening session of the
+    database a wake-up, and the producers one more read, for a state that
+    lasted a millisecond.
 
     The claim's commit does not wait for the server's WAL flush
     (``synchronous_commit`` off for its transaction alone): a claim lost in a
     crash of the server leaves its job queued, as a worker that died would
     (its attempt uncounted; it runs again), and the outcome's commit, which
     does wait, flushes the claim with it. Every other change waits.
-    Parameters: now, limit, now, owner, lease_until, state channel, the
-    `NoticeKey`'s outer and inner pads, `started_suffix(now)`.
+    Parameters: now, limit, now, owner, lease_until.
     """
     name = quoted(schema)
     returning = ", ".join(f"j.{column.strip()}" for column in COLUMNS.split(","))
@@ -166,12 +171,74 @@ def claim_sql(schema: str) -> str:
         f"FROM picked WHERE j.seq = picked.seq RETURNING {returning}), "
         f"later AS (SELECT min(run_at) AS due FROM {name}.jobs WHERE {READY_SQL} "
         f"AND seq NOT IN (SELECT seq FROM picked)) "
-        f"SELECT claimed.*, CASE WHEN claimed.id IS NOT NULL "
-        f"THEN pg_notify(%s, told.notice || ':' || {_sql_tag('told.notice')})::text "
-        f"END, later.due, set_config('synchronous_commit', 'off', true) "
-        f"FROM later LEFT JOIN claimed ON true LEFT JOIN LATERAL (SELECT claimed.id "
-        f"|| ',{_TOLD}{_STARTED}:' || claimed.attempts || %s AS notice) AS told ON true"
+        f"SELECT claimed.*, later.due, set_config('synchronous_commit', 'off', true) "
+        f"FROM later LEFT JOIN claimed ON true"
     )
+
+
+#: `state_row`'s columns in order, each with its SQL type (`save_ended_sql` casts its first row).
+_STATE_COLUMNS = (
+    ("status", "text"),
+    ("run_at", "float8"),
+    ("attempts", "int4"),
+    ("result", "bytea"),
+    ("error", "bytea"),
+    ("progress", "bytea"),
+    ("started_at", "float8"),
+    ("finished_at", "float8"),
+    ("owner", "text"),
+    ("lease_until", "float8"),
+    ("id", "text"),
+)
+
+
+@functools.lru_cache(maxsize=256)
+def save_ended_sql(schema: str, jobs: int) -> str:
+    """Save the new states of *jobs* jobs that were never given a dependent, never
+    over a final state; notify each saved job's notice on the state channel (at
+    commit); return the saved ids (with the notification's column).
+
+    One statement for the outcomes of one flush, committed once: a pipeline of
+    one UPDATE per job cost the client and the server a statement each.
+    Parameters: for each job, `state_row`'s and its notice (`state_notice`);
+    then the state channel. The rows are a VALUES list, one statement text per
+    count: a flush holds at most one outcome per worker, and a list's length
+    is known to the planner, which then keeps a generic plan (an ``unnest`` of
+    arrays was planned anew at every run: measured, 600 custom plans in 600
+    runs, at 0.64 ms a statement against 0.41).
+    """
+    name = quoted(schema)
+    first = ", ".join(f"%s::{kind}" for _, kind in _STATE_COLUMNS)
+    rows = [f"({first}, %s::text)"] + [f"({', '.join(['%s'] * (len(_STATE_COLUMNS) + 1))})"] * (
+        jobs - 1
+    )
+    names = ", ".join(column for column, _ in _STATE_COLUMNS)
+    sets = ", ".join(f"{column} = r.{column}" for column, _ in _STATE_COLUMNS[:-1])
+    return (
+        f"WITH saved AS (UPDATE {name}.jobs AS j SET {sets} "
+        f"FROM (VALUES {', '.join(rows)}) AS r({names}, notice) "
+        f"WHERE j.id = r.id AND NOT j.{FINAL_SQL} AND j.dependents = 0 "
+        f"RETURNING j.id, r.notice) "
+        f"SELECT id, pg_notify(%s, notice)::text FROM saved"
+    )
+
+
+#: Outcomes per statement of `save_ended` (each a row of 12 parameters).
+ROWS_PER_SAVE = 256
+
+
+def save_ended(
+    schema: str, rows: list[tuple[object, ...]], key: NoticeKey, channel: str
+) -> Plan[set[str]]:
+    """Save the `state_row`s of jobs never given a dependent (`save_ended_sql`), each
+    told on *channel*; return the ids saved (the others have dependents, or ended)."""
+    saved: set[str] = set()
+    for start in range(0, len(rows), ROWS_PER_SAVE):
+        chunk = rows[start : start + ROWS_PER_SAVE]
+        params = [v for row in chunk for v in (*row, state_notice(row, key))]
+        found = yield Statement(save_ended_sql(schema, len(chunk)), (*params, channel))
+        saved.update(str(job_id) for job_id, _ in found)
+    return saved
 
 
 def notify(channel: str, payload: str = "") -> Statement:
@@ -201,6 +268,8 @@ _TAG_CHARS = 22
 #: The largest pickled result a notice carries (base64 makes it a third longer;
 #: a payload must stay under 8000 bytes); a larger one is read from the row.
 NOTICE_RESULT_BYTES = 1024
+#: A notification payload's bound, with room to spare (the server's is 8000 bytes).
+_PAYLOAD_BYTES = 7000
 
 
 class NoticeKey:
@@ -208,10 +277,6 @@ class NoticeKey:
 
     def __init__(self, key: bytes) -> None:
         self._key = key
-        # HMAC's padded keys, for the claim's SQL, which hashes with sha256().
-        block = (key if len(key) <= 64 else hashlib.sha256(key).digest()).ljust(64, b"\0")
-        self.outer = bytes(b ^ 0x5C for b in block)
-        self.inner = bytes(b ^ 0x36 for b in block)
 
     def tag(self, notice: str) -> str:
         digest = hmac.new(self._key, notice.encode(), hashlib.sha256).digest()
@@ -227,18 +292,25 @@ class NoticeKey:
         return body if body and hmac.compare_digest(tag, self.tag(body)) else None
 
 
-def _sql_tag(notice: str) -> str:
-    """The SQL of `NoticeKey.tag` of the text expression *notice* (two parameters:
-    the outer and the inner pad)."""
-    return (
-        f"left(encode(sha256(%s::bytea || sha256(%s::bytea || convert_to({notice}, 'UTF8'))), "
-        f"'base64'), {_TAG_CHARS})"
-    )
-
-
 def started_suffix(now: float) -> str:
     """What follows the attempts in the notice of an attempt started at *now*."""
     return f":{now!r}"
+
+
+def started_notices(started: list[tuple[str, int, float]], key: NoticeKey) -> list[str]:
+    """The notification payloads that tell these attempts started (job id, attempt,
+    start time each), signed, several to a payload (each under 8000 bytes)."""
+    notices = [
+        key.signed(f"{job_id},{_TOLD}{_STARTED}:{attempts}{started_suffix(at)}")
+        for job_id, attempts, at in started
+    ]
+    payloads: list[str] = []
+    for notice in notices:
+        if payloads and len(payloads[-1]) + len(notice) < _PAYLOAD_BYTES:
+            payloads[-1] += f",{notice}"
+        else:
+            payloads.append(notice)
+    return payloads
 
 
 def state_notice(row: tuple[object, ...], key: NoticeKey) -> str:

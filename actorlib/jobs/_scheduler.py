@@ -30,6 +30,7 @@ from ._execute import Attempt, Outcome
 from ._memory import MemoryStore
 from ._model import WAITING, JobChange, JobRecord, JobStatus, Progress
 from ._periodic import tick_key
+from ._started import TELL_STARTED_AFTER, StartedNotices
 from ._store import claim_and_next_due, next_due_and_running
 from ._tracing import run_traced, tick_traced
 
@@ -63,6 +64,11 @@ class _Finished:
 @attrs.frozen
 class _HeardLate:
     """The pause after notifications heard while outrun is over: claim now."""
+
+
+@attrs.frozen
+class _TellStarted:
+    """Tell other processes of the attempts that have run `TELL_STARTED_AFTER`."""
 
 
 @attrs.frozen
@@ -174,6 +180,9 @@ class Scheduler(Actor):
         self.outrun = False
         self.pausing = False  # a _HeardLate timer is set
         self.pause = OUTRUN_PAUSE
+        # The starts to tell followers elsewhere, on a store that can (None: it cannot).
+        self.tell_started = getattr(core.store, "tell_started", None)
+        self.started_notices = None if self.tell_started is None else StartedNotices()
 
     async def on_start(self) -> None:
         core = self.core
@@ -223,6 +232,8 @@ class Scheduler(Actor):
             case _Flush():
                 await self._flush()
                 await self._dispatch()
+            case _TellStarted():
+                await self._tell_started()
             case _WorkerReady(worker):
                 await self._worker_ready(worker)
             case Poll():
@@ -322,6 +333,29 @@ class Scheduler(Actor):
         core.publish(JobStarted(core.name, record.id, record.name, record.attempts))
         joblog.started(core.name, record)
         worker.tell(_Run(attempt))
+        notices = self.started_notices
+        if notices is not None and notices.started(record, core.system.clock.now()):
+            self.context.timers.start_single("started", _TellStarted(), TELL_STARTED_AFTER)
+
+    async def _tell_started(self) -> None:
+        """Tell followers elsewhere of the attempts that have run a while here."""
+        notices, tell = self.started_notices, self.tell_started
+        assert notices is not None
+        assert tell is not None
+        told, later = notices.due(self.core.system.clock.now())
+        if later is not None:
+            self.context.timers.start_single("started", _TellStarted(), later)
+        if told:
+            try:
+                await tell(told)
+            except Exception:
+                # Followers elsewhere then learn of these attempts by their outcomes.
+                logger.warning(
+                    "job queue %r could not tell other processes that %d jobs started",
+                    self.core.name,
+                    len(told),
+                    exc_info=True,
+                )
 
     async def _no_due_jobs(self, due: float | None) -> None:
         core, store = self.core, self.core.store
@@ -342,6 +376,8 @@ class Scheduler(Actor):
         when the store commits it.
         """
         core = self.core
+        if self.started_notices is not None:
+            self.started_notices.ended(record.id)
         if core.abandoning and outcome.cancelled:
             # Interrupted after close(grace=...): the facade puts it back in the queue.
             self._check_drained()

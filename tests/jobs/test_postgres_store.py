@@ -11,6 +11,7 @@ from typing import Any
 
 import anyio
 import anyio.to_thread
+import attrs
 import pytest
 
 from actorlib import ActorSystem
@@ -125,22 +126,142 @@ def test_ids_without_a_notice_and_notices_of_a_later_version_are_read() -> None:
     assert parse_state_payloads(payloads, KEY) == ["a", "b", "c", "d", "e", "f"]
 
 
-async def test_a_claim_signs_its_notice_in_sql_as_the_store_checks_it(postgres_url: str) -> None:
-    # The claim computes the tag with the server's sha256(), a save with Python's hmac.
+async def test_a_claim_tells_nobody_and_the_started_notices_are_signed_as_the_store_checks(
+    postgres_url: str,
+) -> None:
+    # The claim's commit notifies nobody; `tell_started` tells the attempts later,
+    # many to a payload, signed as the followers check them.
     store = PostgresStore(postgres_url)
     listener = await _listening(postgres_url, f"actorlib_state.{schema_of(postgres_url)}")
     await store.open("owner")
     try:
-        job = record(store.now)
-        await store.add(job)
-        (claimed,) = await store.claim("owner", 1, lease=30)
-        payloads = await _heard(listener)
-        assert parse_state_payloads(payloads, store._key) == [
-            JobChange(job.id, JobStatus.RUNNING, 1, claimed.started_at)
-        ]
+        jobs = [record(store.now) for _ in range(120)]  # more than one payload holds
+        await store.add_many(jobs)
+        claimed = await store.claim("owner", len(jobs), lease=30)
+        await sql(
+            postgres_url, f"SELECT pg_notify('actorlib_state.{schema_of(postgres_url)}', 'x')"
+        )
+        assert await _heard(listener) == ["x"]  # nothing came before it
+        await store.tell_started(claimed)
+        told: list[str | JobChange] = []
+        while len(told) < len(claimed):
+            told += parse_state_payloads(await _heard(listener), store._key)
+        assert told == [JobChange(j.id, JobStatus.RUNNING, 1, j.started_at) for j in claimed]
     finally:
         await store.close()
         await listener.close()
+
+
+async def test_outcomes_of_more_jobs_than_one_statement_saves_are_all_saved_and_told(
+    postgres_url: str,
+) -> None:
+    # One statement saves up to _ROWS_PER_SAVE outcomes; more take several, each
+    # outcome saved once and told once, the small results in their notices.
+    from actorlib.jobs._postgres_sql import ROWS_PER_SAVE
+
+    count = ROWS_PER_SAVE + 3
+    store = PostgresStore(postgres_url)
+    listener = await _listening(postgres_url, f"actorlib_state.{schema_of(postgres_url)}")
+    await store.open("owner")
+    try:
+        await store.add_many([record(store.now) for _ in range(count)])
+        claimed = await store.claim("owner", count, lease=30)
+        done = [
+            attrs.evolve(job, status=JobStatus.SUCCEEDED, result=job.id, finished_at=store.now())
+            for job in claimed
+        ]
+        assert await store.save_many(done) == []
+        told: list[tuple[str, object]] = []
+        while len(told) < count:  # after the claim's notices (RUNNING)
+            changes = parse_state_payloads(await _heard(listener), store._key)
+            told += [
+                (c.job_id, c.result)
+                for c in changes
+                if isinstance(c, JobChange) and c.status is JobStatus.SUCCEEDED
+            ]
+        assert sorted(told) == sorted((job.id, job.id) for job in claimed)
+        found = await store.get_many([job.id for job in claimed])
+        assert {(job.status, job.result == job.id) for job in found} == {
+            (JobStatus.SUCCEEDED, True)
+        }
+    finally:
+        await store.close()
+        await listener.close()
+
+
+async def test_a_notification_that_comes_with_a_statements_results_reaches_the_next_wait(
+    postgres_url: str,
+) -> None:
+    # The listening session's own statement brings the notification back with its
+    # results (psycopg's notify handler), not on the socket the next wait reads.
+    from actorlib.jobs._postgres_link import Statement
+
+    link = await _listening(postgres_url, "with_results_test")
+    try:
+        await link.run(
+            _statement(Statement("SELECT pg_notify('with_results_test', 'mine')")), atomic=False
+        )
+        assert await _heard(link) == ["mine"]
+        await sql(postgres_url, "SELECT pg_notify('with_results_test', 'theirs')")
+        assert await _heard(link) == ["theirs"]
+    finally:
+        await link.close()
+
+
+def _statement(statement: Any) -> Any:
+    yield statement
+
+
+async def test_a_watch_that_follow_interrupts_hears_both_channels_after_and_misses_nothing(
+    postgres_url: str,
+) -> None:
+    # `follow` takes the listening session from the watch to LISTEN; the watch then
+    # waits again, hearing both channels, with what came meanwhile kept.
+    from actorlib.testing._quiescence import wait_all_tasks_blocked
+
+    schema = schema_of(postgres_url)
+    store = PostgresStore(postgres_url)
+    await store.open("owner")
+    wakes: list[None] = []
+    changes: list[str | JobChange] = []
+    news = anyio.Event()
+
+    def wake() -> None:
+        wakes.append(None)
+        news.set()
+
+    def changed(told: list[str | JobChange]) -> None:
+        changes.extend(told)
+        news.set()
+
+    async def heard(until: Callable[[], bool]) -> None:
+        nonlocal news
+        with anyio.fail_after(5):
+            while not until():
+                news = anyio.Event()
+                await news.wait()
+
+    try:
+        async with anyio.create_task_group() as tasks_:
+            tasks_.start_soon(store.watch, wake, changed)
+            await heard(lambda: len(wakes) == 1)  # the first watch wakes at once
+            await wait_all_tasks_blocked()
+            await sql(postgres_url, f"SELECT pg_notify('actorlib_jobs.{schema}', '')")
+            await heard(lambda: len(wakes) == 2)
+            await store.get("nobody")  # follows: LISTENs on the state channel
+            await sql(
+                postgres_url,
+                f"SELECT pg_notify('actorlib_state.{schema}', 'j1'), "
+                f"pg_notify('actorlib_jobs.{schema}', '')",
+            )
+            await heard(lambda: len(wakes) == 3 and changes == ["j1"])
+            tasks_.cancel_scope.cancel()
+        assert await store.listening_channels() == {
+            f"actorlib_jobs.{schema}",
+            f"actorlib_state.{schema}",
+        }
+    finally:
+        await store.close()
 
 
 async def _listening(url: str, channel: str) -> Any:
@@ -295,7 +416,7 @@ async def test_a_claim_commits_without_waiting_for_the_flush_and_nothing_after_i
 ) -> None:
     # The claim turns synchronous_commit off for its own transaction: the next
     # statement on the same connection (an outcome) waits for the flush again.
-    from actorlib.jobs._postgres import _one
+    from actorlib.jobs._postgres_link import one as _one
 
     store = PostgresStore(postgres_url, connections=1)
     await store.open("owner")
@@ -543,6 +664,7 @@ async def test_upgrading_to_version_5_makes_the_key_that_signs_notices(
         async with anyio.create_task_group() as tasks_:
             tasks_.start_soon(follower.watch, None, hear)
             (claimed,) = await worker.claim("c", 1, lease=30)
+            await worker.tell_started([claimed])
             with anyio.fail_after(5):
                 await news.wait()
             tasks_.cancel_scope.cancel()

@@ -26,8 +26,11 @@ from actorlib.jobs import (
     PostgresStore,
     Progress,
     SqliteStore,
+    _scheduler,
+    _started,
 )
 from actorlib.jobs._model import JobChange
+from actorlib.jobs._postgres_link import Statement, connect
 from tests.helpers import Probe
 from tests.jobs import tasks
 from tests.jobs.stores import DURABLE_KINDS, make_kind, record
@@ -78,8 +81,8 @@ async def test_a_producer_follows_result_progress_callbacks_and_events_of_a_job_
     assert seen[0] == "JobQueued"
     assert seen[-1] == "JobSucceeded"
     assert any(isinstance(e, JobProgress) and e.queue == "producer" for e in probe.items)
-    if kind == "postgres":  # notified of the claim; SQLite may poll past it
-        assert any(isinstance(e, JobStarted) and e.queue == "producer" for e in probe.items)
+    # Told (PostgreSQL) or read (SQLite) while it ran, or shown before its outcome.
+    assert any(isinstance(e, JobStarted) and e.queue == "producer" for e in probe.items)
 
 
 @pytest.mark.parametrize("kind", DURABLE_KINDS)
@@ -304,7 +307,7 @@ class _ReturnsLate(PostgresStore):
         added = await super().add_many(records)
         with anyio.fail_after(10):
             for record, _ in added:
-                while self.heard[record.id] < 2:  # claimed, then succeeded
+                while self.heard[record.id] < 1:  # succeeded (a claim tells nobody)
                     self.news = anyio.Event()
                     await self.news.wait()
         await anyio.wait_all_tasks_blocked()  # the queue has handled what it heard
@@ -350,9 +353,9 @@ class _CountsReads(PostgresStore):
 async def test_on_postgres_a_producer_learns_a_start_and_a_small_result_without_reading(
     request: pytest.FixtureRequest, tmp_path: Path
 ) -> None:
-    # The claim's notification says the attempt started, and the outcome's says
-    # the job succeeded with its result: the producer shows both, events and
-    # all, and reads no row. A result too big for a notification is read.
+    # The outcome's notification says when the attempt started, and that the job
+    # succeeded with its result: the producer shows both, events and all (the
+    # start first), and reads no row. A result too big for a notification is read.
     url = make_kind("postgres", request, tmp_path).url
     store = _CountsReads(url)
     probe = Probe()
@@ -390,6 +393,73 @@ async def test_on_postgres_a_producer_learns_a_start_and_a_small_result_without_
     assert info.started_at is not None
     assert info.finished_at is not None
     assert info.started_at <= info.finished_at
+
+
+#: Polls too rare to matter: only notifications tell the producer anything.
+_SLOW: dict[str, Any] = {"poll_interval": 30, "lease": 60}
+
+
+async def test_on_postgres_a_job_that_runs_a_while_is_seen_running_elsewhere_before_it_ends(
+    request: pytest.FixtureRequest, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The claim tells nobody; the worker's queue tells the start once the attempt
+    # has run TELL_STARTED_AFTER (here 0: at once), and the producer shows it.
+    monkeypatch.setattr(_scheduler, "TELL_STARTED_AFTER", 0.0, raising=False)
+    monkeypatch.setattr(_started, "TELL_STARTED_AFTER", 0.0)
+    url = make_kind("postgres", request, tmp_path).url
+    gate = tasks.GATES["seen-running"] = tasks.Gate()
+    probe = Probe()
+    async with ActorSystem("jobs") as system:
+        recorder = await system.spawn(Recorder, probe)
+        system.events.subscribe(recorder, JobEvent)
+        async with (
+            JobQueue(system, store=url, workers=0, name="producer", **_SLOW) as producer,
+            JobQueue(system, store=url, workers=1, name="worker", **_SLOW),
+        ):
+            handle = await producer.submit(tasks.gated, "seen-running", 5)
+            await probe.wait_for(
+                lambda items: any(
+                    isinstance(e, JobStarted) and e.queue == "producer" for e in items
+                )
+            )
+            info = handle.info()
+            assert (info.status, info.attempts) == (JobStatus.RUNNING, 1)
+            gate.opened.set()
+            with anyio.fail_after(10):
+                assert await handle.result() == 50
+
+
+async def test_on_postgres_an_attempt_that_ends_soon_is_told_by_its_outcome_alone(
+    request: pytest.FixtureRequest, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # No notification for the claim, none for the start of an attempt that ended
+    # before TELL_STARTED_AFTER (here 60 s): one per job, its outcome's.
+    monkeypatch.setattr(_scheduler, "TELL_STARTED_AFTER", 60.0, raising=False)
+    monkeypatch.setattr(_started, "TELL_STARTED_AFTER", 60.0)
+    url = make_kind("postgres", request, tmp_path).url
+    conninfo, schema = url.partition("?")[0], url.rpartition("schema=")[2]
+    channel = f"actorlib_state.{schema}"
+    link = await connect(conninfo, [Statement(f'LISTEN "{channel}"')])
+    try:
+        async with (
+            ActorSystem("jobs") as system,
+            JobQueue(system, store=url, workers=0, name="producer", **_SLOW) as producer,
+            JobQueue(system, store=url, workers=1, name="worker", **_SLOW),
+        ):
+            handles = [await producer.submit(tasks.add, n, 1) for n in range(3)]
+            with anyio.fail_after(10):
+                assert [await h.result() for h in handles] == [1, 2, 3]
+        with psycopg.connect(conninfo, autocommit=True) as other:
+            other.execute("SELECT pg_notify(%s, 'end')", (channel,))
+        payloads: list[str] = []
+        with anyio.fail_after(5):
+            while "end" not in payloads:
+                payloads += [n.payload for n in await link.wait_notifies()]
+    finally:
+        await link.close()
+    told = [p.partition(",")[0] for p in payloads if p != "end"]
+    assert sorted(told) == sorted(h.id for h in handles)
+    assert all(",~s:1:" in p for p in payloads if p != "end")
 
 
 class _LateLookup:

@@ -104,6 +104,26 @@ def activations(db: Path) -> dict[str, dict[str, tuple[float, float]]]:
     return spans
 
 
+async def carts_on(cluster: Cluster, node: str, first: object, count: int = 20) -> list[Any]:
+    """Carts user-0... (each given *first*) that landed on member *node*; at least one."""
+    landed = []
+    for index in range(count):
+        cart = cluster.entity(Cart, f"user-{index}")
+        await cart.ask(("add", first))
+        if (await cart.ask("get"))[2] == node:
+            landed.append(cart)
+    assert landed, f"no cart landed on {node}"
+    return landed
+
+
+def assert_never_overlapped(spans: dict[str, dict[str, tuple[float, float]]]) -> None:
+    """No two activations of one key handled messages at the same time."""
+    for key, by_activation in spans.items():
+        ordered = sorted(by_activation.values())
+        for (_, end), (start, _) in itertools.pairwise(ordered):
+            assert start > end, f"two activations of {key} overlapped: {by_activation}"
+
+
 async def test_a_member_frozen_past_its_leases_never_overlaps_the_activations_that_replace_it(
     js_server: NatsServer, tmp_path: Path
 ) -> None:
@@ -120,20 +140,14 @@ async def test_a_member_frozen_past_its_leases_never_overlaps_the_activations_th
     ):
         await cluster.register(Cart, role="carts", idle_timeout=None, lease=TIMING)
         await hosts_known(cluster, 2)
-        on_m1 = []
-        for index in range(20):
-            cart = cluster.entity(Cart, f"user-{index}")
-            await cart.ask(("add", "before"))
-            if (await cart.ask("get"))[2] == "m1":
-                on_m1.append(cart)
-        assert on_m1, "no cart landed on m1"
+        on_m1 = await carts_on(cluster, "m1", "before")
 
         frozen_at = time.time()
         m1.signal(signal.SIGSTOP)
         for cart in on_m1:  # these reach m1 and wait there, in its socket, while it is frozen
             cart.tell(("add", "while frozen"))
         for cart in on_m1:  # the others take the keys over once the leases expire
-            key, items, host = await ask_until(cart, "get")
+            _key, items, host = await ask_until(cart, "get")
             assert host == "m2"
             assert items[0] == "before"  # the state persisted on m1 came along
             await cart.ask(("add", "after"))
@@ -145,10 +159,7 @@ async def test_a_member_frozen_past_its_leases_never_overlaps_the_activations_th
             await ask_until(cart, "get")
 
     spans = activations(log)
-    for key, by_activation in spans.items():
-        ordered = sorted(by_activation.values())
-        for (_, end), (start, _) in itertools.pairwise(ordered):
-            assert start > end, f"two activations of {key} overlapped: {by_activation}"
+    assert_never_overlapped(spans)
     for cart in on_m1:
         by_activation = spans[cart.name]
         assert len(by_activation) >= 2, f"{cart.name} was not taken over: {by_activation}"
@@ -173,13 +184,7 @@ async def test_keys_of_a_killed_member_are_reached_again_when_its_leases_outlive
     ):
         await cluster.register(Cart, role="carts", idle_timeout=None, lease=TIMING)
         await hosts_known(cluster, 2)
-        on_m1 = []
-        for index in range(20):
-            cart = cluster.entity(Cart, f"user-{index}")
-            await cart.ask(("add", "kept"))
-            if (await cart.ask("get"))[2] == "m1":
-                on_m1.append(cart)
-        assert on_m1, "no cart landed on m1"
+        on_m1 = await carts_on(cluster, "m1", "kept")
         down = anyio.Event()
         cluster.membership.listeners.append(
             lambda event: down.set() if m1.node_id not in cluster.membership.members else None

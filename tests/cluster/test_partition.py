@@ -10,7 +10,6 @@ both); under CI=true the test fails without them instead of skipping.
 
 from __future__ import annotations
 
-import itertools
 import os
 import secrets
 import shutil
@@ -28,7 +27,13 @@ from actorlib.cluster import Cluster
 from actorlib.remote import NatsTransport
 from tests.cluster.conftest import SECRET, member_process
 from tests.cluster.member import TIMING, Cart
-from tests.cluster.test_entity_faults import activations, ask_until, hosts_known
+from tests.cluster.test_entity_faults import (
+    activations,
+    ask_until,
+    assert_never_overlapped,
+    carts_on,
+    hosts_known,
+)
 from tests.nats_server import NatsServer
 
 pytestmark = pytest.mark.anyio
@@ -118,13 +123,7 @@ async def test_a_member_cut_off_from_nats_stops_its_entities_before_others_take_
         ):
             await cluster.register(Cart, role="carts", idle_timeout=None, lease=TIMING)
             await hosts_known(cluster, 2)
-            on_m1 = []
-            for index in range(20):
-                cart = cluster.entity(Cart, f"user-{index}")
-                await cart.ask(("add", "before"))
-                if (await cart.ask("get"))[2] == "m1":
-                    on_m1.append(cart)
-            assert on_m1, "no cart landed on m1"
+            on_m1 = await carts_on(cluster, "m1", "before")
             for cart in on_m1:  # handlers that run on, a row every 50 ms, until fenced
                 cart.tell(("work", 60.0))
             for cart in on_m1:
@@ -147,10 +146,7 @@ async def test_a_member_cut_off_from_nats_stops_its_entities_before_others_take_
         await anyio.to_thread.run_sync(server.stop)
 
     spans = activations(log)
-    for key, by_activation in spans.items():
-        ordered = sorted(by_activation.values())
-        for (_, end), (start, _) in itertools.pairwise(ordered):
-            assert start > end, f"two activations of {key} overlapped: {by_activation}"
+    assert_never_overlapped(spans)
     for cart in on_m1:
         first, *later = sorted(spans[cart.name].values())
         assert later, f"{cart.name} was not taken over: {spans[cart.name]}"

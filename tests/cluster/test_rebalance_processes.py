@@ -8,7 +8,6 @@ in a side SQLite database, for the overlap check.
 
 from __future__ import annotations
 
-import itertools
 import time
 from pathlib import Path
 
@@ -21,7 +20,7 @@ from actorlib.cluster._placement import preferred
 from actorlib.remote import NatsTransport
 from tests.cluster.conftest import SECRET, member_process
 from tests.cluster.member import TIMING, Cart
-from tests.cluster.test_entity_faults import activations, hosts_known
+from tests.cluster.test_entity_faults import activations, assert_never_overlapped, hosts_known
 from tests.nats_server import NatsServer
 
 pytestmark = pytest.mark.anyio
@@ -89,10 +88,7 @@ async def test_a_member_that_joins_takes_over_its_keys_with_their_state_and_noth
                 assert moved <= moving, f"keys that did not prefer m3 moved: {moved - moving}"
 
     spans = activations(log)
-    for key, by_activation in spans.items():
-        ordered = sorted(by_activation.values())
-        for (_, end), (start, _) in itertools.pairwise(ordered):
-            assert start > end, f"two activations of {key} overlapped: {by_activation}"
+    assert_never_overlapped(spans)
     for key in KEYS:
         # A moving key had two activations (where it was, then m3), the others one.
         # A message the newcomer passed back by a lease it read just before the

@@ -1,7 +1,8 @@
 """The SQLite job store: durable, embedded, shared by the processes that open one file.
 
-The file, its connection and how calls run on it are `_sqlite_db`'s; this
-module holds the `JobStore` methods and the statements that carry them out.
+The file, its connection and how calls run on it are `_sqlite_db`'s; the
+bookkeeping of jobs submitted with ``after=`` is `_sqlite_deps`'s. This module
+holds the `JobStore` methods and the statements that carry them out.
 """
 
 from __future__ import annotations
@@ -9,10 +10,9 @@ from __future__ import annotations
 import sqlite3
 import time
 
-from ._memory import failed_at_add as _failed_at_add
-from ._memory import unknown_prerequisites
 from ._model import JobRecord, JobStatus, Progress
 from ._sqlite_db import Database
+from ._sqlite_deps import Dependencies
 from ._sqlite_rows import (
     COLUMNS,
     READY_SQL,
@@ -21,7 +21,6 @@ from ._sqlite_rows import (
     Live,
     Load,
     Memo,
-    dependency_failures,
     encode_progress,
     insert_row,
     record_of,
@@ -53,6 +52,7 @@ class SqliteStore:
         # decoded from the file only after a restart or in another process.
         self._live: Live = {}
         self._memo = Memo()
+        self._dependencies = Dependencies(self._database, self.now, self._live, self._select_many)
 
     def now(self) -> float:
         return time.time()
@@ -110,7 +110,7 @@ class SqliteStore:
                 if cursor.rowcount == 1:
                     record.seq = cursor.lastrowid or 0
                     if record.after:
-                        self._block(record)
+                        self._dependencies.block(record)
                     added.append((record, True))
                 else:
                     kept = self._select_one("key = ?", (record.key,), load=False)
@@ -169,80 +169,7 @@ class SqliteStore:
                 "WHERE id = ? AND status NOT IN ('succeeded', 'failed', 'cancelled')",
                 rows,
             )
-            return self._settle(ended) if ended else []
-
-    def _block(self, record: JobRecord) -> None:
-        """In the add's transaction: count *record*'s unfinished prerequisites, keep the
-        edges, or fail it at once if one has failed or was cancelled already."""
-        after = tuple(dict.fromkeys(record.after))
-        marks = ",".join("?" * len(after))
-        found = {
-            job_id: (status, name)
-            for job_id, status, name in self._database.db.execute(
-                f"SELECT id, status, name FROM jobs WHERE id IN ({marks})", after
-            )
-        }
-        missing = [job_id for job_id in after if job_id not in found]
-        if missing:
-            raise unknown_prerequisites(record, missing)
-        for job_id, (status, name) in found.items():
-            if status in ("failed", "cancelled"):
-                self._fail_dependents([(record.id, record.name)], f"{name}[{job_id}]", status)
-                _failed_at_add(record, f"{name}[{job_id}]", status, self.now())
-                return
-        waiting = [job_id for job_id, (status, _) in found.items() if status != "succeeded"]
-        self._database.db.executemany(
-            "INSERT OR IGNORE INTO dependencies (prerequisite, dependent) VALUES (?, ?)",
-            [(job_id, record.id) for job_id in waiting],
-        )
-        self._database.db.execute(
-            "UPDATE jobs SET blockers = ? WHERE id = ?", (len(waiting), record.id)
-        )
-        record.blockers = len(waiting)
-
-    def _settle(self, ended: list[str]) -> list[JobRecord]:
-        """In the transaction that ended these jobs: release the dependents of the ones
-        that succeeded, fail those of the others (and theirs, transitively)."""
-        failed: list[str] = []
-        pending = list(ended)
-        while pending:
-            job_id = pending.pop()
-            row = self._database.db.execute(
-                "SELECT status, name FROM jobs WHERE id = ?", (job_id,)
-            ).fetchone()
-            dependents = [
-                (dependent, name)
-                for dependent, name in self._database.db.execute(
-                    "SELECT d.dependent, j.name FROM dependencies d JOIN jobs j "
-                    "ON j.id = d.dependent WHERE d.prerequisite = ? "
-                    "AND j.status NOT IN ('succeeded', 'failed', 'cancelled')",
-                    (job_id,),
-                )
-            ]
-            self._database.db.execute("DELETE FROM dependencies WHERE prerequisite = ?", (job_id,))
-            if row is None or not dependents:
-                continue
-            status, name = row
-            if status == "succeeded":
-                self._database.db.executemany(
-                    "UPDATE jobs SET blockers = blockers - 1 WHERE id = ?",
-                    [(dependent,) for dependent, _ in dependents],
-                )
-            else:
-                self._fail_dependents(dependents, f"{name}[{job_id}]", status)
-                failed += [dependent for dependent, _ in dependents]
-                pending += [dependent for dependent, _ in dependents]
-        return self._select_many(failed)
-
-    def _fail_dependents(
-        self, dependents: list[tuple[str, str]], prerequisite: str, status: str
-    ) -> None:
-        rows = dependency_failures(dependents, prerequisite, status, self.now(), self._live)
-        self._database.db.executemany(
-            "UPDATE jobs SET status = 'failed', error = ?, finished_at = ?, blockers = 0 "
-            "WHERE id = ? AND status NOT IN ('succeeded', 'failed', 'cancelled')",
-            rows,
-        )
+            return self._dependencies.settle(ended) if ended else []
 
     def _select_many(self, job_ids: list[str]) -> list[JobRecord]:
         found: list[JobRecord] = []
@@ -264,7 +191,7 @@ class SqliteStore:
             if cursor.rowcount != 1:
                 return None
             self._live.pop(job_id, None)
-            self._settle([job_id])
+            self._dependencies.settle([job_id])
             return self._select_one("id = ?", (job_id,), load=False)
 
     async def get(self, job_id: str) -> JobRecord | None:

@@ -1,52 +1,31 @@
-"""The SQLite job store: durable, embedded, shared by the processes that open one file."""
+"""The SQLite job store: durable, embedded, shared by the processes that open one file.
+
+The file, its connection and how calls run on it are `_sqlite_db`'s; the
+bookkeeping of jobs submitted with ``after=`` is `_sqlite_deps`'s. This module
+holds the `JobStore` methods and the statements that carry them out.
+"""
 
 from __future__ import annotations
 
-import functools
-import os
 import sqlite3
 import time
-from collections.abc import Callable
-from typing import Any, TypeVar
 
-import anyio
-import anyio.lowlevel
-import anyio.to_thread
-
-from ._memory import failed_at_add as _failed_at_add
-from ._memory import unknown_prerequisites
 from ._model import JobRecord, JobStatus, Progress
+from ._sqlite_db import Database
+from ._sqlite_deps import Dependencies
 from ._sqlite_rows import (
     COLUMNS,
-    DEPENDENCIES,
     READY_SQL,
     RETRY_FAILED_SQL,
-    SCHEMA,
     WAITING_SQL,
     Live,
     Load,
     Memo,
-    dependency_failures,
     encode_progress,
     insert_row,
     record_of,
     state_row,
 )
-
-# POSIX: an advisory lock tells whether another process has the store open.
-# Elsewhere (Windows) jobs left running wait for their lease to expire.
-fcntl: Any
-try:
-    import fcntl
-except ImportError:  # pragma: no cover
-    fcntl = None
-
-T = TypeVar("T")
-
-#: How long a call waits for another process's write lock (in a thread, never on the loop).
-_BUSY_WAIT_MS = 30000
-#: Checkpoint the WAL into the database file (in a thread) after this many calls on the loop.
-_CHECKPOINT_EVERY = 500
 
 
 class SqliteStore:
@@ -67,145 +46,41 @@ class SqliteStore:
         self.path = path
         self.read_only = read_only
         self.url = f"sqlite:///{path}"
-        self._db: sqlite3.Connection | None = None
-        self._lock_file: int | None = None
-        # One connection, used by one call at a time: on the event loop when it
-        # cannot wait (see `_call`), else in a worker thread.
-        self._limiter = anyio.CapacityLimiter(1)
-        # Invariant: True only while the connection is open with busy_timeout 0 and
-        # without automatic checkpoints, so a call on the loop never waits.
-        self._inline = False
-        self._calls_since_checkpoint = 0
+        self._database = Database(path)
         # The live function and arguments of the jobs submitted in this process,
         # until they end: run as submitted (same objects, same module state),
         # decoded from the file only after a restart or in another process.
         self._live: Live = {}
         self._memo = Memo()
+        self._dependencies = Dependencies(self._database, self.now, self._live, self._select_many)
 
     def now(self) -> float:
         return time.time()
 
-    async def _call(self, fn: Callable[..., T], *args: Any) -> T:
-        """Run ``fn(*args)`` on the connection: on the event loop if it need not wait.
-
-        A thread hop costs more than most calls (a primary-key read or write
-        into the WAL, tens of microseconds). So a call first runs here with
-        busy_timeout 0: if another process holds the write lock, SQLite says
-        so at once, nothing was done, and the call goes to a worker thread,
-        which waits for the lock. Checkpoints, which fsync, run in the thread
-        too, every `_CHECKPOINT_EVERY` calls. Like a thread call, a call is
-        never interrupted once it started: cancellation is checked before.
-        """
-        await anyio.lowlevel.checkpoint_if_cancelled()
-        async with self._limiter:
-            if self._inline and self._calls_since_checkpoint < _CHECKPOINT_EVERY:
-                self._calls_since_checkpoint += 1
-                try:
-                    result = fn(*args)
-                except sqlite3.OperationalError as error:
-                    if error.sqlite_errorcode & 0xFF != sqlite3.SQLITE_BUSY:
-                        raise
-                else:
-                    await anyio.lowlevel.cancel_shielded_checkpoint()
-                    return result
-            return await anyio.to_thread.run_sync(functools.partial(self._patiently, fn, *args))
-
-    def _patiently(self, fn: Callable[..., T], *args: Any) -> T:
-        """Run ``fn(*args)`` in a worker thread, waiting for other processes' locks."""
-        if not self._inline:
-            return fn(*args)
-        db = self.db
-        db.execute(f"PRAGMA busy_timeout = {_BUSY_WAIT_MS}")
-        try:
-            if self._calls_since_checkpoint >= _CHECKPOINT_EVERY:
-                db.execute("PRAGMA wal_checkpoint(PASSIVE)")
-                self._calls_since_checkpoint = 0
-            return fn(*args)
-        finally:
-            db.execute("PRAGMA busy_timeout = 0")
-
     @property
     def db(self) -> sqlite3.Connection:
-        if self._db is None:
-            raise RuntimeError(f"the job store {self.url} is not open")
-        return self._db
+        """The open connection (see `Database.db`)."""
+        return self._database.db
 
     # ------------------------------------------------------------ open/close
 
     async def open(self, owner: str) -> None:
-        await self._call(self._open)
+        await self._database.call(self._open)
         if not self.read_only:
-            await self._call(self._go_inline)
-
-    def _go_inline(self) -> None:
-        self.db.execute("PRAGMA busy_timeout = 0")
-        self.db.execute("PRAGMA wal_autocheckpoint = 0")  # see `_call`
-        self._inline = True
+            await self._database.call(self._database.go_inline)
 
     def _open(self) -> None:
-        directory = os.path.dirname(os.path.abspath(self.path))
-        if not os.path.isdir(directory):
-            raise FileNotFoundError(
-                f"cannot open job store {self.url}: directory {directory} does not exist"
-            )
         if self.read_only:
-            if not os.path.isfile(self.path):
-                raise FileNotFoundError(f"no job store at {self.path}")
-            uri = f"file:{os.path.abspath(self.path)}?mode=ro"
-            db = sqlite3.connect(uri, uri=True, check_same_thread=False)
-            (version,) = db.execute("PRAGMA user_version").fetchone()
-            if version < _VERSION:
-                db.close()
-                raise RuntimeError(
-                    f"the job store {self.url} has schema version {version}, older than this "
-                    f"actorlib's {_VERSION}, and a read-only open cannot migrate it; open it "
-                    f"once read-write (start a JobQueue or a worker on it) and try again"
-                )
-            self._db = db
-            return
-        db = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None)
-        db.execute(f"PRAGMA busy_timeout = {_BUSY_WAIT_MS}")
-        db.execute("PRAGMA journal_mode = WAL")
-        # NORMAL in WAL mode: a commit survives the process being killed (it is in
-        # the OS), though not a power cut; FULL would fsync every job.
-        db.execute("PRAGMA synchronous = NORMAL")
-        db.executescript(SCHEMA)
-        _migrate(db)
-        self._db = db
-        if self._lock_alone():
+            self._database.open_read_only()
+        elif self._database.open_read_write():
             # Nobody else has the store open: whatever is marked running was
             # left by a process that died. Run it again at once.
             self._requeue_running("1", ())
         else:
             self._reclaim_expired()
 
-    def _lock_alone(self) -> bool:
-        """Take the shared open-lock; report whether this process was alone."""
-        if fcntl is None:
-            return False
-        self._lock_file = os.open(self.path + ".lock", os.O_RDWR | os.O_CREAT, 0o600)
-        try:
-            fcntl.flock(self._lock_file, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            fcntl.flock(self._lock_file, fcntl.LOCK_SH)
-            return False
-        fcntl.flock(self._lock_file, fcntl.LOCK_SH)  # downgrade: others may join
-        return True
-
     async def close(self) -> None:
-        self._inline = False  # closing checkpoints (fsyncs): in a thread
-        await self._call(self._close)
-
-    def _close(self) -> None:
-        if self._db is not None:
-            self._db.close()
-            self._db = None
-        if self._lock_file is not None:
-            os.close(self._lock_file)  # releases the flock
-            self._lock_file = None
-
-    def _transaction(self) -> Any:
-        return _Transaction(self.db)
+        await self._database.close()
 
     # ------------------------------------------------------------ jobs
 
@@ -216,7 +91,7 @@ class SqliteStore:
     async def add_many(self, records: list[JobRecord]) -> list[tuple[JobRecord, bool]]:
         # Encode here, in the caller's task: a pickling error is the caller's.
         rows = [insert_row(record, self._memo) for record in records]
-        return await self._call(self._add, records, rows)
+        return await self._database.call(self._add, records, rows)
 
     def _add(
         self, records: list[JobRecord], rows: list[tuple[object, ...]]
@@ -224,9 +99,9 @@ class SqliteStore:
         if len(records) == 1 and records[0].key is None and not records[0].after:
             return [self._add_one(records[0], rows[0])]
         added: list[tuple[JobRecord, bool]] = []
-        with self._transaction():
+        with self._database.transaction():
             for record, row in zip(records, rows, strict=True):
-                cursor = self.db.execute(
+                cursor = self._database.db.execute(
                     "INSERT INTO jobs (id, key, name, function, arguments, executor, priority, "
                     "timeout, retry, status, run_at, created_at, trace) "
                     "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (key) DO NOTHING",
@@ -235,7 +110,7 @@ class SqliteStore:
                 if cursor.rowcount == 1:
                     record.seq = cursor.lastrowid or 0
                     if record.after:
-                        self._block(record)
+                        self._dependencies.block(record)
                     added.append((record, True))
                 else:
                     kept = self._select_one("key = ?", (record.key,), load=False)
@@ -249,7 +124,7 @@ class SqliteStore:
 
     def _add_one(self, record: JobRecord, row: tuple[object, ...]) -> tuple[JobRecord, bool]:
         """One job without a key: one INSERT, its own transaction (no BEGIN/COMMIT trips)."""
-        cursor = self.db.execute(
+        cursor = self._database.db.execute(
             "INSERT INTO jobs (id, key, name, function, arguments, executor, priority, "
             "timeout, retry, status, run_at, created_at, trace) "
             "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
@@ -260,13 +135,13 @@ class SqliteStore:
         return record, True
 
     async def claim(self, owner: str, limit: int, lease: float) -> list[JobRecord]:
-        return await self._call(self._claim, owner, limit, lease)
+        return await self._database.call(self._claim, owner, limit, lease)
 
     def _claim(self, owner: str, limit: int, lease: float) -> list[JobRecord]:
         now = self.now()
         # One statement is one transaction, and a write statement takes the write
         # lock before it reads: two processes never claim the same job.
-        rows = self.db.execute(
+        rows = self._database.db.execute(
             f"UPDATE jobs SET status = 'running', attempts = attempts + 1, started_at = ?, "
             f"owner = ?, lease_until = ? WHERE seq IN (SELECT seq FROM jobs WHERE {READY_SQL} "
             f"AND run_at <= ? ORDER BY priority DESC, seq LIMIT ?) RETURNING {COLUMNS}",
@@ -280,92 +155,21 @@ class SqliteStore:
         await self.save_many([record])
 
     async def save_many(self, records: list[JobRecord]) -> list[JobRecord]:
-        return await self._call(self._save, [state_row(record) for record in records])
+        return await self._database.call(self._save, [state_row(record) for record in records])
 
     def _save(self, rows: list[tuple[object, ...]]) -> list[JobRecord]:
         ended = [str(row[-1]) for row in rows if JobStatus(str(row[0])).final]
         for job_id in ended:
             self._live.pop(job_id, None)
-        with self._transaction():
+        with self._database.transaction():
             # Never overwrite a final state: a job seen final is never re-run.
-            self.db.executemany(
+            self._database.db.executemany(
                 "UPDATE jobs SET status = ?, run_at = ?, attempts = ?, result = ?, error = ?, "
                 "progress = ?, started_at = ?, finished_at = ?, owner = ?, lease_until = ? "
                 "WHERE id = ? AND status NOT IN ('succeeded', 'failed', 'cancelled')",
                 rows,
             )
-            return self._settle(ended) if ended else []
-
-    def _block(self, record: JobRecord) -> None:
-        """In the add's transaction: count *record*'s unfinished prerequisites, keep the
-        edges, or fail it at once if one has failed or was cancelled already."""
-        after = tuple(dict.fromkeys(record.after))
-        marks = ",".join("?" * len(after))
-        found = {
-            job_id: (status, name)
-            for job_id, status, name in self.db.execute(
-                f"SELECT id, status, name FROM jobs WHERE id IN ({marks})", after
-            )
-        }
-        missing = [job_id for job_id in after if job_id not in found]
-        if missing:
-            raise unknown_prerequisites(record, missing)
-        for job_id, (status, name) in found.items():
-            if status in ("failed", "cancelled"):
-                self._fail_dependents([(record.id, record.name)], f"{name}[{job_id}]", status)
-                _failed_at_add(record, f"{name}[{job_id}]", status, self.now())
-                return
-        waiting = [job_id for job_id, (status, _) in found.items() if status != "succeeded"]
-        self.db.executemany(
-            "INSERT OR IGNORE INTO dependencies (prerequisite, dependent) VALUES (?, ?)",
-            [(job_id, record.id) for job_id in waiting],
-        )
-        self.db.execute("UPDATE jobs SET blockers = ? WHERE id = ?", (len(waiting), record.id))
-        record.blockers = len(waiting)
-
-    def _settle(self, ended: list[str]) -> list[JobRecord]:
-        """In the transaction that ended these jobs: release the dependents of the ones
-        that succeeded, fail those of the others (and theirs, transitively)."""
-        failed: list[str] = []
-        pending = list(ended)
-        while pending:
-            job_id = pending.pop()
-            row = self.db.execute(
-                "SELECT status, name FROM jobs WHERE id = ?", (job_id,)
-            ).fetchone()
-            dependents = [
-                (dependent, name)
-                for dependent, name in self.db.execute(
-                    "SELECT d.dependent, j.name FROM dependencies d JOIN jobs j "
-                    "ON j.id = d.dependent WHERE d.prerequisite = ? "
-                    "AND j.status NOT IN ('succeeded', 'failed', 'cancelled')",
-                    (job_id,),
-                )
-            ]
-            self.db.execute("DELETE FROM dependencies WHERE prerequisite = ?", (job_id,))
-            if row is None or not dependents:
-                continue
-            status, name = row
-            if status == "succeeded":
-                self.db.executemany(
-                    "UPDATE jobs SET blockers = blockers - 1 WHERE id = ?",
-                    [(dependent,) for dependent, _ in dependents],
-                )
-            else:
-                self._fail_dependents(dependents, f"{name}[{job_id}]", status)
-                failed += [dependent for dependent, _ in dependents]
-                pending += [dependent for dependent, _ in dependents]
-        return self._select_many(failed)
-
-    def _fail_dependents(
-        self, dependents: list[tuple[str, str]], prerequisite: str, status: str
-    ) -> None:
-        rows = dependency_failures(dependents, prerequisite, status, self.now(), self._live)
-        self.db.executemany(
-            "UPDATE jobs SET status = 'failed', error = ?, finished_at = ?, blockers = 0 "
-            "WHERE id = ? AND status NOT IN ('succeeded', 'failed', 'cancelled')",
-            rows,
-        )
+            return self._dependencies.settle(ended) if ended else []
 
     def _select_many(self, job_ids: list[str]) -> list[JobRecord]:
         found: list[JobRecord] = []
@@ -375,11 +179,11 @@ class SqliteStore:
         return found
 
     async def cancel_waiting(self, job_id: str) -> JobRecord | None:
-        return await self._call(self._cancel_waiting, job_id)
+        return await self._database.call(self._cancel_waiting, job_id)
 
     def _cancel_waiting(self, job_id: str) -> JobRecord | None:
-        with self._transaction():
-            cursor = self.db.execute(
+        with self._database.transaction():
+            cursor = self._database.db.execute(
                 f"UPDATE jobs SET status = 'cancelled', finished_at = ? "
                 f"WHERE id = ? AND {WAITING_SQL}",
                 (self.now(), job_id),
@@ -387,58 +191,64 @@ class SqliteStore:
             if cursor.rowcount != 1:
                 return None
             self._live.pop(job_id, None)
-            self._settle([job_id])
+            self._dependencies.settle([job_id])
             return self._select_one("id = ?", (job_id,), load=False)
 
     async def get(self, job_id: str) -> JobRecord | None:
-        return await self._call(self._select_one, "id = ?", (job_id,), False)
+        return await self._database.call(self._select_one, "id = ?", (job_id,), False)
 
     async def get_many(self, job_ids: list[str]) -> list[JobRecord]:
-        return await self._call(self._get_many, job_ids)
+        return await self._database.call(self._get_many, job_ids)
 
     def _get_many(self, job_ids: list[str]) -> list[JobRecord]:
         return self._select_many(job_ids)
 
     async def next_due(self) -> float | None:
-        return await self._call(self._next_due)
+        return await self._database.call(self._next_due)
 
     def _next_due(self) -> float | None:
-        (due,) = self.db.execute(f"SELECT MIN(run_at) FROM jobs WHERE {READY_SQL}").fetchone()
+        (due,) = self._database.db.execute(
+            f"SELECT MIN(run_at) FROM jobs WHERE {READY_SQL}"
+        ).fetchone()
         return None if due is None else float(due)
 
     async def counts(self) -> dict[JobStatus, int]:
-        return await self._call(self._counts)
+        return await self._database.call(self._counts)
 
     def _counts(self) -> dict[JobStatus, int]:
         counts = dict.fromkeys(JobStatus, 0)
-        for status, count in self.db.execute("SELECT status, COUNT(*) FROM jobs GROUP BY status"):
+        for status, count in self._database.db.execute(
+            "SELECT status, COUNT(*) FROM jobs GROUP BY status"
+        ):
             counts[JobStatus(status)] = count
         return counts
 
     async def running(self) -> int:
-        return await self._call(self._running)
+        return await self._database.call(self._running)
 
     def _running(self) -> int:
         # Matches the partial index jobs_running: no scan of the kept jobs.
-        (count,) = self.db.execute("SELECT COUNT(*) FROM jobs WHERE status = 'running'").fetchone()
+        (count,) = self._database.db.execute(
+            "SELECT COUNT(*) FROM jobs WHERE status = 'running'"
+        ).fetchone()
         return int(count)
 
     async def failed(self, limit: int) -> list[JobRecord]:
-        return await self._call(
+        return await self._database.call(
             self._select, "status = 'failed' ORDER BY finished_at DESC LIMIT ?", (limit,), False
         )
 
     async def running_jobs(self, limit: int) -> list[JobRecord]:
-        return await self._call(
+        return await self._database.call(
             self._select, "status = 'running' ORDER BY started_at LIMIT ?", (limit,), False
         )
 
     async def retry_failed(self, job_id: str) -> JobRecord | None:
-        return await self._call(self._retry_failed, job_id)
+        return await self._database.call(self._retry_failed, job_id)
 
     def _retry_failed(self, job_id: str) -> JobRecord | None:
-        with self._transaction():
-            cursor = self.db.execute(
+        with self._database.transaction():
+            cursor = self._database.db.execute(
                 f"UPDATE jobs SET {RETRY_FAILED_SQL} WHERE id = ? AND status = 'failed'",
                 (self.now(), job_id),
             )
@@ -448,12 +258,12 @@ class SqliteStore:
 
     async def renew(self, owner: str, job_ids: list[str], lease: float) -> None:
         if job_ids:
-            await self._call(self._renew, owner, job_ids, lease)
+            await self._database.call(self._renew, owner, job_ids, lease)
 
     def _renew(self, owner: str, job_ids: list[str], lease: float) -> None:
         marks = ",".join("?" * len(job_ids))
-        with self._transaction():
-            self.db.execute(
+        with self._database.transaction():
+            self._database.db.execute(
                 f"UPDATE jobs SET lease_until = ? WHERE status = 'running' AND owner = ? "
                 f"AND id IN ({marks})",
                 (self.now() + lease, owner, *job_ids),
@@ -463,29 +273,32 @@ class SqliteStore:
         """Store the last progress of jobs *owner* runs, for their followers elsewhere
         (who read it when they poll)."""
         if progress:
-            await self._call(self._save_progress, owner, progress)
+            await self._database.call(self._save_progress, owner, progress)
 
     def _save_progress(self, owner: str, progress: list[tuple[str, Progress]]) -> None:
-        with self._transaction():
-            self.db.executemany(
+        with self._database.transaction():
+            self._database.db.executemany(
                 "UPDATE jobs SET progress = ? WHERE id = ? AND owner = ? AND status = 'running'",
                 [(encode_progress(p), job_id, owner) for job_id, p in progress],
             )
 
     async def release(self, owner: str) -> int:
-        return await self._call(self._release, owner)
+        return await self._database.call(self._release, owner)
 
     def _release(self, owner: str) -> int:
         return self._requeue_running("owner = ?", (owner,))
 
     async def waiting(self) -> list[str]:
-        return await self._call(self._waiting)
+        return await self._database.call(self._waiting)
 
     def _waiting(self) -> list[str]:
-        return [job_id for (job_id,) in self.db.execute(f"SELECT id FROM jobs WHERE {WAITING_SQL}")]
+        return [
+            job_id
+            for (job_id,) in self._database.db.execute(f"SELECT id FROM jobs WHERE {WAITING_SQL}")
+        ]
 
     async def reclaim_expired(self) -> int:
-        return await self._call(self._reclaim_expired)
+        return await self._database.call(self._reclaim_expired)
 
     def _reclaim_expired(self) -> int:
         return self._requeue_running("lease_until < ?", (self.now(),))
@@ -493,8 +306,8 @@ class SqliteStore:
     def _requeue_running(self, where: str, params: tuple[object, ...]) -> int:
         """Queue again the running jobs that match: their attempt was lost, so it
         does not count (a job is never failed for its process dying under it)."""
-        with self._transaction():
-            cursor = self.db.execute(
+        with self._database.transaction():
+            cursor = self._database.db.execute(
                 "UPDATE jobs SET status = 'queued', attempts = attempts - 1, owner = NULL, "
                 f"lease_until = NULL WHERE status = 'running' AND {where}",
                 params,
@@ -502,11 +315,11 @@ class SqliteStore:
         return cursor.rowcount
 
     async def purge(self, older_than: float) -> int:
-        return await self._call(self._purge, older_than)
+        return await self._database.call(self._purge, older_than)
 
     def _purge(self, older_than: float) -> int:
-        with self._transaction():
-            cursor = self.db.execute(
+        with self._database.transaction():
+            cursor = self._database.db.execute(
                 "DELETE FROM jobs WHERE status IN ('succeeded', 'failed', 'cancelled') "
                 "AND finished_at < ?",
                 (self.now() - older_than,),
@@ -520,44 +333,5 @@ class SqliteStore:
         return found[0] if found else None
 
     def _select(self, where: str, params: tuple[object, ...], load: Load) -> list[JobRecord]:
-        rows = self.db.execute(f"SELECT {COLUMNS} FROM jobs WHERE {where}", params)
+        rows = self._database.db.execute(f"SELECT {COLUMNS} FROM jobs WHERE {where}", params)
         return [record_of(row, load=load, memo=self._memo) for row in rows]
-
-
-#: The schema's version (``PRAGMA user_version``): 1, the jobs table; 2, dependencies;
-#: 3, the trace column (a job's submit's trace context).
-_VERSION = 3
-
-
-def _migrate(db: sqlite3.Connection) -> None:
-    """Bring a file made by an earlier version to `_VERSION`, in one transaction.
-
-    SCHEMA creates a new file at the last version, but ``CREATE TABLE IF NOT
-    EXISTS`` leaves an old table as it was: the steps add what it lacks.
-    """
-    with _Transaction(db):
-        (version,) = db.execute("PRAGMA user_version").fetchone()
-        if version >= _VERSION:
-            return
-        columns = {row[1] for row in db.execute("PRAGMA table_info(jobs)")}
-        if "blockers" not in columns:
-            db.execute("ALTER TABLE jobs ADD COLUMN blockers INTEGER NOT NULL DEFAULT 0")
-        if version < 2:
-            db.execute(DEPENDENCIES.strip().rstrip(";"))
-        if "trace" not in columns:
-            db.execute("ALTER TABLE jobs ADD COLUMN trace TEXT")
-        db.execute(f"PRAGMA user_version = {_VERSION}")
-
-
-class _Transaction:
-    """BEGIN IMMEDIATE ... COMMIT (ROLLBACK on error): takes the write lock up front,
-    so two processes claiming jobs never interleave."""
-
-    def __init__(self, db: sqlite3.Connection) -> None:
-        self.db = db
-
-    def __enter__(self) -> None:
-        self.db.execute("BEGIN IMMEDIATE")
-
-    def __exit__(self, kind: object, error: object, tb: object) -> None:
-        self.db.execute("COMMIT" if kind is None else "ROLLBACK")

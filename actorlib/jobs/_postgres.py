@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import logging
 import time
-import urllib.parse
 from collections.abc import Callable
 
 import anyio
@@ -24,7 +23,6 @@ from ._postgres_pool import LinkPool, measure_offset
 from ._postgres_sql import (
     FINAL_SQL,
     INSERT_COLUMNS,
-    SCHEMA_NAME,
     SHOWN_COLUMNS,
     NoticeKey,
     claim_sql,
@@ -36,6 +34,7 @@ from ._postgres_sql import (
     started_notices,
     state_notice,
 )
+from ._postgres_url import parse_url
 from ._sqlite_rows import (
     READY_SQL,
     RETRY_FAILED_SQL,
@@ -121,35 +120,19 @@ class PostgresStore:
         connections: int = 2,
         clock: Callable[[], float] = time.time,
     ) -> None:
-        parts = urllib.parse.urlsplit(url)
-        if parts.scheme not in ("postgresql", "postgres"):
-            raise ValueError(
-                f"a PostgreSQL store URL starts with postgresql:// or postgres://, got {url!r}"
-            )
-        query = urllib.parse.parse_qsl(parts.query, keep_blank_values=True)
-        given = [value for name, value in query if name == "schema"]
-        schema = schema if schema is not None else (given[-1] if given else "actorlib")
-        if not SCHEMA_NAME.fullmatch(schema):
-            raise ValueError(
-                f"the job store's schema must be a lower-case SQL name (letters, digits, _; "
-                f"at most 48), got {schema!r}; e.g. {url.split('?')[0]}?schema=jobs"
-            )
+        conninfo, self.url, self.schema = parse_url(url, schema)
         if isinstance(connections, bool) or not isinstance(connections, int) or connections < 1:
             raise ValueError(f"connections must be an int >= 1, got {connections!r}")
-        rest = urllib.parse.urlencode([(n, v) for n, v in query if n != "schema"])
-        conninfo = urllib.parse.urlunsplit(parts._replace(query=rest))
-        self.url = _without_password(parts)
-        self.schema = schema
         self._clock = clock
         self._offset = 0.0
-        self._table = f"{quoted(schema)}.jobs"
-        self._deps = f"{quoted(schema)}.dependencies"
-        self._claim_sql = claim_sql(schema)
+        self._table = f"{quoted(self.schema)}.jobs"
+        self._deps = f"{quoted(self.schema)}.dependencies"
+        self._claim_sql = claim_sql(self.schema)
         # Signs the state notices this store sends, checks those it hears (`open`).
         self._key = NoticeKey(b"")
-        name = f"actorlib.jobs {schema}"
+        name = f"actorlib.jobs {self.schema}"
         self._pool = LinkPool(conninfo, name, connections, self.url)
-        self._hearing = Listener(conninfo, name, schema, self._pool.own_pids, self.url)
+        self._hearing = Listener(conninfo, name, self.schema, self._pool.own_pids, self.url)
         self._channel = self._hearing.channel
         self._state_channel = self._hearing.state_channel
         # The live function and arguments of the jobs submitted in this process,
@@ -586,12 +569,3 @@ class PostgresStore:
 
     def _records(self, rows: list[Row], load: Load) -> list[JobRecord]:
         return [record_of(row, load=load, memo=self._memo) for row in rows]
-
-
-def _without_password(parts: urllib.parse.SplitResult) -> str:
-    """The URL to show in messages: no password, no query."""
-    netloc = parts.netloc
-    if parts.password is not None:
-        user, _, host = netloc.rpartition("@")
-        netloc = f"{user.partition(':')[0]}:***@{host}"
-    return urllib.parse.urlunsplit(parts._replace(netloc=netloc, query=""))

@@ -8,65 +8,33 @@ from __future__ import annotations
 
 import logging
 import time
-import urllib.parse
 from collections.abc import Callable
-from typing import TypeVar
 
 import anyio
 
 from ._model import WAITING, JobChange, JobRecord, JobStatus, Progress
-from ._postgres_deps import LOCK_BUSY, Dependencies
-from ._postgres_link import Link, Plan, Row, Statement, connect, driver
-from ._postgres_link import acquire as _acquire
+from ._postgres_deps import LOCK_BUSY
+from ._postgres_link import Row, driver
 from ._postgres_link import one as _one
-from ._postgres_link import only as _only
-from ._postgres_link import statements as _statements
-from ._postgres_listen import OWNER_LOCK_SPACE, Listener
+from ._postgres_listen import Listener
+from ._postgres_plans import JobPlans
+from ._postgres_pool import LinkPool, measure_offset
 from ._postgres_sql import (
-    FINAL_SQL,
-    INSERT_COLUMNS,
-    SCHEMA_NAME,
-    SHOWN_COLUMNS,
     NoticeKey,
     claim_sql,
     migrate,
-    notify,
     parse_state_payloads,
     quoted,
     save_ended,
     started_notices,
-    state_notice,
 )
-from ._sqlite_rows import (
-    READY_SQL,
-    RETRY_FAILED_SQL,
-    WAITING_SQL,
-    Live,
-    Load,
-    Memo,
-    encode_progress,
-    insert_row,
-    record_of,
-    state_row,
-)
+from ._postgres_url import parse_url
+from ._sqlite_rows import Live, Load, Memo, encode_progress, insert_row, record_of, state_row
 
 logger = logging.getLogger("actorlib")
 
 #: Seconds an add waits before it tries again, when a prerequisite was locked (doubling).
 _BUSY_PAUSE, _BUSY_PAUSE_MAX = 0.001, 0.05
-
-#: Job ids per state notification: a payload must stay under 8000 bytes (notes 6).
-_IDS_PER_NOTICE = 200
-
-#: Running jobs whose owner's lock is free: their process died (its session ended).
-#: NOT IN, not a correlated NOT EXISTS: pg_locks is read once (a hashed subplan),
-#: however many jobs run.
-_ORPHANED_SQL = (
-    "hashtext(owner)::oid NOT IN (SELECT l.objid FROM pg_locks l "
-    "WHERE l.locktype = 'advisory' AND l.granted AND l.objsubid = 2 "
-    "AND l.database = (SELECT oid FROM pg_database WHERE datname = current_database()) "
-    f"AND l.classid = hashtext('{OWNER_LOCK_SPACE}')::oid)"
-)
 
 
 class PostgresStore:
@@ -122,46 +90,25 @@ class PostgresStore:
         connections: int = 2,
         clock: Callable[[], float] = time.time,
     ) -> None:
-        parts = urllib.parse.urlsplit(url)
-        if parts.scheme not in ("postgresql", "postgres"):
-            raise ValueError(
-                f"a PostgreSQL store URL starts with postgresql:// or postgres://, got {url!r}"
-            )
-        query = urllib.parse.parse_qsl(parts.query, keep_blank_values=True)
-        given = [value for name, value in query if name == "schema"]
-        schema = schema if schema is not None else (given[-1] if given else "actorlib")
-        if not SCHEMA_NAME.fullmatch(schema):
-            raise ValueError(
-                f"the job store's schema must be a lower-case SQL name (letters, digits, _; "
-                f"at most 48), got {schema!r}; e.g. {url.split('?')[0]}?schema=jobs"
-            )
+        conninfo, self.url, self.schema = parse_url(url, schema)
         if isinstance(connections, bool) or not isinstance(connections, int) or connections < 1:
             raise ValueError(f"connections must be an int >= 1, got {connections!r}")
-        rest = urllib.parse.urlencode([(n, v) for n, v in query if n != "schema"])
-        self._conninfo = urllib.parse.urlunsplit(parts._replace(query=rest))
-        self.url = _without_password(parts)
-        self.schema = schema
         self._clock = clock
         self._offset = 0.0
-        self._size = connections
-        self._table = f"{quoted(schema)}.jobs"
-        self._deps = f"{quoted(schema)}.dependencies"
-        self._claim_sql = claim_sql(schema)
+        self._claim_sql = claim_sql(self.schema)
         # Signs the state notices this store sends, checks those it hears (`open`).
         self._key = NoticeKey(b"")
-        self._name = f"actorlib.jobs {schema}"
-        self._idle: list[Link | None] = []
-        self._free: anyio.Semaphore | None = None
-        self._own_pids: set[int] = set()
-        self._hearing = Listener(self._conninfo, self._name, schema, self._own_pids, self.url)
+        name = f"actorlib.jobs {self.schema}"
+        self._pool = LinkPool(conninfo, name, connections, self.url)
+        self._hearing = Listener(conninfo, name, self.schema, self._pool.own_pids, self.url)
         self._channel = self._hearing.channel
         self._state_channel = self._hearing.state_channel
         # The live function and arguments of the jobs submitted in this process,
         # until they end (as in the SQLite store).
         self._live: Live = {}
         self._memo = Memo()
-        self._dependencies = Dependencies(
-            self._table, self._deps, self._channel, self.now, self._live, self._select
+        self._plans = JobPlans(
+            self.schema, self._channel, self._state_channel, self.now, self._live, self._records
         )
 
     def __repr__(self) -> str:
@@ -182,12 +129,9 @@ class PostgresStore:
         """
         driver()
         self._hearing.owner = owner
-        self._free = anyio.Semaphore(self._size)
         try:
-            self._idle = [await self._connect() for _ in range(self._size)]
-            first = self._idle[0]
-            assert first is not None
-            self._offset = await self._measure_offset(first)
+            first = await self._pool.open()
+            self._offset = await measure_offset(first, self._clock)
             applied = await first.run(migrate(self.schema, f"{self.schema}.migrate"), atomic=True)
             ((key,),) = await first.run(
                 _one(f"SELECT key FROM {quoted(self.schema)}.notice_key LIMIT 1"), atomic=False
@@ -205,54 +149,16 @@ class PostgresStore:
         if alone:
             # Nobody else has the store open: whatever is marked running was
             # left by a process that died. Run it again at once.
-            await self._call(self._requeue_running("TRUE", ()))
+            await self._pool.call(self._plans.requeue_running("TRUE", ()))
         else:
             await self.reclaim_expired()
 
-    async def _connect(self) -> Link:
-        link = await connect(
-            self._conninfo,
-            [
-                Statement("SET default_transaction_isolation = 'read committed'"),
-                # Every statement here is short: compiling one with LLVM (which the
-                # server does once a plan's cost passes jit_above_cost, as a count
-                # over a large table may) costs far more than running it.
-                Statement("SET jit = off"),
-                # Plans are cached as the server chooses (plan_cache_mode = auto):
-                # psycopg prepares a statement at its fifth run, and the server then
-                # keeps a generic plan once it costs no more than planning each run.
-                # Planning every run (force_custom_plan) cost a third of the server's
-                # CPU per job (measured: 1.86 against 1.21 ms per job); the generic
-                # plans walk the same indexes (a 3,000-job run reads no more tuples).
-                # Every query here walks an index and stops early. A plain index scan
-                # also marks the entries of dead rows (each claim and outcome leaves
-                # one in the waiting indexes) so later scans skip them; a bitmap scan
-                # never does, and re-reads every one until a vacuum: measured, 1,900
-                # tuples read per job over a 3,000-job run, against 70 without it.
-                Statement("SET enable_bitmapscan = off"),
-                # Names the connection in pg_stat_activity.
-                Statement("SELECT set_config('application_name', %s, false)", (self._name,)),
-            ],
-        )
-        self._own_pids.add(link.backend_pid)
-        return link
-
-    async def _measure_offset(self, link: Link) -> float:
-        before = self._clock()
-        ((server,),) = await link.run(
-            _one("SELECT extract(epoch FROM clock_timestamp())"), atomic=False
-        )
-        after = self._clock()
-        return float(server) - (before + after) / 2
-
     async def close(self) -> None:
         """Close every connection (the jobs stay in the database)."""
-        links, self._idle = self._idle, []
-        for link in links:
-            if link is not None:
-                await link.close()
+        await self._pool.close()
         await self._hearing.close()
-        self._own_pids.clear()
+        # Only now: until its session closed, the listener dropped these pids' notices.
+        self._pool.own_pids.clear()
 
     async def watch(
         self,
@@ -291,30 +197,6 @@ class PostgresStore:
     async def listening_channels(self) -> set[str]:
         """The channels this store's listening session hears, as the server says."""
         return await self._hearing.channels()
-
-    async def _call(self, plan: Plan[_T], *, atomic: bool = False) -> _T:
-        """Run *plan* on an idle connection (reconnecting one that was lost)."""
-        free = self._free
-        if free is None:
-            raise RuntimeError(f"the job store {self.url} is not open")
-        await _acquire(free)
-        try:
-            link = self._idle.pop()
-            try:
-                if link is None:
-                    link = await self._connect()
-                return await link.run(plan, atomic=atomic)
-            except Exception:
-                if link is not None and link.broken:
-                    self._own_pids.discard(link.backend_pid)
-                    with anyio.CancelScope(shield=True):
-                        await link.close()
-                    link = None  # the next call reconnects
-                raise
-            finally:
-                self._idle.append(link)
-        finally:
-            free.release()
 
     # ------------------------------------------------------------ jobs
 
@@ -358,7 +240,7 @@ class PostgresStore:
         pause = _BUSY_PAUSE
         while True:
             try:
-                return await self._call(self._add(records, rows), atomic=atomic)
+                return await self._pool.call(self._plans.add(records, rows), atomic=atomic)
             except Exception as error:
                 # A prerequisite's row was locked by a commit in progress: the add
                 # rolled back; try it again once that commit may have ended.
@@ -366,38 +248,6 @@ class PostgresStore:
                     raise
             await anyio.sleep(pause)
             pause = min(pause * 2, _BUSY_PAUSE_MAX)
-
-    def _add(
-        self, records: list[JobRecord], rows: list[tuple[object, ...]]
-    ) -> Plan[list[tuple[JobRecord, bool]]]:
-        marks = ", ".join(["%s"] * len(rows[0]))
-        # The notification goes out at commit, only if a row was inserted; identical
-        # notifications of one transaction fold into one.
-        inserted = yield Statement(
-            f"WITH added AS (INSERT INTO {self._table} ({INSERT_COLUMNS}) VALUES ({marks}) "
-            f"ON CONFLICT (key) DO NOTHING RETURNING id, seq) "
-            f"SELECT id, seq, pg_notify(%s, '')::text FROM added",
-            many=[(*row, self._channel) for row in rows],
-        )
-        seqs = {job_id: seq for job_id, seq, _ in inserted}
-        taken = [r.key for r in records if r.id not in seqs and r.key is not None]
-        kept: dict[str, JobRecord] = {}
-        if taken:
-            # A separate statement: in READ COMMITTED it sees the row of a concurrent
-            # transaction that committed the key while the insert waited for it.
-            found = yield self._select("key = ANY(%s)", (taken,))
-            kept = {str(r.key): r for r in self._records(found, load=False)}
-        added: list[tuple[JobRecord, bool]] = []
-        for record in records:
-            if record.id in seqs:
-                record.seq = seqs[record.id]
-                if record.after:
-                    yield from self._dependencies.block(record)
-                added.append((record, True))
-            else:
-                assert record.key is not None, "an insert without a key cannot conflict"
-                added.append((kept[record.key], False))
-        return added
 
     async def claim(self, owner: str, limit: int, lease: float) -> list[JobRecord]:
         """Mark up to *limit* due waiting jobs running for *owner*: priority first, then FIFO."""
@@ -409,7 +259,7 @@ class PostgresStore:
     ) -> tuple[list[JobRecord], float | None]:
         """`claim`, and `next_due` of the jobs left waiting, in one round trip."""
         now = self.now()
-        rows = await self._call(_one(self._claim_sql, (now, limit, now, owner, now + lease)))
+        rows = await self._pool.call(_one(self._claim_sql, (now, limit, now, owner, now + lease)))
         due = rows[0][-2] if rows else None
         # The last two columns are the due time and the commit setting's; a row
         # whose seq is NULL stands for "none claimed".
@@ -422,30 +272,13 @@ class PostgresStore:
         """Tell the followers of these running jobs in other processes that their
         attempts started (`watch`'s *changed*); the claim told nobody."""
         started = [(r.id, r.attempts, r.started_at or 0.0) for r in records]
-        payloads = started_notices(started, self._key)
-        # Changes no row: nothing to flush to disk before the commit returns.
-        sql = "SELECT pg_notify(%s, %s), set_config('synchronous_commit', 'off', true)"
-        await self._call(_statements([Statement(sql, (self._state_channel, p)) for p in payloads]))
-
-    def _changed(self, ids: list[str]) -> Plan[None]:
-        """Tell the followers of these jobs in other processes to read them (at commit)."""
-        for start in range(0, len(ids), _IDS_PER_NOTICE):
-            payload = ",".join(ids[start : start + _IDS_PER_NOTICE])
-            yield Statement("SELECT pg_notify(%s, %s)", (self._state_channel, payload))
+        await self._pool.call(self._plans.started(started_notices(started, self._key)))
 
     async def save_progress(self, owner: str, progress: list[tuple[str, Progress]]) -> None:
         """Store the last progress of jobs *owner* runs, for their followers elsewhere."""
         rows: list[tuple[object, ...]] = [(encode_progress(p), i, owner) for i, p in progress]
         if rows:
-            await self._call(self._save_progress(rows), atomic=True)
-
-    def _save_progress(self, rows: list[tuple[object, ...]]) -> Plan[None]:
-        yield Statement(
-            f"UPDATE {self._table} SET progress = %s "
-            f"WHERE id = %s AND owner = %s AND status = 'running'",
-            many=rows,
-        )
-        yield from self._changed([str(row[1]) for row in rows])
+            await self._pool.call(self._plans.save_progress(rows), atomic=True)
 
     async def save(self, record: JobRecord) -> None:
         """Commit a job's new state (never over a final state)."""
@@ -466,58 +299,27 @@ class PostgresStore:
             # Jobs that never had a dependent end in one statement, committed alone;
             # the others (or any already final) go on to the transaction below.
             rows = [state_row(r) for r in records]
-            alone = await self._call(save_ended(self.schema, rows, self._key, self._state_channel))
+            alone = await self._pool.call(
+                save_ended(self.schema, rows, self._key, self._state_channel)
+            )
             records = [record for record in records if record.id not in alone]
             ended = [job_id for job_id in ended if job_id not in alone]
             if not records:
                 return []
         rows = [state_row(record) for record in records]
         atomic = len(rows) > 1 or wakes or bool(ended)
-        failed = await self._call(self._save(rows, wakes, ended), atomic=atomic)
+        failed = await self._pool.call(
+            self._plans.save(rows, wakes, ended, self._key), atomic=atomic
+        )
         return self._records(failed, load=False)
-
-    @property
-    def _update_state(self) -> str:
-        """The UPDATE of a job's state from `state_row`'s parameters (never a final one)."""
-        return (
-            f"UPDATE {self._table} SET status = %s, run_at = %s, attempts = %s, "
-            f"result = %s, error = %s, progress = %s, started_at = %s, finished_at = %s, "
-            f"owner = %s, lease_until = %s WHERE id = %s AND NOT {FINAL_SQL}"
-        )
-
-    def _save(
-        self, rows: list[tuple[object, ...]], wakes: bool, ended: list[str]
-    ) -> Plan[list[Row]]:
-        # Each saved job's id goes to its followers elsewhere, in the same statement.
-        yield Statement(
-            f"WITH saved AS ({self._update_state} RETURNING id) "
-            f"SELECT pg_notify(%s, %s)::text FROM saved",
-            many=[(*row, self._state_channel, state_notice(row, self._key)) for row in rows],
-        )
-        if wakes:
-            yield notify(self._channel)
-        failed: list[Row] = []
-        if ended:
-            failed = yield from self._dependencies.settle(ended)
-        return failed
 
     async def cancel_waiting(self, job_id: str) -> JobRecord | None:
         """Cancel the job if it is waiting (queued or retrying); None if it is not."""
-        rows = await self._call(self._cancel(job_id), atomic=True)
+        rows = await self._pool.call(self._plans.cancel(job_id), atomic=True)
         if not rows:
             return None
         self._live.pop(job_id, None)
         return self._records(rows, load=False)[0]
-
-    def _cancel(self, job_id: str) -> Plan[list[Row]]:
-        rows = yield Statement(
-            f"UPDATE {self._table} SET status = 'cancelled', finished_at = %s "
-            f"WHERE id = %s AND {WAITING_SQL} RETURNING {SHOWN_COLUMNS}",
-            (self.now(), job_id),
-        )
-        if rows:
-            yield from self._dependencies.settle([job_id])
-        return rows
 
     async def get(self, job_id: str) -> JobRecord | None:
         """The job with that id, or None (whose changes this process hears of from now on)."""
@@ -527,137 +329,72 @@ class PostgresStore:
 
     async def get_many(self, job_ids: list[str]) -> list[JobRecord]:
         """The jobs with those ids that are kept, in no particular order."""
-        rows = await self._call(_only(self._select("id = ANY(%s)", (job_ids,))))
+        rows = await self._pool.call(self._plans.get_many(job_ids))
         return self._records(rows, load=False)
 
     async def next_due(self) -> float | None:
         """When the earliest waiting job is due, or None if none waits."""
-        ((due,),) = await self._call(
-            _one(f"SELECT min(run_at) FROM {self._table} WHERE {READY_SQL}")
-        )
+        ((due,),) = await self._pool.call(self._plans.next_due())
         return None if due is None else float(due)
 
     async def next_due_and_running(self) -> tuple[float | None, int]:
         """`next_due` and `running`, in one round trip."""
-        ((due, count),) = await self._call(
-            _one(
-                f"SELECT (SELECT min(run_at) FROM {self._table} WHERE {READY_SQL}), "
-                f"(SELECT count(*) FROM {self._table} WHERE status = 'running')"
-            )
-        )
+        ((due, count),) = await self._pool.call(self._plans.next_due_and_running())
         return None if due is None else float(due), int(count)
 
     async def counts(self) -> dict[JobStatus, int]:
         """How many jobs are in each status."""
         counts = dict.fromkeys(JobStatus, 0)
-        rows = await self._call(_one(f"SELECT status, count(*) FROM {self._table} GROUP BY status"))
+        rows = await self._pool.call(self._plans.counts())
         for status, count in rows:
             counts[JobStatus(status)] = int(count)
         return counts
 
     async def running(self) -> int:
         """How many jobs run, in every process (the partial index jobs_running)."""
-        ((count,),) = await self._call(
-            _one(f"SELECT count(*) FROM {self._table} WHERE status = 'running'")
-        )
+        ((count,),) = await self._pool.call(self._plans.running())
         return int(count)
 
     async def failed(self, limit: int) -> list[JobRecord]:
         """The most recent jobs that failed for good (the dead letters)."""
-        rows = await self._call(
-            _only(self._select("status = 'failed' ORDER BY finished_at DESC LIMIT %s", (limit,)))
-        )
+        rows = await self._pool.call(self._plans.failed(limit))
         return self._records(rows, load=False)
 
     async def running_jobs(self, limit: int) -> list[JobRecord]:
         """Up to *limit* running jobs, the earliest started first (what dashboards show)."""
-        rows = await self._call(
-            _only(self._select("status = 'running' ORDER BY started_at LIMIT %s", (limit,)))
-        )
+        rows = await self._pool.call(self._plans.running_jobs(limit))
         return self._records(rows, load=False)
 
     async def retry_failed(self, job_id: str) -> JobRecord | None:
         """Queue a failed job again, due now, as if new; None if it is not failed."""
-        rows = await self._call(self._retry(job_id), atomic=True)
+        rows = await self._pool.call(self._plans.retry(job_id), atomic=True)
         return self._records(rows, load=False)[0] if rows else None
-
-    def _retry(self, job_id: str) -> Plan[list[Row]]:
-        rows = yield Statement(
-            f"UPDATE {self._table} SET {RETRY_FAILED_SQL.replace('?', '%s')} "
-            f"WHERE id = %s AND status = 'failed' RETURNING {SHOWN_COLUMNS}",
-            (self.now(), job_id),
-        )
-        if rows:
-            yield notify(self._channel)
-        return rows
 
     async def renew(self, owner: str, job_ids: list[str], lease: float) -> None:
         """Extend the leases of the jobs *owner* is running."""
         if job_ids:
-            await self._call(
-                _one(
-                    f"UPDATE {self._table} SET lease_until = %s "
-                    f"WHERE status = 'running' AND owner = %s AND id = ANY(%s)",
-                    (self.now() + lease, owner, job_ids),
-                )
-            )
+            await self._pool.call(self._plans.renew(owner, job_ids, self.now() + lease))
 
     async def release(self, owner: str) -> int:
         """Put the jobs *owner* was running back in the queue (its attempts were lost)."""
-        return await self._call(self._requeue_running("owner = %s", (owner,)))
+        return await self._pool.call(self._plans.requeue_running("owner = %s", (owner,)))
 
     async def reclaim_expired(self) -> int:
         """Put running jobs whose lease expired, or whose owner's lock is free (its
         process died), back in the queue; return how many."""
-        return await self._call(
-            self._requeue_running(f"(lease_until < %s OR {_ORPHANED_SQL})", (self.now(),))
-        )
-
-    def _requeue_running(self, where: str, params: tuple[object, ...]) -> Plan[int]:
-        """Queue again the running jobs that match: their attempt was lost, so it
-        does not count (a job is never failed for its process dying under it)."""
-        ((count,),) = yield Statement(
-            f"WITH back AS (UPDATE {self._table} SET status = 'queued', "
-            f"attempts = attempts - 1, owner = NULL, lease_until = NULL "
-            f"WHERE status = 'running' AND {where} RETURNING 1) SELECT count(*) FROM back",
-            params,
-        )
-        if count:
-            yield notify(self._channel)
-        return int(count)
+        return await self._pool.call(self._plans.reclaim_expired(self.now()))
 
     async def waiting(self) -> list[str]:
         """The ids of the waiting (queued or retrying) jobs, in no particular order."""
-        rows = await self._call(_one(f"SELECT id FROM {self._table} WHERE {WAITING_SQL}"))
+        rows = await self._pool.call(self._plans.waiting())
         return [str(job_id) for (job_id,) in rows]
 
     async def purge(self, older_than: float) -> int:
         """Delete final jobs that finished more than *older_than* seconds ago."""
-        ((count,),) = await self._call(
-            _one(
-                f"WITH gone AS (DELETE FROM {self._table} WHERE {FINAL_SQL} "
-                f"AND finished_at < %s RETURNING 1) SELECT count(*) FROM gone",
-                (self.now() - older_than,),
-            )
-        )
+        ((count,),) = await self._pool.call(self._plans.purge(self.now() - older_than))
         return int(count)
 
     # ------------------------------------------------------------ rows
 
-    def _select(self, where: str, params: tuple[object, ...]) -> Statement:
-        return Statement(f"SELECT {SHOWN_COLUMNS} FROM {self._table} WHERE {where}", params)
-
     def _records(self, rows: list[Row], load: Load) -> list[JobRecord]:
         return [record_of(row, load=load, memo=self._memo) for row in rows]
-
-
-_T = TypeVar("_T")
-
-
-def _without_password(parts: urllib.parse.SplitResult) -> str:
-    """The URL to show in messages: no password, no query."""
-    netloc = parts.netloc
-    if parts.password is not None:
-        user, _, host = netloc.rpartition("@")
-        netloc = f"{user.partition(':')[0]}:***@{host}"
-    return urllib.parse.urlunsplit(parts._replace(netloc=netloc, query=""))

@@ -422,9 +422,9 @@ async def test_a_claim_commits_without_waiting_for_the_flush_and_nothing_after_i
     await store.open("owner")
     try:
         await store.add(record(store.now))
-        before = await store._call(_one("SHOW synchronous_commit"))
+        before = await store._pool.call(_one("SHOW synchronous_commit"))
         records, _ = await store.claim_and_next_due("owner", 1, 30.0)
-        after = await store._call(_one("SHOW synchronous_commit"))
+        after = await store._pool.call(_one("SHOW synchronous_commit"))
         assert [r.status for r in records] == [JobStatus.RUNNING]
         assert after == before  # "on" unless the server says otherwise
     finally:
@@ -513,27 +513,27 @@ async def test_a_job_claimed_in_its_process_before_its_add_returns_runs_the_subm
 
     store = PostgresStore(postgres_url, connections=2)
     await store.open("a")
-    call = store._call
+    call = store._pool.call
     claimed: list[JobRecord] = []
 
     async def call_then_claim(plan: Any, **options: Any) -> Any:
         # As a worker of this process on another connection (a thread on trio)
         # may: the claim runs after the add committed, before add() returns.
         result = await call(plan, **options)
-        store._call = call  # type: ignore[method-assign]  # once: the claim's own call is plain
+        store._pool.call = call  # type: ignore[method-assign]  # once: the claim's own call is plain
         claimed.extend(await store.claim("a", 10, lease=30))
         return result
 
     try:
         job = record(store.now)
         job.function, job.args = local, (7,)
-        store._call = call_then_claim  # type: ignore[method-assign]
+        store._pool.call = call_then_claim  # type: ignore[method-assign]
         await store.add(job)
         assert [c.id for c in claimed] == [job.id]
         assert claimed[0].function is local
         assert claimed[0].args == (7,)
     finally:
-        store._call = call  # type: ignore[method-assign]
+        store._pool.call = call  # type: ignore[method-assign]
         await store.close()
 
 

@@ -1,4 +1,4 @@
-"""The scheduler actor and its workers: claim due jobs, run them, commit how they ended."""
+"""The scheduler actor: claims due jobs for its workers, commits how they ended; runs no job."""
 
 from __future__ import annotations
 
@@ -32,7 +32,8 @@ from ._model import WAITING, JobChange, JobRecord, JobStatus, Progress
 from ._periodic import tick_key
 from ._started import TELL_STARTED_AFTER, StartedNotices
 from ._store import claim_and_next_due, next_due_and_running
-from ._tracing import run_traced, tick_traced
+from ._tracing import tick_traced
+from ._worker import Worker, _Finished, _Run, _WorkerReady
 
 logger = logging.getLogger("actorlib")
 
@@ -42,23 +43,6 @@ logger = logging.getLogger("actorlib")
 #: taking jobs is too busy to claim (or dead) waits at most that much longer; and
 #: the outrun queue claims once per pause, however many notifications come.
 OUTRUN_PAUSE, OUTRUN_PAUSE_MOST = 0.005, 0.02
-
-
-@attrs.frozen
-class _Run:
-    attempt: Attempt
-
-
-@attrs.frozen
-class _WorkerReady:
-    worker: ActorRef[Any]
-
-
-@attrs.frozen
-class _Finished:
-    worker: ActorRef[Any]
-    record: JobRecord
-    outcome: Outcome
 
 
 @attrs.frozen
@@ -101,36 +85,6 @@ class PeriodicTick:
 @attrs.frozen
 class Close:
     """Stop starting jobs; set `QueueCore.drained` once the running ones end."""
-
-
-class Worker(Actor):
-    """Runs one job at a time; a job's error is its outcome, never the worker's failure."""
-
-    actorlib_traced = False  # each attempt has its span (_tracing.run_traced)
-
-    def __init__(self, core: QueueCore) -> None:
-        self.core = core
-
-    async def on_start(self) -> None:
-        parent = self.context.parent
-        assert parent is not None
-        parent.tell(_WorkerReady(self.ref))
-
-    async def receive(self, message: object) -> None:
-        assert isinstance(message, _Run)
-        attempt = message.attempt
-        record = attempt.record
-        tracing = self.context.system.tracing
-        try:
-            if tracing is None:
-                outcome = await attempt.run()
-            else:
-                outcome = await run_traced(tracing, self.core.name, attempt)
-        finally:
-            self.core.attempts.pop(record.id, None)
-        parent = self.context.parent
-        assert parent is not None
-        parent.tell(_Finished(self.ref, record, outcome))
 
 
 class Scheduler(Actor):

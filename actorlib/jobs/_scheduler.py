@@ -29,6 +29,7 @@ from ._events import (
 from ._execute import Attempt, Outcome
 from ._memory import MemoryStore
 from ._model import WAITING, JobChange, JobRecord, JobStatus, Progress
+from ._pacing import ClaimPacing
 from ._periodic import tick_key
 from ._started import TELL_STARTED_AFTER, StartedNotices
 from ._store import claim_and_next_due, next_due_and_running
@@ -36,13 +37,6 @@ from ._tracing import tick_traced
 from ._worker import Worker, _Finished, _Run, _WorkerReady
 
 logger = logging.getLogger("actorlib")
-
-#: Seconds a queue whose last claim found nothing waits before it answers another
-#: process's notification of new jobs (see `Scheduler`), at first; doubled after
-#: each late claim that finds nothing too, up to the most. A job that the queue
-#: taking jobs is too busy to claim (or dead) waits at most that much longer; and
-#: the outrun queue claims once per pause, however many notifications come.
-OUTRUN_PAUSE, OUTRUN_PAUSE_MOST = 0.005, 0.02
 
 
 @attrs.frozen
@@ -124,16 +118,8 @@ class Scheduler(Actor):
         # fewer jobs than it asked for. A freed worker claims only while it is set:
         # a claim per ended job would double the store's load for nothing.
         self.look = True
-        # Every queue of every process hears each new job: if all claimed at once, all
-        # but one would find nothing, for a transaction and a round trip each. So a
-        # queue whose last claim answering a notification found nothing (`outrun`:
-        # another took the job) answers the next after OUTRUN_PAUSE (coalesced), by
-        # when the queue taking jobs has claimed it, unless that one is busy or dead:
-        # then this one takes it, and answers at once again. Its own submits, timers
-        # and polls claim at once, whatever the flag says.
-        self.outrun = False
-        self.pausing = False  # a _HeardLate timer is set
-        self.pause = OUTRUN_PAUSE
+        # When to answer other processes' notifications of new jobs (ClaimPacing).
+        self.pacing = ClaimPacing()
         # The starts to tell followers elsewhere, on a store that can (None: it cannot).
         self.tell_started = getattr(core.store, "tell_started", None)
         self.started_notices = None if self.tell_started is None else StartedNotices()
@@ -167,14 +153,14 @@ class Scheduler(Actor):
                 await self._dispatch()
             case Heard():
                 self.core.heard_pending = False
-                if not self.outrun:
+                answer = self.pacing.heard()
+                if answer == "claim":
                     self.look = True
                     await self._dispatch(heard=True)
-                elif not self.pausing:
-                    self.pausing = True
-                    self.context.timers.start_single("heard", _HeardLate(), self.pause)
+                elif answer == "wait":
+                    self.context.timers.start_single("heard", _HeardLate(), self.pacing.pause)
             case _HeardLate():
-                self.pausing = False
+                self.pacing.paused()
                 self.look = True
                 await self._dispatch(heard=True)
             case _Finished(worker, record, outcome):
@@ -258,12 +244,7 @@ class Scheduler(Actor):
                 limit = 1
                 self.next_start = max(now, self.next_start) + 1.0 / core.rate_limit
             records, due = await claim_and_next_due(core.store, core.owner, limit, core.lease)
-            if records:
-                self.outrun, self.pause = False, OUTRUN_PAUSE
-            elif heard:
-                if self.outrun:  # a late claim, outrun again: look less often
-                    self.pause = min(self.pause * 2, OUTRUN_PAUSE_MOST)
-                self.outrun = True
+            self.pacing.claimed(len(records), heard=heard)
             if not records and core.rate_limit is not None:
                 self.next_start = -math.inf  # the slot was not used
             for record in records:

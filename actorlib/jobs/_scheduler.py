@@ -1,13 +1,11 @@
-"""The scheduler actor and its workers: claim due jobs, run them, commit how they ended."""
+"""The scheduler actor: claims due jobs for its workers, commits how they ended; runs no job."""
 
 from __future__ import annotations
 
-import inspect
 import logging
 import math
 from typing import Any
 
-import anyio
 import attrs
 
 from .._actor import Actor
@@ -17,48 +15,20 @@ from .._supervision import OneForOne
 from . import _joblog as joblog
 from ._core import Changed, Heard, Kick, QueueCore
 from ._errors import JobLostError
-from ._events import (
-    JobCancelled,
-    JobEvent,
-    JobFailed,
-    JobQueued,
-    JobRetrying,
-    JobStarted,
-    JobSucceeded,
-)
+from ._events import JobCancelled, JobEvent, JobFailed, JobRetrying, JobStarted, JobSucceeded
 from ._execute import Attempt, Outcome
+from ._following import observe, tell_started
 from ._memory import MemoryStore
-from ._model import WAITING, JobChange, JobRecord, JobStatus, Progress
-from ._periodic import tick_key
+from ._model import WAITING, JobRecord, JobStatus
+from ._pacing import ClaimPacing
 from ._started import TELL_STARTED_AFTER, StartedNotices
-from ._store import claim_and_next_due, next_due_and_running
-from ._tracing import run_traced, tick_traced
+from ._store import claim_and_next_due
+from ._ticks import enqueue_tick
+from ._upkeep import Upkeep
+from ._watching import StoreWatch
+from ._worker import Worker, _Finished, _Run, _WorkerReady
 
 logger = logging.getLogger("actorlib")
-
-#: Seconds a queue whose last claim found nothing waits before it answers another
-#: process's notification of new jobs (see `Scheduler`), at first; doubled after
-#: each late claim that finds nothing too, up to the most. A job that the queue
-#: taking jobs is too busy to claim (or dead) waits at most that much longer; and
-#: the outrun queue claims once per pause, however many notifications come.
-OUTRUN_PAUSE, OUTRUN_PAUSE_MOST = 0.005, 0.02
-
-
-@attrs.frozen
-class _Run:
-    attempt: Attempt
-
-
-@attrs.frozen
-class _WorkerReady:
-    worker: ActorRef[Any]
-
-
-@attrs.frozen
-class _Finished:
-    worker: ActorRef[Any]
-    record: JobRecord
-    outcome: Outcome
 
 
 @attrs.frozen
@@ -103,36 +73,6 @@ class Close:
     """Stop starting jobs; set `QueueCore.drained` once the running ones end."""
 
 
-class Worker(Actor):
-    """Runs one job at a time; a job's error is its outcome, never the worker's failure."""
-
-    actorlib_traced = False  # each attempt has its span (_tracing.run_traced)
-
-    def __init__(self, core: QueueCore) -> None:
-        self.core = core
-
-    async def on_start(self) -> None:
-        parent = self.context.parent
-        assert parent is not None
-        parent.tell(_WorkerReady(self.ref))
-
-    async def receive(self, message: object) -> None:
-        assert isinstance(message, _Run)
-        attempt = message.attempt
-        record = attempt.record
-        tracing = self.context.system.tracing
-        try:
-            if tracing is None:
-                outcome = await attempt.run()
-            else:
-                outcome = await run_traced(tracing, self.core.name, attempt)
-        finally:
-            self.core.attempts.pop(record.id, None)
-        parent = self.context.parent
-        assert parent is not None
-        parent.tell(_Finished(self.ref, record, outcome))
-
-
 class Scheduler(Actor):
     """Owns the workers; hands each due job to an idle one, highest priority first.
 
@@ -158,10 +98,8 @@ class Scheduler(Actor):
         # until it is committed, so the store never shows more than `workers`
         # jobs running for this queue (what a crash may run again).
         self.resting: list[ActorRef[Any]] = []
-        # The task that runs the store's `watch` (stores with NOTIFY), and its end.
-        self.watching: tuple[anyio.CancelScope, anyio.Event] | None = None
-        # The progress of each job running here as last stored for its followers elsewhere.
-        self.shared_progress: dict[str, Progress] = {}
+        self.store_watch = StoreWatch()
+        self.upkeep = Upkeep()
         # The store's `listens` at the last read of every followed job (None: no read
         # yet, or a store that cannot tell).
         self.read_while_listening: int | None = None
@@ -170,16 +108,8 @@ class Scheduler(Actor):
         # fewer jobs than it asked for. A freed worker claims only while it is set:
         # a claim per ended job would double the store's load for nothing.
         self.look = True
-        # Every queue of every process hears each new job: if all claimed at once, all
-        # but one would find nothing, for a transaction and a round trip each. So a
-        # queue whose last claim answering a notification found nothing (`outrun`:
-        # another took the job) answers the next after OUTRUN_PAUSE (coalesced), by
-        # when the queue taking jobs has claimed it, unless that one is busy or dead:
-        # then this one takes it, and answers at once again. Its own submits, timers
-        # and polls claim at once, whatever the flag says.
-        self.outrun = False
-        self.pausing = False  # a _HeardLate timer is set
-        self.pause = OUTRUN_PAUSE
+        # When to answer other processes' notifications of new jobs (ClaimPacing).
+        self.pacing = ClaimPacing()
         # The starts to tell followers elsewhere, on a store that can (None: it cannot).
         self.tell_started = getattr(core.store, "tell_started", None)
         self.started_notices = None if self.tell_started is None else StartedNotices()
@@ -192,13 +122,10 @@ class Scheduler(Actor):
             await self.context.spawn(Worker, core, name=f"worker-{number}")
         if core.store.durable:
             self.context.timers.start_single("poll", Poll(), core.poll_interval)
-        self._watch()
+        self.store_watch.start(core, self.context.system._start_runtime_task)
 
     async def on_stop(self) -> None:
-        if self.watching is not None:
-            scope, ended = self.watching
-            scope.cancel()
-            await ended.wait()
+        await self.store_watch.stop()
         await self._flush()
         self.core.stopped = True
         self.core.close_states("the queue was closed before the job ended")
@@ -213,14 +140,14 @@ class Scheduler(Actor):
                 await self._dispatch()
             case Heard():
                 self.core.heard_pending = False
-                if not self.outrun:
+                answer = self.pacing.heard()
+                if answer == "claim":
                     self.look = True
                     await self._dispatch(heard=True)
-                elif not self.pausing:
-                    self.pausing = True
-                    self.context.timers.start_single("heard", _HeardLate(), self.pause)
+                elif answer == "wait":
+                    self.context.timers.start_single("heard", _HeardLate(), self.pacing.pause)
             case _HeardLate():
-                self.pausing = False
+                self.pacing.paused()
                 self.look = True
                 await self._dispatch(heard=True)
             case _Finished(worker, record, outcome):
@@ -237,16 +164,10 @@ class Scheduler(Actor):
             case _WorkerReady(worker):
                 await self._worker_ready(worker)
             case Poll():
-                # Fixed delay, not fixed rate: a poll slower than the interval (a
-                # store under load) must not pile polls up ahead of the outcomes
-                # waiting to be committed.
-                try:
-                    await self._poll()
-                finally:
-                    self.context.timers.start_single("poll", Poll(), self.core.poll_interval)
+                await self._poll()
             case Changed():
                 job_ids, told = self.core.take_changed()
-                await self._observe(job_ids, told)
+                await observe(self.core, job_ids, told, running=self.busy.values())
             case _Purge():
                 self.purge_at = None
                 await self._purge_on_time()
@@ -255,8 +176,7 @@ class Scheduler(Actor):
             case PeriodicTick(name):
                 await self._periodic_tick(name)
             case Close():
-                self.core.closing = True
-                self._check_drained()
+                self._close()
             case Terminated(ref=worker):
                 await self._worker_gone(worker)
             case _:
@@ -304,12 +224,7 @@ class Scheduler(Actor):
                 limit = 1
                 self.next_start = max(now, self.next_start) + 1.0 / core.rate_limit
             records, due = await claim_and_next_due(core.store, core.owner, limit, core.lease)
-            if records:
-                self.outrun, self.pause = False, OUTRUN_PAUSE
-            elif heard:
-                if self.outrun:  # a late claim, outrun again: look less often
-                    self.pause = min(self.pause * 2, OUTRUN_PAUSE_MOST)
-                self.outrun = True
+            self.pacing.claimed(len(records), heard=heard)
             if not records and core.rate_limit is not None:
                 self.next_start = -math.inf  # the slot was not used
             for record in records:
@@ -346,16 +261,7 @@ class Scheduler(Actor):
         if later is not None:
             self.context.timers.start_single("started", _TellStarted(), later)
         if told:
-            try:
-                await tell(told)
-            except Exception:
-                # Followers elsewhere then learn of these attempts by their outcomes.
-                logger.warning(
-                    "job queue %r could not tell other processes that %d jobs started",
-                    self.core.name,
-                    len(told),
-                    exc_info=True,
-                )
+            await tell_started(self.core, tell, told)
 
     async def _no_due_jobs(self, due: float | None) -> None:
         core, store = self.core, self.core.store
@@ -427,7 +333,7 @@ class Scheduler(Actor):
         # A retry waits for its backoff: look again. A job that ended may have
         # released jobs that waited for it: a store that watches wakes the queue
         # for those (its own commits' included); without one, look again.
-        unheard = self.watching is None
+        unheard = self.store_watch.running is None
         if any(r.status in WAITING or (r.status.final and unheard) for r, _ in batch):
             self.look = True
         for record, event in batch:
@@ -457,134 +363,36 @@ class Scheduler(Actor):
                 self.context.timers.start_single("purge", _Purge(), max(expiry - store.now(), 0.0))
 
     async def _periodic_tick(self, name: str) -> None:
-        """Enqueue the schedule's latest tick at or before now, keyed by the tick.
+        """Enqueue the schedule's latest tick (`enqueue_tick`), then wait for the next one."""
+        delay = await enqueue_tick(self.core, name, self.context.system.tracing)
+        if delay is not None:
+            self.context.timers.start_single(("periodic", name), PeriodicTick(name), delay)
 
-        Every queue on the store that runs the schedule enqueues the same key,
-        so the store keeps one job per tick; ticks missed while no queue ran
-        collapse into this one. Then sleep until the next tick (recomputed
-        each time, so a late or early timer corrects itself).
-        """
-        core, store = self.core, self.core.store
-        entry = core.periodics.get(name)
-        if entry is None or core.closing:
-            return
-        now = store.now()
-        tracing = self.context.system.tracing
-        try:
-            record = entry.make(tick_key(name, entry.schedule.latest(now)))
-            if tracing is None:
-                record, created = await store.add(record)
-            else:
-                record, created = await tick_traced(tracing, core.name, name, store, record)
-        except Exception:
-            logger.exception(
-                "job queue %r could not enqueue a tick of periodic job %r; trying at its next tick",
-                core.name,
-                name,
-            )
-        else:
-            if created:
-                core.publish(JobQueued(core.name, record.id, record.name))
-                core.kick()
-        delay = entry.schedule.next_after(now) - store.now()
-        self.context.timers.start_single(("periodic", name), PeriodicTick(name), max(delay, 0.0))
+    def _close(self) -> None:
+        """Stop starting jobs; drained once the running ones end."""
+        self.core.closing = True
+        self._check_drained()
 
     def _check_drained(self) -> None:
         if self.core.closing and not self.busy and not self.unsaved:
             self.core.drained.set()
 
-    def _watch(self) -> None:
-        """Let the store wake the queue when other processes add jobs, if it can
-        (`WatchingStore`); started again at the next poll if it ends."""
-        watch = getattr(self.core.store, "watch", None)
-        if watch is None or self.watching is not None:
-            return
-        scope, ended = anyio.CancelScope(), anyio.Event()
-        self.watching = (scope, ended)
-        name = self.core.name
-
-        changed = self.core.changed_elsewhere
-
-        # A store's watch may also report other processes' changes of jobs (`changed`).
-        tells_changes = "changed" in inspect.signature(watch).parameters
-        options = {"changed": changed} if tells_changes else {}
-
-        async def run() -> None:
-            try:
-                with scope:
-                    # A queue that runs no jobs need not hear of new ones.
-                    await watch(self.core.heard if self.core.workers else None, **options)
-            except Exception:
-                logger.warning(
-                    "job queue %r stopped listening to its store; polling until it listens again",
-                    name,
-                    exc_info=True,
-                )
-            finally:
-                if self.watching == (scope, ended):
-                    self.watching = None
-                ended.set()
-
-        self.context.system._start_runtime_task(run)
-
     async def _poll(self) -> None:
-        self._watch()
-        self.look = True  # the safety net for a wake-up that was missed
-        core, store = self.core, self.core.store
-        await store.renew(core.owner, [r.id for r in self.busy.values()], core.lease)
-        reclaimed = await store.reclaim_expired()
-        if reclaimed:
-            logger.warning(
-                "job queue %r re-queued %d running jobs: their lease expired or their worker died",
-                core.name,
-                reclaimed,
-            )
-        await store.purge(core.keep_results)
-        await self._share_progress()
-        # Jobs followed here but run by another process: see how they are doing,
-        # unless the store has been listening without a break since the last such
-        # read (it tells every change then: a read would find nothing new).
-        listens = getattr(store, "listens", None)
-        if listens is None or listens != self.read_while_listening:
-            await self._observe(list(core.states))
-            self.read_while_listening = listens
-        await self._dispatch()
-
-    async def _share_progress(self) -> None:
-        """Store the new progress of the jobs running here, for followers elsewhere."""
-        save = getattr(self.core.store, "save_progress", None)
-        if save is None:
-            return
-        running = {record.id: record.progress for record in self.busy.values()}
-        self.shared_progress = {
-            job_id: p for job_id, p in self.shared_progress.items() if job_id in running
-        }
-        new = [
-            (job_id, p)
-            for job_id, p in running.items()
-            if p is not None and self.shared_progress.get(job_id) != p
-        ]
-        if new:
-            await save(self.core.owner, new)
-            self.shared_progress.update(new)
-
-    async def _observe(self, job_ids: list[str], told: list[JobChange] | None = None) -> None:
-        """Show the changes *told* of followed jobs, then read the followed jobs among
-        *job_ids* that run elsewhere and show their changes."""
-        core = self.core
-        unfollowed = core.applied(told) if told else []
-        running_here = {r.id for r in self.busy.values()}
-        followed = [i for i in job_ids if i in core.states and i not in running_here]
-        core.changed_unfollowed(unfollowed + [i for i in job_ids if i not in core.states])
-        if followed:
-            core.observed(await core.store.get_many(followed))
-        if core.workers == 0 and not core.idle and not core.states:
-            # A producer: idle (for `join`) once every job it follows has ended
-            # (looked at first: no query while one has not, which is most of the
-            # time) and no job waits or runs in the store. A submit meanwhile (a
-            # kick) makes the answer stale.
-            store, kicks = core.store, core.kicks
-            due, running = await next_due_and_running(store)
-            if due is None and not running and core.kicks == kicks and not core.states:
-                core.idle = True
-                core.notify()
+        # Fixed delay, not fixed rate: a poll slower than the interval (a
+        # store under load) must not pile polls up ahead of the outcomes
+        # waiting to be committed.
+        try:
+            self.store_watch.start(self.core, self.context.system._start_runtime_task)
+            self.look = True  # the safety net for a wake-up that was missed
+            core, store = self.core, self.core.store
+            await self.upkeep.run(core, self.busy.values())
+            # Jobs followed here but run by another process: see how they are doing,
+            # unless the store has been listening without a break since the last such
+            # read (it tells every change then: a read would find nothing new).
+            listens = getattr(store, "listens", None)
+            if listens is None or listens != self.read_while_listening:
+                await observe(core, list(core.states), running=self.busy.values())
+                self.read_while_listening = listens
+            await self._dispatch()
+        finally:
+            self.context.timers.start_single("poll", Poll(), self.core.poll_interval)

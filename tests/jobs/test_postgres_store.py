@@ -15,7 +15,7 @@ import attrs
 import pytest
 
 from actorlib import ActorSystem
-from actorlib.jobs import JobQueue, JobStatus, PostgresStore, _scheduler
+from actorlib.jobs import JobQueue, JobStatus, PostgresStore, _pacing
 from actorlib.jobs._codec import encode_outcome
 from actorlib.jobs._model import JobChange, JobInfo, JobRecord
 from actorlib.jobs._postgres_sql import (
@@ -763,8 +763,8 @@ async def test_a_new_job_is_claimed_at_once_by_one_worker_queue_not_by_every_one
     # Both worker queues (as two processes) hear every job submitted elsewhere.
     # Once one found nothing after a notification, it answers the next ones only
     # after a pause, by when the other has claimed them: one claim per job, not two.
-    monkeypatch.setattr(_scheduler, "OUTRUN_PAUSE", 1.0)  # far longer than a job here
-    monkeypatch.setattr(_scheduler, "OUTRUN_PAUSE_MOST", 1.0)
+    monkeypatch.setattr(_pacing, "OUTRUN_PAUSE", 1.0)  # far longer than a job here
+    monkeypatch.setattr(_pacing, "OUTRUN_PAUSE_MOST", 1.0)
     jobs, hour = 20, _AN_HOUR
     stores = [_CountsClaims(postgres_url), _CountsClaims(postgres_url)]
     async with (

@@ -14,13 +14,13 @@ import anyio
 import attrs
 
 from .._system import ActorSystem
-from . import _codec, _open
+from . import _codec, _control, _open
 from ._core import QueueCore
 from ._errors import JobQueueClosedError
-from ._events import JobCancelled, JobFailed, JobQueued
+from ._events import JobQueued
 from ._handle import JobHandle, JobState
 from ._mainguard import check_main_guard
-from ._model import NO_RETRY, JobInfo, JobRecord, JobStatus, Retry
+from ._model import NO_RETRY, JobInfo, JobRecord, Retry
 from ._options import check_queue_options
 from ._periodic import PeriodicEntry, PeriodicHandle, check_every, parse_cron
 from ._records import check_args, record_maker
@@ -578,42 +578,12 @@ class JobQueue:
             True if the job ended cancelled.
         """
         core = self._running_core("cancel a job", closing_ok=True)
-        record = await core.store.cancel_waiting(job_id)
-        if record is not None:
-            core.committed(record)
-            core.publish(JobCancelled(core.name, record.id, record.name))
-            await self._refresh_followed(core)  # its dependents failed in the same commit
-            core.kick()  # the scheduler keeps the ended job for keep_results, then purges it
-            return True
-        state = core.states.get(job_id)
-        attempt = core.attempts.get(job_id)
-        if attempt is not None:
-            attempt.cancel()
-            if state is None:
-                state = core.state_of(attempt.record)
-        if state is None:
-            return False  # not known here as waiting or running: it has ended (or is elsewhere)
-        with core.time_may_pass():
-            await state.wait()
-        return state.info.status is JobStatus.CANCELLED
-
-    async def _refresh_followed(self, core: QueueCore) -> None:
-        """Show handles the state of the waiting jobs they follow, as the store has it."""
-        waiting = [i for i, s in core.states.items() if s.info.status is JobStatus.QUEUED]
-        for record in await core.store.get_many(waiting) if waiting else []:
-            if record.status is not JobStatus.QUEUED:
-                core.committed(record)
-                if record.status is JobStatus.FAILED and record.error is not None:
-                    core.publish(JobFailed(core.name, record.id, record.name, record.error))
+        return await _control.cancel(core, job_id)
 
     async def join(self) -> None:
         """Wait until no job waits or runs (delayed and retrying jobs included)."""
         core = self._running_core("join the queue", closing_ok=True)
-        with core.time_may_pass():
-            while not core.idle:
-                if core.stopped:
-                    raise JobQueueClosedError(operation="join the queue (its actors were stopped)")
-                await core.wait_changed()
+        await _control.join(core)
 
     async def _wait(self, state: JobState, timeout: float | None) -> None:
         core = self._core
@@ -666,15 +636,7 @@ class JobQueue:
             JobQueueClosedError: the queue is not open.
         """
         core = self._running_core("count jobs", closing_ok=True)
-        counts = await core.store.counts()
-        return JobCounts(
-            queued=counts[JobStatus.QUEUED],
-            running=counts[JobStatus.RUNNING],
-            retrying=counts[JobStatus.RETRYING],
-            succeeded=counts[JobStatus.SUCCEEDED],
-            failed=counts[JobStatus.FAILED],
-            cancelled=counts[JobStatus.CANCELLED],
-        )
+        return await _control.counts(core)
 
     async def dead_letters(self, limit: int = 100) -> list[JobInfo]:
         """The jobs that failed for good (retries exhausted), most recent first."""
@@ -698,9 +660,4 @@ class JobQueue:
             (unknown, or not failed).
         """
         core = self._running_core("retry a job")
-        record = await core.store.retry_failed(job_id)
-        if record is None:
-            return False
-        core.publish(JobQueued(core.name, record.id, record.name))
-        core.kick()
-        return True
+        return await _control.retry(core, job_id)

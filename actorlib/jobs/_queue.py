@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import datetime
-import logging
 import math
 import uuid
 from collections.abc import Awaitable, Callable, Iterable
@@ -15,6 +14,7 @@ import attrs
 
 from .._system import ActorSystem
 from . import _codec, _control, _open
+from ._closing import check_grace, close_open
 from ._core import QueueCore
 from ._errors import JobQueueClosedError
 from ._events import JobQueued
@@ -24,14 +24,12 @@ from ._model import NO_RETRY, JobInfo, JobRecord, Retry
 from ._options import check_queue_options
 from ._periodic import PeriodicEntry, PeriodicHandle, check_every, parse_cron
 from ._records import check_args, record_maker
-from ._scheduler import Close, PeriodicTick, Scheduler, Started
+from ._scheduler import PeriodicTick, Scheduler, Started
 from ._statistics import AwaitableStatistics, JobCounts, JobQueueStatistics
 from ._store import REQUIRED_METHODS, JobStore, open_store
 from ._tracing import add_traced
 
 T = TypeVar("T")
-
-logger = logging.getLogger("actorlib")
 
 
 class JobQueue:
@@ -201,13 +199,7 @@ class JobQueue:
             ValueError: *grace* is negative, or given with the memory store.
         """
         if grace is not None:
-            if isinstance(grace, bool) or not isinstance(grace, int | float) or not grace >= 0:
-                raise ValueError(f"grace must be a number of seconds >= 0 or None, got {grace!r}")
-            if not self._store.durable:
-                raise ValueError(
-                    "grace needs a durable store: the memory store has nowhere to put an "
-                    "interrupted job back; close() without grace waits for running jobs"
-                )
+            check_grace(grace, self._store)
         _open.closing(self._system, self)
         if self._phase in ("new", "closed"):
             self._phase = "closed"
@@ -221,48 +213,8 @@ class JobQueue:
             return
         if self._phase == "open":
             self._phase = "closing"
-            for entry in core.periodics.values():  # first: join() must not wait for ticks
-                entry.cancelled = True
-            core.periodics.clear()
-            if cancel_pending:
-                for job_id in await core.store.waiting():
-                    await self.cancel(job_id)
-            elif not core.store.durable:
-                await self.join()
-            core.closing = True
-            if core.scheduler is not None:
-                core.scheduler.tell(Close())
-                with anyio.CancelScope(shield=True):
-                    if grace is None:
-                        await core.drained.wait()
-                    else:
-                        await self._drain_within(core, grace)
-                    await self._system.stop(core.scheduler)
-                    await core.store.close()
+            await close_open(core, cancel_pending=cancel_pending, grace=grace)
             self._phase = "closed"
-
-    async def _drain_within(self, core: QueueCore, grace: float) -> None:
-        """Let running jobs end for *grace* seconds; then cancel them and re-queue their jobs."""
-        with anyio.CancelScope() as scope:
-            timer = core.system.timer_queue.call_later(grace, scope.cancel)
-            try:
-                await core.drained.wait()
-            finally:
-                timer.cancel()
-        if not scope.cancelled_caught:
-            return
-        core.abandoning = True
-        for attempt in list(core.attempts.values()):
-            attempt.cancel()
-        await core.drained.wait()
-        released = await core.store.release(core.owner)
-        if released:
-            logger.warning(
-                "job queue %r put %d running jobs back in the queue after a grace of %g s",
-                self.name,
-                released,
-                grace,
-            )
 
     @property
     def interrupted_at_close(self) -> bool:

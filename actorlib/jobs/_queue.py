@@ -13,7 +13,7 @@ import anyio
 import attrs
 
 from .._system import ActorSystem
-from . import _codec, _control, _open
+from . import _control, _open
 from ._closing import check_grace, close_open
 from ._core import QueueCore
 from ._errors import JobQueueClosedError
@@ -22,9 +22,10 @@ from ._handle import JobHandle, JobState
 from ._mainguard import check_main_guard
 from ._model import NO_RETRY, JobInfo, JobRecord, Retry
 from ._options import check_queue_options
-from ._periodic import PeriodicEntry, PeriodicHandle, check_every, parse_cron
+from ._periodic import PeriodicHandle
+from ._periodic_start import check_schedule, start_periodic
 from ._records import check_args, record_maker
-from ._scheduler import PeriodicTick, Scheduler, Started
+from ._scheduler import Scheduler, Started
 from ._statistics import AwaitableStatistics, JobCounts, JobQueueStatistics
 from ._store import REQUIRED_METHODS, JobStore, open_store
 from ._tracing import add_traced
@@ -481,41 +482,11 @@ class JobQueue:
             JobQueueClosedError: the queue is not open.
         """
         core = self._running_core("start a periodic job")
-        if (every is None) == (cron is None):
-            raise ValueError(
-                "periodic() needs exactly one schedule: every=seconds (or a timedelta) or "
-                "cron='*/5 * * * *'"
-            )
-        schedule = check_every(every) if cron is None else parse_cron(cron)
+        schedule = check_schedule(every, cron)
         make = record_maker(
             self._store, self._defaults, function, retry, timeout, priority, None, None, executor
         )
-        name = _codec.qualified_name(function) if name is None else name
-        if not isinstance(name, str) or not name:
-            raise ValueError(f"periodic() name must be a non-empty str, got {name!r}")
-        if name in core.periodics:
-            raise ValueError(
-                f"a periodic job named {name!r} already runs on queue {self.name!r}; "
-                f"give this one another name=..., or cancel the other first"
-            )
-        make(args, kwargs, None)  # fail now, not at a tick, on a bad argument
-        if self._store.durable:
-            _codec.dumps_call(
-                function,
-                args,
-                kwargs,
-                hint="a durable store keeps each tick's job: pass plain data",
-            )
-        entry = PeriodicEntry(name, schedule, lambda key: make(args, kwargs, key))
-        core.periodics[name] = entry
-
-        def unregister(entry: PeriodicEntry) -> None:
-            if core.periodics.get(entry.name) is entry:
-                del core.periodics[entry.name]
-
-        assert core.scheduler is not None
-        await core.scheduler.ask(PeriodicTick(name), timeout=None)
-        return PeriodicHandle(entry, unregister)
+        return await start_periodic(core, name, schedule, function, args, kwargs, make)
 
     async def get(self, job_id: str) -> JobHandle[Any] | None:
         """The handle of a kept job by id (from this or an earlier process), or None."""

@@ -27,7 +27,7 @@ from ._periodic_start import check_schedule, start_periodic
 from ._records import check_args, record_maker
 from ._scheduler import Scheduler, Started
 from ._statistics import AwaitableStatistics, JobCounts, JobQueueStatistics
-from ._store import REQUIRED_METHODS, JobStore, open_store
+from ._store import JobStore, queue_store
 from ._tracing import add_traced
 
 T = TypeVar("T")
@@ -85,31 +85,6 @@ class JobQueue:
         if not isinstance(system, ActorSystem):
             raise TypeError(f"JobQueue() expects an ActorSystem, got {system!r}")
         check_main_guard()
-        check_queue_options(
-            workers=workers,
-            name=name,
-            rate_limit=rate_limit,
-            keep_results=keep_results,
-            lease=lease,
-            poll_interval=poll_interval,
-            default_retry=default_retry,
-            default_timeout=default_timeout,
-        )
-        self._system = system
-        self._store = open_store(store, system.clock.now) if isinstance(store, str) else store
-        missing = [m for m in REQUIRED_METHODS if not callable(getattr(store, m, None))]
-        if not isinstance(store, str) and missing:
-            raise TypeError(
-                f"store must be 'memory', 'sqlite:///path.db' or 'postgresql://user@host/db' "
-                f"(or a JobStore), got {store!r} "
-                f"(it lacks {', '.join(missing)})"
-            )
-        if workers == 0 and not getattr(self._store, "durable", True):
-            raise ValueError(
-                "workers=0 with the memory store: nothing could ever run its jobs (only this "
-                "process sees a memory store, and it runs none); pass workers >= 1, or a durable "
-                "store ('sqlite:///path.db', 'postgresql://...') that worker processes share"
-            )
         self._options: dict[str, Any] = {
             "workers": workers,
             "name": name,
@@ -118,6 +93,11 @@ class JobQueue:
             "lease": lease,
             "poll_interval": poll_interval,
         }
+        check_queue_options(
+            **self._options, default_retry=default_retry, default_timeout=default_timeout
+        )
+        self._system = system
+        self._store = queue_store(store, system.clock.now, workers)
         self._defaults = (default_retry or NO_RETRY, default_timeout)
         self._core: QueueCore | None = None
         self._phase = "new"  # new -> open -> closing -> closed

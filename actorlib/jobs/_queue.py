@@ -24,7 +24,7 @@ from ._model import NO_RETRY, JobInfo, JobRecord, Retry
 from ._options import check_queue_options
 from ._periodic import PeriodicHandle
 from ._periodic_start import check_schedule, start_periodic
-from ._records import check_args, record_maker
+from ._records import batch_records, record_maker
 from ._scheduler import Scheduler, Started
 from ._statistics import AwaitableStatistics, JobCounts, JobQueueStatistics
 from ._store import JobStore, queue_store
@@ -394,13 +394,7 @@ class JobQueue:
             executor,
             after,
         )
-        calls = [check_args(args) for args in arguments]
-        job_keys = [None] * len(calls) if keys is None else list(keys)
-        if len(job_keys) != len(calls):
-            raise ValueError(
-                f"submit_many() needs one key per job: {len(calls)} jobs, {len(job_keys)} keys"
-            )
-        records = [make(args, {}, key) for args, key in zip(calls, job_keys, strict=True)]
+        records = batch_records(make, arguments, keys)
         tracing = self._system.tracing
         if not records:
             added = []

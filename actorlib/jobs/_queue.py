@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import datetime
-import logging
 import math
 import uuid
 from collections.abc import Awaitable, Callable, Iterable
@@ -14,24 +13,24 @@ import anyio
 import attrs
 
 from .._system import ActorSystem
-from . import _codec, _open
+from . import _control, _open
+from ._closing import check_grace, close_open
 from ._core import QueueCore
 from ._errors import JobQueueClosedError
-from ._events import JobCancelled, JobFailed, JobQueued
+from ._events import JobQueued
 from ._handle import JobHandle, JobState
 from ._mainguard import check_main_guard
-from ._model import NO_RETRY, JobInfo, JobRecord, JobStatus, Retry
+from ._model import NO_RETRY, JobInfo, JobRecord, Retry
 from ._options import check_queue_options
-from ._periodic import PeriodicEntry, PeriodicHandle, check_every, parse_cron
-from ._records import check_args, record_maker
-from ._scheduler import Close, PeriodicTick, Scheduler, Started
+from ._periodic import PeriodicHandle
+from ._periodic_start import check_schedule, start_periodic
+from ._records import batch_records, record_maker
+from ._scheduler import Scheduler, Started
 from ._statistics import AwaitableStatistics, JobCounts, JobQueueStatistics
-from ._store import REQUIRED_METHODS, JobStore, open_store
+from ._store import JobStore, queue_store
 from ._tracing import add_traced
 
 T = TypeVar("T")
-
-logger = logging.getLogger("actorlib")
 
 
 class JobQueue:
@@ -86,31 +85,6 @@ class JobQueue:
         if not isinstance(system, ActorSystem):
             raise TypeError(f"JobQueue() expects an ActorSystem, got {system!r}")
         check_main_guard()
-        check_queue_options(
-            workers=workers,
-            name=name,
-            rate_limit=rate_limit,
-            keep_results=keep_results,
-            lease=lease,
-            poll_interval=poll_interval,
-            default_retry=default_retry,
-            default_timeout=default_timeout,
-        )
-        self._system = system
-        self._store = open_store(store, system.clock.now) if isinstance(store, str) else store
-        missing = [m for m in REQUIRED_METHODS if not callable(getattr(store, m, None))]
-        if not isinstance(store, str) and missing:
-            raise TypeError(
-                f"store must be 'memory', 'sqlite:///path.db' or 'postgresql://user@host/db' "
-                f"(or a JobStore), got {store!r} "
-                f"(it lacks {', '.join(missing)})"
-            )
-        if workers == 0 and not getattr(self._store, "durable", True):
-            raise ValueError(
-                "workers=0 with the memory store: nothing could ever run its jobs (only this "
-                "process sees a memory store, and it runs none); pass workers >= 1, or a durable "
-                "store ('sqlite:///path.db', 'postgresql://...') that worker processes share"
-            )
         self._options: dict[str, Any] = {
             "workers": workers,
             "name": name,
@@ -119,6 +93,11 @@ class JobQueue:
             "lease": lease,
             "poll_interval": poll_interval,
         }
+        check_queue_options(
+            **self._options, default_retry=default_retry, default_timeout=default_timeout
+        )
+        self._system = system
+        self._store = queue_store(store, system.clock.now, workers)
         self._defaults = (default_retry or NO_RETRY, default_timeout)
         self._core: QueueCore | None = None
         self._phase = "new"  # new -> open -> closing -> closed
@@ -201,13 +180,7 @@ class JobQueue:
             ValueError: *grace* is negative, or given with the memory store.
         """
         if grace is not None:
-            if isinstance(grace, bool) or not isinstance(grace, int | float) or not grace >= 0:
-                raise ValueError(f"grace must be a number of seconds >= 0 or None, got {grace!r}")
-            if not self._store.durable:
-                raise ValueError(
-                    "grace needs a durable store: the memory store has nowhere to put an "
-                    "interrupted job back; close() without grace waits for running jobs"
-                )
+            check_grace(grace, self._store)
         _open.closing(self._system, self)
         if self._phase in ("new", "closed"):
             self._phase = "closed"
@@ -221,48 +194,8 @@ class JobQueue:
             return
         if self._phase == "open":
             self._phase = "closing"
-            for entry in core.periodics.values():  # first: join() must not wait for ticks
-                entry.cancelled = True
-            core.periodics.clear()
-            if cancel_pending:
-                for job_id in await core.store.waiting():
-                    await self.cancel(job_id)
-            elif not core.store.durable:
-                await self.join()
-            core.closing = True
-            if core.scheduler is not None:
-                core.scheduler.tell(Close())
-                with anyio.CancelScope(shield=True):
-                    if grace is None:
-                        await core.drained.wait()
-                    else:
-                        await self._drain_within(core, grace)
-                    await self._system.stop(core.scheduler)
-                    await core.store.close()
+            await close_open(core, cancel_pending=cancel_pending, grace=grace)
             self._phase = "closed"
-
-    async def _drain_within(self, core: QueueCore, grace: float) -> None:
-        """Let running jobs end for *grace* seconds; then cancel them and re-queue their jobs."""
-        with anyio.CancelScope() as scope:
-            timer = core.system.timer_queue.call_later(grace, scope.cancel)
-            try:
-                await core.drained.wait()
-            finally:
-                timer.cancel()
-        if not scope.cancelled_caught:
-            return
-        core.abandoning = True
-        for attempt in list(core.attempts.values()):
-            attempt.cancel()
-        await core.drained.wait()
-        released = await core.store.release(core.owner)
-        if released:
-            logger.warning(
-                "job queue %r put %d running jobs back in the queue after a grace of %g s",
-                self.name,
-                released,
-                grace,
-            )
 
     @property
     def interrupted_at_close(self) -> bool:
@@ -461,13 +394,7 @@ class JobQueue:
             executor,
             after,
         )
-        calls = [check_args(args) for args in arguments]
-        job_keys = [None] * len(calls) if keys is None else list(keys)
-        if len(job_keys) != len(calls):
-            raise ValueError(
-                f"submit_many() needs one key per job: {len(calls)} jobs, {len(job_keys)} keys"
-            )
-        records = [make(args, {}, key) for args, key in zip(calls, job_keys, strict=True)]
+        records = batch_records(make, arguments, keys)
         tracing = self._system.tracing
         if not records:
             added = []
@@ -529,41 +456,11 @@ class JobQueue:
             JobQueueClosedError: the queue is not open.
         """
         core = self._running_core("start a periodic job")
-        if (every is None) == (cron is None):
-            raise ValueError(
-                "periodic() needs exactly one schedule: every=seconds (or a timedelta) or "
-                "cron='*/5 * * * *'"
-            )
-        schedule = check_every(every) if cron is None else parse_cron(cron)
+        schedule = check_schedule(every, cron)
         make = record_maker(
             self._store, self._defaults, function, retry, timeout, priority, None, None, executor
         )
-        name = _codec.qualified_name(function) if name is None else name
-        if not isinstance(name, str) or not name:
-            raise ValueError(f"periodic() name must be a non-empty str, got {name!r}")
-        if name in core.periodics:
-            raise ValueError(
-                f"a periodic job named {name!r} already runs on queue {self.name!r}; "
-                f"give this one another name=..., or cancel the other first"
-            )
-        make(args, kwargs, None)  # fail now, not at a tick, on a bad argument
-        if self._store.durable:
-            _codec.dumps_call(
-                function,
-                args,
-                kwargs,
-                hint="a durable store keeps each tick's job: pass plain data",
-            )
-        entry = PeriodicEntry(name, schedule, lambda key: make(args, kwargs, key))
-        core.periodics[name] = entry
-
-        def unregister(entry: PeriodicEntry) -> None:
-            if core.periodics.get(entry.name) is entry:
-                del core.periodics[entry.name]
-
-        assert core.scheduler is not None
-        await core.scheduler.ask(PeriodicTick(name), timeout=None)
-        return PeriodicHandle(entry, unregister)
+        return await start_periodic(core, name, schedule, function, args, kwargs, make)
 
     async def get(self, job_id: str) -> JobHandle[Any] | None:
         """The handle of a kept job by id (from this or an earlier process), or None."""
@@ -578,42 +475,12 @@ class JobQueue:
             True if the job ended cancelled.
         """
         core = self._running_core("cancel a job", closing_ok=True)
-        record = await core.store.cancel_waiting(job_id)
-        if record is not None:
-            core.committed(record)
-            core.publish(JobCancelled(core.name, record.id, record.name))
-            await self._refresh_followed(core)  # its dependents failed in the same commit
-            core.kick()  # the scheduler keeps the ended job for keep_results, then purges it
-            return True
-        state = core.states.get(job_id)
-        attempt = core.attempts.get(job_id)
-        if attempt is not None:
-            attempt.cancel()
-            if state is None:
-                state = core.state_of(attempt.record)
-        if state is None:
-            return False  # not known here as waiting or running: it has ended (or is elsewhere)
-        with core.time_may_pass():
-            await state.wait()
-        return state.info.status is JobStatus.CANCELLED
-
-    async def _refresh_followed(self, core: QueueCore) -> None:
-        """Show handles the state of the waiting jobs they follow, as the store has it."""
-        waiting = [i for i, s in core.states.items() if s.info.status is JobStatus.QUEUED]
-        for record in await core.store.get_many(waiting) if waiting else []:
-            if record.status is not JobStatus.QUEUED:
-                core.committed(record)
-                if record.status is JobStatus.FAILED and record.error is not None:
-                    core.publish(JobFailed(core.name, record.id, record.name, record.error))
+        return await _control.cancel(core, job_id)
 
     async def join(self) -> None:
         """Wait until no job waits or runs (delayed and retrying jobs included)."""
         core = self._running_core("join the queue", closing_ok=True)
-        with core.time_may_pass():
-            while not core.idle:
-                if core.stopped:
-                    raise JobQueueClosedError(operation="join the queue (its actors were stopped)")
-                await core.wait_changed()
+        await _control.join(core)
 
     async def _wait(self, state: JobState, timeout: float | None) -> None:
         core = self._core
@@ -666,15 +533,7 @@ class JobQueue:
             JobQueueClosedError: the queue is not open.
         """
         core = self._running_core("count jobs", closing_ok=True)
-        counts = await core.store.counts()
-        return JobCounts(
-            queued=counts[JobStatus.QUEUED],
-            running=counts[JobStatus.RUNNING],
-            retrying=counts[JobStatus.RETRYING],
-            succeeded=counts[JobStatus.SUCCEEDED],
-            failed=counts[JobStatus.FAILED],
-            cancelled=counts[JobStatus.CANCELLED],
-        )
+        return await _control.counts(core)
 
     async def dead_letters(self, limit: int = 100) -> list[JobInfo]:
         """The jobs that failed for good (retries exhausted), most recent first."""
@@ -698,9 +557,4 @@ class JobQueue:
             (unknown, or not failed).
         """
         core = self._running_core("retry a job")
-        record = await core.store.retry_failed(job_id)
-        if record is None:
-            return False
-        core.publish(JobQueued(core.name, record.id, record.name))
-        core.kick()
-        return True
+        return await _control.retry(core, job_id)

@@ -65,6 +65,26 @@ def record_maker(
     return make
 
 
+def batch_records(
+    make: Callable[[tuple[Any, ...], dict[str, Any], str | None], JobRecord],
+    arguments: Iterable[tuple[Any, ...]],
+    keys: Iterable[str | None] | None,
+) -> list[JobRecord]:
+    """The records of a `submit_many` batch: one per ``args`` tuple, with its key.
+
+    Raises:
+        TypeError: an ``args`` that is not a tuple.
+        ValueError: *keys* has not one entry per job.
+    """
+    calls = [check_args(args) for args in arguments]
+    job_keys = [None] * len(calls) if keys is None else list(keys)
+    if len(job_keys) != len(calls):
+        raise ValueError(
+            f"submit_many() needs one key per job: {len(calls)} jobs, {len(job_keys)} keys"
+        )
+    return [make(args, {}, key) for args, key in zip(calls, job_keys, strict=True)]
+
+
 def check_args(args: object) -> tuple[Any, ...]:
     """One job's positional arguments in a `submit_many` batch."""
     if not isinstance(args, tuple):

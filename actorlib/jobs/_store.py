@@ -194,6 +194,30 @@ async def next_due_and_running(store: JobStore) -> tuple[float | None, int]:
     return await store.next_due(), await store.running()
 
 
+def queue_store(store: str | JobStore, clock_now: Callable[[], float], workers: int) -> JobStore:
+    """The store of ``JobQueue(store=..., workers=...)``: made from its URL, or the object checked.
+
+    Raises:
+        TypeError: an object that lacks a method of `JobStore` (the message names them).
+        ValueError: a bad URL (see `open_store`); ``workers=0`` with the memory store.
+    """
+    opened = open_store(store, clock_now) if isinstance(store, str) else store
+    missing = [m for m in REQUIRED_METHODS if not callable(getattr(store, m, None))]
+    if not isinstance(store, str) and missing:
+        raise TypeError(
+            f"store must be 'memory', 'sqlite:///path.db' or 'postgresql://user@host/db' "
+            f"(or a JobStore), got {store!r} "
+            f"(it lacks {', '.join(missing)})"
+        )
+    if workers == 0 and not getattr(opened, "durable", True):
+        raise ValueError(
+            "workers=0 with the memory store: nothing could ever run its jobs (only this "
+            "process sees a memory store, and it runs none); pass workers >= 1, or a durable "
+            "store ('sqlite:///path.db', 'postgresql://...') that worker processes share"
+        )
+    return opened
+
+
 def open_store(url: str, clock_now: Callable[[], float]) -> JobStore:
     """Make the store a URL names: ``memory``, ``sqlite:///path/to/jobs.db`` or
     ``postgresql://user@host:5432/db`` (``postgres://`` too; ``?schema=name``).

@@ -36,9 +36,17 @@ class LinkPool:
         self.own_pids: set[int] = set()
 
     async def open(self) -> Link:
-        """Connect every link; return the first (left idle) for the opener's setup."""
+        """Connect every link; return the first (left idle) for the opener's setup.
+
+        A link that fails to connect leaves those connected before it in the
+        pool, where `close` finds them (the store closes the pool when its
+        open fails): a server that refuses the second connection must not keep
+        the first one open.
+        """
         self._free = anyio.Semaphore(self._size)
-        self._idle = [await self._connect() for _ in range(self._size)]
+        self._idle = []
+        for _ in range(self._size):
+            self._idle.append(await self._connect())
         first = self._idle[0]
         assert first is not None
         return first
@@ -72,7 +80,9 @@ class LinkPool:
         return link
 
     async def close(self) -> None:
-        """Close every link (the pids stay in `own_pids` until the owner clears them)."""
+        """Close every idle link; a link in use closes as its call ends. Later calls
+        raise (the pids stay in `own_pids` until the owner clears them)."""
+        self._free = None
         links, self._idle = self._idle, []
         for link in links:
             if link is not None:
@@ -98,7 +108,11 @@ class LinkPool:
                     link = None  # the next call reconnects
                 raise
             finally:
-                self._idle.append(link)
+                if self._free is free:
+                    self._idle.append(link)
+                elif link is not None:  # the pool was closed during the call
+                    with anyio.CancelScope(shield=True):
+                        await link.close()
         finally:
             free.release()
 

@@ -91,18 +91,9 @@ class InboundItems:
         elif kind == REPLY:
             self._reply(link, item)
         elif kind in (WATCH, UNWATCH):
-            _, path, uid, watcher = item
-            message = Watch if kind == WATCH else Unwatch
-            self.system.resolve(path, uid)._target.post_system(message(self.decode_ref(watcher)))
+            self._watch(kind, item)
         elif kind == NOTICE:
-            # While tracing, the trace context of the stop that caused it comes last.
-            _, path, uid, payload, trace = item if len(item) == 5 else (*item, None)
-            notice = self.serializer.loads(payload, self)
-            if isinstance(notice, Terminated):
-                watcher = self.system.resolve(path, uid)
-                link.watches.discard((watcher, notice.ref))
-                context = self._trace(trace)
-                watcher._target.post_system(notice if context is None else Notice(notice, context))
+            self._notice(link, item)
         elif kind == SPAWN:
             self._spawn(link, item)
         elif kind == STOP:
@@ -124,6 +115,23 @@ class InboundItems:
             link.ponged(item)
         else:
             raise RemoteError(reason=f"unknown item kind {brief(kind)} from {link.peer}")
+
+    def _watch(self, kind: object, item: Item) -> None:
+        """A WATCH or UNWATCH: a remote watcher starts or stops watching a local actor."""
+        _, path, uid, watcher = item
+        message = Watch if kind == WATCH else Unwatch
+        self.system.resolve(path, uid)._target.post_system(message(self.decode_ref(watcher)))
+
+    def _notice(self, link: Link, item: Item) -> None:
+        """A NOTICE: a remote actor watched from here has terminated."""
+        # While tracing, the trace context of the stop that caused it comes last.
+        _, path, uid, payload, trace = item if len(item) == 5 else (*item, None)
+        notice = self.serializer.loads(payload, self)
+        if isinstance(notice, Terminated):
+            watcher = self.system.resolve(path, uid)
+            link.watches.discard((watcher, notice.ref))
+            context = self._trace(trace)
+            watcher._target.post_system(notice if context is None else Notice(notice, context))
 
     def _told(self, payload: bytes) -> object:
         """The message of a TELL: a plain value, or the serializer's."""

@@ -7,14 +7,14 @@ numbered, batched frames as a socket; NATS keeps per-publisher order, and
 heartbeats turn a silent node into `NodeLost`. Every other message (link
 requests, lookups, group messages and their answers) is sealed: encrypted,
 authenticated, fresh and accepted once (`_nats_sealed`). nats-py runs on asyncio only.
+
+The accepting side of link requests is `_nats_accept`, lookups are `_nats_lookup`.
 """
 
 from __future__ import annotations
 
-import functools
 import json
 import logging
-import re
 import secrets
 import ssl
 from collections.abc import Callable
@@ -25,22 +25,15 @@ import anyio
 from actorlib import ActorRef
 
 from ._base import NodeTransport
-from ._errors import AuthenticationError
 from ._framing import DEFAULT_MAX_FRAME, FrameChannel
 from ._group_target import GroupTarget
 from ._groups import Groups
+from ._nats_accept import NODE_ID, LinkRequests
 from ._nats_connect import connect_client, connect_options, on_asyncio, wait_subscribed
 from ._nats_frames import NatsFrames
-from ._nats_inbox import Inbox, answer
-from ._nats_sealed import (
-    FRESHNESS,
-    Opened,
-    RefusalLog,
-    Refused,
-    ReplayCache,
-    Sealer,
-    check_freshness,
-)
+from ._nats_inbox import MAX_REQUEST, Inbox, answer
+from ._nats_lookup import Lookups
+from ._nats_sealed import FRESHNESS, RefusalLog, Sealer, check_freshness
 from ._sealed import SEAL_OVERHEAD
 from ._serializer import Serializer
 
@@ -51,16 +44,6 @@ if TYPE_CHECKING:
     from actorlib import ActorSystem
 
 logger = logging.getLogger("actorlib.remote")
-
-# The largest link request or lookup accepted: both are tiny (a path is
-# short); anything larger is refused before it is decrypted.
-_MAX_REQUEST = 2048
-_LINK_ID = re.compile(r"[0-9a-f]{16,64}")
-_NODE_ID = re.compile(r"[A-Za-z0-9_.\-]{1,200}")
-# Link handshakes in progress, started from link requests; beyond: refused.
-MAX_HANDSHAKES = 64
-# Link ids remembered (within the freshness window) to answer a repeated request.
-MAX_ACCEPTED = 4096
 
 
 class NatsTransport(NodeTransport):
@@ -163,18 +146,12 @@ class NatsTransport(NodeTransport):
         self._links = Sealer(
             self.secret, prefix, "link request", freshness=self.freshness, wall=self.wall
         )
-        self._lookups = Sealer(
-            self.secret, prefix, "lookup", freshness=self.freshness, wall=self.wall
+        self._requests = LinkRequests(self._links, freshness=self.freshness, channel=self._channel)
+        self._lookups = Lookups(
+            Sealer(self.secret, prefix, "lookup", freshness=self.freshness, wall=self.wall),
+            f"{prefix}.lookup",
         )
-        self._seen_links = ReplayCache()
-        self._seen_lookups = ReplayCache()
         self._refusals = RefusalLog("?")
-        # Link ids accepted within the freshness window, with when to forget
-        # them: a dialer that lost our answer asks again (with the same id).
-        self._accepted: dict[str, float] = {}
-        self._handshakes = 0
-        # Accepted link channels not yet handed to the node (`_accept`): `stop` closes them.
-        self._unattached: set[NatsFrames] = set()
 
     def __repr__(self) -> str:
         return f"NatsTransport({self.url!r})"
@@ -260,7 +237,7 @@ class NatsTransport(NodeTransport):
         if not address.startswith("nats:") or self._client is None or self._inbox is None:
             raise OSError(f"NatsTransport reaches nodes at 'nats:<node id>', got {address!r}")
         peer = address[5:]
-        if not _NODE_ID.fullmatch(peer):
+        if not NODE_ID.fullmatch(peer):
             raise OSError(f"NatsTransport reaches nodes at 'nats:<node id>', got {address!r}")
         link = secrets.token_hex(8)
         channel = self._channel(link, "d", "a", peer)
@@ -286,97 +263,18 @@ class NatsTransport(NodeTransport):
             raise
         return channel
 
-    def _open(
-        self, sealer: Sealer, kind: str, subject: str, msg: Msg, seen: ReplayCache
-    ) -> Opened | None:
-        """The authentic, fresh, first-seen request in *msg* (None: refused and logged)."""
-        try:
-            if not msg.reply:
-                raise Refused("no reply subject to answer on")
-            opened = sealer.open(kind, subject, msg.data, limit=_MAX_REQUEST, reply=msg.reply)
-            seen.admit(opened, sealer)
-        except Refused as error:
-            self._refusals.refuse(subject, error)
-            return None
-        return opened
-
     async def _on_accept(self, msg: Msg) -> None:
         subject = self._accept_subject(self.node_id)
-        opened = self._open(self._links, "link request", subject, msg, self._seen_links)
+        opened = await self._requests.accept(msg, subject, self._refusals, self.node)
         if opened is None:
             return
-        try:
-            hello = json.loads(opened.body)
-            link, peer = hello["link"], hello["from"]
-            if not (
-                isinstance(link, str)
-                and _LINK_ID.fullmatch(link)
-                and isinstance(peer, str)
-                and _NODE_ID.fullmatch(peer)
-            ):
-                raise ValueError
-        except (ValueError, KeyError, TypeError):
-            # Authentic, so from a node of the cluster: a bug, or another version.
-            self._refusals.refuse(subject, "a malformed link request")
-            return
-        now = self._links.wall()
-        for old in [old for old, until in self._accepted.items() if until < now]:
-            del self._accepted[old]
-        if link not in self._accepted:  # else a repeated request: the answer was lost
-            if len(self._accepted) >= MAX_ACCEPTED or self._handshakes >= MAX_HANDSHAKES:
-                self._refusals.refuse(
-                    subject,
-                    f"too many link requests at once ({self._handshakes} handshakes in "
-                    f"progress, {len(self._accepted)} links requested within "
-                    f"{self.freshness:g} s); the requester will ask again",
-                )
-                return
-            self._accepted[link] = now + self.freshness
-            channel = self._channel(link, "a", "d", peer)
-            # Until `_accept` hands it to the node, the channel is closed by `stop`
-            # (a task cancelled at shutdown before its first step runs no code).
-            self._unattached.add(channel)
-            try:
-                await channel.subscribe()
-                assert self._system is not None
-                self._system._start_runtime_task(functools.partial(self._accept, channel))
-            except BaseException:
-                self._unattached.discard(channel)
-                with anyio.CancelScope(shield=True):
-                    await channel.aclose()
-                raise
-            self._handshakes += 1
         assert self._client is not None
         await answer(self._client, self._links, "link request", opened, msg.reply or "", b"ok")
-
-    async def _accept(self, channel: NatsFrames) -> None:
-        self._unattached.discard(channel)
-        try:
-            # attach() closes the channel if the handshake fails (or times out).
-            link = await self.node.attach(channel, initiator=False)
-        except AuthenticationError as error:
-            logger.warning("%s", error)
-            return
-        finally:
-            self._handshakes -= 1
-        await link.run()
 
     async def _on_lookup(self, msg: Msg) -> None:
         if self._system is None or self._client is None:
             return
-        subject = f"{self.prefix}.lookup"
-        opened = self._open(self._lookups, "lookup", subject, msg, self._seen_lookups)
-        if opened is None:
-            return
-        try:
-            ref = self._system.lookup(opened.body.decode())
-        except (TypeError, ValueError):  # not UTF-8, or not a path: from a node of ours
-            self._refusals.refuse(subject, "a lookup of something that is not a path")
-            return
-        if ref is not None and msg.reply:  # nodes without it keep quiet: the first answer wins
-            node, address, path, uid = self.node.encode_ref(ref)
-            found = json.dumps([node, address, path, uid]).encode()
-            await answer(self._client, self._lookups, "lookup", opened, msg.reply, found)
+        await self._lookups.reply(msg, self._client, self.node, self._refusals)
 
     async def lookup(self, path: str, *, timeout: float | None = None) -> ActorRef[Any] | None:
         """The ref of the live actor at *path* on any node of the cluster (this one first).
@@ -396,30 +294,12 @@ class NatsTransport(NodeTransport):
         if not wait > 0:
             raise ValueError(f"lookup() timeout must be a number of seconds > 0, got {timeout!r}")
         body = path.encode()
-        if len(body) > _MAX_REQUEST:
+        if len(body) > MAX_REQUEST:
             raise ValueError(
-                f"lookup() paths are at most {_MAX_REQUEST} bytes in UTF-8, got {len(body)}"
+                f"lookup() paths are at most {MAX_REQUEST} bytes in UTF-8, got {len(body)}"
             )
         assert self._inbox is not None
-        try:
-            # Lookups are idempotent: a try without an answer is asked again.
-            found = await self._inbox.request(
-                f"{self.prefix}.lookup",
-                self._lookups,
-                "lookup",
-                body,
-                limit=_MAX_REQUEST,
-                wait=wait,
-                per_try=min(wait, max(0.25, wait / 8)),
-            )
-        except Exception:
-            return None  # nobody has it (a timeout), or NATS is gone
-        try:
-            node, address, actor_path, uid = json.loads(found.body)
-            return self.node.decode_ref((str(node), address, str(actor_path), int(uid)))
-        except (ValueError, TypeError) as error:  # authentic: a node of another version
-            logger.warning("node %s got a malformed lookup answer: %r", self.node_id, error)
-            return None
+        return await self._lookups.ask(self._inbox, self.node, body, wait)
 
     def _group_name(self, name: object) -> str:
         if not isinstance(name, str) or not name or any(c in name for c in " .*>\t\r\n"):
@@ -472,9 +352,7 @@ class NatsTransport(NodeTransport):
     async def stop(self) -> None:
         """Transport protocol: close links, then the NATS connection."""
         await super().stop()
-        unattached, self._unattached = self._unattached, set()
-        for channel in unattached:
-            await channel.aclose()
+        await self._requests.close()
         if self._groups is not None:
             self._groups.close()
         client, self._client = self._client, None

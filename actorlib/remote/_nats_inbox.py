@@ -3,7 +3,8 @@
 nats-py's own request() takes the first message that reaches the inbox,
 which anyone who saw the request's reply subject can publish to. Here each
 request waits for an answer that opens under its key, bound to its id; a
-forged answer is refused and logged, and the request keeps waiting.
+forged answer is refused and logged, and the request keeps waiting. A node
+receiving a request opens it once (`open_request`) and seals its answer.
 """
 
 from __future__ import annotations
@@ -17,13 +18,16 @@ import attrs
 
 from actorlib._clock import TimerQueue, move_on_after
 
-from ._nats_sealed import Opened, RefusalLog, Refused, Sealer
+from ._nats_sealed import Opened, RefusalLog, Refused, ReplayCache, Sealer
 
 if TYPE_CHECKING:
     from nats.aio.client import Client
     from nats.aio.msg import Msg
 
 _NO_RESPONDERS = "503"  # the status of the server's answer when nobody listens
+# The largest link request or lookup accepted: both are tiny (a path is
+# short); anything larger is refused before it is decrypted.
+MAX_REQUEST = 2048
 
 
 class NoResponders(LookupError):
@@ -151,6 +155,21 @@ class Inbox:
         finally:
             for answered in tries:
                 self._waiting.pop(answered.reply[len(self.prefix) + 1 :], None)
+
+
+def open_request(
+    sealer: Sealer, kind: str, subject: str, msg: Msg, seen: ReplayCache, refusals: RefusalLog
+) -> Opened | None:
+    """The authentic, fresh, first-seen request in *msg* (None: refused and logged)."""
+    try:
+        if not msg.reply:
+            raise Refused("no reply subject to answer on")
+        opened = sealer.open(kind, subject, msg.data, limit=MAX_REQUEST, reply=msg.reply)
+        seen.admit(opened, sealer)
+    except Refused as error:
+        refusals.refuse(subject, error)
+        return None
+    return opened
 
 
 def answer(

@@ -38,8 +38,10 @@ def skewed(seconds: float, base: float = EPOCH) -> NatsTransport:
 @pytest.mark.parametrize("skew", [0.0, 9.5, -9.5])
 def test_a_message_sealed_on_a_clock_skewed_within_freshness_is_accepted(skew: float) -> None:
     sender, receiver = skewed(skew), skewed(0.0)
-    _, data = sender._lookups.seal("lookup", "actorlib.lookup", b"/user/x", reply="_INBOX.r")
-    opened = receiver._lookups.open("lookup", "actorlib.lookup", data, limit=64, reply="_INBOX.r")
+    _, data = sender._lookups.sealer.seal("lookup", "actorlib.lookup", b"/user/x", reply="_INBOX.r")
+    opened = receiver._lookups.sealer.open(
+        "lookup", "actorlib.lookup", data, limit=64, reply="_INBOX.r"
+    )
     assert opened.body == b"/user/x"
     assert opened.timestamp == EPOCH + skew  # stamped by the sender's wall clock
 

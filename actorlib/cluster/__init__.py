@@ -9,10 +9,11 @@ that expire: ``cluster.members()`` lists the live ones, and `MemberUp` and
 
 from __future__ import annotations
 
-from ._cluster import Cluster, Joining, joined_clusters
+from ._cluster import Cluster, joined_clusters
 from ._entity import Entity, EntityContext
 from ._errors import ClusterError, LeaseLost
 from ._events import EntityStarted, EntityStopped
+from ._joining import Joining
 from ._lease import LeaseTiming
 from ._members import Member, MemberDown, MemberUp
 from ._placing import ClusterPlacement

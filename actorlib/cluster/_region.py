@@ -23,18 +23,19 @@ import logging
 from typing import TYPE_CHECKING, Any
 
 import anyio
-import attrs
 
 from actorlib import Actor, ActorRef, Directive, OneForOne, PoisonPill, Terminated
 from actorlib._clock import move_on_after
 
-from ._entity import _CONTEXTS, EntityContext
+from ._activation import Activation, Phase
+from ._entity import _CONTEXTS
 from ._errors import ClusterError, LeaseLost
 from ._handoff import deliver, fail, take_current
 from ._lease import MAX_LEASE, Holder, Lease, lease_key
 from ._members import MemberDown
 from ._placement import preferred
 from ._rebalance import Mover, misplaced
+from ._region_messages import EntityMessage, _Fenced, _Reroute, _Stale, _Sweep
 
 if TYPE_CHECKING:
     from actorlib._messages import Envelope
@@ -46,66 +47,6 @@ logger = logging.getLogger("actorlib.cluster")
 # How many times a message may be passed between regions before it fails:
 # sender's region -> preferred member -> (a holder that changed meanwhile).
 MAX_HOPS = 4
-
-
-@attrs.define
-class EntityMessage:
-    """A message for entity *key*, on its way through the regions (internal)."""
-
-    key: str
-    message: object
-    hops: int = 0
-    # The region that sent it by its cached route: told if the route is stale.
-    via: ActorRef[Any] | None = None
-    # Given back, unhandled, by an activation whose lease ended (see `Region._hand_back`).
-    returned: bool = False
-
-
-@attrs.frozen
-class _Stale:
-    """The key *key* is no longer on member *node*: forget a cached route there."""
-
-    key: str
-    node: str
-
-
-@attrs.frozen
-class _Sweep:
-    """Tick: passivate idle activations, stop those whose lease is no longer valid."""
-
-
-@attrs.frozen
-class _Reroute:
-    """The activation of *key* has ended: route the messages it held (after those queued)."""
-
-    key: str
-
-
-@attrs.frozen
-class _Fenced:
-    """The renewer lost the lease of *key* (or its deadline passed): stop the activation."""
-
-    key: str
-
-
-@attrs.define
-class Activation:
-    """A key active here: its actor, its context, and messages held while it stops."""
-
-    ref: ActorRef[Any]
-    context: EntityContext
-    last_used: float
-    stopping: bool = False
-    # Handed off: it stops once the messages it has are handled (a stop overrides it).
-    draining: bool = False
-    # Why it stops (for EntityStopped): set by whoever stops it first.
-    reason: str = "failed"
-    # Invariant: the messages it gave back come first, in the order it got them:
-    # the region passed them to it before it held any of the others.
-    held: list[tuple[EntityMessage, Envelope]] = attrs.Factory(list)
-    returned: int = 0
-    # Terminated and released; its held messages are routed at `_Reroute`.
-    ended: bool = False
 
 
 def _decide(error: BaseException) -> Directive:
@@ -149,7 +90,7 @@ class Region(Actor):
 
     async def on_stop(self) -> None:
         for key, activation in self.active.items():
-            if activation.ended:
+            if activation.phase is Phase.ENDED:
                 continue
             await self._release(activation)
             self.shard.stopped(key, activation.context.token, "left")
@@ -184,7 +125,7 @@ class Region(Actor):
         if activation is not None:
             if not activation.context._lease.valid():
                 self._stop(activation, "lease lost")
-            if activation.stopping:
+            if activation.phase is not Phase.ACTIVE:
                 if returned:
                     activation.held.insert(activation.returned, (message, envelope))
                     activation.returned += 1
@@ -326,11 +267,11 @@ class Region(Actor):
         deliver(self.ref, EntityMessage(key, envelope.message, returned=True), envelope)
 
     def _stop(self, activation: Activation, reason: str) -> None:
-        if activation.stopping and not activation.draining:
+        if activation.phase in (Phase.STOPPING, Phase.ENDED):
             return
-        pill_sent = activation.draining  # handed off: its PoisonPill is queued already
-        activation.stopping = True
-        activation.draining = False
+        # Handed off: its PoisonPill is queued already.
+        pill_sent = activation.phase is Phase.DRAINING
+        activation.move(Phase.STOPPING)
         activation.reason = reason
         # Fenced, it handles nothing more: the messages still in its mailbox come
         # back (see `_hand_back`) before the pill stops it, rather than dying with
@@ -366,10 +307,10 @@ class Region(Actor):
             # Checked again: it may have stopped, or the member gone, since it was queued.
             if (
                 activation is not None
-                and not activation.stopping
+                and activation.phase is Phase.ACTIVE
                 and misplaced(shard.kind, [key], shard.hosts(), shard.node_id)
             ):
-                activation.stopping = activation.draining = True
+                activation.move(Phase.DRAINING)
                 activation.reason = "rebalanced"
                 activation.ref.tell(PoisonPill())
 
@@ -390,8 +331,7 @@ class Region(Actor):
         # Terminated came ahead of the user messages queued here (the system lane
         # goes first), among them what the activation gave back before it ended:
         # the held messages are routed once those have joined them, in order.
-        activation.ended = activation.stopping = True
-        activation.draining = False
+        activation.move(Phase.ENDED)
         self.ref.tell(_Reroute(key))
 
     async def _reroute(self, key: str) -> None:

@@ -12,6 +12,7 @@ from ._errors import ClusterError
 from ._events import EntityStarted, EntityStopped
 from ._kv import Bucket
 from ._lease import Holder, Lease, LeaseTiming, renew_forever
+from ._region_messages import _Fenced
 
 if TYPE_CHECKING:
     from actorlib import ActorRef
@@ -121,8 +122,6 @@ class Shard:
             await renew_forever(self.leases, self.timing, timers, self._lost)
 
     def _lost(self, key: str) -> None:
-        from ._region import _Fenced
-
         if self.region is not None:
             self.region.tell(_Fenced(key))
 

@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, Any
 from actorlib._messages import PENDING, Envelope
 from actorlib._ref import AskContext
 
-from ._region import EntityMessage
+from ._region_messages import EntityMessage
 
 if TYPE_CHECKING:
     from actorlib import ActorRef

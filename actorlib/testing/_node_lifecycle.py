@@ -66,7 +66,7 @@ class NodeLifecycle:
         return node
 
     async def _run(self, name: str, *, task_status: Any) -> None:
-        from actorlib.cluster._cluster import Joining
+        from actorlib.cluster._joining import Joining
 
         settings = self._settings
         clock = NodeClock(self._clock, self.offsets.get(name, 0.0))

@@ -22,7 +22,7 @@ from actorlib.cluster import (
     LeaseTiming,
 )
 from actorlib.cluster._lease import Holder, Lease, lease_key
-from actorlib.cluster._region import _Fenced
+from actorlib.cluster._region_messages import _Fenced
 from actorlib.remote import NatsTransport
 from tests.cluster.conftest import SECRET
 from tests.helpers import Probe

@@ -17,7 +17,7 @@ from nats.js.errors import BucketNotFoundError
 
 from actorlib import ActorSystem
 from actorlib.cluster import Entity, LeaseTiming
-from actorlib.cluster._cluster import Joining
+from actorlib.cluster._joining import Joining
 from actorlib.cluster._lease import lease_key, state_key
 from actorlib.cluster._memory import MemoryKV
 from actorlib.remote import NatsTransport

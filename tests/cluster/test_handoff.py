@@ -11,7 +11,7 @@ import pytest
 from actorlib import ActorSystem
 from actorlib.cluster import Cluster, EntityStarted, EntityStopped
 from actorlib.cluster._placement import preferred
-from actorlib.cluster._region import EntityMessage
+from actorlib.cluster._region_messages import EntityMessage
 from actorlib.remote import NatsTransport
 from tests.cluster.conftest import SECRET
 from tests.cluster.test_entities import FAST, Counter, Reporter

@@ -15,6 +15,7 @@ import urllib.parse
 import uuid
 from collections.abc import Iterator
 
+import anyio.to_thread
 import pytest
 
 DEFAULT_URL = "postgresql://postgres@127.0.0.1:5432/postgres"
@@ -54,3 +55,16 @@ def postgres_database() -> Iterator[str]:
 def postgres_url(postgres_database: str) -> str:
     """A store URL with a schema of its own for this test."""
     return f"{postgres_database}?schema=t_{uuid.uuid4().hex[:12]}"
+
+
+async def sql(url: str, query: str, *params: object) -> list[tuple[object, ...]]:
+    """Run one statement on a connection of its own (as another process would), in a
+    thread; *url* may carry a store's ``?schema=``, which is left out."""
+    import psycopg
+
+    def run() -> list[tuple[object, ...]]:
+        with psycopg.connect(url.partition("?")[0], autocommit=True) as conn:
+            cursor = conn.execute(query, params)
+            return cursor.fetchall() if cursor.description else []
+
+    return await anyio.to_thread.run_sync(run)

@@ -7,25 +7,13 @@ import uuid
 from collections.abc import AsyncIterator
 
 import anyio
-import anyio.to_thread
 import pytest
 
 from actorlib.jobs import PostgresStore
 from actorlib.jobs._postgres_link import one
+from tests.postgres_server import sql
 
 pytestmark = pytest.mark.anyio
-
-
-async def sql(url: str, query: str, *params: object) -> list[tuple[object, ...]]:
-    """Run one statement on a connection of its own (as another process would)."""
-    import psycopg
-
-    def run() -> list[tuple[object, ...]]:
-        with psycopg.connect(url.partition("?")[0], autocommit=True) as conn:
-            cursor = conn.execute(query, params)
-            return cursor.fetchall() if cursor.description else []
-
-    return await anyio.to_thread.run_sync(run)
 
 
 async def sessions_end(url: str, where: str, *params: object) -> int:

@@ -28,20 +28,9 @@ from actorlib.jobs._postgres_sql import (
 )
 from tests.jobs import tasks
 from tests.jobs.stores import record
+from tests.postgres_server import sql
 
 pytestmark = pytest.mark.anyio
-
-
-async def sql(url: str, query: str, *params: object) -> list[tuple[object, ...]]:
-    """Run one statement on a connection of its own (as another process would)."""
-    import psycopg
-
-    def run() -> list[tuple[object, ...]]:
-        with psycopg.connect(url.partition("?")[0], autocommit=True) as conn:
-            cursor = conn.execute(query, params)
-            return cursor.fetchall() if cursor.description else []
-
-    return await anyio.to_thread.run_sync(run)
 
 
 def schema_of(url: str) -> str:

@@ -53,7 +53,8 @@ class Activation:
     last_used: float
     # Every phase but ACTIVE holds the messages that come for its key.
     phase: Phase = Phase.ACTIVE
-    # Why it stops (for EntityStopped): set by whoever stops it first.
+    # Why it stops (for EntityStopped): set by the first stop, or by a stop that
+    # overrides a hand-off ("rebalanced"); a later stop changes nothing.
     reason: str = "failed"
     # Invariant: the messages it gave back come first, in the order it got them:
     # the region passed them to it before it held any of the others.

@@ -202,6 +202,20 @@ def check_every(every: object) -> Every:
     return Every(float(every))
 
 
+def check_schedule(every: float | datetime.timedelta | None, cron: str | None) -> Every | Cron:
+    """The schedule of ``periodic(every=...)`` or ``periodic(cron=...)``.
+
+    Raises:
+        ValueError: neither or both of *every* and *cron*, or a bad schedule.
+    """
+    if (every is None) == (cron is None):
+        raise ValueError(
+            "periodic() needs exactly one schedule: every=seconds (or a timedelta) or "
+            "cron='*/5 * * * *'"
+        )
+    return check_every(every) if cron is None else parse_cron(cron)
+
+
 def tick_key(name: str, tick: float) -> str:
     """The idempotency key of one tick: the same string in every process."""
     return f"periodic:{name}:{tick:.3f}"

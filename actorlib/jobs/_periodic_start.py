@@ -2,29 +2,14 @@
 
 from __future__ import annotations
 
-import datetime
 from collections.abc import Callable
 from typing import Any
 
 from . import _codec
 from ._core import QueueCore
 from ._model import JobRecord
-from ._periodic import PeriodicEntry, PeriodicHandle, Schedule, check_every, parse_cron
+from ._periodic import PeriodicEntry, PeriodicHandle, Schedule
 from ._scheduler import PeriodicTick
-
-
-def check_schedule(every: float | datetime.timedelta | None, cron: str | None) -> Schedule:
-    """The schedule of ``periodic(every=...)`` or ``periodic(cron=...)``.
-
-    Raises:
-        ValueError: neither or both of *every* and *cron*, or a bad schedule.
-    """
-    if (every is None) == (cron is None):
-        raise ValueError(
-            "periodic() needs exactly one schedule: every=seconds (or a timedelta) or "
-            "cron='*/5 * * * *'"
-        )
-    return check_every(every) if cron is None else parse_cron(cron)
 
 
 async def start_periodic(

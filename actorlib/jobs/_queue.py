@@ -22,8 +22,8 @@ from ._handle import JobHandle, JobState
 from ._mainguard import check_main_guard
 from ._model import NO_RETRY, JobInfo, JobRecord, Retry
 from ._options import check_queue_options
-from ._periodic import PeriodicHandle
-from ._periodic_start import check_schedule, start_periodic
+from ._periodic import PeriodicHandle, check_schedule
+from ._periodic_start import start_periodic
 from ._records import batch_records, record_maker
 from ._scheduler import Scheduler, Started
 from ._statistics import AwaitableStatistics, JobCounts, JobQueueStatistics

@@ -201,21 +201,21 @@ def queue_store(store: str | JobStore, clock_now: Callable[[], float], workers: 
         TypeError: an object that lacks a method of `JobStore` (the message names them).
         ValueError: a bad URL (see `open_store`); ``workers=0`` with the memory store.
     """
-    opened = open_store(store, clock_now) if isinstance(store, str) else store
-    missing = [m for m in REQUIRED_METHODS if not callable(getattr(store, m, None))]
-    if not isinstance(store, str) and missing:
+    if isinstance(store, str):
+        store = open_store(store, clock_now)
+    elif missing := [m for m in REQUIRED_METHODS if not callable(getattr(store, m, None))]:
         raise TypeError(
             f"store must be 'memory', 'sqlite:///path.db' or 'postgresql://user@host/db' "
             f"(or a JobStore), got {store!r} "
             f"(it lacks {', '.join(missing)})"
         )
-    if workers == 0 and not getattr(opened, "durable", True):
+    if workers == 0 and not getattr(store, "durable", True):
         raise ValueError(
             "workers=0 with the memory store: nothing could ever run its jobs (only this "
             "process sees a memory store, and it runs none); pass workers >= 1, or a durable "
             "store ('sqlite:///path.db', 'postgresql://...') that worker processes share"
         )
-    return opened
+    return store
 
 
 def open_store(url: str, clock_now: Callable[[], float]) -> JobStore:

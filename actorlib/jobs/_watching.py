@@ -33,12 +33,9 @@ class StoreWatch:
         scope, ended = anyio.CancelScope(), anyio.Event()
         self.running = (scope, ended)
         name = core.name
-
-        changed = core.changed_elsewhere
-
         # A store's watch may also report other processes' changes of jobs (`changed`).
         tells_changes = "changed" in inspect.signature(watch).parameters
-        options = {"changed": changed} if tells_changes else {}
+        options = {"changed": core.changed_elsewhere} if tells_changes else {}
 
         async def run() -> None:
             try:

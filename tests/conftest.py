@@ -8,7 +8,12 @@ import pytest
 from hypothesis import HealthCheck, settings
 
 # Fixtures of the remote tests (nats_server, remote_log) and of the PostgreSQL job store.
-pytest_plugins = ["tests.nats_server", "tests.postgres_server", "tests.remote_log"]
+pytest_plugins = [
+    "tests.nats_server",
+    "tests.postgres_server",
+    "tests.postgres_instance",
+    "tests.remote_log",
+]
 
 settings.register_profile("dev", max_examples=50, deadline=None)
 settings.register_profile(

@@ -21,7 +21,7 @@ import pytest
 DEFAULT_URL = "postgresql://postgres@127.0.0.1:5432/postgres"
 
 
-def _unavailable(reason: str) -> None:
+def unavailable(reason: str) -> None:
     if os.environ.get("CI", "").lower() in ("true", "1"):
         pytest.fail(f"PostgreSQL is required under CI=true: {reason}")
     pytest.skip(f"no PostgreSQL for the tests ({reason}); set ACTORLIB_TEST_POSTGRES")
@@ -34,12 +34,12 @@ def postgres_database() -> Iterator[str]:
     try:
         import psycopg
     except ImportError:
-        _unavailable("psycopg is not installed: pip install -e '.[test]'")
-        raise  # unreachable: _unavailable raises
+        unavailable("psycopg is not installed: pip install -e '.[test]'")
+        raise  # unreachable: unavailable raises
     try:
         admin = psycopg.connect(server, autocommit=True, connect_timeout=5)
     except psycopg.OperationalError as error:
-        _unavailable(f"cannot connect to {server}: {str(error).strip()}")
+        unavailable(f"cannot connect to {server}: {str(error).strip()}")
         raise
     name = f"actorlib_test_{uuid.uuid4().hex[:10]}"
     try:

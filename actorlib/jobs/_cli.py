@@ -19,6 +19,7 @@ from .._run import run
 from .._system import ActorSystem
 from ._joblog import short_error
 from ._model import JobInfo, JobStatus
+from ._outage import unreachable
 from ._queue import JobQueue
 from ._sqlite import SqliteStore
 from ._statistics import JobCounts
@@ -44,6 +45,17 @@ def main(argv: list[str] | None = None) -> int:
     except (OSError, ValueError, sqlite3.Error) as error:
         # A bad store (path, URL, file) is the user's to fix: say so without a traceback.
         print(f"{parser.prog}: error: {error}", file=sys.stderr)
+        return 1
+    except Exception as error:
+        store = open_store(options.store, time.time)  # no I/O: asked what the error means
+        if not unreachable(store, error):
+            raise
+        print(
+            f"{parser.prog}: error: cannot reach the store {store.url}: "
+            f"{str(error).strip().splitlines()[0]}; check that its server is up and that "
+            f"--store names it",
+            file=sys.stderr,
+        )
         return 1
 
 
@@ -241,8 +253,15 @@ async def _follow(
     """Show the store's counts and new failures until *scope* is cancelled."""
     failures = _Failures(queue, since)
     while True:
-        stats = await queue.counts()
-        for line in await failures.new(stats.failed):
+        try:
+            stats = await queue.counts()
+            lines = await failures.new(stats.failed)
+        except Exception as error:
+            if not unreachable(queue.store, error):
+                raise
+            await anyio.sleep(0.5)  # the queue logs the outage, and rides it out
+            continue
+        for line in lines:
             if display is None:
                 print(line, file=sys.stderr)
             else:
@@ -268,8 +287,8 @@ class _Failures:
         """Lines for the failures not shown yet (asks the store only when the count moved)."""
         if failed == self.failed:
             return []
-        self.failed = failed
         recent = await self.queue.dead_letters(self.limit)
+        self.failed = failed  # only now: a store that cannot be reached is asked again
         fresh = [
             info
             for info in reversed(recent)

@@ -8,7 +8,8 @@ import anyio
 
 from . import _control
 from ._core import QueueCore
-from ._scheduler import Close
+from ._outage import unreachable
+from ._scheduling import Close
 from ._store import JobStore
 
 logger = logging.getLogger("actorlib")
@@ -65,7 +66,18 @@ async def drain_within(core: QueueCore, grace: float) -> None:
     for attempt in list(core.attempts.values()):
         attempt.cancel()
     await core.drained.wait()
-    released = await core.store.release(core.owner)
+    try:
+        released = await core.store.release(core.owner)
+    except Exception as error:
+        if not unreachable(core.store, error):
+            raise
+        logger.warning(
+            "job queue %r could not put its running jobs back in the queue: its store "
+            "cannot be reached; they come back once their owner is seen gone or their "
+            "lease ends",
+            core.name,
+        )
+        return
     if released:
         logger.warning(
             "job queue %r put %d running jobs back in the queue after a grace of %g s",

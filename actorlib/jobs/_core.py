@@ -22,6 +22,7 @@ from ._events import (
 )
 from ._handle import JobState
 from ._model import JobChange, JobInfo, JobRecord, JobStatus, Progress
+from ._outage import StoreOutage
 from ._statistics import Tally
 from ._store import JobStore
 
@@ -100,6 +101,10 @@ class QueueCore:
     _changed: anyio.Event | None = None
     # What happened here, for statistics() and metrics: every event passes `publish`.
     tally: Tally = attrs.Factory(Tally)
+    # The store's outage as the scheduler lives it (`_outage`), and the outcomes
+    # it keeps meanwhile (its `unsaved`, counted for statistics()).
+    outage: StoreOutage = attrs.Factory(lambda core: StoreOutage(core.name), takes_self=True)
+    uncommitted: int = 0
     # Jobs other processes changed, not read yet: notifications that arrive before
     # the scheduler handles its `Changed` share one read.
     changed_ids: set[str] = attrs.Factory(set)
@@ -113,6 +118,14 @@ class QueueCore:
     unfollowed: dict[str, bool] = attrs.Factory(dict)
     # Followed jobs to read again that ended here: their reads publish no events.
     ended_here: set[str] = attrs.Factory(set)
+
+    def outage_statistics(self) -> dict[str, object]:
+        """The fields of `JobQueueStatistics` about the store's outage."""
+        now = self.system.clock.now()
+        return {
+            "uncommitted": self.uncommitted,
+            "store_unreachable_for": self.outage.unreachable_for(now),
+        }
 
     def kick(self) -> None:
         """Wake the scheduler (once, however many jobs arrive before it runs)."""

@@ -9,7 +9,7 @@ from . import _codec
 from ._core import QueueCore
 from ._model import JobRecord
 from ._periodic import PeriodicEntry, PeriodicHandle, Schedule
-from ._scheduler import PeriodicTick
+from ._scheduling import PeriodicTick
 
 
 async def start_periodic(

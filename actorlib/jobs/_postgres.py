@@ -64,8 +64,13 @@ class PostgresStore:
       listening connection: `reclaim_expired` (every queue's poll) re-queues
       the running jobs whose owner's lock is free, since the server frees it
       when the owner's session ends (a SIGKILLed process: within
-      milliseconds; a cut network: within the keepalives, about 8 s). Leases
-      remain, for processes that hang with their session open.
+      milliseconds; a cut network: within the keepalives, about 8 s); never
+      its own, and nobody's in the `RESTART_GRACE` after the server started
+      (`_postgres_plans`). Leases remain, for processes that hang.
+    - **Outages**: `unreachable` says which errors mean that the server
+      cannot be reached now; the queue keeps what it could not commit and
+      tries again (`_outage`). An idle connection the server ended is
+      replaced before its next call.
     - **Backends**: psycopg's ``AsyncConnection`` on asyncio; on trio, where
       it does not run, the blocking connection in a worker thread.
 
@@ -149,9 +154,18 @@ class PostgresStore:
         if alone:
             # Nobody else has the store open: whatever is marked running was
             # left by a process that died. Run it again at once.
-            await self._pool.call(self._plans.requeue_running("TRUE", ()))
+            await self._pool.call(self._plans.requeue_left_running())
         else:
             await self.reclaim_expired()
+
+    def unreachable(self, error: BaseException) -> bool:
+        """Whether *error* means the server cannot be reached now (down, restarting,
+        cut off: a lost or refused connection), so that a later call may succeed."""
+        try:
+            import psycopg
+        except ImportError:
+            return False
+        return isinstance(error, (psycopg.OperationalError, psycopg.InterfaceError))
 
     async def close(self) -> None:
         """Close every connection (the jobs stay in the database)."""
@@ -382,7 +396,7 @@ class PostgresStore:
     async def reclaim_expired(self) -> int:
         """Put running jobs whose lease expired, or whose owner's lock is free (its
         process died), back in the queue; return how many."""
-        return await self._pool.call(self._plans.reclaim_expired(self.now()))
+        return await self._pool.call(self._plans.reclaim_expired(self.now(), self._hearing.owner))
 
     async def waiting(self) -> list[str]:
         """The ids of the waiting (queued or retrying) jobs, in no particular order."""

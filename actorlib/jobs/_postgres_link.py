@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import functools
+import select
 import sys
 from collections.abc import Generator, Sequence
 from typing import TYPE_CHECKING, Any, Protocol, TypeVar
@@ -73,6 +74,10 @@ class Link(Protocol):
     @property
     def broken(self) -> bool:
         """True once the connection was lost: the link is of no further use."""
+        ...
+
+    def ended_by_server(self) -> bool:
+        """True if the server ended the connection while it was idle (see `_LinkBase`)."""
         ...
 
     async def run(self, plan: Plan[T], *, atomic: bool) -> T:
@@ -196,6 +201,20 @@ class _LinkBase:
     @property
     def broken(self) -> bool:
         return bool(self.conn.broken)
+
+    def ended_by_server(self) -> bool:
+        """Whether the server ended this idle connection (it shut down, restarted or
+        killed the session): its socket has something to read while no statement
+        runs, which on a link that listens to nothing means the server's farewell
+        or the end of the stream. One poll of the socket; checked before each call,
+        so the first call after a restart of the server does not fail on it."""
+        if self.conn.closed or self.conn.broken:
+            return True
+        try:
+            readable, _, _ = select.select([self.conn.pgconn.socket], [], [], 0)
+        except (OSError, ValueError, RuntimeError):  # psycopg: no socket any more
+            return True
+        return bool(readable)
 
 
 class AsyncLink(_LinkBase):

@@ -41,6 +41,16 @@ _ORPHANED_SQL = (
 )
 
 
+#: Seconds after the server started during which no owner counts as dead for want of
+#: its lock: a restart of the server ended every session, and the live owners take
+#: their locks again only once their queues listen again (within their next poll and
+#: retry pause, a few seconds); their running jobs must not run twice meanwhile. An
+#: owner that died in the meantime has its jobs re-queued when the grace ends.
+RESTART_GRACE = 10.0
+
+_SERVER_UP_FOR = "pg_postmaster_start_time() < now() - make_interval(secs => %s)"
+
+
 class JobPlans:
     """Plans over the jobs table (and, through `Dependencies`, its edges table).
 
@@ -189,10 +199,20 @@ class JobPlans:
             yield notify(self.channel)
         return int(count)
 
-    def reclaim_expired(self, now: float) -> Plan[int]:
+    def requeue_left_running(self) -> Plan[int]:
+        """Queue again every running job (no other store is open: their owners are
+        gone), unless the server has just started: then their owners may be alive
+        and about to connect again, and `reclaim_expired` sees to them later."""
+        return self.requeue_running(_SERVER_UP_FOR, (RESTART_GRACE,))
+
+    def reclaim_expired(self, now: float, owner: str) -> Plan[int]:
         """Queue again the running jobs whose lease ended before *now*, or whose
-        owner's lock is free (its process died)."""
-        return self.requeue_running(f"(lease_until < %s OR {_ORPHANED_SQL})", (now,))
+        owner's lock is free (its process died), but *owner*'s (this process's:
+        alive, if it asks) and, just after the server started, anyone's."""
+        return self.requeue_running(
+            f"(lease_until < %s OR (owner <> %s AND {_SERVER_UP_FOR} AND {_ORPHANED_SQL}))",
+            (now, owner, RESTART_GRACE),
+        )
 
     def renew(self, owner: str, job_ids: list[str], until: float) -> Plan[list[Row]]:
         """Extend the leases of the jobs *owner* is running, to *until*."""

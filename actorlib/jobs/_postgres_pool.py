@@ -97,14 +97,15 @@ class LinkPool:
         try:
             link = self._idle.pop()
             try:
+                if link is not None and link.ended_by_server():
+                    await self._drop(link)
+                    link = None
                 if link is None:
                     link = await self._connect()
                 return await link.run(plan, atomic=atomic)
             except Exception:
                 if link is not None and link.broken:
-                    self.own_pids.discard(link.backend_pid)
-                    with anyio.CancelScope(shield=True):
-                        await link.close()
+                    await self._drop(link)
                     link = None  # the next call reconnects
                 raise
             finally:
@@ -115,6 +116,11 @@ class LinkPool:
                         await link.close()
         finally:
             free.release()
+
+    async def _drop(self, link: Link) -> None:
+        self.own_pids.discard(link.backend_pid)
+        with anyio.CancelScope(shield=True):
+            await link.close()
 
 
 async def measure_offset(link: Link, clock: Callable[[], float]) -> float:

@@ -6,6 +6,18 @@ import urllib.parse
 
 from ._postgres_sql import SCHEMA_NAME
 
+#: libpq settings a URL gets unless it names them: a server that cannot be reached
+#: fails a connect in 10 s, not the system's minutes; a connection whose server went
+#: silent (a cut network) fails within about 11 s of keepalives instead of hanging
+#: the call; the queue then rides the outage out (`_outage`).
+CONNECTION_DEFAULTS = {
+    "connect_timeout": "10",
+    "keepalives": "1",
+    "keepalives_idle": "5",
+    "keepalives_interval": "2",
+    "keepalives_count": "3",
+}
+
 
 def parse_url(url: str, schema: str | None) -> tuple[str, str, str]:
     """The libpq connection string, the URL to show and the schema, from a store's URL.
@@ -26,7 +38,10 @@ def parse_url(url: str, schema: str | None) -> tuple[str, str, str]:
             f"the job store's schema must be a lower-case SQL name (letters, digits, _; "
             f"at most 48), got {schema!r}; e.g. {url.split('?')[0]}?schema=jobs"
         )
-    rest = urllib.parse.urlencode([(n, v) for n, v in query if n != "schema"])
+    kept = [(n, v) for n, v in query if n != "schema"]
+    given_names = {n for n, _ in kept}
+    kept += [(n, v) for n, v in CONNECTION_DEFAULTS.items() if n not in given_names]
+    rest = urllib.parse.urlencode(kept)
     conninfo = urllib.parse.urlunsplit(parts._replace(query=rest))
     return conninfo, _without_password(parts), schema
 

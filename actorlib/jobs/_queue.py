@@ -25,7 +25,8 @@ from ._options import check_queue_options
 from ._periodic import PeriodicHandle, check_schedule
 from ._periodic_start import start_periodic
 from ._records import batch_records, record_maker
-from ._scheduler import Scheduler, Started
+from ._scheduler import Scheduler
+from ._scheduling import Started
 from ._statistics import AwaitableStatistics, JobCounts, JobQueueStatistics
 from ._store import JobStore, queue_store
 from ._tracing import add_traced
@@ -522,7 +523,7 @@ class JobQueue:
             running_here=0 if core is None else len(core.attempts),
             followed=0 if core is None else len(core.states),
             idle=True if core is None else core.idle or core.stopped,
-            **({} if core is None else attrs.asdict(core.tally)),
+            **({} if core is None else {**attrs.asdict(core.tally), **core.outage_statistics()}),
             counts=self.counts if self._phase in ("open", "closing") else None,
         )
 

@@ -6,8 +6,6 @@ import logging
 import math
 from typing import Any
 
-import attrs
-
 from .._actor import Actor
 from .._messages import Terminated
 from .._ref import ActorRef
@@ -15,12 +13,25 @@ from .._supervision import OneForOne
 from . import _joblog as joblog
 from ._core import Changed, Heard, Kick, QueueCore
 from ._errors import JobLostError
-from ._events import JobCancelled, JobEvent, JobFailed, JobRetrying, JobStarted, JobSucceeded
+from ._events import JobEvent, JobFailed, JobStarted
 from ._execute import Attempt, Outcome
 from ._following import observe, tell_started
 from ._memory import MemoryStore
-from ._model import WAITING, JobRecord, JobStatus
+from ._model import WAITING, JobRecord
+from ._outage import unreachable
+from ._outcomes import next_state
 from ._pacing import ClaimPacing
+from ._scheduling import (
+    Close,
+    Flush,
+    HeardLate,
+    PeriodicTick,
+    Poll,
+    Purge,
+    Started,
+    StoreRetry,
+    TellStarted,
+)
 from ._started import TELL_STARTED_AFTER, StartedNotices
 from ._store import claim_and_next_due
 from ._ticks import enqueue_tick
@@ -29,48 +40,6 @@ from ._watching import StoreWatch
 from ._worker import Worker, _Finished, _Run, _WorkerReady
 
 logger = logging.getLogger("actorlib")
-
-
-@attrs.frozen
-class _HeardLate:
-    """The pause after notifications heard while outrun is over: claim now."""
-
-
-@attrs.frozen
-class _TellStarted:
-    """Tell other processes of the attempts that have run `TELL_STARTED_AFTER`."""
-
-
-@attrs.frozen
-class _Flush:
-    """Commit the outcomes gathered since the last flush, in one store call."""
-
-
-@attrs.frozen
-class Poll:
-    """Periodic: renew leases, reclaim expired ones, purge old results, look for new jobs."""
-
-
-@attrs.frozen
-class _Purge:
-    """Memory store: the oldest kept result has reached keep_results; delete what expired."""
-
-
-@attrs.frozen
-class Started:
-    """Asked by the facade: answered once `on_start` has spawned the workers."""
-
-
-@attrs.frozen
-class PeriodicTick:
-    """Enqueue the latest due tick of the named schedule, then wait for the next one."""
-
-    name: str
-
-
-@attrs.frozen
-class Close:
-    """Stop starting jobs; set `QueueCore.drained` once the running ones end."""
 
 
 class Scheduler(Actor):
@@ -91,7 +60,7 @@ class Scheduler(Actor):
         self.busy: dict[ActorRef[Any], JobRecord] = {}
         self.next_start = -math.inf  # rate limit: the earliest time the next job may start
         self.purge_at: float | None = None  # memory store: when the purge timer fires
-        # Outcomes not yet committed. A _Flush message commits them together:
+        # Outcomes not yet committed. A Flush message commits them together:
         # the outcomes that arrive before it is handled share one transaction.
         self.unsaved: list[tuple[JobRecord, JobEvent]] = []
         # Workers whose last job's outcome is in `unsaved`: they get no new job
@@ -126,13 +95,40 @@ class Scheduler(Actor):
 
     async def on_stop(self) -> None:
         await self.store_watch.stop()
-        await self._flush()
+        try:
+            await self._flush()
+        except Exception as error:
+            if not unreachable(self.core.store, error):
+                raise
+            # Their jobs stay running in the store until a poll elsewhere re-queues them.
+            logger.error(
+                "job queue %r closed while its store could not be reached: the outcomes "
+                "of %d jobs were not committed, and those jobs will run again",
+                self.core.name,
+                len(self.unsaved),
+            )
         self.core.stopped = True
         self.core.close_states("the queue was closed before the job ended")
         self.core.drained.set()
         self.core.notify()
 
     async def receive(self, message: object) -> None:
+        try:
+            await self._handle(message)
+        except Exception as error:
+            # A store that cannot be reached (a database restarting) stops nothing:
+            # what was not committed is kept, and tried again after a pause.
+            if not unreachable(self.core.store, error):
+                raise
+            pause = self.core.outage.failed(
+                error, self.core.system.clock.now(), kept=len(self.unsaved)
+            )
+            self.context.timers.start_single("store-retry", StoreRetry(), pause)
+            self._check_drained()  # a close no longer waits for what cannot be committed
+            if isinstance(message, PeriodicTick):  # re-armed only once its tick is enqueued
+                self.context.timers.start_single(("periodic", message.name), message, pause)
+
+    async def _handle(self, message: object) -> None:
         match message:
             case Kick():
                 self.core.kick_pending = False
@@ -145,8 +141,8 @@ class Scheduler(Actor):
                     self.look = True
                     await self._dispatch(heard=True)
                 elif answer == "wait":
-                    self.context.timers.start_single("heard", _HeardLate(), self.pacing.pause)
-            case _HeardLate():
+                    self.context.timers.start_single("heard", HeardLate(), self.pacing.pause)
+            case HeardLate():
                 self.pacing.paused()
                 self.look = True
                 await self._dispatch(heard=True)
@@ -156,19 +152,22 @@ class Scheduler(Actor):
                     self.resting.append(worker)
                     self._conclude(record, outcome)
                 await self._dispatch()
-            case _Flush():
+            case Flush():
                 await self._flush()
                 await self._dispatch()
-            case _TellStarted():
+            case TellStarted():
                 await self._tell_started()
             case _WorkerReady(worker):
                 await self._worker_ready(worker)
             case Poll():
                 await self._poll()
+            case StoreRetry():
+                await self._flush()
+                await self._look_at_store()
             case Changed():
                 job_ids, told = self.core.take_changed()
                 await observe(self.core, job_ids, told, running=self.busy.values())
-            case _Purge():
+            case Purge():
                 self.purge_at = None
                 await self._purge_on_time()
             case Started():
@@ -250,7 +249,7 @@ class Scheduler(Actor):
         worker.tell(_Run(attempt))
         notices = self.started_notices
         if notices is not None and notices.started(record, core.system.clock.now()):
-            self.context.timers.start_single("started", _TellStarted(), TELL_STARTED_AFTER)
+            self.context.timers.start_single("started", TellStarted(), TELL_STARTED_AFTER)
 
     async def _tell_started(self) -> None:
         """Tell followers elsewhere of the attempts that have run a while here."""
@@ -259,7 +258,7 @@ class Scheduler(Actor):
         assert tell is not None
         told, later = notices.due(self.core.system.clock.now())
         if later is not None:
-            self.context.timers.start_single("started", _TellStarted(), later)
+            self.context.timers.start_single("started", TellStarted(), later)
         if told:
             await tell_started(self.core, tell, told)
 
@@ -276,52 +275,27 @@ class Scheduler(Actor):
     # ------------------------------------------------------------ ending jobs
 
     def _conclude(self, record: JobRecord, outcome: Outcome) -> None:
-        """Work out the job's next state from how its attempt ended; commit it at the flush.
-
-        The new state goes on a copy: the record the store holds changes only
-        when the store commits it.
-        """
-        core = self.core
+        """Work out the job's next state from how its attempt ended; commit it at the flush."""
         if self.started_notices is not None:
             self.started_notices.ended(record.id)
-        if core.abandoning and outcome.cancelled:
+        if self.core.abandoning and outcome.cancelled:
             # Interrupted after close(grace=...): the facade puts it back in the queue.
             self._check_drained()
             return
-        now = core.store.now()
-        if record.started_at is not None:
-            core.tally.run_seconds += max(0.0, now - record.started_at)
-        error = outcome.error
-        event: JobEvent
-        changes: dict[str, Any] = {"owner": None, "lease_until": None, "error": error}
-        if error is None:
-            changes.update(status=JobStatus.SUCCEEDED, result=outcome.value, finished_at=now)
-            event = JobSucceeded(core.name, record.id, record.name)
-        elif outcome.cancelled:
-            changes.update(status=JobStatus.CANCELLED, finished_at=now)
-            event = JobCancelled(core.name, record.id, record.name)
-        elif record.retry.should_retry(error, record.attempts):
-            delay = record.retry.backoff.delay(record.attempts - 1, core.system.random)
-            changes.update(status=JobStatus.RETRYING, run_at=now + delay)
-            event = JobRetrying(core.name, record.id, record.name, record.attempts, delay, error)
-        else:
-            error.add_note(
-                f"raised by job {record.label} on attempt {record.attempts} "
-                f"of {record.retry.attempts} (queue {core.name!r})"
-            )
-            changes.update(status=JobStatus.FAILED, finished_at=now)
-            event = JobFailed(core.name, record.id, record.name, error)
-        record = attrs.evolve(record, **changes)
         if not self.unsaved:
-            self.ref.tell(_Flush())
-        self.unsaved.append((record, event))
+            self.ref.tell(Flush())
+        self.unsaved.append(next_state(self.core, record, outcome))
+        self.core.uncommitted = len(self.unsaved)
 
     async def _flush(self) -> None:
         """Commit the gathered outcomes, then tell handles and the event stream."""
         if not self.unsaved:
             return
-        batch, self.unsaved = self.unsaved, []
+        # Kept until committed: a store that cannot be reached now gets them at the retry.
+        batch = list(self.unsaved)
         failed = await self.core.store.save_many([record for record, _ in batch])
+        del self.unsaved[: len(batch)]
+        self.core.uncommitted = len(self.unsaved)
         # Dependents the same commit failed (a prerequisite failed or was cancelled).
         batch += [
             (record, JobFailed(self.core.name, record.id, record.name, record.error))
@@ -360,7 +334,7 @@ class Scheduler(Actor):
             if expiry is None:
                 self.context.timers.cancel("purge")
             else:
-                self.context.timers.start_single("purge", _Purge(), max(expiry - store.now(), 0.0))
+                self.context.timers.start_single("purge", Purge(), max(expiry - store.now(), 0.0))
 
     async def _periodic_tick(self, name: str) -> None:
         """Enqueue the schedule's latest tick (`enqueue_tick`), then wait for the next one."""
@@ -374,25 +348,34 @@ class Scheduler(Actor):
         self._check_drained()
 
     def _check_drained(self) -> None:
-        if self.core.closing and not self.busy and not self.unsaved:
-            self.core.drained.set()
+        # Outcomes a store that cannot be reached has not committed do not hold a
+        # close up: `on_stop` tries them once more, and their jobs run again if lost.
+        core = self.core
+        if core.closing and not self.busy and (not self.unsaved or core.outage.down):
+            core.drained.set()
 
     async def _poll(self) -> None:
         # Fixed delay, not fixed rate: a poll slower than the interval (a
         # store under load) must not pile polls up ahead of the outcomes
         # waiting to be committed.
         try:
-            self.store_watch.start(self.core, self.context.system._start_runtime_task)
-            self.look = True  # the safety net for a wake-up that was missed
-            core, store = self.core, self.core.store
-            await self.upkeep.run(core, self.busy.values())
-            # Jobs followed here but run by another process: see how they are doing,
-            # unless the store has been listening without a break since the last such
-            # read (it tells every change then: a read would find nothing new).
-            listens = getattr(store, "listens", None)
-            if listens is None or listens != self.read_while_listening:
-                await observe(core, list(core.states), running=self.busy.values())
-                self.read_while_listening = listens
-            await self._dispatch()
+            await self._look_at_store()
         finally:
             self.context.timers.start_single("poll", Poll(), self.core.poll_interval)
+
+    async def _look_at_store(self) -> None:
+        """Renew, reclaim, purge; read the followed jobs if notices may have been
+        missed; claim. Every step calls the store: its success ends an outage."""
+        self.store_watch.start(self.core, self.context.system._start_runtime_task)
+        self.look = True  # the safety net for a wake-up that was missed
+        core, store = self.core, self.core.store
+        await self.upkeep.run(core, self.busy.values())
+        # Jobs followed here but run by another process: see how they are doing,
+        # unless the store has been listening without a break since the last such
+        # read (it tells every change then: a read would find nothing new).
+        listens = getattr(store, "listens", None)
+        if listens is None or listens != self.read_while_listening:
+            await observe(core, list(core.states), running=self.busy.values())
+            self.read_while_listening = listens
+        await self._dispatch()
+        core.outage.reached(core.system.clock.now())

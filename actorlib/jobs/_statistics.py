@@ -71,6 +71,13 @@ class JobQueueStatistics:
         wait_seconds: the total time the attempts started here waited from
             when they were due (their delay or backoff over) to their start.
         run_seconds: the total time the attempts that ended here ran.
+        uncommitted: attempts that ended here whose outcomes wait to be
+            committed to the store (while it cannot be reached, they are kept
+            and committed once it answers again).
+        store_unreachable_for: seconds since the store stopped answering this
+            queue's calls (a database restarting, cut off), or None while it
+            answers. The queue rides the outage out: see "When the database
+            restarts" in docs/jobs.md.
     """
 
     name: str
@@ -87,6 +94,8 @@ class JobQueueStatistics:
     cancelled: int = 0
     wait_seconds: float = 0.0
     run_seconds: float = 0.0
+    uncommitted: int = 0
+    store_unreachable_for: float | None = None
 
 
 @attrs.define

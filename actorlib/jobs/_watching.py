@@ -11,6 +11,7 @@ import anyio
 import attrs
 
 from ._core import QueueCore
+from ._outage import unreachable
 
 logger = logging.getLogger("actorlib")
 
@@ -21,6 +22,9 @@ class StoreWatch:
 
     # Invariant: set while the task runs; None before it starts and once it ended.
     running: tuple[anyio.CancelScope, anyio.Event] | None = None
+    # The store's `listens` when the last loss was logged: tries to listen again
+    # that fail before one succeeds (a server that is down) are not logged again.
+    lost_at: int | None = None
 
     def start(
         self, core: QueueCore, start_task: Callable[[Callable[[], Coroutine[Any, Any, None]]], None]
@@ -42,18 +46,29 @@ class StoreWatch:
                 with scope:
                     # A queue that runs no jobs need not hear of new ones.
                     await watch(core.heard if core.workers else None, **options)
-            except Exception:
-                logger.warning(
-                    "job queue %r stopped listening to its store; polling until it listens again",
-                    name,
-                    exc_info=True,
-                )
+            except Exception as error:
+                self._lost(core, name, error)
             finally:
                 if self.running == (scope, ended):
                     self.running = None
                 ended.set()
 
         start_task(run)
+
+    def _lost(self, core: QueueCore, name: str, error: Exception) -> None:
+        """Log the end of a watch, once per outage of a store that cannot be reached."""
+        listens = getattr(core.store, "listens", None)
+        down = unreachable(core.store, error)
+        if down and listens is not None and listens == self.lost_at:
+            logger.debug("job queue %r still cannot listen to its store: %s", name, error)
+            return
+        self.lost_at = listens
+        logger.warning(
+            "job queue %r stopped listening to its store (%s); polling until it listens again",
+            name,
+            type(error).__name__,
+            exc_info=not down,  # a lost connection's traceback says nothing more
+        )
 
     async def stop(self) -> None:
         """Cancel the task, if it runs, and wait for its end."""

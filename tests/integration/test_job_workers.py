@@ -24,6 +24,7 @@ import pytest
 from actorlib import ActorSystem
 from actorlib.jobs import JobQueue, JobStatus
 from tests.integration import cluster_tasks
+from tests.postgres_instance import PostgresInstance
 
 ROOT = Path(__file__).resolve().parents[2]
 TASKS = "tests.integration.cluster_tasks"
@@ -209,3 +210,50 @@ def test_sigterm_puts_jobs_still_running_after_the_grace_back_in_the_queue(
     assert "draining: 2 running jobs get 0.2 s to finish" in stderr
     rows = query(tmp_path / "jobs.db", "SELECT status, attempts, owner FROM jobs")
     assert rows == [("queued", 0, None)] * 2  # back, and the lost attempt does not count
+
+
+@pytest.mark.slow
+def test_postgres_workers_and_a_producer_ride_out_a_crash_of_the_server_and_lose_no_job(
+    postgres_instance: PostgresInstance, tmp_path: Path, processes: list[subprocess.Popen[str]]
+) -> None:
+    store = f"{postgres_instance.url}?schema=crash"
+    effects = tmp_path / "effects.db"
+    cluster_tasks.make_effects(str(effects))
+    options = ("--workers", "3", "--poll-interval", "0.2")
+    workers = [worker(store, *options, "--backend", backend) for backend in ("asyncio", "trio")]
+    processes += workers
+    jobs = 60
+
+    def finished() -> int:
+        ((count,),) = query(effects, "SELECT COUNT(*) FROM finished")
+        return int(count)
+
+    async def produce() -> list[str]:
+        async with (
+            ActorSystem("producer") as system,
+            JobQueue(system, store=store, workers=0, poll_interval=0.2) as producer,
+        ):
+            handles = await producer.submit_many(
+                cluster_tasks.step, [(str(effects), f"job-{n}", 0.2) for n in range(jobs)]
+            )
+            await anyio.to_thread.run_sync(wait_until, "ten jobs ended", lambda: finished() >= 10)
+            await anyio.to_thread.run_sync(postgres_instance.stop)  # immediate: as a crash
+            at_crash = finished()
+            # Jobs running at the crash end while the server is down: their outcomes wait.
+            await anyio.to_thread.run_sync(
+                wait_until, "a job ended during the outage", lambda: finished() > at_crash
+            )
+            await anyio.to_thread.run_sync(postgres_instance.start)
+            with anyio.fail_after(120):
+                return [await handle.result() for handle in handles]
+
+    results = anyio.run(produce)
+    assert results == [f"job-{n}" for n in range(jobs)]
+    assert {key for (key,) in query(effects, "SELECT key FROM finished")} == set(results)
+    for process in workers:
+        assert process.poll() is None, "a worker exited during the outage"
+        process.send_signal(signal.SIGTERM)
+        assert process.wait(timeout=60) == 0
+        _, errors = process.communicate(timeout=10)
+        assert "cannot reach its store" in errors, errors
+        assert "reached its store again" in errors, errors

@@ -15,6 +15,7 @@ import pytest
 from actorlib import ActorSystem
 from actorlib.jobs import JobQueue
 from tests.jobs import tasks
+from tests.nats_server import free_port
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -78,6 +79,32 @@ def test_status_of_a_missing_store_is_a_clear_error(tmp_path: Path) -> None:
     assert result.returncode == 1
     assert result.stderr.startswith("python -m actorlib.jobs: error: no job store at")
     assert "Traceback" not in result.stderr
+
+
+@pytest.mark.parametrize("command", ["worker", "status"])
+def test_a_postgresql_server_that_cannot_be_reached_is_a_clear_error(
+    command: str, postgres_database: str
+) -> None:
+    nobody = f"postgresql://postgres:secret@127.0.0.1:{free_port()}/jobs"
+    result = cli(
+        command, "--store", nobody, *(["--import", "tests.jobs.tasks"] * (command == "worker"))
+    )
+    assert result.returncode == 1
+    first = result.stderr.strip().splitlines()[0]
+    assert first.startswith(
+        "python -m actorlib.jobs: error: cannot reach the store postgresql://postgres:***@127.0.0.1:"
+    ), result.stderr
+    assert "Connection refused; check that its server is up and that --store names it" in first
+    assert "secret" not in result.stderr
+    assert "Traceback" not in result.stderr, result.stderr
+    # A database that does not exist on a server that answers: the server's word for it.
+    missing = postgres_database.rpartition("/")[0] + "/no_such_database_here"
+    result = cli(
+        command, "--store", missing, *(["--import", "tests.jobs.tasks"] * (command == "worker"))
+    )
+    assert result.returncode == 1
+    assert 'database "no_such_database_here" does not exist' in result.stderr
+    assert "Traceback" not in result.stderr, result.stderr
 
 
 @pytest.mark.parametrize("command", ["worker", "status"])

@@ -475,21 +475,27 @@ async def test_a_queue_listens_again_after_its_listening_connection_is_lost(
     assert any("stopped listening to its store" in r.getMessage() for r in warnings)
 
 
-async def test_a_lost_connection_fails_one_call_and_the_next_reconnects(postgres_url: str) -> None:
-    import psycopg
-
+async def test_a_connection_the_server_ended_while_idle_is_replaced_before_the_next_call(
+    postgres_url: str,
+) -> None:
     store = PostgresStore(postgres_url, connections=1)
     await store.open("owner")
     try:
         await store.add(record(store.now))
-        await sql(
+        ((pid,),) = await sql(
             postgres_url,
-            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = %s",
+            "SELECT pid FROM pg_stat_activity WHERE application_name = %s",
             f"actorlib.jobs {store.schema}",
         )
-        with pytest.raises(psycopg.OperationalError):
-            await store.counts()
-        assert (await store.counts())[JobStatus.QUEUED] == 1
+        # With a timeout, the server returns once the session has ended.
+        await sql(postgres_url, "SELECT pg_terminate_backend(%s, 5000)", pid)
+        assert (await store.counts())[JobStatus.QUEUED] == 1  # on a new connection
+        ((again,),) = await sql(
+            postgres_url,
+            "SELECT pid FROM pg_stat_activity WHERE application_name = %s",
+            f"actorlib.jobs {store.schema}",
+        )
+        assert again != pid
     finally:
         await store.close()
 

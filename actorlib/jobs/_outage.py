@@ -1,0 +1,83 @@
+"""How a queue rides out a store it cannot reach for a while; knows no actors or timers.
+
+A database that restarts, fails over or is cut off for a few seconds must not
+stop the queues of every process that uses it: their scheduler keeps the
+outcomes it could not commit, tries again after a pause that doubles up to
+`RETRY_MOST`, and logs the outage once when it begins and once when it ends.
+"""
+
+from __future__ import annotations
+
+import logging
+
+import attrs
+
+logger = logging.getLogger("actorlib")
+
+#: Seconds before the first try after a store call failed for want of the store;
+#: doubled after each failed try, up to the most.
+RETRY_FIRST, RETRY_MOST = 0.05, 2.0
+
+#: Characters of the store's error shown in the log (the first line of it).
+_SHOWN = 300
+
+
+def unreachable(store: object, error: BaseException) -> bool:
+    """Whether *error* means that *store* cannot be reached now (its server is down,
+    restarting or cut off), so the call may succeed later, as the store says."""
+    check = getattr(store, "unreachable", None)
+    return bool(check is not None and check(error))
+
+
+def _shown(error: BaseException) -> str:
+    first = str(error).strip().splitlines()[0] if str(error).strip() else ""
+    text = f"{type(error).__name__}: {first}" if first else type(error).__name__
+    return text if len(text) <= _SHOWN else text[:_SHOWN] + "..."
+
+
+@attrs.define
+class StoreOutage:
+    """The state of one queue's outage: when it began and the pause before the next try."""
+
+    queue: str  # the queue's name, for the log
+    since: float | None = None  # when the first call failed; None while the store answers
+    pause: float = RETRY_FIRST
+    failures: int = 0
+
+    @property
+    def down(self) -> bool:
+        """Whether the last store call failed for want of the store."""
+        return self.since is not None
+
+    def failed(self, error: BaseException, now: float, *, kept: int) -> float:
+        """A store call failed for want of the store: log the outage if it begins
+        here; return the seconds to wait before trying again."""
+        self.failures += 1
+        if self.since is None:
+            self.since = now
+            logger.warning(
+                "job queue %r cannot reach its store (%s); keeping %d outcomes not yet "
+                "committed and trying again until it answers",
+                self.queue,
+                _shown(error),
+                kept,
+            )
+            return self.pause
+        self.pause = min(self.pause * 2, RETRY_MOST)
+        return self.pause
+
+    def unreachable_for(self, now: float) -> float | None:
+        """Seconds since the outage began, or None while the store answers."""
+        return None if self.since is None else max(0.0, now - self.since)
+
+    def reached(self, now: float) -> None:
+        """A store call succeeded: log the end of the outage, if there was one."""
+        if self.since is None:
+            return
+        logger.warning(
+            "job queue %r reached its store again after %.1f s (%d failed tries)",
+            self.queue,
+            max(0.0, now - self.since),
+            self.failures,
+        )
+        self.since, self.pause, self.failures = None, RETRY_FIRST, 0

@@ -1,0 +1,144 @@
+"""A queue rides out a restart of its PostgreSQL server: the outcomes it could not
+commit are kept and committed once the server is back, no job runs twice, the
+queue goes on taking and running jobs, and the outage is logged once when it
+begins and once when it ends. The server is the test's own (`postgres_instance`),
+stopped and started for real."""
+
+from __future__ import annotations
+
+import logging
+
+import anyio
+import anyio.to_thread
+import pytest
+
+from actorlib import ActorSystem
+from actorlib.jobs import JobQueue, JobStatus, PostgresStore, _postgres_plans
+from actorlib.jobs._outage import RETRY_FIRST, RETRY_MOST, StoreOutage
+from tests.jobs import tasks
+from tests.jobs.stores import record
+from tests.postgres_instance import PostgresInstance
+
+pytestmark = pytest.mark.anyio
+
+
+def warnings(caplog: pytest.LogCaptureFixture, text: str) -> list[str]:
+    return [
+        r.getMessage()
+        for r in caplog.records
+        if r.levelno == logging.WARNING and text in r.getMessage()
+    ]
+
+
+async def test_a_queue_keeps_an_outcome_through_a_restart_of_its_server_and_runs_nothing_twice(
+    postgres_instance: PostgresInstance, caplog: pytest.LogCaptureFixture
+) -> None:
+    import psycopg
+
+    gate = tasks.GATES["outage"] = tasks.Gate()
+    url = f"{postgres_instance.url}?schema=outage"
+    async with (
+        ActorSystem("jobs") as system,
+        JobQueue(system, store=url, workers=2, poll_interval=0.05) as queue,
+    ):
+        handle = await queue.submit(tasks.gated, "outage", 1)
+        with anyio.fail_after(10):
+            await gate.started.wait()
+        await anyio.to_thread.run_sync(postgres_instance.stop, "fast")
+        with pytest.raises(psycopg.OperationalError):
+            await queue.submit(tasks.add, 1, 1)  # refused, never half-accepted
+        gate.opened.set()  # the job ends while its store is down
+        with anyio.fail_after(10):  # the scheduler's state, polled: no event says it
+            while queue.statistics().uncommitted != 1:  # noqa: ASYNC110
+                await anyio.sleep(0.01)
+        assert queue.statistics().store_unreachable_for is not None
+        assert not handle.done()
+        await anyio.to_thread.run_sync(postgres_instance.start)
+        with anyio.fail_after(30):
+            assert await handle.result() == 10
+            assert queue.statistics().uncommitted == 0
+            assert await (await queue.submit(tasks.add, 2, 3)).result() == 5
+        info = handle.info()
+        assert (info.status, info.attempts) == (JobStatus.SUCCEEDED, 1)
+    assert gate.log == [1]  # started once: neither re-queued nor claimed again
+    assert len(warnings(caplog, "cannot reach its store")) == 1
+    assert len(warnings(caplog, "reached its store again")) == 1
+
+
+async def test_the_first_call_after_a_restart_of_the_server_succeeds(
+    postgres_instance: PostgresInstance,
+) -> None:
+    # Each of the pool's connections was ended by the server while idle: the
+    # store sees it before using one, and connects again, instead of failing
+    # the caller's call on it.
+    store = PostgresStore(f"{postgres_instance.url}?schema=restart", connections=2)
+    await store.open("a")
+    try:
+        await store.add(record(store.now))
+        await anyio.to_thread.run_sync(postgres_instance.stop, "fast")
+        await anyio.to_thread.run_sync(postgres_instance.start)
+        assert (await store.counts())[JobStatus.QUEUED] == 1
+        assert (await store.counts())[JobStatus.QUEUED] == 1
+    finally:
+        await store.close()
+
+
+async def test_just_after_the_server_restarts_no_owner_counts_as_dead_for_want_of_its_lock(
+    postgres_instance: PostgresInstance, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The restart ended every session, so every owner's lock is free until its
+    # queue listens again. Within the grace nobody re-queues its running jobs (they
+    # would run twice); after it, an owner still without its lock is dead.
+    monkeypatch.setattr(_postgres_plans, "RESTART_GRACE", 3.0)
+    url = f"{postgres_instance.url}?schema=grace"
+    first, second = PostgresStore(url), PostgresStore(url)
+    await first.open("first")
+    try:
+        await first.add(record(first.now))
+        (claimed,) = await first.claim("first", 1, lease=600)
+        await anyio.to_thread.run_sync(postgres_instance.stop, "fast")
+        await anyio.to_thread.run_sync(postgres_instance.start)
+        await second.open("second")
+        assert await second.reclaim_expired() == 0
+        with anyio.fail_after(10):
+            while not await second.reclaim_expired():  # noqa: ASYNC110 (the server's clock)
+                await anyio.sleep(0.1)
+        (again,) = await second.get_many([claimed.id])
+        assert again.status is JobStatus.QUEUED
+    finally:
+        await first.close()
+        await second.close()
+
+
+async def test_a_process_never_counts_itself_dead(postgres_url: str) -> None:
+    # Its listening session (and with it its lock) was lost; it is alive, since it asks.
+    store = PostgresStore(postgres_url)
+    await store.open("me")
+    try:
+        await store.add(record(store.now))
+        await store.claim("me", 1, lease=600)
+        await store._hearing.close()
+        assert await store.reclaim_expired() == 0
+    finally:
+        await store.close()
+
+
+def test_an_outage_is_logged_when_it_begins_and_when_it_ends_with_a_doubling_pause(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    outage = StoreOutage("jobs")
+    error = ConnectionRefusedError("refused\nsecond line")
+    pauses = [outage.failed(error, 10.0 + n, kept=2) for n in range(8)]
+    assert pauses[0] == RETRY_FIRST
+    assert pauses[1] == 2 * RETRY_FIRST
+    assert pauses[-1] == RETRY_MOST
+    assert outage.unreachable_for(12.5) == 2.5
+    outage.reached(20.5)
+    outage.reached(21.0)  # nothing more to say
+    assert outage.unreachable_for(21.0) is None
+    assert [r.getMessage() for r in caplog.records] == [
+        "job queue 'jobs' cannot reach its store (ConnectionRefusedError: refused); "
+        "keeping 2 outcomes not yet committed and trying again until it answers",
+        "job queue 'jobs' reached its store again after 10.5 s (8 failed tries)",
+    ]
+    assert outage.failed(error, 30.0, kept=0) == RETRY_FIRST  # a new outage starts afresh

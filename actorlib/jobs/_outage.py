@@ -18,6 +18,10 @@ logger = logging.getLogger("actorlib")
 #: doubled after each failed try, up to the most.
 RETRY_FIRST, RETRY_MOST = 0.05, 2.0
 
+#: Seconds of an outage after which a queue that closes stops waiting to commit the
+#: outcomes it keeps (their jobs then run again); a shorter blip does not cost them.
+CLOSE_PATIENCE = 5.0
+
 #: Characters of the store's error shown in the log (the first line of it).
 _SHOWN = 300
 
@@ -69,6 +73,11 @@ class StoreOutage:
     def unreachable_for(self, now: float) -> float | None:
         """Seconds since the outage began, or None while the store answers."""
         return None if self.since is None else max(0.0, now - self.since)
+
+    def past_patience(self, now: float) -> bool:
+        """Whether a closing queue should stop waiting for the store (`CLOSE_PATIENCE`)."""
+        lasted = self.unreachable_for(now)
+        return lasted is not None and lasted >= CLOSE_PATIENCE
 
     def reached(self, now: float) -> None:
         """A store call succeeded: log the end of the outage, if there was one."""

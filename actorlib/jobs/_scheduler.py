@@ -124,7 +124,7 @@ class Scheduler(Actor):
                 error, self.core.system.clock.now(), kept=len(self.unsaved)
             )
             self.context.timers.start_single("store-retry", StoreRetry(), pause)
-            self._check_drained()  # a close no longer waits for what cannot be committed
+            self._check_drained()  # a close waits for the store, but not for ever
             if isinstance(message, PeriodicTick):  # re-armed only once its tick is enqueued
                 self.context.timers.start_single(("periodic", message.name), message, pause)
 
@@ -348,10 +348,12 @@ class Scheduler(Actor):
         self._check_drained()
 
     def _check_drained(self) -> None:
-        # Outcomes a store that cannot be reached has not committed do not hold a
-        # close up: `on_stop` tries them once more, and their jobs run again if lost.
+        # Outcomes that a store unreachable for a while has not committed hold a close
+        # up no longer: `on_stop` tries them once more, and their jobs run again if lost.
         core = self.core
-        if core.closing and not self.busy and (not self.unsaved or core.outage.down):
+        if not core.closing or self.busy:
+            return
+        if not self.unsaved or core.outage.past_patience(core.system.clock.now()):
             core.drained.set()
 
     async def _poll(self) -> None:

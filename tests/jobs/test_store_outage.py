@@ -13,7 +13,14 @@ import anyio.to_thread
 import pytest
 
 from actorlib import ActorSystem
-from actorlib.jobs import JobQueue, JobStatus, PostgresStore, _postgres_plans
+from actorlib.jobs import (
+    JobQueue,
+    JobQueueClosedError,
+    JobStatus,
+    PostgresStore,
+    _outage,
+    _postgres_plans,
+)
 from actorlib.jobs._outage import RETRY_FIRST, RETRY_MOST, StoreOutage
 from tests.jobs import tasks
 from tests.jobs.stores import record
@@ -63,6 +70,35 @@ async def test_a_queue_keeps_an_outcome_through_a_restart_of_its_server_and_runs
     assert gate.log == [1]  # started once: neither re-queued nor claimed again
     assert len(warnings(caplog, "cannot reach its store")) == 1
     assert len(warnings(caplog, "reached its store again")) == 1
+
+
+async def test_a_queue_closing_in_an_outage_waits_a_while_for_its_store_then_says_what_is_lost(
+    postgres_instance: PostgresInstance,
+    caplog: pytest.LogCaptureFixture,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(_outage, "CLOSE_PATIENCE", 0.5)
+    gate = tasks.GATES["closing"] = tasks.Gate()
+    url = f"{postgres_instance.url}?schema=closing"
+    async with ActorSystem("jobs") as system:
+        queue = await JobQueue.start(system, store=url, workers=1, poll_interval=0.05)
+        handle = await queue.submit(tasks.gated, "closing", 2)
+        with anyio.fail_after(10):
+            await gate.started.wait()
+        await anyio.to_thread.run_sync(postgres_instance.stop, "fast")
+        gate.opened.set()
+        with anyio.fail_after(10):  # the scheduler's state, polled: no event says it
+            while queue.statistics().uncommitted != 1:  # noqa: ASYNC110
+                await anyio.sleep(0.01)
+            await queue.close()  # waits CLOSE_PATIENCE for the store, not for ever
+        with pytest.raises(JobQueueClosedError):
+            await handle.result()
+    errors = [r.getMessage() for r in caplog.records if r.levelno == logging.ERROR]
+    assert any(
+        "closed while its store could not be reached: the outcomes of 1 jobs were not "
+        "committed, and those jobs will run again" in m
+        for m in errors
+    ), errors
 
 
 async def test_the_first_call_after_a_restart_of_the_server_succeeds(

@@ -19,6 +19,7 @@ from ._errors import (
     JobMainGuardError,
     JobQueueClosedError,
     JobSerializationError,
+    JobStoreUnavailableError,
     JobTimeoutError,
 )
 from ._events import (
@@ -67,6 +68,7 @@ __all__ = [
     "JobStarted",
     "JobStatus",
     "JobStore",
+    "JobStoreUnavailableError",
     "JobSucceeded",
     "JobTimeoutError",
     "MemoryStore",

@@ -43,19 +43,10 @@ def main(argv: list[str] | None = None) -> int:
             return status
         return int(run(_status, options, backend="asyncio") or 0)
     except (OSError, ValueError, sqlite3.Error) as error:
-        # A bad store (path, URL, file) is the user's to fix: say so without a traceback.
+        # A bad store (path, URL, file) or one that cannot be reached (a
+        # JobStoreUnavailableError is a ConnectionError) is the user's to fix: say so
+        # without a traceback.
         print(f"{parser.prog}: error: {error}", file=sys.stderr)
-        return 1
-    except Exception as error:
-        store = open_store(options.store, time.time)  # no I/O: asked what the error means
-        if not unreachable(store, error):
-            raise
-        print(
-            f"{parser.prog}: error: cannot reach the store {store.url}: "
-            f"{str(error).strip().splitlines()[0]}; check that its server is up and that "
-            f"--store names it",
-            file=sys.stderr,
-        )
         return 1
 
 

@@ -12,7 +12,9 @@
         ├── JobMainGuardError       also a RuntimeError: a process job's worker re-ran an
         │                           unguarded main script
         ├── JobQueueClosedError     also a RuntimeError: the queue is not accepting work
-        └── JobSerializationError   also a TypeError: a function or argument cannot be pickled
+        ├── JobSerializationError   also a TypeError: a function or argument cannot be pickled
+        └── JobStoreUnavailableError  also a ConnectionError: the store's server cannot be
+                                    reached now (down, restarting, cut off)
 
 Like the core's errors, each is an attrs class whose message is built from its
 fields, so it pickles intact into a durable store.
@@ -185,3 +187,28 @@ class JobSerializationError(JobError, TypeError):
 
     def __str__(self) -> str:
         return f"cannot pickle job {self.function}: {self.detail}; {self.hint}"
+
+
+@attrs.define(auto_exc=True, str=False, repr=False, slots=False)
+class JobStoreUnavailableError(JobError, ConnectionError):
+    """The job store's server cannot be reached now: it is down, restarting or cut off.
+
+    Raised by a call of the queue (a submit, a lookup, a count) or by a store's
+    own method; the driver's error is its ``__cause__``. The queue itself rides
+    the outage out: its workers keep what they could not commit and try again.
+
+    Attributes:
+        store: the store's URL (without its password).
+        reason: the driver's error, in one line.
+        hint: what to do (by default: try again, and how a submit's retry is safe).
+    """
+
+    store: str = ""
+    reason: str = ""
+    hint: str = (
+        "try again once it answers (a submit whose connection was lost during the call "
+        "may have been stored: submit with key= to make a retry safe)"
+    )
+
+    def __str__(self) -> str:
+        return f"the job store {self.store} cannot be reached ({self.reason}); {self.hint}"

@@ -12,6 +12,8 @@ import logging
 
 import attrs
 
+from ._errors import JobStoreUnavailableError
+
 logger = logging.getLogger("actorlib")
 
 #: Seconds before the first try after a store call failed for want of the store;
@@ -28,12 +30,16 @@ _SHOWN = 300
 
 def unreachable(store: object, error: BaseException) -> bool:
     """Whether *error* means that *store* cannot be reached now (its server is down,
-    restarting or cut off), so the call may succeed later, as the store says."""
+    restarting or cut off), so the call may succeed later: a `JobStoreUnavailableError`,
+    or a driver's error that the store's ``unreachable`` says is one."""
+    if isinstance(error, JobStoreUnavailableError):
+        return True
     check = getattr(store, "unreachable", None)
     return bool(check is not None and check(error))
 
 
-def _shown(error: BaseException) -> str:
+def one_line(error: BaseException) -> str:
+    """The error's type and the first line of its message, at most `_SHOWN` characters."""
     first = str(error).strip().splitlines()[0] if str(error).strip() else ""
     text = f"{type(error).__name__}: {first}" if first else type(error).__name__
     return text if len(text) <= _SHOWN else text[:_SHOWN] + "..."
@@ -63,7 +69,7 @@ class StoreOutage:
                 "job queue %r cannot reach its store (%s); keeping %d outcomes not yet "
                 "committed and trying again until it answers",
                 self.queue,
-                _shown(error),
+                one_line(error),
                 kept,
             )
             return self.pause

@@ -12,9 +12,11 @@ from collections.abc import Callable
 
 import anyio
 
+from ._errors import JobStoreUnavailableError
 from ._model import WAITING, JobChange, JobRecord, JobStatus, Progress
+from ._outage import one_line
 from ._postgres_deps import LOCK_BUSY
-from ._postgres_link import Row, driver
+from ._postgres_link import Row, driver, lost_server
 from ._postgres_link import one as _one
 from ._postgres_listen import Listener
 from ._postgres_plans import JobPlans
@@ -130,9 +132,10 @@ class PostgresStore:
 
         Raises:
             ImportError: psycopg is not installed (install ``actorlib[postgres]``).
-            psycopg.OperationalError: the server cannot be reached.
+            JobStoreUnavailableError: the server cannot be reached, or refused the
+                connection (a database that does not exist, a role not allowed).
         """
-        driver()
+        psycopg = driver()
         self._hearing.owner = owner
         try:
             first = await self._pool.open()
@@ -147,9 +150,12 @@ class PostgresStore:
                     "job store %s: schema %s at version %d", self.url, self.schema, applied[-1]
                 )
             alone = await self._hearing.start()
-        except BaseException:
+        except BaseException as error:
             with anyio.CancelScope(shield=True):
                 await self.close()
+            if isinstance(error, psycopg.OperationalError | psycopg.InterfaceError):
+                hint = "check that the server is up and accepts this URL's database and user"
+                raise JobStoreUnavailableError(self.url, one_line(error), hint) from error
             raise
         if alone:
             # Nobody else has the store open: whatever is marked running was
@@ -161,11 +167,7 @@ class PostgresStore:
     def unreachable(self, error: BaseException) -> bool:
         """Whether *error* means the server cannot be reached now (down, restarting,
         cut off: a lost or refused connection), so that a later call may succeed."""
-        try:
-            import psycopg
-        except ImportError:
-            return False
-        return isinstance(error, (psycopg.OperationalError, psycopg.InterfaceError))
+        return lost_server(error)
 
     async def close(self) -> None:
         """Close every connection (the jobs stay in the database)."""

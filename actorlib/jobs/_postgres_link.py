@@ -111,6 +111,27 @@ def driver() -> Any:
     return psycopg
 
 
+#: SQLSTATE classes and codes that mean the server cannot be reached now: a
+#: connection exception, an operator's intervention (shutdown, crash, starting up),
+#: too many connections.
+_UNREACHABLE_STATES = ("08", "57P", "53300")
+
+
+def lost_server(error: BaseException) -> bool:
+    """Whether *error* (psycopg's) means that the server cannot be reached now (down,
+    restarting, cut off, the connection lost), not that a statement failed (a lock
+    not available, a deadlock, a serialization failure: the caller's to handle)."""
+    psycopg = sys.modules.get("psycopg")
+    if psycopg is None:
+        return False
+    if isinstance(error, psycopg.InterfaceError):  # a connection that is closed
+        return True
+    if not isinstance(error, psycopg.OperationalError):
+        return False
+    state = getattr(error, "sqlstate", None)
+    return state is None or state.startswith(_UNREACHABLE_STATES)
+
+
 def _psycopg_async_works() -> bool:
     """psycopg's AsyncConnection needs an asyncio loop, and not the Windows proactor."""
     try:

@@ -7,7 +7,9 @@ from typing import TypeVar
 
 import anyio
 
-from ._postgres_link import Link, Plan, Statement, connect
+from ._errors import JobStoreUnavailableError
+from ._outage import one_line
+from ._postgres_link import Link, Plan, Statement, connect, lost_server
 from ._postgres_link import acquire as _acquire
 from ._postgres_link import one as _one
 
@@ -103,10 +105,14 @@ class LinkPool:
                 if link is None:
                     link = await self._connect()
                 return await link.run(plan, atomic=atomic)
-            except Exception:
+            except Exception as error:
                 if link is not None and link.broken:
                     await self._drop(link)
                     link = None  # the next call reconnects
+                if lost_server(error):
+                    raise JobStoreUnavailableError(
+                        store=self.url, reason=one_line(error)
+                    ) from error
                 raise
             finally:
                 if self._free is free:

@@ -92,9 +92,12 @@ def test_a_postgresql_server_that_cannot_be_reached_is_a_clear_error(
     assert result.returncode == 1
     first = result.stderr.strip().splitlines()[0]
     assert first.startswith(
-        "python -m actorlib.jobs: error: cannot reach the store postgresql://postgres:***@127.0.0.1:"
+        "python -m actorlib.jobs: error: the job store postgresql://postgres:***@127.0.0.1:"
     ), result.stderr
-    assert "Connection refused; check that its server is up and that --store names it" in first
+    assert "cannot be reached (OperationalError: connection failed: " in first
+    assert first.endswith(
+        "Connection refused); check that the server is up and accepts this URL's database and user"
+    ), first
     assert "secret" not in result.stderr
     assert "Traceback" not in result.stderr, result.stderr
     # A database that does not exist on a server that answers: the server's word for it.

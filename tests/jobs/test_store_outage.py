@@ -17,6 +17,7 @@ from actorlib.jobs import (
     JobQueue,
     JobQueueClosedError,
     JobStatus,
+    JobStoreUnavailableError,
     PostgresStore,
     _outage,
     _postgres_plans,
@@ -52,8 +53,10 @@ async def test_a_queue_keeps_an_outcome_through_a_restart_of_its_server_and_runs
         with anyio.fail_after(10):
             await gate.started.wait()
         await anyio.to_thread.run_sync(postgres_instance.stop, "fast")
-        with pytest.raises(psycopg.OperationalError):
-            await queue.submit(tasks.add, 1, 1)  # refused, never half-accepted
+        with pytest.raises(JobStoreUnavailableError, match="cannot be reached") as refused:
+            await queue.submit(tasks.add, 1, 1)
+        assert isinstance(refused.value.__cause__, psycopg.OperationalError)
+        assert refused.value.store == f"{postgres_instance.url}"
         gate.opened.set()  # the job ends while its store is down
         with anyio.fail_after(10):  # the scheduler's state, polled: no event says it
             while queue.statistics().uncommitted != 1:  # noqa: ASYNC110

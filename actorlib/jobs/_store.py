@@ -14,6 +14,10 @@ class JobStore(Protocol):
     Times are in the store's own clock (`now`): the system's Clock for the
     memory store, wall-clock seconds for a durable store (its jobs outlive
     the process, and a monotonic clock does not).
+
+    A method that fails because the store's server cannot be reached now
+    raises `JobStoreUnavailableError`: the queue keeps what it could not
+    commit and tries again later, instead of stopping.
     """
 
     url: str

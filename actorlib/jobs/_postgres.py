@@ -135,7 +135,9 @@ class PostgresStore:
             JobStoreUnavailableError: the server cannot be reached, or refused the
                 connection (a database that does not exist, a role not allowed).
         """
-        psycopg = driver()
+        # Imported in a thread: its first import takes about 0.1 s, which on the
+        # event loop would stall every actor (and trip the watchdog) as a worker starts.
+        psycopg = await anyio.to_thread.run_sync(driver)
         self._hearing.owner = owner
         try:
             first = await self._pool.open()

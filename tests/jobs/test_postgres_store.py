@@ -45,6 +45,26 @@ def test_importing_actorlib_jobs_does_not_import_psycopg() -> None:
     assert result.stdout.strip() == "False"
 
 
+def test_the_first_open_imports_psycopg_off_the_event_loop(postgres_url: str) -> None:
+    # In a fresh process, as a worker starts: the import (about 0.1 s) must not stall
+    # the loop, which the watchdog would report with the import's frames.
+    code = (
+        "import anyio\n"
+        "from actorlib import ActorSystem\n"
+        "from actorlib.jobs import JobQueue\n"
+        "async def main():\n"
+        "    async with ActorSystem('s', slow_callback=0.05) as system:\n"
+        f"        async with JobQueue(system, store={postgres_url!r}, workers=1):\n"
+        "            pass\n"
+        "anyio.run(main)\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=60
+    )
+    blocked = result.stderr.split("the event loop has been blocked")[1:]
+    assert not [part for part in blocked if "psycopg" in part], result.stderr
+
+
 async def test_without_psycopg_start_fails_naming_the_extra(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:

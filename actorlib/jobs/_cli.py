@@ -17,9 +17,9 @@ import anyio
 
 from .._run import run
 from .._system import ActorSystem
+from ._errors import JobStoreUnavailableError
 from ._joblog import short_error
 from ._model import JobInfo, JobStatus
-from ._outage import unreachable
 from ._queue import JobQueue
 from ._sqlite import SqliteStore
 from ._statistics import JobCounts
@@ -247,9 +247,7 @@ async def _follow(
         try:
             stats = await queue.counts()
             lines = await failures.new(stats.failed)
-        except Exception as error:
-            if not unreachable(queue.store, error):
-                raise
+        except JobStoreUnavailableError:
             await anyio.sleep(0.5)  # the queue logs the outage, and rides it out
             continue
         for line in lines:

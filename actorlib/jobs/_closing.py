@@ -8,7 +8,7 @@ import anyio
 
 from . import _control
 from ._core import QueueCore
-from ._outage import unreachable
+from ._errors import JobStoreUnavailableError
 from ._scheduling import Close
 from ._store import JobStore
 
@@ -68,9 +68,7 @@ async def drain_within(core: QueueCore, grace: float) -> None:
     await core.drained.wait()
     try:
         released = await core.store.release(core.owner)
-    except Exception as error:
-        if not unreachable(core.store, error):
-            raise
+    except JobStoreUnavailableError:
         logger.warning(
             "job queue %r could not put its running jobs back in the queue: its store "
             "cannot be reached; they come back once their owner is seen gone or their "

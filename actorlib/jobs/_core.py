@@ -101,10 +101,11 @@ class QueueCore:
     _changed: anyio.Event | None = None
     # What happened here, for statistics() and metrics: every event passes `publish`.
     tally: Tally = attrs.Factory(Tally)
-    # The store's outage as the scheduler lives it (`_outage`), and the outcomes
-    # it keeps meanwhile (its `unsaved`, counted for statistics()).
+    # The store's outage as the scheduler lives it (`_outage`).
     outage: StoreOutage = attrs.Factory(lambda core: StoreOutage(core.name), takes_self=True)
-    uncommitted: int = 0
+    # Outcomes the scheduler has not committed yet (kept through an outage). A Flush
+    # message commits them together: those that arrive before it share one transaction.
+    unsaved: list[tuple[JobRecord, JobEvent]] = attrs.Factory(list)
     # Jobs other processes changed, not read yet: notifications that arrive before
     # the scheduler handles its `Changed` share one read.
     changed_ids: set[str] = attrs.Factory(set)
@@ -123,7 +124,7 @@ class QueueCore:
         """The fields of `JobQueueStatistics` about the store's outage."""
         now = self.system.clock.now()
         return {
-            "uncommitted": self.uncommitted,
+            "uncommitted": len(self.unsaved),
             "store_unreachable_for": self.outage.unreachable_for(now),
         }
 

@@ -12,8 +12,6 @@ import logging
 
 import attrs
 
-from ._errors import JobStoreUnavailableError
-
 logger = logging.getLogger("actorlib")
 
 #: Seconds before the first try after a store call failed for want of the store;
@@ -26,16 +24,6 @@ CLOSE_PATIENCE = 5.0
 
 #: Characters of the store's error shown in the log (the first line of it).
 _SHOWN = 300
-
-
-def unreachable(store: object, error: BaseException) -> bool:
-    """Whether *error* means that *store* cannot be reached now (its server is down,
-    restarting or cut off), so the call may succeed later: a `JobStoreUnavailableError`,
-    or a driver's error that the store's ``unreachable`` says is one."""
-    if isinstance(error, JobStoreUnavailableError):
-        return True
-    check = getattr(store, "unreachable", None)
-    return bool(check is not None and check(error))
 
 
 def one_line(error: BaseException) -> str:
@@ -53,11 +41,6 @@ class StoreOutage:
     since: float | None = None  # when the first call failed; None while the store answers
     pause: float = RETRY_FIRST
     failures: int = 0
-
-    @property
-    def down(self) -> bool:
-        """Whether the last store call failed for want of the store."""
-        return self.since is not None
 
     def failed(self, error: BaseException, now: float, *, kept: int) -> float:
         """A store call failed for want of the store: log the outage if it begins

@@ -69,9 +69,9 @@ class PostgresStore:
       milliseconds; a cut network: within the keepalives, about 8 s); never
       its own, and nobody's in the `RESTART_GRACE` after the server started
       (`_postgres_plans`). Leases remain, for processes that hang.
-    - **Outages**: `unreachable` says which errors mean that the server
-      cannot be reached now; the queue keeps what it could not commit and
-      tries again (`_outage`). An idle connection the server ended is
+    - **Outages**: a lost or refused connection (`lost_server`), in a call or
+      in `watch`, raises `JobStoreUnavailableError`; the queue keeps what it
+      could not commit and tries again (`_outage`). An idle connection the server ended is
       replaced before its next call.
     - **Backends**: psycopg's ``AsyncConnection`` on asyncio; on trio, where
       it does not run, the blocking connection in a worker thread.
@@ -166,11 +166,6 @@ class PostgresStore:
         else:
             await self.reclaim_expired()
 
-    def unreachable(self, error: BaseException) -> bool:
-        """Whether *error* means the server cannot be reached now (down, restarting,
-        cut off: a lost or refused connection), so that a later call may succeed."""
-        return lost_server(error)
-
     async def close(self) -> None:
         """Close every connection (the jobs stay in the database)."""
         await self._pool.close()
@@ -196,7 +191,7 @@ class PostgresStore:
         own included, that such a queue would only throw away).
 
         Raises:
-            psycopg.OperationalError: the listening connection was lost (the
+            JobStoreUnavailableError: the listening connection was lost (the
                 queue calls `watch` again at its next poll).
         """
 
@@ -204,7 +199,12 @@ class PostgresStore:
             assert changed is not None
             changed(parse_state_payloads(payloads, self._key))
 
-        await self._hearing.watch(wake, None if changed is None else told)
+        try:
+            await self._hearing.watch(wake, None if changed is None else told)
+        except Exception as error:
+            if lost_server(error):
+                raise JobStoreUnavailableError(self.url, one_line(error)) from error
+            raise
 
     @property
     def listens(self) -> int:

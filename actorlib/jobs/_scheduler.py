@@ -12,13 +12,12 @@ from .._ref import ActorRef
 from .._supervision import OneForOne
 from . import _joblog as joblog
 from ._core import Changed, Heard, Kick, QueueCore
-from ._errors import JobLostError
-from ._events import JobEvent, JobFailed, JobStarted
+from ._errors import JobLostError, JobStoreUnavailableError
+from ._events import JobFailed, JobStarted
 from ._execute import Attempt, Outcome
 from ._following import observe, tell_started
 from ._memory import MemoryStore
 from ._model import WAITING, JobRecord
-from ._outage import unreachable
 from ._outcomes import next_state
 from ._pacing import ClaimPacing
 from ._scheduling import (
@@ -60,9 +59,6 @@ class Scheduler(Actor):
         self.busy: dict[ActorRef[Any], JobRecord] = {}
         self.next_start = -math.inf  # rate limit: the earliest time the next job may start
         self.purge_at: float | None = None  # memory store: when the purge timer fires
-        # Outcomes not yet committed. A Flush message commits them together:
-        # the outcomes that arrive before it is handled share one transaction.
-        self.unsaved: list[tuple[JobRecord, JobEvent]] = []
         # Workers whose last job's outcome is in `unsaved`: they get no new job
         # until it is committed, so the store never shows more than `workers`
         # jobs running for this queue (what a crash may run again).
@@ -97,15 +93,13 @@ class Scheduler(Actor):
         await self.store_watch.stop()
         try:
             await self._flush()
-        except Exception as error:
-            if not unreachable(self.core.store, error):
-                raise
+        except JobStoreUnavailableError:
             # Their jobs stay running in the store until a poll elsewhere re-queues them.
             logger.error(
                 "job queue %r closed while its store could not be reached: the outcomes "
                 "of %d jobs were not committed, and those jobs will run again",
                 self.core.name,
-                len(self.unsaved),
+                len(self.core.unsaved),
             )
         self.core.stopped = True
         self.core.close_states("the queue was closed before the job ended")
@@ -115,13 +109,11 @@ class Scheduler(Actor):
     async def receive(self, message: object) -> None:
         try:
             await self._handle(message)
-        except Exception as error:
+        except JobStoreUnavailableError as error:
             # A store that cannot be reached (a database restarting) stops nothing:
             # what was not committed is kept, and tried again after a pause.
-            if not unreachable(self.core.store, error):
-                raise
             pause = self.core.outage.failed(
-                error, self.core.system.clock.now(), kept=len(self.unsaved)
+                error, self.core.system.clock.now(), kept=len(self.core.unsaved)
             )
             self.context.timers.start_single("store-retry", StoreRetry(), pause)
             self._check_drained()  # a close waits for the store, but not for ever
@@ -267,7 +259,11 @@ class Scheduler(Actor):
         if due is not None:
             # Something waits for its delay or backoff: come back when it is due.
             self.context.timers.start_single("due", Kick(), max(due - store.now(), 0.001))
-        elif not self.busy and not self.unsaved and not (store.durable and await store.running()):
+        elif (
+            not self.busy
+            and not self.core.unsaved
+            and not (store.durable and await store.running())
+        ):
             core.idle = True
             core.notify()
         await self._purge_on_time()
@@ -282,20 +278,18 @@ class Scheduler(Actor):
             # Interrupted after close(grace=...): the facade puts it back in the queue.
             self._check_drained()
             return
-        if not self.unsaved:
+        if not self.core.unsaved:
             self.ref.tell(Flush())
-        self.unsaved.append(next_state(self.core, record, outcome))
-        self.core.uncommitted = len(self.unsaved)
+        self.core.unsaved.append(next_state(self.core, record, outcome))
 
     async def _flush(self) -> None:
         """Commit the gathered outcomes, then tell handles and the event stream."""
-        if not self.unsaved:
+        if not self.core.unsaved:
             return
         # Kept until committed: a store that cannot be reached now gets them at the retry.
-        batch = list(self.unsaved)
+        batch = list(self.core.unsaved)
         failed = await self.core.store.save_many([record for record, _ in batch])
-        del self.unsaved[: len(batch)]
-        self.core.uncommitted = len(self.unsaved)
+        del self.core.unsaved[: len(batch)]
         # Dependents the same commit failed (a prerequisite failed or was cancelled).
         batch += [
             (record, JobFailed(self.core.name, record.id, record.name, record.error))
@@ -353,7 +347,7 @@ class Scheduler(Actor):
         core = self.core
         if not core.closing or self.busy:
             return
-        if not self.unsaved or core.outage.past_patience(core.system.clock.now()):
+        if not self.core.unsaved or core.outage.past_patience(core.system.clock.now()):
             core.drained.set()
 
     async def _poll(self) -> None:

@@ -11,7 +11,7 @@ import anyio
 import attrs
 
 from ._core import QueueCore
-from ._outage import unreachable
+from ._errors import JobStoreUnavailableError
 
 logger = logging.getLogger("actorlib")
 
@@ -58,7 +58,7 @@ class StoreWatch:
     def _lost(self, core: QueueCore, name: str, error: Exception) -> None:
         """Log the end of a watch, once per outage of a store that cannot be reached."""
         listens = getattr(core.store, "listens", None)
-        down = unreachable(core.store, error)
+        down = isinstance(error, JobStoreUnavailableError)
         if down and listens is not None and listens == self.lost_at:
             logger.debug("job queue %r still cannot listen to its store: %s", name, error)
             return

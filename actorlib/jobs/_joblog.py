@@ -41,11 +41,14 @@ def short_call(record: JobRecord) -> str:
     return f"({', '.join(parts)})"
 
 
-def short_error(error: BaseException | None) -> str:
-    """``Type: message``, the message cut to a few hundred characters."""
+def short_error(error: BaseException | None, *, first_line: bool = False) -> str:
+    """``Type: message``, the message cut to a few hundred characters (to its first
+    line too, with *first_line*: a driver's message goes on with hints)."""
     if error is None:
         return "?"
     text = str(error)
+    if first_line:
+        text = next(iter(text.strip().splitlines()), "")
     if len(text) > _MAX_ERROR:
         text = text[: _MAX_ERROR - 3] + "..."
     return f"{type(error).__name__}: {text}" if text else type(error).__name__

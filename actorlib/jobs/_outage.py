@@ -12,6 +12,8 @@ import logging
 
 import attrs
 
+from ._joblog import short_error
+
 logger = logging.getLogger("actorlib")
 
 #: Seconds before the first try after a store call failed for want of the store;
@@ -21,16 +23,6 @@ RETRY_FIRST, RETRY_MOST = 0.05, 2.0
 #: Seconds of an outage after which a queue that closes stops waiting to commit the
 #: outcomes it keeps (their jobs then run again); a shorter blip does not cost them.
 CLOSE_PATIENCE = 5.0
-
-#: Characters of the store's error shown in the log (the first line of it).
-_SHOWN = 300
-
-
-def one_line(error: BaseException) -> str:
-    """The error's type and the first line of its message, at most `_SHOWN` characters."""
-    first = str(error).strip().splitlines()[0] if str(error).strip() else ""
-    text = f"{type(error).__name__}: {first}" if first else type(error).__name__
-    return text if len(text) <= _SHOWN else text[:_SHOWN] + "..."
 
 
 @attrs.define
@@ -52,7 +44,7 @@ class StoreOutage:
                 "job queue %r cannot reach its store (%s); keeping %d outcomes not yet "
                 "committed and trying again until it answers",
                 self.queue,
-                one_line(error),
+                short_error(error, first_line=True),
                 kept,
             )
             return self.pause

@@ -13,8 +13,8 @@ from collections.abc import Callable
 import anyio
 
 from ._errors import JobStoreUnavailableError
+from ._joblog import short_error
 from ._model import WAITING, JobChange, JobRecord, JobStatus, Progress
-from ._outage import one_line
 from ._postgres_deps import LOCK_BUSY
 from ._postgres_link import Row, driver, lost_server
 from ._postgres_link import one as _one
@@ -157,7 +157,9 @@ class PostgresStore:
                 await self.close()
             if isinstance(error, psycopg.OperationalError | psycopg.InterfaceError):
                 hint = "check that the server is up and accepts this URL's database and user"
-                raise JobStoreUnavailableError(self.url, one_line(error), hint) from error
+                raise JobStoreUnavailableError(
+                    self.url, short_error(error, first_line=True), hint
+                ) from error
             raise
         if alone:
             # Nobody else has the store open: whatever is marked running was
@@ -203,7 +205,9 @@ class PostgresStore:
             await self._hearing.watch(wake, None if changed is None else told)
         except Exception as error:
             if lost_server(error):
-                raise JobStoreUnavailableError(self.url, one_line(error)) from error
+                raise JobStoreUnavailableError(
+                    self.url, short_error(error, first_line=True)
+                ) from error
             raise
 
     @property

@@ -8,7 +8,7 @@ from typing import TypeVar
 import anyio
 
 from ._errors import JobStoreUnavailableError
-from ._outage import one_line
+from ._joblog import short_error
 from ._postgres_link import Link, Plan, Statement, connect, lost_server
 from ._postgres_link import acquire as _acquire
 from ._postgres_link import one as _one
@@ -111,7 +111,7 @@ class LinkPool:
                     link = None  # the next call reconnects
                 if lost_server(error):
                     raise JobStoreUnavailableError(
-                        store=self.url, reason=one_line(error)
+                        store=self.url, reason=short_error(error, first_line=True)
                     ) from error
                 raise
             finally:

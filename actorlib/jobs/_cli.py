@@ -17,8 +17,7 @@ import anyio
 
 from .._run import run
 from .._system import ActorSystem
-from ._errors import JobStoreUnavailableError
-from ._joblog import short_error
+from ._errors import JobStoreUnavailableError, short_error
 from ._model import JobInfo, JobStatus
 from ._queue import JobQueue
 from ._sqlite import SqliteStore

@@ -26,6 +26,8 @@ import attrs
 
 from .._errors import ActorError
 
+_MAX_ERROR = 300  # characters of an error's message in a one-line record
+
 
 @attrs.define(auto_exc=True, str=False, repr=False, slots=False)
 class JobError(ActorError):
@@ -212,3 +214,16 @@ class JobStoreUnavailableError(JobError, ConnectionError):
 
     def __str__(self) -> str:
         return f"the job store {self.store} cannot be reached ({self.reason}); {self.hint}"
+
+
+def short_error(error: BaseException | None, *, first_line: bool = False) -> str:
+    """``Type: message``, the message cut to a few hundred characters (to its first
+    line too, with *first_line*: a driver's message goes on with hints)."""
+    if error is None:
+        return "?"
+    text = str(error)
+    if first_line:
+        text = next(iter(text.strip().splitlines()), "")
+    if len(text) > _MAX_ERROR:
+        text = text[: _MAX_ERROR - 3] + "..."
+    return f"{type(error).__name__}: {text}" if text else type(error).__name__

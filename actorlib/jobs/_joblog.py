@@ -12,6 +12,7 @@ from __future__ import annotations
 import logging
 import reprlib
 
+from ._errors import short_error
 from ._events import JobCancelled, JobEvent, JobFailed, JobRetrying, JobSucceeded
 from ._model import JobRecord
 
@@ -25,8 +26,6 @@ _repr.maxlevel = 3
 _repr.maxlist = _repr.maxtuple = _repr.maxdict = _repr.maxset = 6
 _MAX_ARGS = 6  # arguments shown, positional and keyword each
 
-_MAX_ERROR = 300  # characters of an error's message in a one-line record
-
 
 def short_call(record: JobRecord) -> str:
     """``(arg, ..., key=value)``, each value cut by `reprlib`."""
@@ -39,19 +38,6 @@ def short_call(record: JobRecord) -> str:
     if len(record.kwargs) > _MAX_ARGS:
         parts.append("...")
     return f"({', '.join(parts)})"
-
-
-def short_error(error: BaseException | None, *, first_line: bool = False) -> str:
-    """``Type: message``, the message cut to a few hundred characters (to its first
-    line too, with *first_line*: a driver's message goes on with hints)."""
-    if error is None:
-        return "?"
-    text = str(error)
-    if first_line:
-        text = next(iter(text.strip().splitlines()), "")
-    if len(text) > _MAX_ERROR:
-        text = text[: _MAX_ERROR - 3] + "..."
-    return f"{type(error).__name__}: {text}" if text else type(error).__name__
 
 
 def started(queue: str, record: JobRecord) -> None:

@@ -12,7 +12,7 @@ import logging
 
 import attrs
 
-from ._joblog import short_error
+from ._errors import short_error
 
 logger = logging.getLogger("actorlib")
 

@@ -12,8 +12,7 @@ from collections.abc import Callable
 
 import anyio
 
-from ._errors import JobStoreUnavailableError
-from ._joblog import short_error
+from ._errors import JobStoreUnavailableError, short_error
 from ._model import WAITING, JobChange, JobRecord, JobStatus, Progress
 from ._postgres_deps import LOCK_BUSY
 from ._postgres_link import Row, driver, lost_server

@@ -7,8 +7,7 @@ from typing import TypeVar
 
 import anyio
 
-from ._errors import JobStoreUnavailableError
-from ._joblog import short_error
+from ._errors import JobStoreUnavailableError, short_error
 from ._postgres_link import Link, Plan, Statement, connect, lost_server
 from ._postgres_link import acquire as _acquire
 from ._postgres_link import one as _one

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import sys
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -13,7 +14,7 @@ import pytest
 import trio
 
 from actorlib import Actor, ActorSystem
-from actorlib._watchdog import Watchdog
+from actorlib._watchdog import Watchdog, _waiting_for_io
 
 pytestmark = pytest.mark.anyio
 
@@ -143,27 +144,51 @@ def test_a_slow_callback_that_is_not_a_number_is_refused() -> None:
         ActorSystem("bad", slow_callback="0.1")  # type: ignore[arg-type]
 
 
-def _asyncio_loop_idle_for(seconds: float) -> None:
-    asyncio.run(asyncio.sleep(seconds))
+def _asyncio_loop_idle_until(done: threading.Event) -> None:
+    async def idle() -> None:
+        await asyncio.get_running_loop().run_in_executor(None, done.wait)
+
+    asyncio.run(idle())
 
 
-def _trio_loop_idle_for(seconds: float) -> None:
-    trio.run(trio.sleep, seconds)
+def _trio_loop_idle_until(done: threading.Event) -> None:
+    async def idle() -> None:
+        await trio.to_thread.run_sync(done.wait)
+
+    trio.run(idle)
 
 
-@pytest.mark.parametrize("idle_loop", [_asyncio_loop_idle_for, _trio_loop_idle_for])
+def _wait_until_waiting_for_io(thread: threading.Thread) -> None:
+    assert thread.ident is not None
+    deadline = time.monotonic() + 10
+    while True:
+        frame = sys._current_frames().get(thread.ident)
+        if frame is not None and _waiting_for_io(frame):
+            return
+        assert time.monotonic() < deadline, "the loop never reached its wait for I/O"
+        time.sleep(0.001)
+
+
+@pytest.mark.parametrize("idle_loop", [_asyncio_loop_idle_until, _trio_loop_idle_until])
 def test_a_loop_waiting_for_io_is_not_reported_even_while_a_probe_is_unanswered(
-    warnings: Warnings, idle_loop: Callable[[float], None]
+    warnings: Warnings, idle_loop: Callable[[threading.Event], None]
 ) -> None:
     # The moment a blocking step ends, the loop waits for I/O with the probe's
     # wake-up on its way: a look at its stack then found no actor and reported a
     # block "outside any actor" (seen on trio). A probe never answered stands in
-    # for that moment, held for as long as the loop idles.
-    loop_thread = threading.Thread(target=idle_loop, args=(0.5,))
+    # for that moment. The watchdog watches only while the loop idles: a loop
+    # starting up or closing runs code, and an unanswered probe then is a block.
+    done = threading.Event()
+    loop_thread = threading.Thread(target=idle_loop, args=(done,))
     loop_thread.start()
-    assert loop_thread.ident is not None
-    watchdog = Watchdog("idle", 0.05, lambda callback: None, loop_thread.ident)
-    watchdog.start()
-    loop_thread.join()
-    watchdog.stop()
+    try:
+        _wait_until_waiting_for_io(loop_thread)
+        assert loop_thread.ident is not None
+        watchdog = Watchdog("idle", 0.05, lambda callback: None, loop_thread.ident)
+        watchdog.start()
+        time.sleep(0.4)  # eight thresholds with the probe unanswered
+        watchdog.stop()
+    finally:
+        done.set()
+        loop_thread.join()
     assert warnings.messages == []

@@ -68,3 +68,22 @@ async def sql(url: str, query: str, *params: object) -> list[tuple[object, ...]]
             return cursor.fetchall() if cursor.description else []
 
     return await anyio.to_thread.run_sync(run)
+
+
+def end_sessions(url: str, application_name: str = "%") -> int:
+    """End the database's client sessions whose application name is LIKE
+    *application_name* (all by default), as a failover to a standby or an
+    operator's ``pg_terminate_backend`` does; the server runs on. Returns once
+    they have ended; how many did. *url* may carry a store's ``?schema=``."""
+    import psycopg
+
+    with psycopg.connect(url.partition("?")[0], autocommit=True) as connection:
+        cursor = connection.execute(
+            "SELECT count(*) FILTER (WHERE pg_terminate_backend(pid, 10000)) "
+            "FROM pg_stat_activity WHERE datname = current_database() "
+            "AND pid <> pg_backend_pid() AND backend_type = 'client backend' "
+            "AND application_name LIKE %s",
+            (application_name,),
+        )
+        ((ended,),) = cursor.fetchall()
+        return int(ended)

@@ -12,6 +12,7 @@ from collections.abc import Callable
 
 import anyio
 
+from . import _postgres_plans
 from ._errors import JobStoreUnavailableError, short_error
 from ._model import WAITING, JobChange, JobRecord, JobStatus, Progress
 from ._postgres_deps import LOCK_BUSY
@@ -67,7 +68,10 @@ class PostgresStore:
       when the owner's session ends (a SIGKILLed process: within
       milliseconds; a cut network: within the keepalives, about 8 s); never
       its own, and nobody's in the `RESTART_GRACE` after the server started
-      (`_postgres_plans`). Leases remain, for processes that hang.
+      (`_postgres_plans`), nor while this store's own listening session is
+      lost and the grace after it is back (`Listener.locks_settled`: a
+      failover ends every session, on a server that did not restart).
+      Leases remain, for processes that hang.
     - **Outages**: a lost or refused connection (`lost_server`), in a call or
       in `watch`, raises `JobStoreUnavailableError`; the queue keeps what it
       could not commit and tries again (`_outage`). An idle connection the server ended is
@@ -106,7 +110,9 @@ class PostgresStore:
         self._key = NoticeKey(b"")
         name = f"actorlib.jobs {self.schema}"
         self._pool = LinkPool(conninfo, name, connections, self.url)
-        self._hearing = Listener(conninfo, name, self.schema, self._pool.own_pids, self.url)
+        self._hearing = Listener(
+            conninfo, name, self.schema, self._pool.own_pids, self.url, self.now
+        )
         self._channel = self._hearing.channel
         self._state_channel = self._hearing.state_channel
         # The live function and arguments of the jobs submitted in this process,
@@ -403,7 +409,11 @@ class PostgresStore:
     async def reclaim_expired(self) -> int:
         """Put running jobs whose lease expired, or whose owner's lock is free (its
         process died), back in the queue; return how many."""
-        return await self._pool.call(self._plans.reclaim_expired(self.now(), self._hearing.owner))
+        hearing, now = self._hearing, self.now()
+        orphans = hearing.locks_settled(now, _postgres_plans.RESTART_GRACE)
+        return await self._pool.call(
+            self._plans.reclaim_expired(now, hearing.owner, orphans=orphans)
+        )
 
     async def waiting(self) -> list[str]:
         """The ids of the waiting (queued or retrying) jobs, in no particular order."""

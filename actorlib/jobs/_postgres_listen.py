@@ -49,9 +49,18 @@ class Listener:
         own_pids: the backend pids of this store's sessions, shared with
             the store: notifications from them are this process's own.
         url: the store's URL for messages (no password).
+        clock: the store's clock (for `back_at`).
     """
 
-    def __init__(self, conninfo: str, name: str, schema: str, own_pids: set[int], url: str) -> None:
+    def __init__(
+        self,
+        conninfo: str,
+        name: str,
+        schema: str,
+        own_pids: set[int],
+        url: str,
+        clock: Callable[[], float],
+    ) -> None:
         self._conninfo = conninfo
         self._name = name
         self._schema = schema
@@ -65,6 +74,9 @@ class Listener:
         # How many times a session has started listening: a queue that reads its
         # followed jobs and later finds the same number missed no notification since.
         self.listens = 0
+        # When a session started again after one was lost (None: never lost).
+        self.back_at: float | None = None
+        self._clock = clock
         self._following = False
         self._waking = False
         # The watch's current wait for notifications, which `follow` interrupts.
@@ -99,6 +111,8 @@ class Listener:
         )
         self.link = link
         self.listens += 1
+        if self.listens > 1:
+            self.back_at = self._clock()
         # A session's own locks never conflict with each other: the exclusive
         # lock is granted iff no other session holds the shared one.
         ((alone,),) = await link.run(
@@ -111,6 +125,16 @@ class Listener:
                 atomic=False,
             )
         return bool(alone)
+
+    def locks_settled(self, now: float, grace: float) -> bool:
+        """Whether a free owner lock means a dead owner: not while this session is
+        lost, nor within *grace* seconds after it is back. Whatever ended it (a
+        failover to a standby, an operator ending every session, a restart) most
+        likely ended the other owners' sessions too, and they are taking their
+        locks again as this one did."""
+        if self.link is None and self.listens > 0:
+            return False
+        return self.back_at is None or now - self.back_at >= grace
 
     async def close(self) -> None:
         """Close the session (its locks go with it)."""
@@ -135,12 +159,12 @@ class Listener:
                 wake()
         link = self.link
         assert link is not None
-        if wake is not None and not self._waking:
-            # From now on, and the jobs submitted before were not heard: look now.
-            self._waking = True
-            await link.run(_one(f'LISTEN "{self.channel}"'), atomic=False)
-            wake()
         try:
+            if wake is not None and not self._waking:
+                # From now on, and the jobs submitted before were not heard: look now.
+                await link.run(_one(f'LISTEN "{self.channel}"'), atomic=False)
+                self._waking = True
+                wake()
             while True:
                 # One scope for many waits, not one per wait: it ends only when
                 # `follow` (or `channels`) needs the session, and notifications

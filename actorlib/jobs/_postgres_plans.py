@@ -205,10 +205,13 @@ class JobPlans:
         and about to connect again, and `reclaim_expired` sees to them later."""
         return self.requeue_running(_SERVER_UP_FOR, (RESTART_GRACE,))
 
-    def reclaim_expired(self, now: float, owner: str) -> Plan[int]:
-        """Queue again the running jobs whose lease ended before *now*, or whose
-        owner's lock is free (its process died), but *owner*'s (this process's:
-        alive, if it asks) and, just after the server started, anyone's."""
+    def reclaim_expired(self, now: float, owner: str, *, orphans: bool = True) -> Plan[int]:
+        """Queue again the running jobs whose lease ended before *now*, or (with
+        *orphans*) whose owner's lock is free (its process died), but *owner*'s
+        (this process's: alive, if it asks) and, just after the server started,
+        anyone's."""
+        if not orphans:
+            return self.requeue_running("lease_until < %s", (now,))
         return self.requeue_running(
             f"(lease_until < %s OR (owner <> %s AND {_SERVER_UP_FOR} AND {_ORPHANED_SQL}))",
             (now, owner, RESTART_GRACE),

@@ -25,6 +25,7 @@ from actorlib import ActorSystem
 from actorlib.jobs import JobQueue, JobStatus
 from tests.integration import cluster_tasks
 from tests.postgres_instance import PostgresInstance
+from tests.postgres_server import end_sessions
 
 ROOT = Path(__file__).resolve().parents[2]
 TASKS = "tests.integration.cluster_tasks"
@@ -257,3 +258,51 @@ def test_postgres_workers_and_a_producer_ride_out_a_crash_of_the_server_and_lose
         _, errors = process.communicate(timeout=10)
         assert "cannot reach its store" in errors, errors
         assert "reached its store again" in errors, errors
+
+
+@pytest.mark.slow
+def test_postgres_workers_run_no_job_twice_when_the_server_ends_every_session(
+    postgres_url: str, tmp_path: Path, processes: list[subprocess.Popen[str]]
+) -> None:
+    # As a failover to a standby does, on a server that has run for long: every
+    # owner's lock is freed at once, and the first worker to listen again must not
+    # take the others (still reconnecting) for dead and run their jobs again.
+    schema = postgres_url.rpartition("schema=")[2]
+    effects = tmp_path / "effects.db"
+    cluster_tasks.make_effects(str(effects))
+    options = ("--workers", "3", "--poll-interval", "0.2")
+    workers = [worker(postgres_url, *options, "--backend", b) for b in ("asyncio", "trio")]
+    processes += workers
+    jobs = 30
+
+    def started() -> int:
+        ((count,),) = query(effects, "SELECT COUNT(*) FROM runs")
+        return int(count)
+
+    async def produce() -> list[str]:
+        async with (
+            ActorSystem("producer") as system,
+            JobQueue(system, store=postgres_url, workers=0, poll_interval=0.2) as producer,
+        ):
+            handles = await producer.submit_many(
+                cluster_tasks.step, [(str(effects), f"job-{n}", 0.6) for n in range(jobs)]
+            )
+            for at_least in (6, 12):  # the second while the first's grace holds
+                await anyio.to_thread.run_sync(
+                    wait_until, f"{at_least} jobs started", lambda n=at_least: started() >= n
+                )
+                ended = await anyio.to_thread.run_sync(
+                    end_sessions, postgres_url, f"actorlib.jobs {schema}%"
+                )
+                assert ended >= 4  # each worker's listener and a pooled connection at least
+            with anyio.fail_after(120):
+                return [await handle.result() for handle in handles]
+
+    results = anyio.run(produce)
+    assert results == [f"job-{n}" for n in range(jobs)]
+    twice = query(effects, "SELECT key, COUNT(*) FROM runs GROUP BY key HAVING COUNT(*) > 1")
+    assert twice == []  # no worker died: every job started once
+    for process in workers:
+        assert process.poll() is None, "a worker exited"
+        process.send_signal(signal.SIGTERM)
+        assert process.wait(timeout=60) == 0

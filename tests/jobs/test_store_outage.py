@@ -26,6 +26,7 @@ from actorlib.jobs._outage import RETRY_FIRST, RETRY_MOST, StoreOutage
 from tests.jobs import tasks
 from tests.jobs.stores import record
 from tests.postgres_instance import PostgresInstance
+from tests.postgres_server import end_sessions
 
 pytestmark = pytest.mark.anyio
 
@@ -142,6 +143,64 @@ async def test_just_after_the_server_restarts_no_owner_counts_as_dead_for_want_o
         with anyio.fail_after(10):
             while not await second.reclaim_expired():  # noqa: ASYNC110 (the server's clock)
                 await anyio.sleep(0.1)
+        (again,) = await second.get_many([claimed.id])
+        assert again.status is JobStatus.QUEUED
+    finally:
+        await first.close()
+        await second.close()
+
+
+async def wait_until_server_up_for(url: str, seconds: float) -> None:
+    import psycopg
+
+    async with await psycopg.AsyncConnection.connect(url) as connection:
+        with anyio.fail_after(seconds + 10):
+            while True:
+                cursor = await connection.execute(
+                    "SELECT clock_timestamp() - pg_postmaster_start_time() "
+                    "> make_interval(secs => %s)",
+                    (seconds,),
+                )
+                if (await cursor.fetchone()) == (True,):
+                    return
+                await anyio.sleep(0.1)
+
+
+@pytest.mark.parametrize("anyio_backend", ["asyncio"])  # the server's grace, not the backend
+async def test_after_the_server_ended_every_session_no_owner_counts_as_dead_for_want_of_its_lock(
+    postgres_instance: PostgresInstance, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A failover to a standby (or an operator ending every session) frees every
+    # owner's lock as a restart does, but the server has run for long: its start
+    # time says nothing. The reclaimer lost its own listening session too: while it
+    # is down, and for the grace after it listens again, nobody is dead for want of
+    # a lock (the others are reconnecting as it did); an owner still without its
+    # lock after that is dead.
+    monkeypatch.setattr(_postgres_plans, "RESTART_GRACE", 2.0)
+    await wait_until_server_up_for(postgres_instance.url, 2.0)
+    url = f"{postgres_instance.url}?schema=ended"
+    first, second = PostgresStore(url), PostgresStore(url)
+    await first.open("first")
+    await second.open("second")
+    try:
+        await first.add(record(first.now))
+        (claimed,) = await first.claim("first", 1, lease=600)
+        assert await second.reclaim_expired() == 0  # first is alive
+        assert await anyio.to_thread.run_sync(end_sessions, postgres_instance.url) >= 4
+        with anyio.fail_after(10), pytest.raises(JobStoreUnavailableError):
+            await second.watch(lambda: None)
+        # first never listens again: it stands for an owner still reconnecting.
+        assert await second.reclaim_expired() == 0
+        async with anyio.create_task_group() as listening:
+            listening.start_soon(second.watch, lambda: None)
+            with anyio.fail_after(10):
+                while second.listens < 2:  # noqa: ASYNC110 (no event says it)
+                    await anyio.sleep(0.01)
+            assert await second.reclaim_expired() == 0
+            with anyio.fail_after(10):
+                while not await second.reclaim_expired():  # noqa: ASYNC110 (the grace)
+                    await anyio.sleep(0.1)
+            listening.cancel_scope.cancel()
         (again,) = await second.get_many([claimed.id])
         assert again.status is JobStatus.QUEUED
     finally:

@@ -41,9 +41,14 @@ def parse_url(url: str, schema: str | None) -> tuple[str, str, str]:
     kept = [(n, v) for n, v in query if n != "schema"]
     given_names = {n for n, _ in kept}
     kept += [(n, v) for n, v in CONNECTION_DEFAULTS.items() if n not in given_names]
-    rest = urllib.parse.urlencode(kept)
-    conninfo = urllib.parse.urlunsplit(parts._replace(query=rest))
+    conninfo = f"{_joined(parts, parts.netloc)}?{urllib.parse.urlencode(kept)}"
     return conninfo, _without_password(parts), schema
+
+
+def _joined(parts: urllib.parse.SplitResult, netloc: str) -> str:
+    # Not urlunsplit: it drops the "//" of an empty host (``postgresql:///db``,
+    # libpq's default socket or ``?host=/dir``), and libpq refuses what is left.
+    return f"{parts.scheme}://{netloc}{parts.path}"
 
 
 def _without_password(parts: urllib.parse.SplitResult) -> str:
@@ -52,4 +57,4 @@ def _without_password(parts: urllib.parse.SplitResult) -> str:
     if parts.password is not None:
         user, _, host = netloc.rpartition("@")
         netloc = f"{user.partition(':')[0]}:***@{host}"
-    return urllib.parse.urlunsplit(parts._replace(netloc=netloc, query=""))
+    return _joined(parts, netloc)

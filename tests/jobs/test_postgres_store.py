@@ -26,8 +26,10 @@ from actorlib.jobs._postgres_sql import (
     started_suffix,
     state_notice,
 )
+from actorlib.jobs._postgres_url import parse_url
 from tests.jobs import tasks
 from tests.jobs.stores import record
+from tests.postgres_instance import PostgresInstance
 from tests.postgres_server import sql
 
 pytestmark = pytest.mark.anyio
@@ -300,6 +302,34 @@ def test_a_store_url_names_its_schema_and_never_shows_its_password() -> None:
     assert "secret" not in repr(store)
     assert PostgresStore("postgresql://app@db/jobs").schema == "actorlib"
     assert PostgresStore("postgresql://app@db/jobs?schema=a", schema="b").schema == "b"
+
+
+def test_a_url_without_a_host_keeps_its_three_slashes_for_libpq() -> None:
+    # ``postgresql:///db`` (libpq's default socket, or ``?host=/dir``) has an empty
+    # host: rebuilt by urllib, it lost a slash and libpq refused the URL.
+    import psycopg.conninfo
+
+    conninfo, shown, schema = parse_url("postgresql:///jobs?host=/run/pg&schema=a", None)
+    assert psycopg.conninfo.conninfo_to_dict(conninfo)["host"] == "/run/pg"
+    assert psycopg.conninfo.conninfo_to_dict(conninfo)["dbname"] == "jobs"
+    assert (shown, schema) == ("postgresql:///jobs", "a")
+    assert PostgresStore("postgres://app:pw@/jobs").url == "postgres://app:***@/jobs"
+
+
+async def test_a_store_opens_through_a_unix_socket_named_by_a_url_without_a_host(
+    postgres_instance: PostgresInstance,
+) -> None:
+    url = (
+        f"postgresql:///postgres?host={postgres_instance.directory}"
+        f"&port={postgres_instance.port}&user=postgres&schema=socket"
+    )
+    store = PostgresStore(url)
+    await store.open("socket")
+    try:
+        await store.add(record(store.now))
+        assert (await store.counts())[JobStatus.QUEUED] == 1
+    finally:
+        await store.close()
 
 
 @pytest.mark.parametrize(

@@ -26,7 +26,7 @@ from actorlib.jobs._outage import RETRY_FIRST, RETRY_MOST, StoreOutage
 from tests.jobs import tasks
 from tests.jobs.stores import record
 from tests.postgres_instance import PostgresInstance
-from tests.postgres_server import end_sessions
+from tests.postgres_server import end_sessions, sql
 
 pytestmark = pytest.mark.anyio
 
@@ -72,6 +72,46 @@ async def test_a_queue_keeps_an_outcome_through_a_restart_of_its_server_and_runs
         info = handle.info()
         assert (info.status, info.attempts) == (JobStatus.SUCCEEDED, 1)
     assert gate.log == [1]  # started once: neither re-queued nor claimed again
+    assert len(warnings(caplog, "cannot reach its store")) == 1
+    assert len(warnings(caplog, "reached its store again")) == 1
+
+
+async def test_a_queue_follows_a_failover_to_the_standby_its_url_names_and_runs_nothing_twice(
+    postgres_pair: tuple[PostgresInstance, PostgresInstance], caplog: pytest.LogCaptureFixture
+) -> None:
+    # libpq's several hosts, the writable one chosen: the primary crashes with a
+    # job running, its outcome waits, the standby is promoted, and the queue goes on
+    # there. Replication is synchronous, so the promoted server has every commit.
+    primary, standby = postgres_pair
+    url = (
+        f"postgresql://postgres@127.0.0.1:{primary.port},127.0.0.1:{standby.port}/postgres"
+        f"?target_session_attrs=read-write&schema=failover"
+    )
+    gate = tasks.GATES["failover"] = tasks.Gate()
+    async with (
+        ActorSystem("jobs") as system,
+        JobQueue(system, store=url, workers=2, poll_interval=0.05) as queue,
+    ):
+        handle = await queue.submit(tasks.gated, "failover", 1)
+        with anyio.fail_after(10):
+            await gate.started.wait()
+            # A claim commits without waiting for a flush (a claim lost in a crash
+            # only runs its job again): it reaches the standby soon, not at once.
+            on_standby = f"SELECT status FROM failover.jobs WHERE id = '{handle.id}'"
+            while await sql(standby.url, on_standby) != [("running",)]:  # noqa: ASYNC110
+                await anyio.sleep(0.01)
+        await anyio.to_thread.run_sync(primary.stop)  # immediate: as a crash
+        gate.opened.set()  # the job ends while no server takes writes
+        with anyio.fail_after(10):  # the scheduler's state, polled: no event says it
+            while queue.statistics().uncommitted != 1:  # noqa: ASYNC110
+                await anyio.sleep(0.01)
+        await anyio.to_thread.run_sync(standby.promote)
+        with anyio.fail_after(30):
+            assert await handle.result() == 10
+            assert await (await queue.submit(tasks.add, 2, 3)).result() == 5
+        info = handle.info()
+        assert (info.status, info.attempts) == (JobStatus.SUCCEEDED, 1)
+    assert gate.log == [1]  # started once, on the old primary
     assert len(warnings(caplog, "cannot reach its store")) == 1
     assert len(warnings(caplog, "reached its store again")) == 1
 

@@ -14,6 +14,7 @@ import pytest
 
 from actorlib import ActorSystem
 from actorlib.jobs import (
+    JobHandle,
     JobQueue,
     JobQueueClosedError,
     JobStatus,
@@ -39,6 +40,22 @@ def warnings(caplog: pytest.LogCaptureFixture, text: str) -> list[str]:
     ]
 
 
+async def kept_uncommitted(queue: JobQueue, count: int) -> None:
+    """Wait until the queue keeps *count* outcomes it could not commit (its
+    scheduler's state, polled: no event says it)."""
+    with anyio.fail_after(10):
+        while queue.statistics().uncommitted != count:  # noqa: ASYNC110
+            await anyio.sleep(0.01)
+
+
+async def started_gated_job(queue: JobQueue, gate: str) -> JobHandle[int]:
+    """A job that waits for its gate to open, submitted and started."""
+    handle = await queue.submit(tasks.gated, gate, 1)
+    with anyio.fail_after(10):
+        await tasks.GATES[gate].started.wait()
+    return handle
+
+
 async def test_a_queue_keeps_an_outcome_through_a_restart_of_its_server_and_runs_nothing_twice(
     postgres_instance: PostgresInstance, caplog: pytest.LogCaptureFixture
 ) -> None:
@@ -50,18 +67,14 @@ async def test_a_queue_keeps_an_outcome_through_a_restart_of_its_server_and_runs
         ActorSystem("jobs") as system,
         JobQueue(system, store=url, workers=2, poll_interval=0.05) as queue,
     ):
-        handle = await queue.submit(tasks.gated, "outage", 1)
-        with anyio.fail_after(10):
-            await gate.started.wait()
+        handle = await started_gated_job(queue, "outage")
         await anyio.to_thread.run_sync(postgres_instance.stop, "fast")
         with pytest.raises(JobStoreUnavailableError, match="cannot be reached") as refused:
             await queue.submit(tasks.add, 1, 1)
         assert isinstance(refused.value.__cause__, psycopg.OperationalError)
         assert refused.value.store == f"{postgres_instance.url}"
         gate.opened.set()  # the job ends while its store is down
-        with anyio.fail_after(10):  # the scheduler's state, polled: no event says it
-            while queue.statistics().uncommitted != 1:  # noqa: ASYNC110
-                await anyio.sleep(0.01)
+        await kept_uncommitted(queue, 1)
         assert queue.statistics().store_unreachable_for is not None
         assert not handle.done()
         await anyio.to_thread.run_sync(postgres_instance.start)
@@ -92,9 +105,8 @@ async def test_a_queue_follows_a_failover_to_the_standby_its_url_names_and_runs_
         ActorSystem("jobs") as system,
         JobQueue(system, store=url, workers=2, poll_interval=0.05) as queue,
     ):
-        handle = await queue.submit(tasks.gated, "failover", 1)
+        handle = await started_gated_job(queue, "failover")
         with anyio.fail_after(10):
-            await gate.started.wait()
             # A claim commits without waiting for a flush (a claim lost in a crash
             # only runs its job again): it reaches the standby soon, not at once.
             on_standby = f"SELECT status FROM failover.jobs WHERE id = '{handle.id}'"
@@ -102,9 +114,7 @@ async def test_a_queue_follows_a_failover_to_the_standby_its_url_names_and_runs_
                 await anyio.sleep(0.01)
         await anyio.to_thread.run_sync(primary.stop)  # immediate: as a crash
         gate.opened.set()  # the job ends while no server takes writes
-        with anyio.fail_after(10):  # the scheduler's state, polled: no event says it
-            while queue.statistics().uncommitted != 1:  # noqa: ASYNC110
-                await anyio.sleep(0.01)
+        await kept_uncommitted(queue, 1)
         await anyio.to_thread.run_sync(standby.promote)
         with anyio.fail_after(30):
             assert await handle.result() == 10
@@ -131,9 +141,8 @@ async def test_a_queue_closing_in_an_outage_waits_a_while_for_its_store_then_say
             await gate.started.wait()
         await anyio.to_thread.run_sync(postgres_instance.stop, "fast")
         gate.opened.set()
-        with anyio.fail_after(10):  # the scheduler's state, polled: no event says it
-            while queue.statistics().uncommitted != 1:  # noqa: ASYNC110
-                await anyio.sleep(0.01)
+        await kept_uncommitted(queue, 1)
+        with anyio.fail_after(10):
             await queue.close()  # waits CLOSE_PATIENCE for the store, not for ever
         with pytest.raises(JobQueueClosedError):
             await handle.result()

@@ -18,7 +18,8 @@ from contextlib import asynccontextmanager
 from actorlib import ActorSystem, run
 from actorlib.remote import NatsTransport
 from actorlib.remote._auth import secret_from_env
-from actorlib.remote._cli import wait_for_stop
+from actorlib.remote._cli import add_heartbeat_argument, nats_heartbeat, wait_for_stop
+from actorlib.remote._nats import DEFAULT_HEARTBEAT
 
 from ._cluster import Cluster
 from ._entity import Entity
@@ -31,7 +32,12 @@ from ._membership import PREFIX
 
 def _transport(args: argparse.Namespace) -> NatsTransport:
     try:
-        return NatsTransport(args.nats, secret=secret_from_env(args.secret_env), prefix=args.prefix)
+        return NatsTransport(
+            args.nats,
+            secret=secret_from_env(args.secret_env),
+            prefix=args.prefix,
+            heartbeat=nats_heartbeat(args),
+        )
     except (ValueError, TypeError) as error:
         raise SystemExit(f"python -m actorlib.cluster {args.command}: {error}") from None
 
@@ -176,6 +182,8 @@ def main(argv: Sequence[str] | None = None) -> None:
     )  # fmt: skip
     member.add_argument("--idle-timeout", type=float, default=120.0)
     member.add_argument("--system", default="member", help="the actor system's name")
+    add_heartbeat_argument(member, f"{DEFAULT_HEARTBEAT:g}, as NatsTransport's")
+    commands.choices["members"].set_defaults(heartbeat=None)
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.WARNING, format="%(name)s %(levelname)s: %(message)s")
     try:

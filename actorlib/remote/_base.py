@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import re
 import secrets
 import time
@@ -42,12 +43,18 @@ def check_heartbeat(heartbeat: object) -> float | None:
     """Validate a link heartbeat interval in seconds (None: no heartbeats).
 
     Raises:
-        ValueError: not a number of seconds > 0, nor None.
+        ValueError: not a finite number of seconds > 0, nor None.
     """
     if heartbeat is None:
         return None
-    if isinstance(heartbeat, bool) or not isinstance(heartbeat, int | float) or heartbeat <= 0:
-        raise ValueError(f"heartbeat must be a number of seconds > 0 or None, got {heartbeat!r}")
+    if (
+        isinstance(heartbeat, bool)
+        or not isinstance(heartbeat, int | float)
+        or not 0 < heartbeat < math.inf  # NaN fails this too
+    ):
+        raise ValueError(
+            f"heartbeat must be a finite number of seconds > 0 or None, got {heartbeat!r}"
+        )
     return float(heartbeat)
 
 

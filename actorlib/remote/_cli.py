@@ -14,7 +14,7 @@ import anyio
 from actorlib import Actor, ActorSystem, run
 
 from ._auth import secret_from_env
-from ._nats import NatsTransport
+from ._nats import DEFAULT_HEARTBEAT, NatsTransport
 from ._socket import SocketTransport
 
 logger = logging.getLogger("actorlib.remote")
@@ -37,11 +37,34 @@ def _transport(args: argparse.Namespace) -> SocketTransport | NatsTransport:
         secret = secret_from_env(args.secret_env)
         if args.listen.startswith(("nats://", "tls://")):
             # On NATS the node "listens" on its subjects of that server.
-            return NatsTransport(args.listen, secret=secret, node_id=args.node_id)
-        return SocketTransport(args.listen, secret=secret, public=args.public, node_id=args.node_id)
+            return NatsTransport(
+                args.listen, secret=secret, node_id=args.node_id, heartbeat=nats_heartbeat(args)
+            )
+        return SocketTransport(
+            args.listen,
+            secret=secret,
+            public=args.public,
+            node_id=args.node_id,
+            heartbeat=args.heartbeat,
+        )
     except (ValueError, TypeError) as error:
         # The user's configuration, not a bug: the message is all they need.
         raise SystemExit(f"python -m actorlib.remote node: {error}") from None
+
+
+def nats_heartbeat(args: argparse.Namespace) -> float:
+    """``--heartbeat`` for a `NatsTransport` (none given: its default)."""
+    return DEFAULT_HEARTBEAT if args.heartbeat is None else float(args.heartbeat)
+
+
+def add_heartbeat_argument(parser: argparse.ArgumentParser, default: str) -> None:
+    """``--heartbeat SECONDS``: how fast a silent peer is lost, against how long a
+    pause (a blocked event loop, a slow network) a peer may take without being lost."""
+    parser.add_argument(
+        "--heartbeat", type=float, default=None, metavar="SECONDS",
+        help=f"seconds between frames on an idle link; a link silent for four is lost "
+        f"(default: {default})",
+    )  # fmt: skip
 
 
 def _check_cluster_options(args: argparse.Namespace) -> None:
@@ -133,6 +156,7 @@ def main(argv: Sequence[str] | None = None) -> None:
         help="host every Entity subclass this module defines (with --cluster)",
     )  # fmt: skip
     node.add_argument("--idle-timeout", type=float, default=120.0, help="entities' idle timeout")
+    add_heartbeat_argument(node, f"5 on TCP, none on a Unix socket, {DEFAULT_HEARTBEAT:g} on NATS")
     worker = commands.add_parser("worker", help="(internal) a worker process of a system")
     worker.add_argument("--connect", required=True)
     worker.add_argument("--listen", required=True)

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 import secrets
 import ssl
 from collections.abc import Callable
@@ -44,6 +45,10 @@ if TYPE_CHECKING:
     from actorlib import ActorSystem
 
 logger = logging.getLogger("actorlib.remote")
+
+#: Seconds between frames on an idle link (four missed lose it): a killed node is
+#: lost within about a second, and a pause longer than 0.8 s loses a live one.
+DEFAULT_HEARTBEAT = 0.2
 
 
 class NatsTransport(NodeTransport):
@@ -99,7 +104,7 @@ class NatsTransport(NodeTransport):
         max_frame: int = DEFAULT_MAX_FRAME,
         node_id: str | None = None,
         prefix: str = "actorlib",
-        heartbeat: float = 0.2,
+        heartbeat: float = DEFAULT_HEARTBEAT,
         lookup_timeout: float = 0.5,
         freshness: float = FRESHNESS,
         wall: Callable[[], float] | None = None,
@@ -122,8 +127,9 @@ class NatsTransport(NodeTransport):
                 f"prefix must be one NATS subject token like 'actorlib', got {prefix!r}"
             )
         for name, value in (("heartbeat", heartbeat), ("lookup_timeout", lookup_timeout)):
-            if isinstance(value, bool) or not isinstance(value, int | float) or not value > 0:
-                raise ValueError(f"{name} must be a number of seconds > 0, got {value!r}")
+            number = isinstance(value, int | float) and not isinstance(value, bool)
+            if not number or not 0 < value < math.inf:  # NaN fails this too
+                raise ValueError(f"{name} must be a finite number of seconds > 0, got {value!r}")
         self.url = url
         self.prefix = prefix
         self.heartbeat = float(heartbeat)

@@ -60,6 +60,12 @@ def test_the_command_line_says_what_is_wrong_with_its_arguments(js_server: NatsS
     unset = cli("members", *common, "--secret-env", "NO_SUCH_VARIABLE_SET")
     assert unset.returncode != 0
     assert "NO_SUCH_VARIABLE_SET must hold the cluster's shared secret" in unset.stderr
+    pause = cli("member", *common, "--secret-env", "CLUSTER_SECRET", "--heartbeat", "nan")
+    assert pause.returncode != 0
+    assert (
+        "python -m actorlib.cluster member: heartbeat must be a finite number of seconds > 0, "
+        "got nan" in pause.stderr
+    )
     nothing = cli("member", *common, "--secret-env", "CLUSTER_SECRET", "--import", "json")
     assert nothing.returncode != 0
     assert "--import json: it defines no Entity subclass" in nothing.stderr

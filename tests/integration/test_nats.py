@@ -168,8 +168,9 @@ def test_a_bad_url_or_prefix_is_a_clear_error() -> None:
         NatsTransport("http://x")
     with pytest.raises(ValueError, match="prefix must be one NATS subject token"):
         NatsTransport(prefix="a.b")
-    with pytest.raises(ValueError, match="heartbeat must be a number of seconds > 0"):
-        NatsTransport(heartbeat=0)
+    for bad in (0, float("nan"), float("inf")):
+        with pytest.raises(ValueError, match="heartbeat must be a finite number of seconds > 0"):
+            NatsTransport(heartbeat=bad)
 
 
 class Squarer(Actor):

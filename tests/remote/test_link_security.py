@@ -197,8 +197,9 @@ def test_tcp_links_have_heartbeats_by_default() -> None:
     assert SocketTransport("tcp://127.0.0.1:0").heartbeat == 5.0
     assert SocketTransport().heartbeat is None  # a Unix socket: a dead process closes it
     assert SocketTransport(heartbeat=0.5).heartbeat == 0.5
-    with pytest.raises(ValueError, match="heartbeat must be a number of seconds > 0 or None"):
-        SocketTransport(heartbeat=0)
+    for bad in (0, -1.0, float("nan"), float("inf")):
+        with pytest.raises(ValueError, match="heartbeat must be a finite number of seconds > 0"):
+            SocketTransport(heartbeat=bad)
 
 
 async def test_a_peer_that_goes_silent_is_dropped_by_heartbeats(remote_log: LogProbe) -> None:

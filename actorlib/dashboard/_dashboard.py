@@ -13,7 +13,7 @@ import anyio
 import anyio.abc
 
 from .. import ActorSystem
-from ..jobs import JobStore, SqliteStore
+from ..jobs import JobStore, PostgresStore, SqliteStore
 from ..jobs._store import open_store
 from ._app import App, State
 from ._auth import Guard, is_loopback
@@ -119,9 +119,13 @@ class Dashboard:
     async def _start(self, stack: contextlib.AsyncExitStack) -> None:
         for store in self._stores:
             opened = open_store(store, time.time) if isinstance(store, str) else store
+            # Opening would make an empty store: a typo would show nothing, quietly.
             if isinstance(opened, SqliteStore) and not await anyio.Path(opened.path).is_file():
-                # Opening would make an empty store: a typo would show nothing, quietly.
                 raise FileNotFoundError(f"no job store at {opened.path}: check --store")
+            if isinstance(store, str) and isinstance(opened, PostgresStore):
+                look = PostgresStore(store, connections=1, read_only=True)
+                await look.open("dashboard")  # raises FileNotFoundError for a typo
+                await look.close()
             if isinstance(store, str):
                 await opened.open(f"dashboard-{secrets.token_hex(4)}")
                 stack.push_async_callback(opened.close)

@@ -19,6 +19,7 @@ from .._run import run
 from .._system import ActorSystem
 from ._errors import JobStoreUnavailableError, short_error
 from ._model import JobInfo, JobStatus
+from ._postgres import PostgresStore
 from ._queue import JobQueue
 from ._sqlite import SqliteStore
 from ._statistics import JobCounts
@@ -305,8 +306,12 @@ def _when(seconds: float | None) -> str:
 
 async def _status(options: argparse.Namespace) -> int:
     store = open_store(options.store, lambda: 0.0)
+    # Read only: a status neither makes a store (a typo would report nothing,
+    # quietly) nor recovers jobs, which is a worker's business.
     if isinstance(store, SqliteStore):
         store = SqliteStore(store.path, read_only=True)
+    elif isinstance(store, PostgresStore):
+        store = PostgresStore(options.store, read_only=True)
     await store.open("status")
     try:
         counts = await store.counts()

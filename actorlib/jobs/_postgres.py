@@ -16,12 +16,13 @@ from . import _postgres_plans
 from ._errors import JobStoreUnavailableError, short_error
 from ._model import WAITING, JobChange, JobRecord, JobStatus, Progress
 from ._postgres_deps import LOCK_BUSY
-from ._postgres_link import Row, driver, lost_server
+from ._postgres_link import Link, Row, driver, lost_server
 from ._postgres_link import one as _one
 from ._postgres_listen import Listener
 from ._postgres_plans import JobPlans
 from ._postgres_pool import LinkPool, measure_offset
 from ._postgres_sql import (
+    MIGRATIONS,
     NoticeKey,
     claim_sql,
     migrate,
@@ -29,6 +30,7 @@ from ._postgres_sql import (
     quoted,
     save_ended,
     started_notices,
+    version_of,
 )
 from ._postgres_url import parse_url
 from ._sqlite_rows import Live, Load, Memo, encode_progress, insert_row, record_of, state_row
@@ -85,6 +87,10 @@ class PostgresStore:
         connections: how many connections run calls at once (plus one that
             listens for notifications).
         clock: the local wall clock (tests pass a fake one).
+        read_only: open an existing store to read it only, as ``status`` does:
+            no schema is made or migrated, no job recovered, and the server
+            refuses every write (``default_transaction_read_only``). Not for
+            a queue.
 
     Raises:
         ValueError: not a postgresql:// URL, or a bad schema name.
@@ -99,6 +105,7 @@ class PostgresStore:
         schema: str | None = None,
         connections: int = 2,
         clock: Callable[[], float] = time.time,
+        read_only: bool = False,
     ) -> None:
         conninfo, self.url, self.schema = parse_url(url, schema)
         if isinstance(connections, bool) or not isinstance(connections, int) or connections < 1:
@@ -109,7 +116,8 @@ class PostgresStore:
         # Signs the state notices this store sends, checks those it hears (`open`).
         self._key = NoticeKey(b"")
         name = f"actorlib.jobs {self.schema}"
-        self._pool = LinkPool(conninfo, name, connections, self.url)
+        self.read_only = read_only
+        self._pool = LinkPool(conninfo, name, connections, self.url, read_only=read_only)
         self._hearing = Listener(
             conninfo, name, self.schema, self._pool.own_pids, self.url, self.now
         )
@@ -133,12 +141,16 @@ class PostgresStore:
     # ------------------------------------------------------------ open/close
 
     async def open(self, owner: str) -> None:
-        """Connect, create or migrate the schema, and recover jobs left running.
+        """Connect, create or migrate the schema, and recover jobs left running
+        (read-only: connect, and check that the store is there).
 
         Raises:
             ImportError: psycopg is not installed (install ``actorlib[postgres]``).
             JobStoreUnavailableError: the server cannot be reached, or refused the
                 connection (a database that does not exist, a role not allowed).
+            FileNotFoundError: read-only, and the schema holds no store.
+            RuntimeError: read-only, and the store's tables are older than this
+                actorlib's (only a read-write open migrates them).
         """
         # Imported in a thread: its first import takes about 0.1 s, which on the
         # event loop would stall every actor (and trip the watchdog) as a worker starts.
@@ -147,6 +159,9 @@ class PostgresStore:
         try:
             first = await self._pool.open()
             self._offset = await measure_offset(first, self._clock)
+            if self.read_only:
+                await self._check_readable(first)
+                return
             applied = await first.run(migrate(self.schema, f"{self.schema}.migrate"), atomic=True)
             ((key,),) = await first.run(
                 _one(f"SELECT key FROM {quoted(self.schema)}.notice_key LIMIT 1"), atomic=False
@@ -172,6 +187,21 @@ class PostgresStore:
             await self._pool.call(self._plans.requeue_left_running())
         else:
             await self.reclaim_expired()
+
+    async def _check_readable(self, link: Link) -> None:
+        version = await link.run(version_of(self.schema), atomic=False)
+        if version is None:
+            raise FileNotFoundError(
+                f"no job store at {self.url} in schema {self.schema!r}; check the URL's "
+                f"?schema= (the default is 'actorlib')"
+            )
+        if version < len(MIGRATIONS):
+            raise RuntimeError(
+                f"the job store {self.url} (schema {self.schema!r}) has schema version "
+                f"{version}, older than this actorlib's {len(MIGRATIONS)}, and a read-only "
+                f"open cannot migrate it; open it once read-write (start a JobQueue or a "
+                f"worker on it) and try again"
+            )
 
     async def close(self) -> None:
         """Close every connection (the jobs stay in the database)."""

@@ -23,10 +23,14 @@ class LinkPool:
         name: the application name the sessions show in pg_stat_activity.
         size: how many links run plans at once.
         url: the store's URL for messages (no password).
+        read_only: every transaction read-only: the server refuses any write.
     """
 
-    def __init__(self, conninfo: str, name: str, size: int, url: str) -> None:
+    def __init__(
+        self, conninfo: str, name: str, size: int, url: str, *, read_only: bool = False
+    ) -> None:
         self._conninfo = conninfo
+        self._read_only = read_only
         self._name = name
         self._size = size
         self.url = url
@@ -75,6 +79,7 @@ class LinkPool:
                 Statement("SET enable_bitmapscan = off"),
                 # Names the connection in pg_stat_activity.
                 Statement("SELECT set_config('application_name', %s, false)", (self._name,)),
+                *([Statement("SET default_transaction_read_only = on")] * self._read_only),
             ],
         )
         self.own_pids.add(link.backend_pid)

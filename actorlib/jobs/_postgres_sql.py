@@ -106,6 +106,16 @@ def quoted(schema: str) -> str:
     return f'"{schema}"'
 
 
+def version_of(schema: str) -> Plan[int | None]:
+    """The version of the store's tables in *schema*; None if there are none."""
+    name = quoted(schema)
+    ((table,),) = yield Statement("SELECT to_regclass(%s)::text", (f"{name}.schema_version",))
+    if table is None:
+        return None
+    ((have,),) = yield Statement(f"SELECT coalesce(max(version), 0) FROM {name}.schema_version")
+    return int(have)
+
+
 def migrate(schema: str, lock_key: str) -> Plan[list[int]]:
     """Bring the schema to the last version; return the versions applied.
 

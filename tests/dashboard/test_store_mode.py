@@ -17,6 +17,7 @@ from actorlib.jobs import JobQueue, JobStatus, open_queues
 from tests.dashboard.support import csrf_of
 from tests.jobs import tasks
 from tests.jobs.stores import DURABLE_KINDS, Kind, make_kind
+from tests.postgres_server import sql
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -114,3 +115,22 @@ def test_python_m_actorlib_dashboard_names_a_bad_store_without_a_traceback(
     assert f"no job store at {tmp_path / 'typo.db'}" in result.stderr
     assert "Traceback" not in result.stderr
     assert not (tmp_path / "typo.db").exists()  # not made empty by the look
+
+
+def test_python_m_actorlib_dashboard_names_a_postgresql_schema_without_a_store(
+    postgres_url: str,
+) -> None:
+    result = subprocess.run(
+        [sys.executable, "-m", "actorlib.dashboard", "--store", postgres_url, "--port", "0"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=30,
+        check=False,
+    )
+    schema = postgres_url.rpartition("?schema=")[2]
+    assert result.returncode == 1
+    assert f"in schema '{schema}'; check the URL's ?schema=" in result.stderr
+    assert "Traceback" not in result.stderr
+    found = anyio.run(sql, postgres_url, f"SELECT to_regnamespace('{schema}')")
+    assert found == [(None,)]  # not made empty by the look

@@ -16,6 +16,7 @@ from actorlib import ActorSystem
 from actorlib.jobs import JobQueue
 from tests.jobs import tasks
 from tests.nats_server import free_port
+from tests.postgres_server import sql
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -79,6 +80,40 @@ def test_status_of_a_missing_store_is_a_clear_error(tmp_path: Path) -> None:
     assert result.returncode == 1
     assert result.stderr.startswith("python -m actorlib.jobs: error: no job store at")
     assert "Traceback" not in result.stderr
+
+
+def test_status_of_a_postgresql_schema_without_a_store_is_a_clear_error_and_makes_none(
+    postgres_url: str,
+) -> None:
+    # A typo in ?schema= must not make an empty store that reports nothing, quietly.
+    result = cli("status", "--store", postgres_url)
+    assert result.returncode == 1
+    schema = postgres_url.rpartition("schema=")[2]
+    assert result.stderr.splitlines() == [
+        f"python -m actorlib.jobs: error: no job store at {postgres_url.partition('?')[0]} "
+        f"in schema {schema!r}; check the URL's ?schema= (the default is 'actorlib')"
+    ]
+    found = anyio.run(sql, postgres_url, f"SELECT to_regnamespace('{schema}')")
+    assert found == [(None,)]
+
+
+def test_status_of_a_postgresql_store_only_reads_it(postgres_url: str) -> None:
+    # Status neither migrates nor recovers: with no worker open, a job left running
+    # stays running for the next worker to see to (a status taking the store's locks
+    # would re-queue it as a dead process's).
+    failing = anyio.run(fill, postgres_url)
+    schema = postgres_url.rpartition("schema=")[2]
+    anyio.run(
+        sql, postgres_url, f"UPDATE {schema}.jobs SET status = 'running' WHERE id = %s", failing
+    )
+    result = cli("status", "--store", postgres_url)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.splitlines() == [
+        "queued=20 running=1 retrying=0 succeeded=0 failed=0 cancelled=0"
+    ]
+    assert anyio.run(
+        sql, postgres_url, f"SELECT status FROM {schema}.jobs WHERE id = %s", failing
+    ) == [("running",)]
 
 
 @pytest.mark.parametrize("command", ["worker", "status"])

@@ -304,6 +304,42 @@ def test_a_store_url_names_its_schema_and_never_shows_its_password() -> None:
     assert PostgresStore("postgresql://app@db/jobs?schema=a", schema="b").schema == "b"
 
 
+async def test_a_read_only_store_reads_and_the_server_refuses_its_writes(
+    postgres_url: str,
+) -> None:
+    import psycopg
+
+    writer = PostgresStore(postgres_url)
+    await writer.open("writer")
+    try:
+        await writer.add(record(writer.now))
+    finally:
+        await writer.close()
+    reader = PostgresStore(postgres_url, read_only=True)
+    await reader.open("reader")
+    try:
+        assert (await reader.counts())[JobStatus.QUEUED] == 1
+        with pytest.raises(psycopg.errors.ReadOnlySqlTransaction):
+            await reader.add(record(reader.now))
+        assert (await reader.counts())[JobStatus.QUEUED] == 1
+    finally:
+        await reader.close()
+
+
+async def test_a_read_only_store_is_refused_a_schema_without_a_store_or_an_older_one(
+    postgres_url: str,
+) -> None:
+    schema = postgres_url.rpartition("?schema=")[2]
+    with pytest.raises(FileNotFoundError, match=rf"no job store at .* in schema '{schema}'"):
+        await PostgresStore(postgres_url, read_only=True).open("reader")
+    assert await sql(postgres_url, f"SELECT to_regnamespace('{schema}')") == [(None,)]
+    await sql(postgres_url, f"CREATE SCHEMA {schema}")
+    await sql(postgres_url, f"CREATE TABLE {schema}.schema_version (version integer)")
+    await sql(postgres_url, f"INSERT INTO {schema}.schema_version VALUES (1)")
+    with pytest.raises(RuntimeError, match="has schema version 1, older than this actorlib's"):
+        await PostgresStore(postgres_url, read_only=True).open("reader")
+
+
 def test_a_url_without_a_host_keeps_its_three_slashes_for_libpq() -> None:
     # ``postgresql:///db`` (libpq's default socket, or ``?host=/dir``) has an empty
     # host: rebuilt by urllib, it lost a slash and libpq refused the URL.

@@ -6,7 +6,6 @@ works without it, and a missing driver is an error at `JobQueue.start`.
 
 from __future__ import annotations
 
-import logging
 import time
 from collections.abc import Callable
 
@@ -16,26 +15,21 @@ from . import _postgres_plans
 from ._errors import JobStoreUnavailableError, short_error
 from ._model import WAITING, JobChange, JobRecord, JobStatus, Progress
 from ._postgres_deps import LOCK_BUSY
-from ._postgres_link import Link, Row, driver, lost_server
+from ._postgres_link import Row, driver, lost_server
 from ._postgres_link import one as _one
 from ._postgres_listen import Listener
 from ._postgres_plans import JobPlans
 from ._postgres_pool import LinkPool, measure_offset
+from ._postgres_schema import check_readable, prepare
 from ._postgres_sql import (
-    MIGRATIONS,
     NoticeKey,
     claim_sql,
-    migrate,
     parse_state_payloads,
-    quoted,
     save_ended,
     started_notices,
-    version_of,
 )
 from ._postgres_url import parse_url
 from ._sqlite_rows import Live, Load, Memo, encode_progress, insert_row, record_of, state_row
-
-logger = logging.getLogger("actorlib")
 
 #: Seconds an add waits before it tries again, when a prerequisite was locked (doubling).
 _BUSY_PAUSE, _BUSY_PAUSE_MAX = 0.001, 0.05
@@ -160,17 +154,9 @@ class PostgresStore:
             first = await self._pool.open()
             self._offset = await measure_offset(first, self._clock)
             if self.read_only:
-                await self._check_readable(first)
+                await check_readable(first, self.schema, self.url)
                 return
-            applied = await first.run(migrate(self.schema, f"{self.schema}.migrate"), atomic=True)
-            ((key,),) = await first.run(
-                _one(f"SELECT key FROM {quoted(self.schema)}.notice_key LIMIT 1"), atomic=False
-            )
-            self._key = NoticeKey(bytes(key))
-            if applied:
-                logger.info(
-                    "job store %s: schema %s at version %d", self.url, self.schema, applied[-1]
-                )
+            self._key = await prepare(first, self.schema, self.url)
             alone = await self._hearing.start()
         except BaseException as error:
             with anyio.CancelScope(shield=True):
@@ -187,21 +173,6 @@ class PostgresStore:
             await self._pool.call(self._plans.requeue_left_running())
         else:
             await self.reclaim_expired()
-
-    async def _check_readable(self, link: Link) -> None:
-        version = await link.run(version_of(self.schema), atomic=False)
-        if version is None:
-            raise FileNotFoundError(
-                f"no job store at {self.url} in schema {self.schema!r}; check the URL's "
-                f"?schema= (the default is 'actorlib')"
-            )
-        if version < len(MIGRATIONS):
-            raise RuntimeError(
-                f"the job store {self.url} (schema {self.schema!r}) has schema version "
-                f"{version}, older than this actorlib's {len(MIGRATIONS)}, and a read-only "
-                f"open cannot migrate it; open it once read-write (start a JobQueue or a "
-                f"worker on it) and try again"
-            )
 
     async def close(self) -> None:
         """Close every connection (the jobs stay in the database)."""

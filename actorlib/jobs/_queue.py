@@ -123,6 +123,10 @@ class JobQueue:
         """Make a queue, open its store and start its workers.
 
         Takes the same options as `JobQueue`.
+
+        Raises:
+            JobStoreUnavailableError: the store's server cannot be reached, or
+                refused the connection.
         """
         queue = cls(system, **options)
         await queue._open()
@@ -297,6 +301,9 @@ class JobQueue:
             JobSerializationError: with ``executor="process"`` or a durable
                 store, the function or an argument cannot be pickled.
             JobQueueClosedError: the queue is not open.
+            JobStoreUnavailableError: the store's server cannot be reached. If
+                the connection was lost during the call, the job may have been
+                stored: submit with *key* to make a retry safe.
         """
         core = self._running_core("submit a job")
         make = record_maker(
@@ -380,7 +387,8 @@ class JobQueue:
 
         Raises:
             ValueError: *keys* has not one entry per job; an invalid option.
-            TypeError, JobSerializationError, JobQueueClosedError: as `submit`.
+            TypeError, JobSerializationError, JobQueueClosedError,
+                JobStoreUnavailableError: as `submit`.
         """
         core = self._running_core("submit jobs")
         make = record_maker(
@@ -453,7 +461,7 @@ class JobQueue:
         Raises:
             ValueError: neither or both of *every* and *cron*, a bad schedule,
                 or a schedule of that name already runs on this queue.
-            TypeError, JobSerializationError: as `submit`.
+            TypeError, JobSerializationError, JobStoreUnavailableError: as `submit`.
             JobQueueClosedError: the queue is not open.
         """
         core = self._running_core("start a periodic job")
@@ -464,7 +472,12 @@ class JobQueue:
         return await start_periodic(core, name, schedule, function, args, kwargs, make)
 
     async def get(self, job_id: str) -> JobHandle[Any] | None:
-        """The handle of a kept job by id (from this or an earlier process), or None."""
+        """The handle of a kept job by id (from this or an earlier process), or None.
+
+        Raises:
+            JobQueueClosedError: the queue is not open.
+            JobStoreUnavailableError: the store's server cannot be reached.
+        """
         core = self._running_core("look up a job")
         record = await core.store.get(job_id)
         return None if record is None else JobHandle(self, core.state_of(record))
@@ -474,6 +487,10 @@ class JobQueue:
 
         Returns:
             True if the job ended cancelled.
+
+        Raises:
+            JobQueueClosedError: the queue is closed.
+            JobStoreUnavailableError: the store's server cannot be reached.
         """
         core = self._running_core("cancel a job", closing_ok=True)
         return await _control.cancel(core, job_id)
@@ -532,17 +549,28 @@ class JobQueue:
 
         Raises:
             JobQueueClosedError: the queue is not open.
+            JobStoreUnavailableError: the store's server cannot be reached.
         """
         core = self._running_core("count jobs", closing_ok=True)
         return await _control.counts(core)
 
     async def dead_letters(self, limit: int = 100) -> list[JobInfo]:
-        """The jobs that failed for good (retries exhausted), most recent first."""
+        """The jobs that failed for good (retries exhausted), most recent first.
+
+        Raises:
+            JobQueueClosedError: the queue is not open.
+            JobStoreUnavailableError: the store's server cannot be reached.
+        """
         core = self._running_core("list dead letters")
         return [record.info() for record in await core.store.failed(limit)]
 
     async def running(self, limit: int = 100) -> list[JobInfo]:
-        """The running jobs (in every process of a shared store), the earliest started first."""
+        """The running jobs (in every process of a shared store), the earliest started first.
+
+        Raises:
+            JobQueueClosedError: the queue is not open.
+            JobStoreUnavailableError: the store's server cannot be reached.
+        """
         core = self._running_core("list running jobs")
         return [record.info() for record in await core.store.running_jobs(limit)]
 
@@ -556,6 +584,10 @@ class JobQueue:
         Returns:
             True if the job was failed and is queued again; False otherwise
             (unknown, or not failed).
+
+        Raises:
+            JobQueueClosedError: the queue is not open.
+            JobStoreUnavailableError: the store's server cannot be reached.
         """
         core = self._running_core("retry a job")
         return await _control.retry(core, job_id)

@@ -70,8 +70,10 @@ class PostgresStore:
       Leases remain, for processes that hang.
     - **Outages**: a lost or refused connection (`lost_server`), in a call or
       in `watch`, raises `JobStoreUnavailableError`; the queue keeps what it
-      could not commit and tries again (`_outage`). An idle connection the server ended is
-      replaced before its next call.
+      could not commit and tries again (`_outage`). An idle connection the
+      server ended is replaced before its next call; an add whose connection
+      is lost during the call runs once more on a new one, where the jobs'
+      ids make it store each job once (`LinkPool.call`'s *again*).
     - **Backends**: psycopg's ``AsyncConnection`` on asyncio; on trio, where
       it does not run, the blocking connection in a worker thread.
 
@@ -268,7 +270,12 @@ class PostgresStore:
         pause = _BUSY_PAUSE
         while True:
             try:
-                return await self._pool.call(self._plans.add(records, rows), atomic=atomic)
+                # Lost during the call, the add runs again: the ids make it safe.
+                return await self._pool.call(
+                    self._plans.add(records, rows),
+                    atomic=atomic,
+                    again=lambda: self._plans.add(records, rows),
+                )
             except Exception as error:
                 # A prerequisite's row was locked by a commit in progress: the add
                 # rolled back; try it again once that commit may have ended.

@@ -87,30 +87,47 @@ class JobPlans:
     def add(
         self, records: list[JobRecord], rows: list[tuple[object, ...]]
     ) -> Plan[list[tuple[JobRecord, bool]]]:
-        """Insert the jobs whose keys are free; each other one's kept job stands for it."""
+        """Insert the jobs whose keys are free; each other one's kept job stands for it.
+
+        Safe to run again after a run whose answer was lost (its connection
+        ended during the call): a job whose id is stored already was stored by
+        that run, and is answered as added, with nothing inserted twice."""
         marks = ", ".join(["%s"] * len(rows[0]))
         # The notification goes out at commit, only if a row was inserted; identical
-        # notifications of one transaction fold into one.
+        # notifications of one transaction fold into one. No conflict target: a
+        # taken key and a taken id (this add's own earlier run) both insert nothing.
         inserted = yield Statement(
             f"WITH added AS (INSERT INTO {self.table} ({INSERT_COLUMNS}) VALUES ({marks}) "
-            f"ON CONFLICT (key) DO NOTHING RETURNING id, seq) "
+            f"ON CONFLICT DO NOTHING RETURNING id, seq) "
             f"SELECT id, seq, pg_notify(%s, '')::text FROM added",
             many=[(*row, self.channel) for row in rows],
         )
         seqs = {job_id: seq for job_id, seq, _ in inserted}
-        taken = [r.key for r in records if r.id not in seqs and r.key is not None]
+        left = [r for r in records if r.id not in seqs]
+        stored: dict[str, int] = {}
         kept: dict[str, JobRecord] = {}
-        if taken:
+        if left:
             # A separate statement: in READ COMMITTED it sees the row of a concurrent
             # transaction that committed the key while the insert waited for it.
-            found = yield self.select("key = ANY(%s)", (taken,))
-            kept = {str(r.key): r for r in self.records(found, False)}
+            found = yield self.select(
+                "id = ANY(%s) OR key = ANY(%s)",
+                ([r.id for r in left], [r.key for r in left if r.key is not None]),
+            )
+            ours = {r.id for r in left}
+            for row in self.records(found, False):
+                if row.id in ours:
+                    stored[row.id] = row.seq
+                elif row.key is not None:
+                    kept[row.key] = row
         added: list[tuple[JobRecord, bool]] = []
         for record in records:
             if record.id in seqs:
                 record.seq = seqs[record.id]
                 if record.after:
                     yield from self.dependencies.block(record)
+                added.append((record, True))
+            elif record.id in stored:  # with its edges, by the run that stored it
+                record.seq = stored[record.id]
                 added.append((record, True))
             else:
                 assert record.key is not None, "an insert without a key cannot conflict"

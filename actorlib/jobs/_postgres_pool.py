@@ -94,31 +94,30 @@ class LinkPool:
             if link is not None:
                 await link.close()
 
-    async def call(self, plan: Plan[_T], *, atomic: bool = False) -> _T:
-        """Run *plan* on an idle connection (reconnecting one that was lost)."""
+    async def call(
+        self,
+        plan: Plan[_T],
+        *,
+        atomic: bool = False,
+        again: Callable[[], Plan[_T]] | None = None,
+    ) -> _T:
+        """Run *plan* on an idle connection (reconnecting one that was lost).
+
+        With *again*, a plan whose connection is lost while it runs (so that
+        whether it committed is unknown) runs once more, as ``again()``, on a
+        new connection: *again* must be safe to run after *plan* committed.
+        """
         free = self._free
         if free is None:
             raise RuntimeError(f"the job store {self.url} is not open")
         await _acquire(free)
         try:
-            link = self._idle.pop()
+            # The call's link, as `_run` replaces it: back to the idle ones after.
+            held = [self._idle.pop()]
             try:
-                if link is not None and link.ended_by_server():
-                    await self._drop(link)
-                    link = None
-                if link is None:
-                    link = await self._connect()
-                return await link.run(plan, atomic=atomic)
-            except Exception as error:
-                if link is not None and link.broken:
-                    await self._drop(link)
-                    link = None  # the next call reconnects
-                if lost_server(error):
-                    raise JobStoreUnavailableError(
-                        store=self.url, reason=short_error(error, first_line=True)
-                    ) from error
-                raise
+                return await self._run(held, plan, atomic, again)
             finally:
+                (link,) = held
                 if self._free is free:
                     self._idle.append(link)
                 elif link is not None:  # the pool was closed during the call
@@ -127,10 +126,43 @@ class LinkPool:
         finally:
             free.release()
 
-    async def _drop(self, link: Link) -> None:
-        self.own_pids.discard(link.backend_pid)
-        with anyio.CancelScope(shield=True):
-            await link.close()
+    async def _run(
+        self,
+        held: list[Link | None],
+        plan: Plan[_T],
+        atomic: bool,
+        again: Callable[[], Plan[_T]] | None,
+    ) -> _T:
+        while True:
+            ran = False
+            try:
+                if held[0] is not None and held[0].ended_by_server():
+                    await self._drop(held)
+                link = held[0]
+                if link is None:
+                    link = held[0] = await self._connect()
+                ran = True
+                return await link.run(plan, atomic=atomic)
+            except Exception as error:
+                lost = lost_server(error)
+                if held[0] is not None and (held[0].broken or lost):
+                    await self._drop(held)  # the next run (or call) connects anew
+                if not lost:
+                    raise
+                if ran and again is not None:
+                    # Whether it committed is unknown: run the plan safe to run again.
+                    plan, again = again(), None
+                    continue
+                raise JobStoreUnavailableError(
+                    store=self.url, reason=short_error(error, first_line=True)
+                ) from error
+
+    async def _drop(self, held: list[Link | None]) -> None:
+        link, held[0] = held[0], None
+        if link is not None:
+            self.own_pids.discard(link.backend_pid)
+            with anyio.CancelScope(shield=True):
+                await link.close()
 
 
 async def measure_offset(link: Link, clock: Callable[[], float]) -> float:

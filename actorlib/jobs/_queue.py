@@ -301,9 +301,11 @@ class JobQueue:
             JobSerializationError: with ``executor="process"`` or a durable
                 store, the function or an argument cannot be pickled.
             JobQueueClosedError: the queue is not open.
-            JobStoreUnavailableError: the store's server cannot be reached. If
-                the connection was lost during the call, the job may have been
-                stored: submit with *key* to make a retry safe.
+            JobStoreUnavailableError: the store's server cannot be reached. A
+                submit whose connection is lost during the call runs once more
+                on a new one (its job's id keeps it from being stored twice);
+                if that fails too, the job may have been stored: submit with
+                *key* to make a retry safe.
         """
         core = self._running_core("submit a job")
         make = record_maker(

@@ -586,6 +586,72 @@ async def test_a_connection_the_server_ended_while_idle_is_replaced_before_the_n
         await store.close()
 
 
+async def test_an_add_whose_connection_is_lost_while_it_runs_is_run_again_and_stored_once(
+    postgres_url: str,
+) -> None:
+    # The server ends the add's session while its INSERT waits (for a table lock
+    # another session holds): whether it was stored is unknown to the caller, so
+    # the store runs it again on a new connection; the job's id makes that safe.
+    import psycopg
+
+    store = PostgresStore(postgres_url, connections=1)
+    await store.open("owner")
+    schema = store.schema
+    locker = await anyio.to_thread.run_sync(lambda: psycopg.connect(postgres_url.partition("?")[0]))
+    try:
+        await anyio.to_thread.run_sync(locker.execute, f"LOCK TABLE {schema}.jobs IN SHARE MODE")
+        job = record(store.now)
+        async with anyio.create_task_group() as tasks_:
+            added: list[tuple[JobRecord, bool]] = []
+
+            async def add() -> None:
+                added.append(await store.add(job))
+
+            tasks_.start_soon(add)
+            waiting = (
+                "SELECT pid FROM pg_stat_activity WHERE application_name = %s "
+                "AND wait_event_type = 'Lock'"
+            )
+            with anyio.fail_after(10):
+                while not (found := await sql(postgres_url, waiting, f"actorlib.jobs {schema}")):  # noqa: ASYNC110
+                    await anyio.sleep(0.01)
+            ((pid,),) = found
+            await sql(postgres_url, "SELECT pg_terminate_backend(%s, 5000)", pid)
+            with anyio.fail_after(10):  # the add again, on a new session, waiting as well
+                while await sql(postgres_url, waiting, f"actorlib.jobs {schema}") in ([], [(pid,)]):  # noqa: ASYNC110
+                    await anyio.sleep(0.01)
+            await anyio.to_thread.run_sync(locker.commit)
+        [(stored, created)] = added
+        assert created
+        assert stored.id == job.id
+        rows = await sql(postgres_url, f"SELECT id FROM {schema}.jobs")
+        assert rows == [(job.id,)]
+    finally:
+        await anyio.to_thread.run_sync(locker.close)
+        await store.close()
+
+
+async def test_an_add_run_again_after_it_was_stored_answers_the_stored_job(
+    postgres_url: str,
+) -> None:
+    # The other case of a lost answer: the first run committed. Running the same
+    # add again (as the store does then) stores nothing more, and answers the job.
+    store = PostgresStore(postgres_url)
+    await store.open("owner")
+    try:
+        job = record(store.now)
+        (first, created), (again, created_again) = (
+            await store.add(job),
+            await store.add(job),
+        )
+        assert created
+        assert created_again
+        assert (again.id, again.seq) == (first.id, first.seq)
+        assert (await store.counts())[JobStatus.QUEUED] == 1
+    finally:
+        await store.close()
+
+
 async def test_a_job_claimed_in_its_process_before_its_add_returns_runs_the_submitted_function(
     postgres_url: str,
 ) -> None:

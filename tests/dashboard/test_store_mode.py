@@ -98,18 +98,24 @@ def test_python_m_actorlib_dashboard_serves_a_sqlite_store_until_interrupted(
                 process.kill()
 
 
-def test_python_m_actorlib_dashboard_names_a_bad_store_without_a_traceback(
-    tmp_path: Path,
-) -> None:
-    missing = f"sqlite:///{tmp_path / 'typo.db'}"
-    result = subprocess.run(
-        [sys.executable, "-m", "actorlib.dashboard", "--store", missing, "--port", "0"],
+def dashboard_refusing(store: str) -> subprocess.CompletedProcess[str]:
+    """Run ``python -m actorlib.dashboard --store <store>``, which must refuse it
+    (a dashboard that served instead would run into the timeout)."""
+    return subprocess.run(
+        [sys.executable, "-m", "actorlib.dashboard", "--store", store, "--port", "0"],
         cwd=ROOT,
         capture_output=True,
         text=True,
         timeout=30,
         check=False,
     )
+
+
+def test_python_m_actorlib_dashboard_names_a_bad_store_without_a_traceback(
+    tmp_path: Path,
+) -> None:
+    missing = f"sqlite:///{tmp_path / 'typo.db'}"
+    result = dashboard_refusing(missing)
     assert result.returncode == 1
     assert "error:" in result.stderr
     assert f"no job store at {tmp_path / 'typo.db'}" in result.stderr
@@ -120,14 +126,7 @@ def test_python_m_actorlib_dashboard_names_a_bad_store_without_a_traceback(
 def test_python_m_actorlib_dashboard_names_a_postgresql_schema_without_a_store(
     postgres_url: str,
 ) -> None:
-    result = subprocess.run(
-        [sys.executable, "-m", "actorlib.dashboard", "--store", postgres_url, "--port", "0"],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=30,
-        check=False,
-    )
+    result = dashboard_refusing(postgres_url)
     schema = postgres_url.rpartition("?schema=")[2]
     assert result.returncode == 1
     assert f"in schema '{schema}'; check the URL's ?schema=" in result.stderr

@@ -109,8 +109,11 @@ class JobPlans:
         if left:
             # A separate statement: in READ COMMITTED it sees the row of a concurrent
             # transaction that committed the key while the insert waited for it.
-            found = yield self.select(
-                "id = ANY(%s) OR key = ANY(%s)",
+            # Two index scans, not one OR: without bitmap scans (the pool's
+            # setting), an OR of two columns would read the whole table.
+            found = yield Statement(
+                f"SELECT {SHOWN_COLUMNS} FROM {self.table} WHERE id = ANY(%s) UNION ALL "
+                f"SELECT {SHOWN_COLUMNS} FROM {self.table} WHERE key = ANY(%s)",
                 ([r.id for r in left], [r.key for r in left if r.key is not None]),
             )
             ours = {r.id for r in left}

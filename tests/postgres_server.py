@@ -11,6 +11,7 @@ would hide that nothing ran.
 from __future__ import annotations
 
 import os
+import time
 import urllib.parse
 import uuid
 from collections.abc import Iterator
@@ -78,12 +79,20 @@ def end_sessions(url: str, application_name: str = "%") -> int:
     import psycopg
 
     with psycopg.connect(url.partition("?")[0], autocommit=True) as connection:
+        # Signalled all at once, as a crash or a failover ends them, not one by one.
         cursor = connection.execute(
-            "SELECT count(*) FILTER (WHERE pg_terminate_backend(pid, 10000)) "
+            "SELECT array_agg(pid) FILTER (WHERE pg_terminate_backend(pid)) "
             "FROM pg_stat_activity WHERE datname = current_database() "
             "AND pid <> pg_backend_pid() AND backend_type = 'client backend' "
             "AND application_name LIKE %s",
             (application_name,),
         )
-        ((ended,),) = cursor.fetchall()
-        return int(ended)
+        ((pids,),) = cursor.fetchall()
+        pids = pids or []
+        deadline = time.monotonic() + 10
+        while connection.execute(
+            "SELECT count(*) FROM pg_stat_activity WHERE pid = ANY(%s)", (pids,)
+        ).fetchone() != (0,):
+            assert time.monotonic() < deadline, "the sessions did not end"
+            time.sleep(0.01)
+        return len(pids)

@@ -9,6 +9,7 @@ import logging
 from collections.abc import Awaitable, Callable, Collection
 
 from ._core import QueueCore
+from ._errors import JobStoreUnavailableError, short_error
 from ._model import JobChange, JobRecord
 from ._store import next_due_and_running
 
@@ -48,6 +49,15 @@ async def tell_started(
     """Tell followers elsewhere, by the store's *tell*, of the attempts *told* that run here."""
     try:
         await tell(told)
+    except JobStoreUnavailableError as error:
+        # An outage: its traceback says nothing more. Followers elsewhere then
+        # learn of these attempts by their outcomes, as below.
+        logger.warning(
+            "job queue %r could not tell other processes that %d jobs started: %s",
+            core.name,
+            len(told),
+            short_error(error, first_line=True),
+        )
     except Exception:
         # Followers elsewhere then learn of these attempts by their outcomes.
         logger.warning(

@@ -30,15 +30,20 @@ from ._sqlite_rows import READY_SQL, RETRY_FAILED_SQL, WAITING_SQL, Live, Load
 #: Job ids per state notification: a payload must stay under 8000 bytes (notes 6).
 _IDS_PER_NOTICE = 200
 
-#: Running jobs whose owner's lock is free: their process died (its session ended).
-#: NOT IN, not a correlated NOT EXISTS: pg_locks is read once (a hashed subplan),
-#: however many jobs run.
-_ORPHANED_SQL = (
-    "hashtext(owner)::oid NOT IN (SELECT l.objid FROM pg_locks l "
+#: The owner locks held now, by the hash of their owner's name.
+_HELD_SQL = (
+    "(SELECT l.objid FROM pg_locks l "
     "WHERE l.locktype = 'advisory' AND l.granted AND l.objsubid = 2 "
     "AND l.database = (SELECT oid FROM pg_database WHERE datname = current_database()) "
     f"AND l.classid = hashtext('{OWNER_LOCK_SPACE}')::oid)"
 )
+#: Running jobs whose owner's lock is free: their process died (its session ended).
+#: NOT IN, not a correlated NOT EXISTS: pg_locks is read once (a hashed subplan),
+#: however many jobs run.
+_ORPHANED_SQL = f"hashtext(owner)::oid NOT IN {_HELD_SQL}"
+#: The asker's own lock is held: its session has not been ended with the others'
+#: (a failover, every session ended) before the asker noticed.
+_MINE_HELD_SQL = f"hashtext(%s)::oid IN {_HELD_SQL}"
 
 
 #: Seconds after the server started during which no owner counts as dead for want of
@@ -228,13 +233,15 @@ class JobPlans:
     def reclaim_expired(self, now: float, owner: str, *, orphans: bool = True) -> Plan[int]:
         """Queue again the running jobs whose lease ended before *now*, or (with
         *orphans*) whose owner's lock is free (its process died), but *owner*'s
-        (this process's: alive, if it asks) and, just after the server started,
-        anyone's."""
+        (this process's: alive, if it asks); and none for a free lock just after
+        the server started, or while *owner*'s own lock is free (whatever ended
+        its session ended the others' too, and they are taking theirs again)."""
         if not orphans:
             return self.requeue_running("lease_until < %s", (now,))
         return self.requeue_running(
-            f"(lease_until < %s OR (owner <> %s AND {_SERVER_UP_FOR} AND {_ORPHANED_SQL}))",
-            (now, owner, RESTART_GRACE),
+            f"(lease_until < %s OR (owner <> %s AND {_SERVER_UP_FOR} AND {_MINE_HELD_SQL} "
+            f"AND {_ORPHANED_SQL}))",
+            (now, owner, RESTART_GRACE, owner),
         )
 
     def renew(self, owner: str, job_ids: list[str], until: float) -> Plan[list[Row]]:

@@ -251,13 +251,17 @@ def test_postgres_workers_and_a_producer_ride_out_a_crash_of_the_server_and_lose
     results = anyio.run(produce)
     assert results == [f"job-{n}" for n in range(jobs)]
     assert {key for (key,) in query(effects, "SELECT key FROM finished")} == set(results)
+    logs = []
     for process in workers:
         assert process.poll() is None, "a worker exited during the outage"
         process.send_signal(signal.SIGTERM)
         assert process.wait(timeout=60) == 0
         _, errors = process.communicate(timeout=10)
-        assert "cannot reach its store" in errors, errors
-        assert "reached its store again" in errors, errors
+        assert "stopped listening to its store" in errors, errors  # every session died
+        logs.append(errors)
+    # A worker whose job ended during the outage kept its outcome until the server
+    # was back (the other may have made no call that failed: a quiet outage).
+    assert any("cannot reach its store" in e and "reached its store again" in e for e in logs), logs
 
 
 @pytest.mark.slow

@@ -20,9 +20,11 @@ from actorlib.jobs import (
     JobStatus,
     JobStoreUnavailableError,
     PostgresStore,
+    _following,
     _outage,
     _postgres_plans,
 )
+from actorlib.jobs._model import JobRecord
 from actorlib.jobs._outage import RETRY_FIRST, RETRY_MOST, StoreOutage
 from tests.jobs import tasks
 from tests.jobs.stores import record
@@ -289,3 +291,23 @@ def test_an_outage_is_logged_when_it_begins_and_when_it_ends_with_a_doubling_pau
         "job queue 'jobs' reached its store again after 10.5 s (8 failed tries)",
     ]
     assert outage.failed(error, 30.0, kept=0) == RETRY_FIRST  # a new outage starts afresh
+
+
+async def test_a_tell_of_started_jobs_lost_to_an_outage_is_logged_in_one_line(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    # Seen in a worker through a crash of the server: a traceback of 40 lines for
+    # an outage that says it all in one.
+    async def tell(told: list[JobRecord]) -> None:
+        raise JobStoreUnavailableError("postgresql://db/jobs", "ConnectionRefusedError: refused")
+
+    async with ActorSystem("jobs") as system, JobQueue(system, name="outage") as queue:
+        assert queue._core is not None
+        await _following.tell_started(queue._core, tell, [])
+    [logged] = [r for r in caplog.records if "could not tell" in r.getMessage()]
+    assert logged.exc_info is None
+    assert logged.getMessage().startswith(
+        "job queue 'outage' could not tell other processes that 0 jobs started: "
+        "JobStoreUnavailableError: the job store postgresql://db/jobs cannot be reached "
+        "(ConnectionRefusedError: refused)"
+    )

@@ -132,6 +132,9 @@ class Listener:
         failover to a standby, an operator ending every session, a restart) most
         likely ended the other owners' sessions too, and they are taking their
         locks again as this one did."""
+        # Not the same as the reclaim's check that this owner's lock is held on the
+        # server: while a session starts again, the server holds the new lock
+        # before `back_at` is set, and only this check covers that moment.
         if self.link is None and self.listens > 0:
             return False
         return self.back_at is None or now - self.back_at >= grace
